@@ -1,0 +1,274 @@
+"""The cost model of MODEL.md sections 2 to 4, one function per physical quantity.
+
+All functions are pure and vectorised: arguments may be numpy arrays that
+broadcast against each other. Units are SI (seconds, bytes, FLOP, bytes/s).
+
+Assumptions beyond MODEL.md (also listed in the README):
+- Attention-side dense work (shared experts when they stay on the attention
+  side, dense-layer FFNs) is spread evenly over the layers' stages and added
+  to the attention stage; embeddings and the LM head cost memory only (their
+  compute is part of the per-step gap t_g).
+- One roofline for the attention stage: time = max(FLOP time, byte time),
+  where FLOP time runs the context-dependent attention core at the BF16 rate
+  and the projections/dense GEMMs at the FP8 rate when their weights are FP8.
+- Imbalance `eps` (max/mean load) scales the hottest FFN rank's expert-token
+  pairs and its wire traffic alike.
+- Send/receive buffers: one layer's traffic per in-flight micro-batch.
+- On a superpod, traffic inside the scale-up domain goes straight from the
+  attention GPU to each expert GPU over scale-up (no scale-out stage).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from formulations.attention import effective_context, geometry
+from formulations.types import Hardware, Instance, Model, Workload
+
+TERA = 1e12
+GIGA = 1e9
+
+
+@dataclass(frozen=True)
+class Rates:
+    """Sustained hardware rates after efficiency factors (SI units)."""
+
+    ffn_flops: float
+    attention_core_flops: float
+    attention_gemm_flops: float
+    hbm_bytes_per_s: float
+    scaleup_bytes_per_s: float
+    scaleout_bytes_per_s: float
+    hbm_usable_bytes: float
+    peak_fp8_flops: float
+    calibration_tpe: tuple[float, ...]
+    calibration_flops: tuple[float, ...]
+
+    @staticmethod
+    def of(hw: Hardware, model: Model) -> Rates:
+        fp8 = hw.fp8_tflops * TERA
+        bf16 = hw.bf16_tflops * TERA
+        gemm_peak = fp8 if model.attention_weight_bytes <= 1.0 else bf16
+        cal = sorted(hw.gemm_calibration)
+        return Rates(
+            ffn_flops=fp8 * hw.ffn_efficiency,
+            attention_core_flops=bf16 * hw.attention_efficiency,
+            attention_gemm_flops=gemm_peak * hw.attention_efficiency,
+            hbm_bytes_per_s=hw.hbm_tbps * TERA * hw.hbm_efficiency,
+            scaleup_bytes_per_s=hw.scaleup_gbps * GIGA * hw.scaleup_efficiency,
+            scaleout_bytes_per_s=hw.scaleout_gbps * GIGA * hw.scaleout_efficiency,
+            hbm_usable_bytes=hw.hbm_gb * GIGA * hw.hbm_usable_fraction,
+            peak_fp8_flops=fp8,
+            calibration_tpe=tuple(p[0] for p in cal),
+            calibration_flops=tuple(p[1] * TERA for p in cal),
+        )
+
+
+@dataclass(frozen=True)
+class CostModel:
+    """Everything the stage costs need, derived once per instance."""
+
+    model: Model
+    workload: Workload
+    rates: Rates
+    unit_gpus: int
+    superpod: bool
+    domain_units: float
+    """Units that fit in one scale-up domain (inf when the domain is unbounded)."""
+    expert_bytes: float
+    """One routed expert of one layer: 3 H M w."""
+    shared_bytes: float
+    """All shared experts of one layer."""
+    token_wire_bytes: float
+    """One token's round trip on the wire: (dispatch + combine) * H, the 3H of MODEL.md."""
+    attention_layer_bytes: float
+    """Attention-side weights streamed per layer stage (projections + averaged dense work)."""
+    attention_gemm_flops_per_token: float
+    attention_core_flops_per_token: float
+    kv_bytes_per_token_layer: float
+    """KV bytes one sequence reads per layer at the mean context."""
+    kv_bytes_per_sequence: float
+    """KV bytes one sequence holds over all layers."""
+    attention_static_bytes: float
+    """Weights every attention GPU holds (all layers, embeddings, LM head)."""
+    shared_flops_per_token: float
+    """FLOPs of the shared experts for one token in one MoE layer."""
+
+    @staticmethod
+    def of(inst: Instance) -> CostModel:
+        m, w, hw = inst.model, inst.workload, inst.hardware
+        geo = geometry(m)
+        hidden = m.hidden_size
+        shared_m = m.shared_intermediate_size or m.moe_intermediate_size
+        shared_params = m.num_shared_experts * 3 * hidden * shared_m
+        dense_params = 3 * hidden * (m.dense_intermediate_size or 0)
+        shared_on_attention = w.shared_experts == "attention"
+        # Dense work the attention GPU does, averaged over all layer stages (assumption above).
+        side_params_total = m.num_dense_layers * dense_params
+        if shared_on_attention:
+            side_params_total += m.num_moe_layers * shared_params
+        side_params_avg = side_params_total / m.num_layers
+        ctx = effective_context(m, w.context_tokens)
+        kv_token_layer = geo.kv_elements_per_token * m.kv_cache_bytes
+        g = inst.search.unit_gpus
+        unbounded = hw.superpod_unbounded
+        domain_units = math.inf if unbounded else hw.scaleup_domain_gpus / g
+        return CostModel(
+            model=m,
+            workload=w,
+            rates=Rates.of(hw, m),
+            unit_gpus=g,
+            superpod=hw.superpod,
+            domain_units=domain_units,
+            expert_bytes=3 * hidden * m.moe_intermediate_size * m.expert_weight_bytes,
+            shared_bytes=shared_params * m.expert_weight_bytes,
+            token_wire_bytes=(m.dispatch_bytes + m.combine_bytes) * hidden,
+            attention_layer_bytes=(geo.projection_params + side_params_avg) * m.attention_weight_bytes,
+            attention_gemm_flops_per_token=2.0 * (geo.projection_params + side_params_avg),
+            attention_core_flops_per_token=geo.score_flops_per_ctx * ctx,
+            kv_bytes_per_token_layer=kv_token_layer * ctx,
+            kv_bytes_per_sequence=kv_token_layer * ctx * m.num_layers,
+            attention_static_bytes=(
+                m.num_layers * geo.stored_params * m.attention_weight_bytes
+                + side_params_total * m.attention_weight_bytes
+                + 2 * m.vocab_size * hidden * m.embedding_bytes
+            ),
+            shared_flops_per_token=2.0 * shared_params,
+        )
+
+    # ---- MODEL.md section 2: latency budget -------------------------------------------
+
+    def step_time_s(self) -> float:
+        """T = SLO * L_accept: one decode step at the TPOT target."""
+        return self.workload.tpot_ms * 1e-3 * self.workload.mtp_acceptance
+
+    def stage_budget_s(self, micro_batches: int | np.ndarray) -> float | np.ndarray:
+        """t_B = (SLO * L_accept - t_g) / (N_layers * N_BO); <= 0 means infeasible."""
+        gap_s = self.workload.step_gap_ms * 1e-3
+        return (self.step_time_s() - gap_s) / (self.model.num_layers * micro_batches)
+
+    # ---- fan-out (MODEL.md section 3) ---------------------------------------------------
+
+    def fanout_units(self, units: np.ndarray | int) -> np.ndarray:
+        """D: distinct units of `units` a token's K experts reach.
+
+        Worst case D = min(K, units). Node-limited routing caps it at
+        topk_group times the units one group spans (groups laid out
+        contiguously; a group straddles one extra unit when the counts
+        do not divide each other).
+        """
+        n = np.asarray(units, dtype=np.int64)
+        k = self.model.experts_per_token
+        d = np.minimum(k, n)
+        m = self.model
+        if self.workload.routing == "node-limited" and m.n_group and m.topk_group:
+            span = -(-n // m.n_group)
+            aligned = (n % m.n_group == 0) | (m.n_group % np.maximum(n, 1) == 0)
+            span = np.where(aligned, span, span + 1)
+            d = np.minimum(d, m.topk_group * span)
+        return d
+
+    # ---- attention stage (MODEL.md sections 3 and 4) -----------------------------------
+
+    def attention_time_s(self, seqs: np.ndarray | float) -> np.ndarray:
+        """t_a for `seqs` sequences of q tokens on one GPU, one layer stage."""
+        tokens = np.asarray(seqs, dtype=float) * self.workload.tokens_per_step
+        r = self.rates
+        flop_s = (
+            tokens * self.attention_core_flops_per_token / r.attention_core_flops
+            + tokens * self.attention_gemm_flops_per_token / r.attention_gemm_flops
+        )
+        byte_s = (
+            self.attention_layer_bytes + np.asarray(seqs, dtype=float) * self.kv_bytes_per_token_layer
+        ) / r.hbm_bytes_per_s
+        return np.maximum(flop_s, byte_s)
+
+    def attention_time_parts_s(self, seqs: np.ndarray | float) -> tuple[np.ndarray, np.ndarray]:
+        """(FLOP time, byte time) of the attention stage, to name what binds."""
+        tokens = np.asarray(seqs, dtype=float) * self.workload.tokens_per_step
+        r = self.rates
+        flop_s = (
+            tokens * self.attention_core_flops_per_token / r.attention_core_flops
+            + tokens * self.attention_gemm_flops_per_token / r.attention_gemm_flops
+        )
+        byte_s = (
+            self.attention_layer_bytes + np.asarray(seqs, dtype=float) * self.kv_bytes_per_token_layer
+        ) / r.hbm_bytes_per_s
+        return flop_s, byte_s
+
+    # ---- grouped GEMM (MODEL.md section 3) ---------------------------------------------
+
+    def gemm_rate_flops(self, tokens_per_expert: np.ndarray) -> np.ndarray:
+        """Achieved grouped-GEMM FLOP/s: constant, or the calibrated curve (flat outside it)."""
+        r = self.rates
+        if not r.calibration_tpe:
+            return np.full(np.shape(tokens_per_expert), r.ffn_flops)
+        return np.interp(tokens_per_expert, r.calibration_tpe, r.calibration_flops)
+
+    def gemm_times_s(
+        self, pairs: np.ndarray, experts: np.ndarray, shared_tokens: np.ndarray | float = 0.0
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(compute time, weight-streaming time) of one FFN GPU's grouped GEMM.
+
+        Args:
+            pairs: expert-token pairs on the GPU (B_rank).
+            experts: G, routed experts held (weights streamed once per stage).
+            shared_tokens: tokens that also run the shared experts here (AFD, shared on FFN).
+        """
+        m = self.model
+        pairs = np.asarray(pairs, dtype=float)
+        experts = np.asarray(experts, dtype=float)
+        tpe = pairs / np.maximum(experts, 1.0)
+        flops = 6.0 * pairs * m.hidden_size * m.moe_intermediate_size
+        compute = flops / self.gemm_rate_flops(tpe)
+        weights = experts * self.expert_bytes
+        if np.any(np.asarray(shared_tokens) > 0):
+            compute = compute + np.asarray(shared_tokens) * 3 * self.shared_flops_per_token / (
+                self.rates.ffn_flops
+            )
+            weights = weights + self.shared_bytes
+        return compute, weights / self.rates.hbm_bytes_per_s
+
+    def expert_flops(self, pairs: np.ndarray) -> np.ndarray:
+        """Useful FLOPs of `pairs` expert-token pairs: 6 H M each (three GEMMs, 2 FLOP per MAC)."""
+        return 6.0 * np.asarray(pairs, dtype=float) * self.model.hidden_size * self.model.moe_intermediate_size
+
+    # ---- wire ---------------------------------------------------------------------------
+
+    def wire_time_s(self, copies: np.ndarray, bytes_per_s: float) -> np.ndarray:
+        """Time to move `copies` token round trips (dispatch + combine) at `bytes_per_s`."""
+        return np.asarray(copies, dtype=float) * self.token_wire_bytes / bytes_per_s
+
+    # ---- memory -------------------------------------------------------------------------
+
+    def attention_memory_bytes(
+        self, seqs: np.ndarray, micro_batches: np.ndarray | int, copies_per_token: np.ndarray | float
+    ) -> np.ndarray:
+        """HBM an attention GPU needs: weights + KV of every in-flight sequence + wire buffers."""
+        seqs = np.asarray(seqs, dtype=float)
+        kv = micro_batches * seqs * self.kv_bytes_per_sequence
+        buffers = (
+            micro_batches * seqs * self.workload.tokens_per_step * copies_per_token * self.token_wire_bytes
+        )
+        return self.attention_static_bytes + kv + buffers
+
+    def expert_memory_bytes(self, experts: np.ndarray, shared_here: bool) -> np.ndarray:
+        """HBM for G routed experts (and the shared experts when held here) over all MoE layers."""
+        per_layer = np.asarray(experts, dtype=float) * self.expert_bytes
+        if shared_here:
+            per_layer = per_layer + self.shared_bytes
+        return self.model.num_moe_layers * per_layer
+
+    def buffer_bytes(self, pairs: np.ndarray, micro_batches: np.ndarray | int) -> np.ndarray:
+        """Receive buffers of an expert GPU: one layer's pairs per in-flight micro-batch."""
+        return micro_batches * np.asarray(pairs, dtype=float) * self.token_wire_bytes
+
+
+def experts_per_gpu(model: Model, redundant: np.ndarray | int, gpus: np.ndarray | int) -> np.ndarray:
+    """G = ceil((E + R) / GPUs): expert slots each expert GPU holds (MODEL.md section 3)."""
+    total = model.num_routed_experts + np.asarray(redundant, dtype=np.int64)
+    gpus = np.asarray(gpus, dtype=np.int64)
+    return -(-total // gpus)

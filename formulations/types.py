@@ -1,0 +1,270 @@
+"""Typed, frozen inputs of the cost model and the integer programs (MODEL.md section 1).
+
+Every field carries its unit and allowed range in its metadata; `solver.schema`
+validates instance files against exactly these declarations, so the ranges
+live in one place. Derived quantities (KV bytes, attention FLOPs, ...) are
+never stored here: `formulations.attention` and `formulations.costs` compute
+them from the architecture.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+_MISSING = dataclasses.MISSING
+
+
+def spec(
+    doc: str,
+    *,
+    default: Any = _MISSING,
+    gt: float | None = None,
+    ge: float | None = None,
+    le: float | None = None,
+    choices: tuple[str, ...] | None = None,
+    info: bool = False,
+) -> Any:
+    """A dataclass field with its documentation and allowed range.
+
+    Args:
+        doc: what the field is, with its unit.
+        default: value when the file omits the field; omit for required fields.
+        gt, ge, le: numeric bounds (greater than, at least, at most).
+        choices: allowed strings.
+        info: informational field, kept for provenance, never used in math.
+    """
+    meta = {"doc": doc, "gt": gt, "ge": ge, "le": le, "choices": choices, "info": info}
+    if default is _MISSING:
+        return dataclasses.field(metadata=meta)
+    return dataclasses.field(default=default, metadata=meta)
+
+
+ATTENTION_TYPES = ("mla", "gqa", "mha", "mfa")
+
+
+@dataclass(frozen=True)
+class Model:
+    """One MoE model's architecture (facts from its published config)."""
+
+    name: str = spec("model name")
+    num_layers: int = spec("decoder layers, MTP layers excluded", ge=1)
+    num_dense_layers: int = spec("leading dense (non-MoE) layers", ge=0)
+    hidden_size: int = spec("H, hidden size (elements)", ge=1)
+    num_routed_experts: int = spec("E, routed experts per MoE layer", ge=1)
+    experts_per_token: int = spec("K, routed experts per token (top-k)", ge=1)
+    num_shared_experts: int = spec("S, shared experts per MoE layer", ge=0)
+    moe_intermediate_size: int = spec("M, routed expert intermediate size (elements)", ge=1)
+    vocab_size: int = spec("vocabulary size (tokens)", ge=1)
+    attention: str = spec("attention type", choices=ATTENTION_TYPES)
+    num_attention_heads: int = spec("query heads", ge=1)
+    shared_intermediate_size: int | None = spec(
+        "shared expert intermediate size (elements); default M", default=None, ge=1
+    )
+    dense_intermediate_size: int | None = spec(
+        "dense-layer FFN intermediate size (elements); required with dense layers",
+        default=None,
+        ge=1,
+    )
+    num_kv_heads: int | None = spec("KV heads (gqa, mfa); mha uses the query heads", default=None, ge=1)
+    head_dim: int | None = spec("head dimension (gqa, mha, mfa)", default=None, ge=1)
+    q_lora_rank: int | None = spec("low-rank query dimension (mla, mfa)", default=None, ge=1)
+    kv_lora_rank: int | None = spec("latent KV dimension (mla)", default=None, ge=1)
+    qk_rope_head_dim: int | None = spec("decoupled RoPE key dimension (mla)", default=None, ge=1)
+    qk_nope_head_dim: int | None = spec("non-RoPE query/key head dimension (mla)", default=None, ge=1)
+    v_head_dim: int | None = spec("value head dimension (mla)", default=None, ge=1)
+    sliding_window: int | None = spec("sliding-window length (tokens)", default=None, ge=1)
+    sliding_window_fraction: float = spec(
+        "fraction of layers using the sliding window (alternating layers: 0.5)",
+        default=0.5,
+        ge=0.0,
+        le=1.0,
+    )
+    n_group: int | None = spec("expert groups for node-limited routing", default=None, ge=1)
+    topk_group: int | None = spec("groups a token may reach (node-limited routing)", default=None, ge=1)
+    expert_weight_bytes: float = spec("bytes per expert weight (FP8 = 1)", default=1.0, gt=0.0)
+    attention_weight_bytes: float = spec(
+        "bytes per attention/dense weight (FP8 = 1)", default=1.0, gt=0.0
+    )
+    embedding_bytes: float = spec("bytes per embedding/LM-head weight (BF16 = 2)", default=2.0, gt=0.0)
+    kv_cache_bytes: float = spec("bytes per cached KV element (FP8 = 1)", default=1.0, gt=0.0)
+    dispatch_bytes: float = spec("bytes per hidden element on dispatch (FP8 = 1)", default=1.0, gt=0.0)
+    combine_bytes: float = spec("bytes per hidden element on combine (BF16 = 2)", default=2.0, gt=0.0)
+    # Informational: provenance and catalogue facts, checked by tests, unused by the math.
+    total_params_b: float | None = spec("total parameters (billions)", default=None, info=True)
+    active_params_b: float | None = spec("active parameters (billions)", default=None, info=True)
+    mtp_layers: int | None = spec("multi-token-prediction layers", default=None, info=True)
+    max_context: int | None = spec("maximum context (tokens)", default=None, info=True)
+    native_weight_dtype: str | None = spec("checkpoint weight dtype", default=None, info=True)
+    source: str | None = spec("where the facts come from", default=None, info=True)
+    unverified: tuple[str, ...] = spec("facts not confirmed at the source", default=(), info=True)
+
+    @property
+    def num_moe_layers(self) -> int:
+        """N_moe = N_layers - N_dense (MODEL.md section 1)."""
+        return self.num_layers - self.num_dense_layers
+
+
+PROFILES = ("sustained", "datasheet", "paper")
+
+
+@dataclass(frozen=True)
+class Hardware:
+    """One GPU platform after its profile is applied (all bandwidths per GPU, unidirectional).
+
+    `*_efficiency` are the achieved fractions of each peak; the `paper` and
+    `datasheet` profiles set them to 1.0.
+    """
+
+    name: str = spec("platform name")
+    fp8_tflops: float = spec("peak dense FP8 rate (TFLOP/s)", gt=0.0)
+    bf16_tflops: float = spec("peak dense BF16 rate (TFLOP/s)", gt=0.0)
+    hbm_gb: float = spec("HBM capacity per GPU (GB = 1e9 bytes)", gt=0.0)
+    hbm_tbps: float = spec("HBM bandwidth per GPU (TB/s)", gt=0.0)
+    scaleup_gbps: float = spec("scale-up (NVLink-class) bandwidth per GPU, one direction (GB/s)", gt=0.0)
+    scaleout_gbps: float = spec("scale-out (RDMA NIC) bandwidth per GPU, one direction (GB/s)", gt=0.0)
+    gpus_per_node: int = spec("GPUs per physical node or tray", ge=1)
+    scaleup_domain_gpus: int = spec("GPUs in one scale-up domain", ge=1)
+    superpod: bool = spec("scale-up domain spans many nodes (rack-scale system)", default=False)
+    hbm_usable_fraction: float = spec(
+        "fraction of HBM usable for weights, KV cache and buffers", default=0.9, gt=0.0, le=1.0
+    )
+    ffn_efficiency: float = spec("achieved fraction of FP8 peak in grouped GEMM", default=1.0, gt=0.0, le=1.0)
+    attention_efficiency: float = spec(
+        "achieved fraction of peak in attention kernels", default=1.0, gt=0.0, le=1.0
+    )
+    hbm_efficiency: float = spec("achieved fraction of HBM bandwidth", default=1.0, gt=0.0, le=1.0)
+    scaleup_efficiency: float = spec("achieved fraction of scale-up bandwidth", default=1.0, gt=0.0, le=1.0)
+    scaleout_efficiency: float = spec(
+        "achieved fraction of scale-out bandwidth", default=1.0, gt=0.0, le=1.0
+    )
+    gemm_calibration: tuple[tuple[float, float], ...] = spec(
+        "measured grouped-GEMM rate: (tokens per expert, achieved TFLOP/s) points; "
+        "replaces fp8_tflops * ffn_efficiency when given",
+        default=(),
+    )
+    superpod_unbounded: bool = spec(
+        "treat the scale-up domain as unbounded (the paper's superpod assumption)", default=False
+    )
+    profile: str = spec("which profile produced these values", default="sustained", choices=PROFILES)
+    source: str | None = spec("where the facts come from", default=None, info=True)
+    unverified: tuple[str, ...] = spec("facts not confirmed at the source", default=(), info=True)
+
+
+ROUTING_MODES = ("worst-case", "node-limited")
+SHARED_PLACEMENTS = ("attention", "ffn")
+
+
+@dataclass(frozen=True)
+class Workload:
+    """The decode workload and its latency target (MODEL.md sections 1, 2 and 6)."""
+
+    tpot_ms: float = spec("TPOT target, time per output token (ms)", gt=0.0)
+    context_tokens: float = spec("mean KV length per sequence (tokens)", gt=0.0)
+    mtp_acceptance: float = spec("L_accept, mean tokens accepted per decode step", default=1.0, ge=1.0)
+    tokens_per_step: float = spec(
+        "q, tokens computed per sequence per step (1 + draft tokens)", default=1.0, ge=1.0
+    )
+    step_gap_ms: float = spec(
+        "t_g, per-step time outside the overlapped pipeline (ms)", default=0.0, ge=0.0
+    )
+    dp_imbalance: float = spec(
+        "sigma_DP in (0, 1]: share of attention capacity that carries tokens", default=1.0, gt=0.0, le=1.0
+    )
+    expert_imbalance: float = spec(
+        "max/mean load of the hottest expert rank (>= 1)", default=1.0, ge=1.0
+    )
+    routing: str = spec(
+        "fan-out model: worst-case D = min(K, N_F), or node-limited by the model's groups",
+        default="worst-case",
+        choices=ROUTING_MODES,
+    )
+    shared_experts: str = spec(
+        "where AFD computes the shared experts", default="attention", choices=SHARED_PLACEMENTS
+    )
+    demand_tokens_per_s: float | None = spec(
+        "output tokens/s to serve (objective min_gpus)", default=None, gt=0.0
+    )
+
+
+ARCHITECTURES = ("afd", "ep")
+OBJECTIVES = ("tokens_per_gpu", "total_tokens", "min_gpus")
+BACKENDS = ("highs", "cbc", "cpsat", "enumerate")
+
+
+@dataclass(frozen=True)
+class IntRange:
+    """Inclusive integer range of one decision variable; lo == hi pins it."""
+
+    lo: int
+    hi: int
+
+    @property
+    def pinned(self) -> bool:
+        return self.lo == self.hi
+
+    def values(self) -> range:
+        return range(self.lo, self.hi + 1)
+
+
+@dataclass(frozen=True)
+class Search:
+    """What the integer programs may choose and how they are solved.
+
+    Decision variables are given as inclusive ranges; a variable set to one
+    value in the file (`attention_nodes = 4`) is pinned.
+    """
+
+    architectures: tuple[str, ...] = spec("architectures to compare", default=ARCHITECTURES)
+    unit_gpus: int = spec("g, GPUs per deployment unit ('node'); 1 = GPU-granular", default=8, ge=1)
+    objective: str = spec("what to optimise", default="tokens_per_gpu", choices=OBJECTIVES)
+    backend: str = spec("solver backend", default="highs", choices=BACKENDS)
+    time_limit_s: float = spec("time limit per solve (s)", default=60.0, gt=0.0)
+    max_gpus: int | None = spec("GPU cap (required by objective total_tokens)", default=None, ge=1)
+    attention_nodes: IntRange = spec("AFD attention units N_A", default=IntRange(1, 64))
+    ffn_nodes: IntRange = spec("AFD FFN units N_F", default=IntRange(1, 64))
+    nodes: IntRange = spec("EP units N", default=IntRange(1, 64))
+    sequences_per_gpu: IntRange = spec(
+        "b, sequences per attention GPU per micro-batch", default=IntRange(1, 4096)
+    )
+    redundant_experts: IntRange = spec("R, redundant expert replicas per layer", default=IntRange(0, 0))
+    experts_per_gpu: IntRange | None = spec("G, expert slots per FFN GPU (pin to force)", default=None)
+    afd_micro_batches: IntRange = spec("N_BO for AFD (>= 3, three-batch overlap)", default=IntRange(3, 3))
+    ep_micro_batches: IntRange = spec("N_BO for EP (two-batch overlap)", default=IntRange(2, 2))
+
+
+@dataclass(frozen=True)
+class Instance:
+    """A complete problem: model, hardware, workload and search space."""
+
+    name: str
+    model: Model
+    hardware: Hardware
+    workload: Workload
+    search: Search
+    path: str | None = None
+
+    def replace(self, **changes: Any) -> Instance:
+        return dataclasses.replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """One concrete deployment: what the programs choose and what `evaluate` takes.
+
+    AFD uses attention_units and ffn_units; EP uses units.
+    """
+
+    architecture: str
+    seqs_per_gpu: int
+    micro_batches: int
+    redundant: int = 0
+    attention_units: int | None = None
+    ffn_units: int | None = None
+    units: int | None = None
+
+    def gpus(self, unit_gpus: int) -> int:
+        if self.architecture == "afd":
+            return (int(self.attention_units or 0) + int(self.ffn_units or 0)) * unit_gpus
+        return int(self.units or 0) * unit_gpus

@@ -1,0 +1,20 @@
+"""Solver backends behind one interface (`Backend.solve(program, time_limit_s)`)."""
+
+from __future__ import annotations
+
+from solver.backends.base import Backend, Capabilities, Solution, Status
+
+__all__ = ["Backend", "Capabilities", "Solution", "Status", "make_backend"]
+
+
+def make_backend(name: str) -> Backend:
+    """The program backend called `name` (highs, cbc or cpsat)."""
+    if name in ("highs", "cbc"):
+        from solver.backends.pulp_backend import PulpBackend
+
+        return PulpBackend(name)
+    if name == "cpsat":
+        from solver.backends.cpsat_backend import CpSatBackend
+
+        return CpSatBackend()
+    raise ValueError(f"unknown backend {name}")

@@ -1,0 +1,59 @@
+"""The small interface every integer-programming backend implements."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+from formulations.program import IntegerProgram
+
+
+class Status(enum.StrEnum):
+    """Outcome of one solve. A time-limited incumbent is `feasible`, never `optimal`."""
+
+    OPTIMAL = "optimal"
+    FEASIBLE = "feasible"
+    INFEASIBLE = "infeasible"
+    TIME_LIMIT = "time_limit"
+    ERROR = "error"
+
+
+@dataclass(frozen=True)
+class Solution:
+    """What a backend returns: status, values, objective, best bound, gap and time."""
+
+    status: Status
+    values: list[float] = field(default_factory=list)
+    objective: float | None = None
+    bound: float | None = None
+    solve_s: float = 0.0
+    message: str = ""
+
+    @property
+    def has_values(self) -> bool:
+        return self.status in (Status.OPTIMAL, Status.FEASIBLE)
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a backend can do; checked before a program is handed to it."""
+
+    continuous: bool
+    """Accepts continuous variables and fractional coefficients."""
+    proves_bound: bool
+    """Reports a dual bound when stopped by a time limit."""
+
+
+class Backend:
+    """Solve an `IntegerProgram`; subclasses translate it to one solver's API."""
+
+    name = "base"
+    capabilities = Capabilities(continuous=False, proves_bound=False)
+
+    def solve(self, prob: IntegerProgram, time_limit_s: float) -> Solution:
+        raise NotImplementedError
+
+    def check(self, prob: IntegerProgram) -> None:
+        """Refuse programs this backend cannot represent exactly."""
+        if not self.capabilities.continuous and not prob.is_integral():
+            raise ValueError(f"backend {self.name} needs an all-integer program; {prob.name} is not")

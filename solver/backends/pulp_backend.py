@@ -1,0 +1,112 @@
+"""PuLP translation of an `IntegerProgram`, solved by HiGHS (through highspy) or the bundled CBC."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import time
+
+import pulp
+
+from formulations.program import IntegerProgram
+from solver.backends.base import Backend, Capabilities, Solution, Status
+
+
+@contextlib.contextmanager
+def _quiet_stdout():
+    """Silence C-level stdout (HiGHS prints a banner once per process, even with msg=False)."""
+    fd = os.dup(1)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 1)
+            yield
+    finally:
+        os.dup2(fd, 1)
+        os.close(fd)
+
+
+def _silence_highs_banner() -> None:
+    try:
+        import highspy
+    except ImportError:  # pragma: no cover - highspy is a dependency
+        return
+    with _quiet_stdout():
+        highspy.Highs()
+
+
+def _to_pulp(prob: IntegerProgram) -> tuple[pulp.LpProblem, list[pulp.LpVariable]]:
+    lp = pulp.LpProblem(prob.name, pulp.LpMaximize if prob.maximize else pulp.LpMinimize)
+    xs = [
+        pulp.LpVariable(
+            f"x{i}",
+            None if math.isinf(v.lo) else v.lo,
+            None if math.isinf(v.hi) else v.hi,
+            cat=pulp.LpInteger if v.integer else pulp.LpContinuous,
+        )
+        for i, v in enumerate(prob.variables)
+    ]
+    lp.setObjective(
+        pulp.LpAffineExpression([(xs[i], c) for i, c in prob.objective.items()], prob.objective_constant)
+    )
+    for k, con in enumerate(prob.constraints):
+        expr = pulp.LpAffineExpression([(xs[i], c) for i, c in con.terms.items()])
+        if con.lo == con.hi:
+            lp.addConstraint(expr == con.lo, f"c{k}")
+            continue
+        if not math.isinf(con.lo):
+            lp.addConstraint(expr >= con.lo, f"c{k}_lo")
+        if not math.isinf(con.hi):
+            lp.addConstraint(expr <= con.hi, f"c{k}_hi")
+    return lp, xs
+
+
+class PulpBackend(Backend):
+    """HiGHS (default) or CBC through PuLP."""
+
+    capabilities = Capabilities(continuous=True, proves_bound=True)
+
+    def __init__(self, engine: str = "highs") -> None:
+        if engine not in ("highs", "cbc"):
+            raise ValueError(f"unknown PuLP engine {engine}")
+        self.name = engine
+        if engine == "cbc":
+            self.capabilities = Capabilities(continuous=True, proves_bound=False)
+        else:
+            _silence_highs_banner()
+
+    def solve(self, prob: IntegerProgram, time_limit_s: float) -> Solution:
+        self.check(prob)
+        lp, xs = _to_pulp(prob)
+        if self.name == "highs":
+            engine = pulp.HiGHS(msg=False, timeLimit=time_limit_s, threads=1, mip_rel_gap=0.0)
+        else:
+            engine = pulp.PULP_CBC_CMD(msg=False, timeLimit=time_limit_s, gapRel=0.0)
+        start = time.perf_counter()
+        lp.solve(engine)
+        elapsed = time.perf_counter() - start
+        status = lp.status
+        sol_status = lp.sol_status
+        if status == pulp.LpStatusInfeasible:
+            return Solution(Status.INFEASIBLE, solve_s=elapsed)
+        if sol_status not in (pulp.LpSolutionOptimal, pulp.LpSolutionIntegerFeasible):
+            if status == pulp.LpStatusNotSolved:
+                return Solution(Status.TIME_LIMIT, solve_s=elapsed, message="no incumbent")
+            return Solution(Status.ERROR, solve_s=elapsed, message=pulp.LpStatus[status])
+        values = [x.value() or 0.0 for x in xs]
+        objective = prob.objective_value(values)
+        proven = sol_status == pulp.LpSolutionOptimal
+        bound = objective if proven else self._bound(lp)
+        return Solution(
+            Status.OPTIMAL if proven else Status.FEASIBLE,
+            values=values,
+            objective=objective,
+            bound=bound,
+            solve_s=elapsed,
+        )
+
+    def _bound(self, lp: pulp.LpProblem) -> float | None:
+        if self.name != "highs":
+            return None
+        info = lp.solverModel.getInfo()
+        return float(info.mip_dual_bound)

@@ -1,0 +1,342 @@
+"""Optimise one architecture of one instance: check -> build -> solve -> extract.
+
+For each micro-batch count N_BO the layouts and their caps are built
+(`formulations.layouts`), dominated layouts pruned, and the program solved by
+the chosen backend; the per-GPU objective is a ratio, solved exactly by
+Dinkelbach's iterations. The enumeration backend bypasses all of that and
+walks the grid (`solver.enumerate`).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from formulations import afd_program, ep_program
+from formulations.costs import CostModel
+from formulations.diagnose import diagnose
+from formulations.layouts import AfdLayouts, EpLayouts, afd_layouts, constant_imbalance, ep_layouts
+from formulations.pruning import prune_afd, prune_ep
+from formulations.relaxation import afd_continuous_optimum
+from formulations.types import Deployment, Instance
+from solver import enumerate as brute
+from solver.backends import Backend, Status, make_backend
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The result of optimising one architecture."""
+
+    architecture: str
+    status: Status
+    deployment: Deployment | None
+    objective: float | None
+    """In natural units: tokens/s/GPU, tokens/s, or GPUs."""
+    gap: float | None
+    discrete_penalty: float | None
+    solve_s: float
+    backend: str
+    reason: str = ""
+    layouts: int = 0
+    """Layouts left in the programs after pruning (summed over N_BO)."""
+
+
+def _served_factor(inst: Instance, micro_batches: int) -> float:
+    """tokens/s per unit of S (AFD) or of N*b (EP): sigma * N_BO * g / SLO."""
+    w = inst.workload
+    return w.dp_imbalance * micro_batches * inst.search.unit_gpus / (w.tpot_ms * 1e-3)
+
+
+def _demand_slots(inst: Instance, micro_batches: int) -> int | None:
+    demand = inst.workload.demand_tokens_per_s
+    if demand is None:
+        return None
+    return max(1, math.ceil(demand / _served_factor(inst, micro_batches) * (1 - 1e-12)))
+
+
+def _natural(inst: Instance, micro_batches: int, slots: float, units: float, objective: str) -> float:
+    """Program objective -> natural units (tokens/s/GPU, tokens/s, GPUs)."""
+    g = inst.search.unit_gpus
+    if objective == "min_gpus":
+        return units * g
+    served = _served_factor(inst, micro_batches) * slots
+    return served / (units * g) if objective == "tokens_per_gpu" else served
+
+
+def _improves(new: float, old: float | None, objective: str) -> bool:
+    if old is None:
+        return True
+    return new < old if objective == "min_gpus" else new > old
+
+
+def _gap(value: float, bound: float | None) -> float | None:
+    if bound is None or not math.isfinite(bound):
+        return None
+    return max(0.0, abs(bound - value) / max(abs(bound), 1e-12))
+
+
+# ---- AFD ----------------------------------------------------------------------------------
+
+
+def _afd_heuristic(lay: AfdLayouts, seq_lo: int, seq_hi: int) -> tuple[int, int, int] | None:
+    """A good feasible (layout, N_A, b) to start Dinkelbach from: fill attention, then match FFN."""
+    best: tuple[float, tuple[int, int, int]] | None = None
+    for c in range(len(lay)):
+        b = min(int(lay.seq_cap()[c]), seq_hi)
+        for seqs in (b, int(lay.slot_cap()[c]) // max(int(lay.attention_lo[c]), 1)):
+            seqs = min(seqs, b)
+            if seqs < seq_lo:
+                continue
+            a = min(int(lay.attention_hi[c]), int(lay.slot_cap()[c]) // seqs)
+            if a < int(lay.attention_lo[c]):
+                continue
+            ratio = a * seqs / (a + int(lay.ffn_units[c]))
+            if best is None or ratio > best[0]:
+                best = (ratio, (c, a, seqs))
+    return None if best is None else best[1]
+
+
+def _solve_afd_ratio(
+    inst: Instance, lay: AfdLayouts, backend: Backend, deadline: float
+) -> tuple[Status, afd_program.AfdChoice | None, float | None]:
+    """Dinkelbach on max S / (N_A + N_F): returns (status, choice, upper bound on the ratio)."""
+    s = inst.search
+    start = _afd_heuristic(lay, s.sequences_per_gpu.lo, s.sequences_per_gpu.hi)
+    num, den = (0, 1)
+    choice: afd_program.AfdChoice | None = None
+    if start is not None:
+        c, a, b = start
+        choice = afd_program.AfdChoice(c, a, b)
+        num, den = a * b, a + int(lay.ffn_units[c])
+    min_units = int((lay.attention_lo + lay.ffn_units).min())
+    while True:
+        remaining = deadline - time.perf_counter()
+        if remaining <= 0:
+            return (Status.FEASIBLE if choice else Status.TIME_LIMIT), choice, None
+        prob, h = afd_program.build_afd_program(
+            lay, s.attention_nodes, s.sequences_per_gpu, "tokens_per_gpu", ratio=(num, den)
+        )
+        sol = backend.solve(prob, remaining)
+        if sol.status == Status.INFEASIBLE:
+            return (Status.OPTIMAL if choice else Status.INFEASIBLE), choice, None
+        if not sol.has_values:
+            status = Status.FEASIBLE if choice else sol.status
+            return status, choice, None
+        found = afd_program.read_afd_choice(h, sol.values)
+        slots = found.attention_units * found.seqs
+        units = found.attention_units + int(lay.ffn_units[found.layout])
+        improved = slots * den > num * units
+        if improved:
+            choice, num, den = found, slots, units
+        if sol.status == Status.FEASIBLE:
+            # Stopped by the time limit: S/U <= num/den + bound/(den * U_min).
+            bound = None
+            if sol.bound is not None:
+                bound = num / den + max(0.0, sol.bound) / (den * min_units)
+            return Status.FEASIBLE, choice, bound
+        if not improved:
+            return Status.OPTIMAL, choice, num / den
+
+
+def _solve_afd_linear(
+    inst: Instance, lay: AfdLayouts, backend: Backend, deadline: float, objective: str
+) -> tuple[Status, afd_program.AfdChoice | None, float | None]:
+    s = inst.search
+    prob, h = afd_program.build_afd_program(
+        lay, s.attention_nodes, s.sequences_per_gpu, objective,
+        demand_slots=_demand_slots(inst, lay.micro_batches),
+    )
+    sol = backend.solve(prob, max(deadline - time.perf_counter(), 1e-3))
+    if not sol.has_values:
+        return sol.status, None, None
+    return sol.status, afd_program.read_afd_choice(h, sol.values), sol.bound
+
+
+def optimize_afd(inst: Instance, backend_name: str) -> Outcome:
+    t0 = time.perf_counter()
+    s, cm = inst.search, CostModel.of(inst)
+    objective = s.objective
+    imbalance = constant_imbalance(inst.workload.expert_imbalance)
+    deadline = t0 + s.time_limit_s
+    all_layouts = [
+        afd_layouts(cm, nbo, s.attention_nodes, s.ffn_nodes, s.redundant_experts,
+                    s.sequences_per_gpu, s.experts_per_gpu, s.max_gpus, imbalance)
+        for nbo in s.afd_micro_batches.values()
+    ]
+    relaxed = _afd_relaxed(inst, all_layouts)
+    if backend_name == "enumerate":
+        return _from_enumeration(inst, "afd", t0, relaxed)
+    backend = make_backend(backend_name)
+    best: tuple[float, Deployment] | None = None
+    bound_total: float | None = None
+    statuses = []
+    kept = 0
+    for full in all_layouts:
+        lay = prune_afd(full)
+        kept += len(lay)
+        if len(lay) == 0:
+            continue
+        nbo = lay.micro_batches
+        if objective == "tokens_per_gpu":
+            status, choice, bound = _solve_afd_ratio(inst, lay, backend, deadline)
+            bound_nat = None if bound is None else _served_factor(inst, nbo) * bound / s.unit_gpus
+        else:
+            status, choice, bound = _solve_afd_linear(inst, lay, backend, deadline, objective)
+            bound_nat = None
+            if bound is not None:
+                bound_nat = bound * s.unit_gpus if objective == "min_gpus" else (
+                    _served_factor(inst, nbo) * bound
+                )
+        statuses.append(status)
+        if choice is None:
+            continue
+        f = int(lay.ffn_units[choice.layout])
+        value = _natural(inst, nbo, choice.attention_units * choice.seqs,
+                         choice.attention_units + f, objective)
+        if bound_nat is not None:
+            bound_total = bound_nat if bound_total is None else (
+                min(bound_total, bound_nat) if objective == "min_gpus" else max(bound_total, bound_nat)
+            )
+        if best is None or _improves(value, best[0], objective):
+            d = Deployment("afd", choice.seqs, nbo, int(lay.redundant[choice.layout]),
+                           attention_units=choice.attention_units, ffn_units=f)
+            best = (value, d)
+    return _finish(inst, "afd", backend_name, t0, best, statuses, bound_total, relaxed, kept)
+
+
+def _afd_relaxed(inst: Instance, all_layouts: list[AfdLayouts]) -> float | None:
+    """Best natural objective with real N_A (MODEL.md section 6), over every N_BO."""
+    best = None
+    for lay in all_layouts:
+        nbo = lay.micro_batches
+        found = afd_continuous_optimum(
+            prune_afd(lay), inst.search.sequences_per_gpu, inst.search.objective,
+            _demand_slots(inst, nbo),
+        )
+        if found is None:
+            continue
+        value, n_a, c, b = found
+        f = int(lay.ffn_units[c])
+        if inst.search.objective == "tokens_per_gpu":
+            natural = _served_factor(inst, nbo) * value / inst.search.unit_gpus
+        else:
+            natural = _natural(inst, nbo, n_a * b, n_a + f, inst.search.objective)
+        if best is None or _improves(natural, best, inst.search.objective):
+            best = natural
+    return best
+
+
+# ---- EP -----------------------------------------------------------------------------------
+
+
+def optimize_ep(inst: Instance, backend_name: str) -> Outcome:
+    t0 = time.perf_counter()
+    s, cm = inst.search, CostModel.of(inst)
+    objective = s.objective
+    imbalance = constant_imbalance(inst.workload.expert_imbalance)
+    if backend_name == "enumerate":
+        return _from_enumeration(inst, "ep", t0, None)
+    backend = make_backend(backend_name)
+    best: tuple[float, Deployment] | None = None
+    bound_total: float | None = None
+    statuses = []
+    kept = 0
+    for nbo in s.ep_micro_batches.values():
+        full: EpLayouts = ep_layouts(cm, nbo, s.nodes, s.redundant_experts, s.sequences_per_gpu,
+                                     s.experts_per_gpu, s.max_gpus, imbalance)
+        lay = prune_ep(full, objective)
+        kept += len(lay)
+        if len(lay) == 0:
+            continue
+        demand = _demand_slots(inst, nbo)
+        prob, h = ep_program.build_ep_program(lay, s.sequences_per_gpu, objective, demand_seqs=demand)
+        sol = backend.solve(prob, max(t0 + s.time_limit_s - time.perf_counter(), 1e-3))
+        statuses.append(sol.status)
+        if not sol.has_values:
+            continue
+        choice = ep_program.read_ep_choice(h, sol.values)
+        n = int(lay.units[choice.layout])
+        value = _natural(inst, nbo, n * choice.seqs if objective != "tokens_per_gpu" else choice.seqs,
+                         n if objective == "min_gpus" else 1, objective)
+        if objective == "tokens_per_gpu":
+            value = _served_factor(inst, nbo) * choice.seqs / s.unit_gpus
+            bound = None if sol.bound is None else _served_factor(inst, nbo) * sol.bound / s.unit_gpus
+        elif objective == "total_tokens":
+            bound = None if sol.bound is None else _served_factor(inst, nbo) * sol.bound
+        else:
+            bound = None if sol.bound is None else sol.bound * s.unit_gpus
+        if bound is not None:
+            bound_total = bound if bound_total is None else (
+                min(bound_total, bound) if objective == "min_gpus" else max(bound_total, bound)
+            )
+        if best is None or _improves(value, best[0], objective):
+            best = (value, Deployment("ep", choice.seqs, nbo, int(lay.redundant[choice.layout]),
+                                      units=n))
+    return _finish(inst, "ep", backend_name, t0, best, statuses, bound_total, None, kept)
+
+
+# ---- shared -------------------------------------------------------------------------------
+
+
+def _penalty(inst: Instance, arch: str, value: float | None, relaxed: float | None) -> float | None:
+    if value is None:
+        return None
+    if arch == "ep":
+        return 0.0
+    if relaxed is None or relaxed == 0:
+        return None
+    if inst.search.objective == "min_gpus":
+        return max(0.0, 1.0 - relaxed / value)
+    return max(0.0, 1.0 - value / relaxed)
+
+
+def _finish(
+    inst: Instance, arch: str, backend: str, t0: float, best: tuple[float, Deployment] | None,
+    statuses: list[Status], bound: float | None, relaxed: float | None, kept: int,
+) -> Outcome:
+    elapsed = time.perf_counter() - t0
+    if best is None:
+        if any(st in (Status.TIME_LIMIT, Status.ERROR) for st in statuses):
+            status = Status.TIME_LIMIT if Status.TIME_LIMIT in statuses else Status.ERROR
+            return Outcome(arch, status, None, None, None, None, elapsed, backend,
+                           "no feasible deployment found within the time limit", kept)
+        return Outcome(arch, Status.INFEASIBLE, None, None, None, None, elapsed, backend,
+                       diagnose(inst, arch), kept)
+    value, d = best
+    proven = all(st == Status.OPTIMAL for st in statuses if st != Status.INFEASIBLE)
+    status = Status.OPTIMAL if proven else Status.FEASIBLE
+    gap = 0.0 if proven else _gap(value, bound)
+    return Outcome(arch, status, d, value, gap, _penalty(inst, arch, value, relaxed), elapsed,
+                   backend, "", kept)
+
+
+def _from_enumeration(inst: Instance, arch: str, t0: float, relaxed: float | None) -> Outcome:
+    cm = CostModel.of(inst)
+    s = inst.search
+    imbalance = constant_imbalance(inst.workload.expert_imbalance)
+    run = brute.enumerate_afd if arch == "afd" else brute.enumerate_ep
+    found = run(cm, s, s.objective, inst.workload.demand_tokens_per_s, imbalance,
+                max(t0 + s.time_limit_s - time.perf_counter(), 0.0))
+    status = [Status.OPTIMAL if found.complete else Status.FEASIBLE]
+    best = None if found.deployment is None else (float(found.objective or 0.0), found.deployment)
+    if best is None and not found.complete:
+        status = [Status.TIME_LIMIT]
+    return _finish(inst, arch, "enumerate", t0, best, status, None, relaxed, 0)
+
+
+def optimize(inst: Instance, arch: str, backend_name: str | None = None) -> Outcome:
+    """Optimise `arch` ("afd" or "ep") of `inst` with `backend_name` (default: the instance's)."""
+    name = backend_name or inst.search.backend
+    if cm_budget_nonpositive(inst, arch):
+        return Outcome(arch, Status.INFEASIBLE, None, None, None, None, 0.0, name,
+                       diagnose(inst, arch))
+    return optimize_afd(inst, name) if arch == "afd" else optimize_ep(inst, name)
+
+
+def cm_budget_nonpositive(inst: Instance, arch: str) -> bool:
+    cm = CostModel.of(inst)
+    rng = inst.search.afd_micro_batches if arch == "afd" else inst.search.ep_micro_batches
+    return bool(np.all(cm.stage_budget_s(np.array(list(rng.values()))) <= 0))
