@@ -81,43 +81,43 @@ def _gap(value: float, bound: float | None) -> float | None:
 # ---- AFD ----------------------------------------------------------------------------------
 
 
-def _afd_heuristic(lay: AfdLayouts, seq_lo: int, seq_hi: int) -> tuple[int, int, int] | None:
-    """A good feasible (layout, N_A, b) to start Dinkelbach from: fill attention, then match FFN."""
-    best: tuple[float, tuple[int, int, int]] | None = None
-    for c in range(len(lay)):
-        b = min(int(lay.seq_cap()[c]), seq_hi)
-        for seqs in (b, int(lay.slot_cap()[c]) // max(int(lay.attention_lo[c]), 1)):
-            seqs = min(seqs, b)
-            if seqs < seq_lo:
-                continue
-            a = min(int(lay.attention_hi[c]), int(lay.slot_cap()[c]) // seqs)
-            if a < int(lay.attention_lo[c]):
-                continue
-            ratio = a * seqs / (a + int(lay.ffn_units[c]))
+def _afd_warm_start(
+    lay: AfdLayouts, hulls: list[list[tuple[int, int]]]
+) -> afd_program.AfdChoice | None:
+    """The best hull vertex by S / (N_A + N_F): every vertex is a reachable deployment."""
+    best: tuple[float, afd_program.AfdChoice] | None = None
+    for c, hull in enumerate(hulls):
+        f = int(lay.ffn_units[c])
+        for a, slots in hull:
+            ratio = slots / (a + f)
             if best is None or ratio > best[0]:
-                best = (ratio, (c, a, seqs))
+                best = (ratio, afd_program.AfdChoice(c, a, slots // a))
     return None if best is None else best[1]
 
 
 def _solve_afd_ratio(
-    inst: Instance, lay: AfdLayouts, backend: Backend, deadline: float
+    inst: Instance, lay: AfdLayouts, backend: Backend, deadline: float, warm_start: bool = True
 ) -> tuple[Status, afd_program.AfdChoice | None, float | None]:
-    """Dinkelbach on max S / (N_A + N_F): returns (status, choice, upper bound on the ratio)."""
-    s = inst.search
-    start = _afd_heuristic(lay, s.sequences_per_gpu.lo, s.sequences_per_gpu.hi)
+    """Dinkelbach on max S / (N_A + N_F): returns (status, choice, upper bound on the ratio).
+
+    Each step solves max den*S - num*(N_A + N_F) for the incumbent ratio num/den;
+    a non-positive optimum proves the incumbent optimal. Starting from the best
+    hull vertex usually leaves one step: the proof.
+    """
+    seqs = inst.search.sequences_per_gpu
+    hulls = afd_program.layout_hulls(lay, seqs)
     num, den = (0, 1)
-    choice: afd_program.AfdChoice | None = None
-    if start is not None:
-        c, a, b = start
-        choice = afd_program.AfdChoice(c, a, b)
-        num, den = a * b, a + int(lay.ffn_units[c])
+    choice = _afd_warm_start(lay, hulls) if warm_start else None
+    if choice is not None:
+        num = choice.attention_units * choice.seqs
+        den = choice.attention_units + int(lay.ffn_units[choice.layout])
     min_units = int((lay.attention_lo + lay.ffn_units).min())
     while True:
         remaining = deadline - time.perf_counter()
         if remaining <= 0:
             return (Status.FEASIBLE if choice else Status.TIME_LIMIT), choice, None
         prob, h = afd_program.build_afd_program(
-            lay, s.attention_nodes, s.sequences_per_gpu, "tokens_per_gpu", ratio=(num, den)
+            lay, seqs, "tokens_per_gpu", ratio=(num, den), hulls=hulls
         )
         sol = backend.solve(prob, remaining)
         if sol.status == Status.INFEASIBLE:
@@ -146,7 +146,7 @@ def _solve_afd_linear(
 ) -> tuple[Status, afd_program.AfdChoice | None, float | None]:
     s = inst.search
     prob, h = afd_program.build_afd_program(
-        lay, s.attention_nodes, s.sequences_per_gpu, objective,
+        lay, s.sequences_per_gpu, objective,
         demand_slots=_demand_slots(inst, lay.micro_batches),
     )
     sol = backend.solve(prob, max(deadline - time.perf_counter(), 1e-3))

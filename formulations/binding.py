@@ -1,0 +1,40 @@
+"""Which constraint binds at an optimum (MODEL.md section 5: the regime).
+
+A deployment is blocked where growing it would break something: one more
+sequence per GPU (b + 1) and, for AFD, one more attention unit (N_A + 1).
+The families those steps would violate bind; a step that leaves the search
+space names the search limit instead. Families are refined into the physical
+resource (compute, HBM bandwidth, HBM capacity, scale-out, scale-up).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from formulations import metrics as met
+from formulations.costs import CostModel
+from formulations.types import Deployment, Search
+
+
+def _blocked_by(cm: CostModel, d: Deployment, eps: float) -> list[str]:
+    m = met.metrics(cm, d, eps)
+    return [met.resource(cm, d, family, eps) for family in m.violated]
+
+
+def binding(cm: CostModel, d: Deployment, search: Search, eps: float = 1.0) -> list[str]:
+    """Resources (or search limits) that stop `d` from growing, most specific first."""
+    found: list[str] = []
+    if d.seqs_per_gpu + 1 > search.sequences_per_gpu.hi:
+        found.append("search:sequences_per_gpu")
+    else:
+        found += _blocked_by(cm, dataclasses.replace(d, seqs_per_gpu=d.seqs_per_gpu + 1), eps)
+    if d.architecture == "afd":
+        a = int(d.attention_units or 0) + 1
+        gpus = (a + int(d.ffn_units or 0)) * cm.unit_gpus
+        if a > search.attention_nodes.hi:
+            found.append("search:attention_nodes")
+        elif search.max_gpus is not None and gpus > search.max_gpus:
+            found.append("search:max_gpus")
+        else:
+            found += _blocked_by(cm, dataclasses.replace(d, attention_units=a), eps)
+    return list(dict.fromkeys(found))

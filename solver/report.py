@@ -1,0 +1,119 @@
+"""Render result tables as text, CSV or JSON (numbers stay numbers; missing values are null)."""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from typing import Any
+
+import pandas as pd
+
+FORMATS = ("table", "csv", "json")
+
+# Columns shown in the human table, with their headers and formats.
+_TABLE = (
+    ("architecture", "arch", "{}"),
+    ("status", "status", "{}"),
+    ("attention_nodes", "N_A", "{:.0f}"),
+    ("ffn_nodes", "N_F", "{:.0f}"),
+    ("nodes", "nodes", "{:.0f}"),
+    ("gpus", "GPUs", "{:.0f}"),
+    ("sequences_per_gpu", "b", "{:.0f}"),
+    ("micro_batches", "N_BO", "{:.0f}"),
+    ("tokens_per_s_per_gpu", "tok/s/GPU", "{:,.0f}"),
+    ("tokens_per_s", "tok/s", "{:,.0f}"),
+    ("tpot_ms", "TPOT ms", "{:.1f}"),
+    ("ffn_hfu", "FFN HFU", "{:.1%}"),
+    ("ffn_ofu", "FFN OFU", "{:.1%}"),
+    ("temporal_sparsity", "S_t", "{:.1%}"),
+    ("discrete_penalty", "penalty", "{:.2%}"),
+    ("solve_s", "solve s", "{:.3f}"),
+)
+
+
+def _clean(value: Any) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if hasattr(value, "item"):
+        return _clean(value.item())
+    return value
+
+
+def records(df: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows as plain dicts with JSON-safe values (NaN and NA become None)."""
+    out = []
+    for row in df.to_dict(orient="records"):
+        out.append({k: (None if pd.isna(v) else _clean(v)) if not isinstance(v, str) else v
+                    for k, v in row.items()})
+    return out
+
+
+def to_json(df: pd.DataFrame) -> str:
+    return json.dumps(records(df), indent=2)
+
+
+def to_csv(df: pd.DataFrame) -> str:
+    buf = io.StringIO()
+    df.to_csv(buf, index=False)
+    return buf.getvalue()
+
+
+def _cell(value: Any, fmt: str) -> str:
+    value = _clean(value)
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    try:
+        return fmt.format(value)
+    except (ValueError, TypeError):
+        return str(value)
+
+
+def to_table(df: pd.DataFrame) -> str:
+    cols = [(k, h, f) for k, h, f in _TABLE if k in df.columns]
+    rows = [[h for _, h, _ in cols]]
+    for rec in records(df):
+        rows.append([_cell(rec.get(k), f) for k, _, f in cols])
+    widths = [max(len(r[i]) for r in rows) for i in range(len(cols))]
+    lines = ["  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
+    for rec in records(df):
+        if rec.get("binding"):
+            label = "why" if rec.get("status") in ("infeasible", "error", "time_limit") else "binding"
+            lines.append(f"{rec['architecture']} {label}: {rec['binding']}")
+    return "\n".join(lines)
+
+
+def verdict(df: pd.DataFrame, objective: str = "tokens_per_gpu") -> str:
+    """One line: which architecture wins and by how much."""
+    ok = [r for r in records(df) if r.get("status") in ("optimal", "feasible") and r.get("objective")]
+    if not ok:
+        return "verdict: no architecture has a feasible deployment"
+    if len(ok) == 1:
+        others = [r["architecture"].upper() for r in records(df) if r not in ok]
+        tail = f" ({', '.join(others)} infeasible)" if others else ""
+        return f"verdict: {ok[0]['architecture'].upper()}{tail}"
+    lower_better = objective == "min_gpus"
+    ranked = sorted(ok, key=lambda r: r["objective"], reverse=not lower_better)
+    best, second = ranked[0], ranked[1]
+    if math.isclose(best["objective"], second["objective"], rel_tol=1e-9):
+        return f"verdict: tie between {best['architecture'].upper()} and {second['architecture'].upper()}"
+    ratio = (second["objective"] / best["objective"]) if lower_better else (
+        best["objective"] / second["objective"]
+    )
+    what = {"tokens_per_gpu": "tokens/s per GPU", "total_tokens": "total tokens/s",
+            "min_gpus": "fewer GPUs"}[objective]
+    return (
+        f"verdict: {best['architecture'].upper()} wins, {ratio:.3f}x {second['architecture'].upper()}"
+        f" ({what})"
+    )
+
+
+def render(df: pd.DataFrame, fmt: str, objective: str = "tokens_per_gpu", with_verdict: bool = True) -> str:
+    if fmt == "json":
+        return to_json(df)
+    if fmt == "csv":
+        return to_csv(df).rstrip("\n")
+    text = to_table(df)
+    return f"{text}\n{verdict(df, objective)}" if with_verdict else text
