@@ -54,6 +54,8 @@ def prune_afd(lay: AfdLayouts) -> AfdLayouts:
     Layouts outside a superpod domain have a lower limit that falls as N_F
     grows, so they are compared only with layouts of the same N_F.
     """
+    if len(lay) == 0:
+        return lay
     outside = lay.attention_lo > lay.attention_lo.min()
     groups = np.where(outside, lay.ffn_units + 1, 0) * 2 + lay.in_domain.astype(np.int64)
     mask = _dominated(lay.ffn_units, lay.seq_cap(), lay.slot_cap(), groups)

@@ -155,7 +155,7 @@ def _solve_afd_linear(
     return sol.status, afd_program.read_afd_choice(h, sol.values), sol.bound
 
 
-def optimize_afd(inst: Instance, backend_name: str) -> Outcome:
+def optimize_afd(inst: Instance, backend_name: str, warm_start: bool = True) -> Outcome:
     t0 = time.perf_counter()
     s, cm = inst.search, CostModel.of(inst)
     objective = s.objective
@@ -181,7 +181,7 @@ def optimize_afd(inst: Instance, backend_name: str) -> Outcome:
             continue
         nbo = lay.micro_batches
         if objective == "tokens_per_gpu":
-            status, choice, bound = _solve_afd_ratio(inst, lay, backend, deadline)
+            status, choice, bound = _solve_afd_ratio(inst, lay, backend, deadline, warm_start)
             bound_nat = None if bound is None else _served_factor(inst, nbo) * bound / s.unit_gpus
         else:
             status, choice, bound = _solve_afd_linear(inst, lay, backend, deadline, objective)
@@ -327,13 +327,19 @@ def _from_enumeration(inst: Instance, arch: str, t0: float, relaxed: float | Non
     return _finish(inst, arch, "enumerate", t0, best, status, None, relaxed, 0)
 
 
-def optimize(inst: Instance, arch: str, backend_name: str | None = None) -> Outcome:
-    """Optimise `arch` ("afd" or "ep") of `inst` with `backend_name` (default: the instance's)."""
+def optimize(
+    inst: Instance, arch: str, backend_name: str | None = None, warm_start: bool = True
+) -> Outcome:
+    """Optimise `arch` ("afd" or "ep") of `inst` with `backend_name` (default: the instance's).
+
+    `warm_start=False` starts Dinkelbach from scratch instead of the best hull vertex
+    (tests use it to check the program alone finds the optimum).
+    """
     name = backend_name or inst.search.backend
     if cm_budget_nonpositive(inst, arch):
         return Outcome(arch, Status.INFEASIBLE, None, None, None, None, 0.0, name,
                        diagnose(inst, arch))
-    return optimize_afd(inst, name) if arch == "afd" else optimize_ep(inst, name)
+    return optimize_afd(inst, name, warm_start) if arch == "afd" else optimize_ep(inst, name)
 
 
 def cm_budget_nonpositive(inst: Instance, arch: str) -> bool:

@@ -38,7 +38,7 @@ def _silence_highs_banner() -> None:
 def _to_pulp(prob: IntegerProgram) -> tuple[pulp.LpProblem, list[pulp.LpVariable]]:
     lp = pulp.LpProblem(prob.name, pulp.LpMaximize if prob.maximize else pulp.LpMinimize)
     xs = [
-        pulp.LpVariable(
+        lp.add_variable(
             f"x{i}",
             None if math.isinf(v.lo) else v.lo,
             None if math.isinf(v.hi) else v.hi,
@@ -72,16 +72,26 @@ class PulpBackend(Backend):
         self.name = engine
         if engine == "cbc":
             self.capabilities = Capabilities(continuous=True, proves_bound=False)
+            if not pulp.COIN_CMD(msg=False).available():
+                raise RuntimeError("CBC not found: install it with `pip install 'pulp[cbc]'`")
         else:
             _silence_highs_banner()
 
-    def solve(self, prob: IntegerProgram, time_limit_s: float) -> Solution:
+    def solve(self, prob: IntegerProgram, time_limit_s: float, rel_gap: float = 0.0) -> Solution:
         self.check(prob)
         lp, xs = _to_pulp(prob)
+        # An all-integer objective can only improve in whole steps: an absolute gap below 1
+        # proves optimality without chasing the last fraction of the LP bound.
+        abs_gap = 0.999 if prob.is_integral() else 1e-9
         if self.name == "highs":
-            engine = pulp.HiGHS(msg=False, timeLimit=time_limit_s, threads=1, mip_rel_gap=0.0)
+            engine = pulp.HiGHS(
+                msg=False, timeLimit=time_limit_s, threads=1, gapRel=rel_gap, gapAbs=abs_gap
+            )
         else:
-            engine = pulp.PULP_CBC_CMD(msg=False, timeLimit=time_limit_s, gapRel=0.0)
+            # PuLP >= 3.3 ships CBC as the `cbcbox` package (extra `pulp[cbc]`) behind COIN_CMD.
+            engine = pulp.COIN_CMD(
+                msg=False, timeLimit=time_limit_s, gapRel=rel_gap, gapAbs=abs_gap
+            )
         start = time.perf_counter()
         lp.solve(engine)
         elapsed = time.perf_counter() - start
@@ -96,7 +106,7 @@ class PulpBackend(Backend):
         values = [x.value() or 0.0 for x in xs]
         objective = prob.objective_value(values)
         proven = sol_status == pulp.LpSolutionOptimal
-        bound = objective if proven else self._bound(lp)
+        bound = self._bound(lp, prob) if not proven or rel_gap > 0 else objective
         return Solution(
             Status.OPTIMAL if proven else Status.FEASIBLE,
             values=values,
@@ -105,8 +115,11 @@ class PulpBackend(Backend):
             solve_s=elapsed,
         )
 
-    def _bound(self, lp: pulp.LpProblem) -> float | None:
+    def _bound(self, lp: pulp.LpProblem, prob: IntegerProgram) -> float | None:
+        """HiGHS's dual bound in our sense (PuLP hands HiGHS -objective, without the constant)."""
         if self.name != "highs":
             return None
-        info = lp.solverModel.getInfo()
-        return float(info.mip_dual_bound)
+        dual = float(lp.solverModel.getInfo().mip_dual_bound)
+        if not math.isfinite(dual):
+            return None
+        return (-dual if prob.maximize else dual) + prob.objective_constant

@@ -1,0 +1,111 @@
+"""Every backend returns the enumeration oracle's optimum, and its deployment checks out.
+
+Enumeration walks the whole grid with the forward cost model; the programs go
+through layouts, caps, pruning, hull cuts and Dinkelbach. Agreement on the
+shipped scenarios and on random small instances is the main correctness check.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+from conftest import SCENARIOS, make_instance
+from hypothesis import HealthCheck, given, settings
+from strategies import instances
+
+from formulations import deployment as dep
+from formulations.costs import CostModel
+from formulations.types import Instance, IntRange
+from solver.loader import load_instance
+from solver.optimize import Outcome, optimize
+
+BACKENDS = ("highs", "cbc", "cpsat")
+REL = 1e-6
+
+
+def _same(a: Outcome, b: Outcome) -> bool:
+    if a.objective is None or b.objective is None:
+        return a.objective is None and b.objective is None
+    return abs(a.objective - b.objective) <= REL * max(abs(a.objective), 1e-12)
+
+
+def _check_deployment(inst: Instance, out: Outcome) -> None:
+    """Recompute every constraint of the returned deployment with the cost model."""
+    d = out.deployment
+    assert d is not None
+    s, cm = inst.search, CostModel.of(inst)
+    eps = inst.workload.expert_imbalance
+    assert s.sequences_per_gpu.lo <= d.seqs_per_gpu <= s.sequences_per_gpu.hi
+    assert s.redundant_experts.lo <= d.redundant <= s.redundant_experts.hi
+    if d.architecture == "afd":
+        assert s.attention_nodes.lo <= d.attention_units <= s.attention_nodes.hi
+        assert s.ffn_nodes.lo <= d.ffn_units <= s.ffn_nodes.hi
+        stages = dep.afd_stages(cm, d.attention_units, d.ffn_units, d.seqs_per_gpu, d.redundant,
+                                d.micro_batches, eps)
+        checks = dep.afd_checks(cm, stages)
+    else:
+        assert s.nodes.lo <= d.units <= s.nodes.hi
+        stages = dep.ep_stages(cm, d.units, d.seqs_per_gpu, d.redundant, d.micro_batches, eps)
+        checks = dep.ep_checks(cm, stages)
+    failed = [k for k, ok in checks.items() if not bool(np.all(ok))]
+    assert not failed, failed
+    if s.max_gpus is not None:
+        assert d.gpus(s.unit_gpus) <= s.max_gpus
+
+
+def _agree(inst: Instance, arch: str, backends=BACKENDS) -> Outcome:
+    oracle = optimize(inst, arch, "enumerate")
+    assert str(oracle.status) in ("optimal", "infeasible")
+    for name in backends:
+        got = optimize(inst, arch, name)
+        assert _same(got, oracle), (name, arch, got.objective, oracle.objective)
+        assert str(got.status) == str(oracle.status)
+        if got.deployment is not None:
+            _check_deployment(inst, got)
+    return oracle
+
+
+@pytest.mark.parametrize("path", SCENARIOS, ids=[p.stem for p in SCENARIOS])
+@pytest.mark.parametrize("arch", ["afd", "ep"])
+def test_shipped_scenarios_agree_with_enumeration(path, arch):
+    oracle = _agree(load_instance(path), arch)
+    assert oracle.deployment is not None, f"{path.name}: {arch} should be feasible"
+
+
+@settings(max_examples=200, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(instances())
+def test_random_instances_agree_with_enumeration(inst):
+    for arch in ("afd", "ep"):
+        _agree(inst, arch)
+
+
+@settings(max_examples=25, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(instances())
+def test_dinkelbach_from_scratch_finds_the_same_optimum(inst):
+    """Without the hull-vertex warm start the program alone must reach the optimum."""
+    inst = inst.replace(search=dataclasses.replace(inst.search, objective="tokens_per_gpu"))
+    warm = optimize(inst, "afd", "highs")
+    cold = optimize(inst, "afd", "highs", warm_start=False)
+    assert _same(warm, cold)
+
+
+def test_larger_space_agrees_across_backends():
+    inst = make_instance(attention_nodes=(1, 24), ffn_nodes=(1, 24), nodes=(1, 24),
+                         sequences_per_gpu=(1, 256), redundant_experts=(0, 8), unit_gpus=4)
+    for arch in ("afd", "ep"):
+        _agree(inst, arch, backends=("highs", "cpsat"))
+
+
+def test_pinned_variables_are_respected():
+    inst = make_instance(attention_nodes=(1, 32), ffn_nodes=(8, 8), sequences_per_gpu=(1, 512))
+    out = optimize(inst, "afd", "highs")
+    assert out.deployment.ffn_units == 8
+    oracle = optimize(inst, "afd", "enumerate")
+    assert _same(out, oracle)
+    pinned = dataclasses.replace(inst.search, sequences_per_gpu=IntRange(64, 64))
+    out = optimize(inst.replace(search=pinned), "afd", "highs")
+    assert out.deployment.seqs_per_gpu == 64 and out.deployment.ffn_units == 8
