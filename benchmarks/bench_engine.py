@@ -72,6 +72,9 @@ def main(argv: list[str] | None = None) -> None:
                         help="runs of each variant; the fastest counts (shared machines are noisy)")
     args = parser.parse_args(argv)
 
+    load_1min = os.getloadavg()[0]
+    if load_1min > 0.5:
+        print(f"note: load average {load_1min:.1f} before start; other processes skew results")
     units = calibrate(args.work_ms)
     points = build_points(
         [("workload.tpot_ms", [float(v) for v in range(args.points)]),

@@ -16,8 +16,9 @@ import os
 import pickle
 import signal
 import sys
+import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -202,12 +203,14 @@ def _ping() -> bool:
     return True
 
 
-def _workers_can_start(ctx: Any) -> bool:
+def _alone(ctx: Any, fn: Callable[..., Any], *args: Any) -> Any:
+    """One call in a fresh one-process pool; BrokenProcessPool if that process dies."""
     pool = ProcessPoolExecutor(1, mp_context=ctx, initializer=_worker_init)
     try:
-        return pool.submit(_ping).result()
-    except BrokenProcessPool:
-        return False
+        return pool.submit(fn, *args).result()
+    except BaseException:
+        _abort_pool(pool)
+        raise
     finally:
         pool.shutdown(wait=True)
 
@@ -218,43 +221,49 @@ def _isolate(items: list[Item], fn: PointFn, path: str, rec: _Recorder, ctx: Any
     Raises:
         RuntimeError: if worker processes die even without running a point.
     """
-    pool: ProcessPoolExecutor | None = None
     checked = False
-    try:
-        for item in items:
-            if pool is None:
-                pool = ProcessPoolExecutor(1, mp_context=ctx, initializer=_worker_init)
-            try:
-                rec.record_all(pool.submit(_run_chunk, fn, path, [item]).result())
-            except BrokenProcessPool as exc:
-                pool.shutdown(wait=True)
-                pool = None
-                # Blaming every point for workers that cannot even start would turn
-                # the whole sweep into errors, one pool start at a time.
-                if not checked and not _workers_can_start(ctx):
+    for item in items:
+        try:
+            rec.record_all(_alone(ctx, _run_chunk, fn, path, [item]))
+        except BrokenProcessPool as exc:
+            # Blaming every point for workers that cannot even start would turn the
+            # whole sweep into errors, one pool start at a time.
+            if not checked:
+                try:
+                    _alone(ctx, _ping)
+                except BrokenProcessPool:
                     raise RuntimeError(
                         "sweep worker processes die at start-up; is point_fn importable "
                         "and the main module guarded by `if __name__ == '__main__':`?"
                     ) from exc
                 checked = True
-                rec.fail(item, f"worker process died while evaluating this point ({exc})")
-            except Exception as exc:
-                rec.fail(item, f"{type(exc).__name__}: {exc}")
-    except BaseException:
-        if pool is not None:
-            _abort_pool(pool)
-            pool = None
-        raise
-    finally:
-        if pool is not None:
-            pool.shutdown(wait=True)
+            rec.fail(item, f"worker process died while evaluating this point ({exc})")
+        except Exception as exc:
+            rec.fail(item, f"{type(exc).__name__}: {exc}")
 
 
-def _pool_context(mp_context: str, fn: PointFn) -> Any:
-    if mp_context not in multiprocessing.get_all_start_methods():
-        mp_context = "spawn"  # forkserver does not exist on Windows
-    ctx = multiprocessing.get_context(mp_context)
-    if mp_context == "forkserver":
+def start_method(requested: str | None = None) -> str:
+    """The multiprocessing start method for the local pool.
+
+    Default: `fork` on Linux with Python < 3.12 while this process runs no other
+    Python thread (workers start in ~10 ms and inherit loaded modules); otherwise
+    `forkserver` (or `spawn`), because forking a threaded process can deadlock the
+    child and Python >= 3.12 warns about it. Workers started either way must give
+    the same results: the point function may only depend on its arguments.
+    """
+    methods = multiprocessing.get_all_start_methods()
+    if requested is not None:
+        if requested not in methods:
+            raise ValueError(f"start method {requested!r} is not one of {', '.join(methods)}")
+        return requested
+    if sys.platform == "linux" and sys.version_info < (3, 12) and threading.active_count() == 1:
+        return "fork"
+    return "forkserver" if "forkserver" in methods else "spawn"
+
+
+def _pool_context(method: str, fn: PointFn) -> Any:
+    ctx = multiprocessing.get_context(method)
+    if method == "forkserver":
         # Workers fork from a server that has already imported the point function's
         # module (often heavy solver libraries), instead of importing it each.
         # Only effective before the server's first start; harmless afterwards.
@@ -266,7 +275,7 @@ def _pool_context(mp_context: str, fn: PointFn) -> Any:
 
 
 def _run_local_pool(todo: list[Item], fn: PointFn, path: str, rec: _Recorder, workers: int,
-                    mp_context: str) -> None:
+                    mp_context: str | None) -> None:
     try:
         pickle.dumps(fn)
     except Exception as exc:
@@ -274,7 +283,7 @@ def _run_local_pool(todo: list[Item], fn: PointFn, path: str, rec: _Recorder, wo
             f"point_fn {fn!r} cannot be sent to worker processes ({exc}); pass a top-level "
             "function of an importable module, or use workers=1"
         ) from exc
-    ctx = _pool_context(mp_context, fn)
+    ctx = _pool_context(start_method(mp_context), fn)
     queue = deque(todo)
     while queue:
         n_procs = min(workers, len(queue))
@@ -332,8 +341,11 @@ def _run_dask(todo: list[Item], fn: PointFn, path: str, rec: _Recorder, schedule
 def _progress_bar(progress: bool | None, total: int, initial: int) -> Any:
     from tqdm import tqdm
 
+    class Bar(tqdm):
+        monitor_interval = 0  # no monitor thread: keep the process fork-safe
+
     enabled = sys.stderr.isatty() if progress is None else progress
-    return tqdm(total=total, initial=initial, unit="pt", desc="sweep", disable=not enabled,
+    return Bar(total=total, initial=initial, unit="pt", desc="sweep", disable=not enabled,
                 file=sys.stderr, dynamic_ncols=True, smoothing=0.05)
 
 
@@ -347,7 +359,7 @@ def run_points(
     resume: bool = False,
     progress: bool | None = None,
     *,
-    mp_context: str = "forkserver",
+    mp_context: str | None = None,
 ) -> pd.DataFrame:
     """Evaluate every point, store each result as it finishes, return the tidy table.
 
@@ -360,22 +372,23 @@ def run_points(
         scheduler: `tcp://HOST:PORT` of a Dask scheduler; overrides `workers`.
         resume: skip points already stored in `out_dir` instead of refusing to start.
         progress: show a progress bar; None shows it only when stderr is a TTY.
-        mp_context: multiprocessing start method of the local pool. forkserver
-            avoids forking a parent that runs threads (Dask, tqdm, SQLite).
+        mp_context: start method of the local pool; default see `start_method`.
 
     Returns:
         All stored results (one row per point and architecture), also written to
         `out_dir/results.csv`.
 
     Raises:
-        ValueError: on duplicate points, bad `workers`, or an existing store
+        ValueError: on no or duplicate points, bad `workers`, or an existing store
             without `resume` (or one made from a different instance file).
         SweepInterrupted: on Ctrl-C, after everything finished is stored.
     """
     path = str(instance_path)
+    if not points:
+        raise ValueError("no sweep points: give at least one --vary KEY=SPEC")
     keys = [point_key(p) for p in points]
     if len(set(keys)) != len(keys):
-        dupes = sorted({k for k in keys if keys.count(k) > 1})
+        dupes = sorted(k for k, n in Counter(keys).items() if n > 1)
         raise ValueError(f"duplicate sweep points: {', '.join(dupes[:5])}")
     workers = (os.cpu_count() or 1) if workers is None else workers
     if workers < 1:
@@ -405,13 +418,11 @@ def run_points(
         bar = _progress_bar(progress, len(points), len(points) - len(todo))
         rec = _Recorder(store, keys, points, bar)
         try:
-            if not todo:
-                pass
-            elif scheduler:
+            if todo and scheduler:
                 _run_dask(todo, point_fn, path, rec, scheduler)
-            elif workers == 1:
+            elif todo and workers == 1:
                 rec.record_all(_run_point(point_fn, path, item) for item in todo)
-            else:
+            elif todo:
                 _run_local_pool(todo, point_fn, path, rec, workers, mp_context)
         except KeyboardInterrupt as exc:
             n_stored = len(store.done_keys().intersection(keys))

@@ -9,6 +9,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from solver.engine import SweepInterrupted, run_points
+from solver.engine import SweepInterrupted, run_points, start_method
 from solver.store import ResultStore
 from solver.sweep_spec import build_points, parse_key, parse_spec, parse_vary, point_key
 
@@ -209,17 +210,23 @@ def test_in_process_matches_plain_loop(instance: Path, tmp_path: Path) -> None:
     assert records[3]["reason"] == "ValueError: no plan for tpot 20.0"
 
 
-def test_pool_matches_plain_loop_with_failures(instance: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("method", ["fork", "forkserver", None])
+def test_pool_matches_plain_loop_with_failures(instance: Path, tmp_path: Path,
+                                               method: str | None) -> None:
     points = grid(10, 6)  # 60 points: enough for chunks of several points per task
     points[7]["search.mode"] = "fail"
-    table = run_points(instance, points, toy_point, tmp_path / "out", workers=2)
+    table = run_points(instance, points, toy_point, tmp_path / "out", workers=2,
+                       mp_context=method)
     assert_same(table, expected_table(instance, points))
 
 
-def test_worker_crash_restarts_pool_and_keeps_points(instance: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("method", ["fork", "forkserver"])
+def test_worker_crash_restarts_pool_and_keeps_points(instance: Path, tmp_path: Path,
+                                                     method: str) -> None:
     points = grid(8, 5)
     points[11]["search.mode"] = "crash"
-    table = run_points(instance, points, toy_point, tmp_path / "out", workers=2)
+    table = run_points(instance, points, toy_point, tmp_path / "out", workers=2,
+                       mp_context=method)
     crashed = table[table["search.mode"] == "crash"]
     assert len(crashed) == 1 and crashed["status"].iloc[0] == "error"
     assert "worker process died" in crashed["reason"].iloc[0]
@@ -227,6 +234,20 @@ def test_worker_crash_restarts_pool_and_keeps_points(instance: Path, tmp_path: P
     others = [p for p in points if p.get("search.mode") != "crash"]
     rest = table[table["search.mode"] != "crash"].drop(columns=["search.mode", "reason"])
     assert_same(rest, expected_table(instance, others))
+
+
+def test_start_method_avoids_fork_with_threads() -> None:
+    stop = threading.Event()
+    thread = threading.Thread(target=stop.wait)
+    thread.start()
+    try:
+        assert start_method() in ("forkserver", "spawn")
+    finally:
+        stop.set()
+        thread.join()
+    assert start_method("spawn") == "spawn"
+    with pytest.raises(ValueError, match="is not one of"):
+        start_method("teleport")
 
 
 def test_refuses_to_overwrite_without_resume(instance: Path, tmp_path: Path) -> None:
@@ -266,7 +287,7 @@ _CHILD = """
 import sys
 sys.path[:0] = [{repo!r}, {tests!r}]
 from test_engine import toy_point, grid
-from solver.engine import SweepInterrupted, run_points
+from solver.engine import SweepInterrupted, run_points, start_method
 points = grid(10, 4)
 for p in points:
     p["search.sleep_s"] = 0.05
@@ -302,7 +323,7 @@ def _wait_for_points(child: subprocess.Popen[bytes], out: Path, n: int) -> None:
         time.sleep(0.02)
 
 
-@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT], ids=["SIGKILL", "SIGINT"])
 def test_killed_sweep_resumes_to_the_same_table(instance: Path, tmp_path: Path,
                                                 sig: signal.Signals) -> None:
     out = tmp_path / "out"
@@ -360,6 +381,8 @@ def test_bad_point_functions(instance: Path, tmp_path: Path) -> None:
     assert "not a list of dicts" in table["reason"].iloc[0]
     with pytest.raises(TypeError, match="cannot be sent to worker processes"):
         run_points(instance, grid(1, 2), lambda path, o: [], tmp_path / "lambda", workers=2)
+    with pytest.raises(ValueError, match="no sweep points"):
+        run_points(instance, [], toy_point, tmp_path / "none", workers=1)
     with pytest.raises(ValueError, match="duplicate sweep points"):
         run_points(instance, grid(1, 2) * 2, toy_point, tmp_path / "dupes", workers=1)
 
@@ -388,7 +411,8 @@ if __name__ == "__mp_main__":
 sys.path[:0] = [{repo!r}, {tests!r}]
 from test_engine import toy_point, grid
 from solver.engine import run_points
-run_points({instance!r}, grid(4, 4), toy_point, {out!r}, workers=2)
+# forkserver re-imports the main module in each worker (fork would not).
+run_points({instance!r}, grid(4, 4), toy_point, {out!r}, workers=2, mp_context="forkserver")
 """
 
 
