@@ -78,6 +78,8 @@ class CostModel:
     superpod: bool
     domain_units: float
     """Units that fit in one scale-up domain (inf when the domain is unbounded)."""
+    domain_gpus: int
+    """GPUs per scale-up domain: one node, or a whole rack on a superpod."""
     expert_bytes: float
     """One routed expert of one layer: 3 H M w."""
     shared_bytes: float
@@ -123,6 +125,7 @@ class CostModel:
             unit_gpus=g,
             superpod=hw.superpod,
             domain_units=domain_units,
+            domain_gpus=hw.scaleup_domain_gpus,
             expert_bytes=3 * hidden * m.moe_intermediate_size * m.expert_weight_bytes,
             shared_bytes=shared_params * m.expert_weight_bytes,
             token_wire_bytes=(m.dispatch_bytes + m.combine_bytes) * hidden,
@@ -152,15 +155,23 @@ class CostModel:
 
     # ---- fan-out (MODEL.md section 3) ---------------------------------------------------
 
-    def fanout_units(self, units: np.ndarray | int) -> np.ndarray:
-        """D: distinct units of `units` a token's K experts reach.
+    def domains(self, units: np.ndarray | int) -> np.ndarray:
+        """Scale-up domains (nodes) that `units` deployment units span."""
+        gpus = np.asarray(units, dtype=np.int64) * self.unit_gpus
+        return -(-gpus // self.domain_gpus)
 
-        Worst case D = min(K, units). Node-limited routing caps it at
-        topk_group times the units one group spans (groups laid out
-        contiguously; a group straddles one extra unit when the counts
-        do not divide each other).
+    def fanout_units(self, units: np.ndarray | int) -> np.ndarray:
+        """D: distinct scale-up domains of a pool of `units` that a token's K experts reach.
+
+        A token crosses scale-out once per destination scale-up domain (node),
+        then fans out over scale-up. With units of one node (g = GPUs per
+        node, the default) this is MODEL.md's D = min(K, N_F); with finer
+        units several units share a node and its scale-out crossing.
+        Node-limited routing caps it at topk_group times the domains one
+        group spans (groups laid out contiguously; a group straddles one extra
+        domain when the counts do not divide each other).
         """
-        n = np.asarray(units, dtype=np.int64)
+        n = self.domains(units)
         k = self.model.experts_per_token
         d = np.minimum(k, n)
         m = self.model

@@ -257,7 +257,7 @@ def ep_stages(
     tokens = w.dp_imbalance * seqs * w.tokens_per_step
     pairs_mean = tokens * m.experts_per_token
     pairs_hot = pairs_mean * eps
-    remote_units = np.minimum(cm.fanout_units(n), n - 1)
+    remote_units = np.minimum(cm.fanout_units(n), cm.domains(n) - 1)
     scaleout_s = np.where(
         in_domain, 0.0, cm.wire_time_s(tokens * remote_units * eps, r.scaleout_bytes_per_s)
     )

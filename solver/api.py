@@ -21,7 +21,7 @@ import pandas as pd
 
 from formulations.binding import binding
 from formulations.costs import CostModel
-from formulations.metrics import metrics
+from formulations.metrics import metrics, resource
 from formulations.types import Deployment, Instance
 from solver.backends import Status
 from solver.errors import InputError
@@ -49,6 +49,15 @@ COLUMNS = (
     "backend",
     "solve_s",
 )
+
+
+INT_COLUMNS = ("attention_nodes", "ffn_nodes", "nodes", "gpus", "sequences_per_gpu", "micro_batches")
+
+
+def frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """Rows as a DataFrame with the contract's columns; counts stay integers (nullable)."""
+    df = pd.DataFrame(rows, columns=list(COLUMNS))
+    return df.astype({c: "Int64" for c in INT_COLUMNS})
 
 
 def as_instance(path_or_instance: str | Path | Instance, overrides: dict[str, Any] | None = None) -> Instance:
@@ -94,7 +103,10 @@ def outcome_row(inst: Instance, out: Outcome) -> dict[str, Any]:
         return row
     cm = CostModel.of(inst)
     row.update(_deployment_cells(cm, out.deployment))
-    text = "+".join(binding(cm, out.deployment, inst.search, inst.workload.expert_imbalance))
+    blocked = binding(cm, out.deployment, inst.search, inst.workload.expert_imbalance)
+    if inst.search.objective == "min_gpus":
+        blocked = ["demand", *blocked]
+    text = "+".join(blocked)
     if out.status == Status.FEASIBLE:
         gap = "unknown" if out.gap is None else f"{out.gap:.2%}"
         text = f"{text}; time limit, gap {gap}"
@@ -124,7 +136,7 @@ def solve(
         inst = inst.replace(search=dataclasses.replace(inst.search, time_limit_s=time_limit_s))
     archs = tuple(architectures or inst.search.architectures)
     rows = [outcome_row(inst, optimize(inst, arch, backend)) for arch in archs]
-    return pd.DataFrame(rows, columns=list(COLUMNS))
+    return frame(rows)
 
 
 DEPLOYMENT_KEYS = {
@@ -227,11 +239,9 @@ def evaluate(
         tokens_per_s=m.tokens_per_s,
         tokens_per_s_per_gpu=m.tokens_per_s_per_gpu,
     )
-    from formulations.metrics import resource
-
     if m.violated:
         row["binding"] = "+".join(dict.fromkeys(resource(cm, d, f, eps) for f in m.violated))
     else:
         row["binding"] = "+".join(binding(cm, d, inst.search, eps)) or None
     row["solve_s"] = time.perf_counter() - start
-    return pd.DataFrame([row], columns=list(COLUMNS))
+    return frame([row])

@@ -121,7 +121,21 @@ def resolve(kind: str, ref: str, base: Path, origin: str) -> Path:
     )
 
 
+def _unknown_overrides(cls: type, section: str, overrides: dict[str, Any], origin: str) -> list[str]:
+    """Override keys that are not fields of `cls`, reported against the instance file."""
+    names = [f.name for f in dataclasses.fields(cls)]
+    return [
+        f"{origin}: {section}.{key}: unknown field; allowed: {', '.join(names)}"
+        for key in overrides
+        if key not in names
+    ]
+
+
 def _model(raw: Any, base: Path, origin: str, overrides: dict[str, Any], problems: list[str]) -> Model | None:
+    bad = _unknown_overrides(Model, "model", overrides, origin)
+    if bad:
+        problems.extend(bad)
+        return None
     if isinstance(raw, str):
         path = resolve("models", raw, base, origin)
         table = read_toml(path)
@@ -143,6 +157,10 @@ def _model(raw: Any, base: Path, origin: str, overrides: dict[str, Any], problem
 def _hardware(
     raw: Any, profile: str, base: Path, origin: str, overrides: dict[str, Any], problems: list[str]
 ) -> Hardware | None:
+    bad = _unknown_overrides(Hardware, "hardware", overrides, origin)
+    if bad:
+        problems.extend(bad)
+        return None
     if isinstance(raw, str):
         path = resolve("hardware", raw, base, origin)
         table = read_toml(path)

@@ -308,6 +308,9 @@ def _finish(
     value, d = best
     proven = all(st == Status.OPTIMAL for st in statuses if st != Status.INFEASIBLE)
     status = Status.OPTIMAL if proven else Status.FEASIBLE
+    if bound is None:
+        # The continuous-unit optimum bounds the integer one: a gap even without a dual bound.
+        bound = relaxed
     gap = 0.0 if proven else _gap(value, bound)
     return Outcome(arch, status, d, value, gap, _penalty(inst, arch, value, relaxed), elapsed,
                    backend, "", kept)
