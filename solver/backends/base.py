@@ -50,7 +50,8 @@ class Backend:
     name = "base"
     capabilities = Capabilities(continuous=False, proves_bound=False)
 
-    def solve(self, prob: IntegerProgram, time_limit_s: float) -> Solution:
+    def solve(self, prob: IntegerProgram, time_limit_s: float, rel_gap: float = 0.0) -> Solution:
+        """Solve `prob`; stop at `time_limit_s` or once the relative gap is at most `rel_gap`."""
         raise NotImplementedError
 
     def check(self, prob: IntegerProgram) -> None:

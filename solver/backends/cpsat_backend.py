@@ -27,7 +27,7 @@ class CpSatBackend(Backend):
     name = "cpsat"
     capabilities = Capabilities(continuous=False, proves_bound=True)
 
-    def solve(self, prob: IntegerProgram, time_limit_s: float) -> Solution:
+    def solve(self, prob: IntegerProgram, time_limit_s: float, rel_gap: float = 0.0) -> Solution:
         self.check(prob)
         model = cp_model.CpModel()
         xs = [model.NewIntVar(_bound(v.lo), _bound(v.hi), v.name) for v in prob.variables]
@@ -44,6 +44,7 @@ class CpSatBackend(Backend):
         solver = cp_model.CpSolver()
         solver.parameters.max_time_in_seconds = float(time_limit_s)
         solver.parameters.num_workers = max(1, min(8, os.cpu_count() or 1))
+        solver.parameters.relative_gap_limit = float(rel_gap)
         start = time.perf_counter()
         code = solver.Solve(model)
         elapsed = time.perf_counter() - start
