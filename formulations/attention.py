@@ -1,4 +1,4 @@
-"""Attention geometry: weights, KV cache and FLOPs derived from the architecture (MODEL.md section 1).
+"""Attention geometry: weights, KV cache and FLOPs from the architecture (MODEL.md section 1).
 
 Decode-time conventions (one new token attending to `ctx` cached tokens):
 - MLA runs weight-absorbed: W_UK folds into the query and W_UV into the
@@ -38,7 +38,9 @@ def _required(model: Model, *names: str) -> list[int]:
     values = [getattr(model, n) for n in names]
     missing = [n for n, v in zip(names, values, strict=True) if v is None]
     if missing:
-        raise ValueError(f"model {model.name}: attention '{model.attention}' needs {', '.join(missing)}")
+        raise ValueError(
+            f"model {model.name}: attention '{model.attention}' needs {', '.join(missing)}"
+        )
     return values
 
 

@@ -29,8 +29,8 @@ def binding(cm: CostModel, d: Deployment, search: Search, eps: float = 1.0) -> l
     else:
         found += _blocked_by(cm, dataclasses.replace(d, seqs_per_gpu=d.seqs_per_gpu + 1), eps)
     if d.architecture == "afd":
-        a = int(d.attention_units or 0) + 1
-        gpus = (a + int(d.ffn_units or 0)) * cm.unit_gpus
+        a = d.n_attention + 1
+        gpus = (a + d.n_ffn) * cm.unit_gpus
         if a > search.attention_nodes.hi:
             found.append("search:attention_nodes")
         elif search.max_gpus is not None and gpus > search.max_gpus:

@@ -28,6 +28,9 @@ import numpy as np
 from formulations.attention import effective_context, geometry
 from formulations.types import Hardware, Instance, Model, Workload
 
+Num = np.ndarray | float | int
+"""A scalar or an array of values that broadcast together."""
+
 TERA = 1e12
 GIGA = 1e9
 
@@ -129,7 +132,8 @@ class CostModel:
             expert_bytes=3 * hidden * m.moe_intermediate_size * m.expert_weight_bytes,
             shared_bytes=shared_params * m.expert_weight_bytes,
             token_wire_bytes=(m.dispatch_bytes + m.combine_bytes) * hidden,
-            attention_layer_bytes=(geo.projection_params + side_params_avg) * m.attention_weight_bytes,
+            attention_layer_bytes=(geo.projection_params + side_params_avg)
+            * m.attention_weight_bytes,
             attention_gemm_flops_per_token=2.0 * (geo.projection_params + side_params_avg),
             attention_core_flops_per_token=geo.score_flops_per_ctx * ctx,
             kv_bytes_per_token_layer=kv_token_layer * ctx,
@@ -148,19 +152,19 @@ class CostModel:
         """T = SLO * L_accept: one decode step at the TPOT target."""
         return self.workload.tpot_ms * 1e-3 * self.workload.mtp_acceptance
 
-    def stage_budget_s(self, micro_batches: int | np.ndarray) -> float | np.ndarray:
+    def stage_budget_s(self, micro_batches: Num) -> np.ndarray:
         """t_B = (SLO * L_accept - t_g) / (N_layers * N_BO); <= 0 means infeasible."""
         gap_s = self.workload.step_gap_ms * 1e-3
-        return (self.step_time_s() - gap_s) / (self.model.num_layers * micro_batches)
+        return (self.step_time_s() - gap_s) / (self.model.num_layers * np.asarray(micro_batches))
 
     # ---- fan-out (MODEL.md section 3) ---------------------------------------------------
 
-    def domains(self, units: np.ndarray | int) -> np.ndarray:
+    def domains(self, units: Num) -> np.ndarray:
         """Scale-up domains (nodes) that `units` deployment units span."""
         gpus = np.asarray(units, dtype=np.int64) * self.unit_gpus
         return -(-gpus // self.domain_gpus)
 
-    def fanout_units(self, units: np.ndarray | int) -> np.ndarray:
+    def fanout_units(self, units: Num) -> np.ndarray:
         """D: distinct scale-up domains of a pool of `units` that a token's K experts reach.
 
         A token crosses scale-out once per destination scale-up domain (node),
@@ -184,7 +188,7 @@ class CostModel:
 
     # ---- attention stage (MODEL.md sections 3 and 4) -----------------------------------
 
-    def attention_time_s(self, seqs: np.ndarray | float) -> np.ndarray:
+    def attention_time_s(self, seqs: Num) -> np.ndarray:
         """t_a for `seqs` sequences of q tokens on one GPU, one layer stage."""
         tokens = np.asarray(seqs, dtype=float) * self.workload.tokens_per_step
         r = self.rates
@@ -193,11 +197,12 @@ class CostModel:
             + tokens * self.attention_gemm_flops_per_token / r.attention_gemm_flops
         )
         byte_s = (
-            self.attention_layer_bytes + np.asarray(seqs, dtype=float) * self.kv_bytes_per_token_layer
+            self.attention_layer_bytes
+            + np.asarray(seqs, dtype=float) * self.kv_bytes_per_token_layer
         ) / r.hbm_bytes_per_s
         return np.maximum(flop_s, byte_s)
 
-    def attention_time_parts_s(self, seqs: np.ndarray | float) -> tuple[np.ndarray, np.ndarray]:
+    def attention_time_parts_s(self, seqs: Num) -> tuple[np.ndarray, np.ndarray]:
         """(FLOP time, byte time) of the attention stage, to name what binds."""
         tokens = np.asarray(seqs, dtype=float) * self.workload.tokens_per_step
         r = self.rates
@@ -206,21 +211,22 @@ class CostModel:
             + tokens * self.attention_gemm_flops_per_token / r.attention_gemm_flops
         )
         byte_s = (
-            self.attention_layer_bytes + np.asarray(seqs, dtype=float) * self.kv_bytes_per_token_layer
+            self.attention_layer_bytes
+            + np.asarray(seqs, dtype=float) * self.kv_bytes_per_token_layer
         ) / r.hbm_bytes_per_s
         return flop_s, byte_s
 
     # ---- grouped GEMM (MODEL.md section 3) ---------------------------------------------
 
-    def gemm_rate_flops(self, tokens_per_expert: np.ndarray) -> np.ndarray:
+    def gemm_rate_flops(self, tokens_per_expert: Num) -> np.ndarray:
         """Achieved grouped-GEMM FLOP/s: constant, or the calibrated curve (flat outside it)."""
         r = self.rates
         if not r.calibration_tpe:
             return np.full(np.shape(tokens_per_expert), r.ffn_flops)
-        return np.interp(tokens_per_expert, r.calibration_tpe, r.calibration_flops)
+        return np.asarray(np.interp(tokens_per_expert, r.calibration_tpe, r.calibration_flops))
 
     def gemm_times_s(
-        self, pairs: np.ndarray, experts: np.ndarray, shared_tokens: np.ndarray | float = 0.0
+        self, pairs: Num, experts: Num, shared_tokens: Num = 0.0
     ) -> tuple[np.ndarray, np.ndarray]:
         """(compute time, weight-streaming time) of one FFN GPU's grouped GEMM.
 
@@ -243,42 +249,54 @@ class CostModel:
             weights = weights + self.shared_bytes
         return compute, weights / self.rates.hbm_bytes_per_s
 
-    def expert_flops(self, pairs: np.ndarray) -> np.ndarray:
+    def expert_flops(self, pairs: Num) -> np.ndarray:
         """Useful FLOPs of `pairs` expert-token pairs: 6 H M each (three GEMMs, 2 FLOP per MAC)."""
-        return 6.0 * np.asarray(pairs, dtype=float) * self.model.hidden_size * self.model.moe_intermediate_size
+        return (
+            6.0
+            * np.asarray(pairs, dtype=float)
+            * self.model.hidden_size
+            * self.model.moe_intermediate_size
+        )
 
     # ---- wire ---------------------------------------------------------------------------
 
-    def wire_time_s(self, copies: np.ndarray, bytes_per_s: float) -> np.ndarray:
+    def wire_time_s(self, copies: Num, bytes_per_s: float) -> np.ndarray:
         """Time to move `copies` token round trips (dispatch + combine) at `bytes_per_s`."""
         return np.asarray(copies, dtype=float) * self.token_wire_bytes / bytes_per_s
 
     # ---- memory -------------------------------------------------------------------------
 
     def attention_memory_bytes(
-        self, seqs: np.ndarray, micro_batches: np.ndarray | int, copies_per_token: np.ndarray | float
+        self,
+        seqs: np.ndarray,
+        micro_batches: Num,
+        copies_per_token: Num,
     ) -> np.ndarray:
         """HBM an attention GPU needs: weights + KV of every in-flight sequence + wire buffers."""
         seqs = np.asarray(seqs, dtype=float)
         kv = micro_batches * seqs * self.kv_bytes_per_sequence
         buffers = (
-            micro_batches * seqs * self.workload.tokens_per_step * copies_per_token * self.token_wire_bytes
+            micro_batches
+            * seqs
+            * self.workload.tokens_per_step
+            * copies_per_token
+            * self.token_wire_bytes
         )
         return self.attention_static_bytes + kv + buffers
 
-    def expert_memory_bytes(self, experts: np.ndarray, shared_here: bool) -> np.ndarray:
+    def expert_memory_bytes(self, experts: Num, shared_here: bool) -> np.ndarray:
         """HBM for G routed experts (and the shared experts when held here) over all MoE layers."""
         per_layer = np.asarray(experts, dtype=float) * self.expert_bytes
         if shared_here:
             per_layer = per_layer + self.shared_bytes
         return self.model.num_moe_layers * per_layer
 
-    def buffer_bytes(self, pairs: np.ndarray, micro_batches: np.ndarray | int) -> np.ndarray:
+    def buffer_bytes(self, pairs: Num, micro_batches: Num) -> np.ndarray:
         """Receive buffers of an expert GPU: one layer's pairs per in-flight micro-batch."""
         return micro_batches * np.asarray(pairs, dtype=float) * self.token_wire_bytes
 
 
-def experts_per_gpu(model: Model, redundant: np.ndarray | int, gpus: np.ndarray | int) -> np.ndarray:
+def experts_per_gpu(model: Model, redundant: Num, gpus: Num) -> np.ndarray:
     """G = ceil((E + R) / GPUs): expert slots each expert GPU holds (MODEL.md section 3)."""
     total = model.num_routed_experts + np.asarray(redundant, dtype=np.int64)
     gpus = np.asarray(gpus, dtype=np.int64)

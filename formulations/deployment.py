@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from formulations.costs import CostModel, experts_per_gpu
+from formulations.costs import CostModel, Num, experts_per_gpu
 
 # Relative slack for "time <= budget" and "bytes <= capacity": one rounding error of
 # float64 must not flip a boundary deployment between backends.
@@ -43,13 +43,13 @@ AFD_FAMILIES = (
 EP_FAMILIES = ("ep:latency", "ep:scale_out", "ep:scale_up", "ep:hbm_capacity")
 
 
-def _broadcast(**fields: np.ndarray | float) -> dict[str, np.ndarray]:
+def _broadcast(**fields: Num) -> dict[str, np.ndarray]:
     """All fields broadcast to one common shape (deployments evaluated side by side)."""
     arrays = np.broadcast_arrays(*(np.asarray(v) for v in fields.values()))
     return dict(zip(fields, arrays, strict=True))
 
 
-def fits(value: np.ndarray, limit: np.ndarray | float) -> np.ndarray:
+def fits(value: Num, limit: Num) -> np.ndarray:
     """value <= limit up to float rounding."""
     return np.asarray(value) <= np.asarray(limit) * (1.0 + REL_TOL)
 
@@ -91,12 +91,12 @@ class AfdStages:
 
 def afd_ffn_side(
     cm: CostModel,
-    ffn_units: np.ndarray | int,
-    redundant: np.ndarray | int,
-    micro_batches: np.ndarray | int,
-    tokens: np.ndarray | float,
-    in_domain: np.ndarray | bool,
-    eps: np.ndarray | float = 1.0,
+    ffn_units: Num,
+    redundant: Num,
+    micro_batches: Num,
+    tokens: Num,
+    in_domain: Num,
+    eps: Num = 1.0,
 ) -> dict[str, np.ndarray]:
     """FFN pool of an AFD deployment receiving `tokens` per micro-batch (MODEL.md section 3)."""
     m, r, w = cm.model, cm.rates, cm.workload
@@ -129,10 +129,10 @@ def afd_ffn_side(
 
 def afd_attention_side(
     cm: CostModel,
-    ffn_units: np.ndarray | int,
-    seqs: np.ndarray | int,
-    micro_batches: np.ndarray | int,
-    in_domain: np.ndarray | bool,
+    ffn_units: Num,
+    seqs: Num,
+    micro_batches: Num,
+    in_domain: Num,
 ) -> dict[str, np.ndarray]:
     """One attention GPU of an AFD deployment holding `seqs` sequences per micro-batch."""
     m, r, w = cm.model, cm.rates, cm.workload
@@ -151,9 +151,7 @@ def afd_attention_side(
     }
 
 
-def afd_in_domain(
-    cm: CostModel, attention_units: np.ndarray | int, ffn_units: np.ndarray | int
-) -> np.ndarray:
+def afd_in_domain(cm: CostModel, attention_units: Num, ffn_units: Num) -> np.ndarray:
     """True where the whole AFD deployment sits inside one superpod scale-up domain."""
     total = np.asarray(attention_units) + np.asarray(ffn_units)
     if not cm.superpod:
@@ -161,7 +159,7 @@ def afd_in_domain(
     return total <= cm.domain_units
 
 
-def afd_tokens(cm: CostModel, slots: np.ndarray | int) -> np.ndarray:
+def afd_tokens(cm: CostModel, slots: Num) -> np.ndarray:
     """X = sigma_DP * g * q * S tokens per micro-batch, with S = N_A * b sequence slots."""
     w = cm.workload
     return w.dp_imbalance * cm.unit_gpus * w.tokens_per_step * np.asarray(slots, dtype=float)
@@ -169,12 +167,12 @@ def afd_tokens(cm: CostModel, slots: np.ndarray | int) -> np.ndarray:
 
 def afd_stages(
     cm: CostModel,
-    attention_units: np.ndarray | int,
-    ffn_units: np.ndarray | int,
-    seqs: np.ndarray | int,
-    redundant: np.ndarray | int,
-    micro_batches: np.ndarray | int,
-    eps: np.ndarray | float = 1.0,
+    attention_units: Num,
+    ffn_units: Num,
+    seqs: Num,
+    redundant: Num,
+    micro_batches: Num,
+    eps: Num = 1.0,
 ) -> AfdStages:
     """Evaluate AFD deployments (MODEL.md section 3).
 
@@ -235,11 +233,11 @@ class EpStages:
 
 def ep_stages(
     cm: CostModel,
-    units: np.ndarray | int,
-    seqs: np.ndarray | int,
-    redundant: np.ndarray | int,
-    micro_batches: np.ndarray | int,
-    eps: np.ndarray | float = 1.0,
+    units: Num,
+    seqs: Num,
+    redundant: Num,
+    micro_batches: Num,
+    eps: Num = 1.0,
 ) -> EpStages:
     """Evaluate EP deployments (MODEL.md section 4).
 

@@ -34,9 +34,18 @@ def _budget_reason(cm: CostModel, micro_batches: int) -> str | None:
     )
 
 
-def _afd_family_reason(cm: CostModel, inst: Instance, family: str, d: Deployment, budget: float) -> str:
-    s = dep.afd_stages(cm, d.attention_units, d.ffn_units, d.seqs_per_gpu, d.redundant,
-                       d.micro_batches, inst.workload.expert_imbalance)
+def _afd_family_reason(
+    cm: CostModel, inst: Instance, family: str, d: Deployment, budget: float
+) -> str:
+    s = dep.afd_stages(
+        cm,
+        d.n_attention,
+        d.n_ffn,
+        d.seqs_per_gpu,
+        d.redundant,
+        d.micro_batches,
+        inst.workload.expert_imbalance,
+    )
     usable = cm.rates.hbm_usable_bytes
     f, b, a = d.ffn_units, d.seqs_per_gpu, d.attention_units
     g = cm.unit_gpus
@@ -87,9 +96,18 @@ def _diagnose_afd(inst: Instance, cm: CostModel) -> str:
         budget_reason = _budget_reason(cm, nbo)
         if budget_reason:
             return budget_reason
-        lay = afd_layouts(cm, nbo, s.attention_nodes, s.ffn_nodes, s.redundant_experts,
-                          s.sequences_per_gpu, s.experts_per_gpu, s.max_gpus, imbalance,
-                          keep_infeasible=True)
+        lay = afd_layouts(
+            cm,
+            nbo,
+            s.attention_nodes,
+            s.ffn_nodes,
+            s.redundant_experts,
+            s.sequences_per_gpu,
+            s.experts_per_gpu,
+            s.max_gpus,
+            imbalance,
+            keep_infeasible=True,
+        )
         if len(lay) == 0:
             return _no_layout_reason(inst, "afd")
         budget = float(cm.stage_budget_s(nbo))
@@ -98,11 +116,15 @@ def _diagnose_afd(inst: Instance, cm: CostModel) -> str:
         for family, caps in lay.seq_caps.items():
             if (caps < b_lo).all():
                 c = int(np.argmax(caps))
-                reasons.append(_afd_family_reason(cm, inst, family, _afd_at(lay, c, b_lo, nbo), budget))
+                reasons.append(
+                    _afd_family_reason(cm, inst, family, _afd_at(lay, c, b_lo, nbo), budget)
+                )
         for family, caps in lay.slot_caps.items():
             if (caps < need_slots).all():
                 c = int(np.argmax(caps - need_slots))
-                reasons.append(_afd_family_reason(cm, inst, family, _afd_at(lay, c, b_lo, nbo), budget))
+                reasons.append(
+                    _afd_family_reason(cm, inst, family, _afd_at(lay, c, b_lo, nbo), budget)
+                )
         if reasons:
             return "; ".join(dict.fromkeys(reasons))
         if ((lay.seq_cap() >= b_lo) & (lay.slot_cap() >= need_slots)).any():
@@ -118,8 +140,14 @@ def _diagnose_afd(inst: Instance, cm: CostModel) -> str:
 
 
 def _afd_at(lay, c: int, seqs: int, nbo: int) -> Deployment:
-    return Deployment("afd", seqs, nbo, int(lay.redundant[c]),
-                      attention_units=int(lay.attention_lo[c]), ffn_units=int(lay.ffn_units[c]))
+    return Deployment(
+        "afd",
+        seqs,
+        nbo,
+        int(lay.redundant[c]),
+        attention_units=int(lay.attention_lo[c]),
+        ffn_units=int(lay.ffn_units[c]),
+    )
 
 
 def _diagnose_ep(inst: Instance, cm: CostModel) -> str:
@@ -130,8 +158,17 @@ def _diagnose_ep(inst: Instance, cm: CostModel) -> str:
         budget_reason = _budget_reason(cm, nbo)
         if budget_reason:
             return budget_reason
-        lay = ep_layouts(cm, nbo, s.nodes, s.redundant_experts, s.sequences_per_gpu,
-                         s.experts_per_gpu, s.max_gpus, imbalance, keep_infeasible=True)
+        lay = ep_layouts(
+            cm,
+            nbo,
+            s.nodes,
+            s.redundant_experts,
+            s.sequences_per_gpu,
+            s.experts_per_gpu,
+            s.max_gpus,
+            imbalance,
+            keep_infeasible=True,
+        )
         if len(lay) == 0:
             return _no_layout_reason(inst, "ep")
         b_lo = s.sequences_per_gpu.lo
@@ -140,8 +177,9 @@ def _diagnose_ep(inst: Instance, cm: CostModel) -> str:
             if (caps >= b_lo).any():
                 continue
             c = int(np.argmax(caps))
-            e = dep.ep_stages(cm, int(lay.units[c]), b_lo, int(lay.redundant[c]), nbo,
-                              float(lay.eps[c]))
+            e = dep.ep_stages(
+                cm, int(lay.units[c]), b_lo, int(lay.redundant[c]), nbo, float(lay.eps[c])
+            )
             n = int(lay.units[c])
             if family == "ep:hbm_capacity":
                 reasons.append(
@@ -173,9 +211,13 @@ def _diagnose_ep(inst: Instance, cm: CostModel) -> str:
 def _no_layout_reason(inst: Instance, arch: str) -> str:
     s = inst.search
     if s.max_gpus is not None:
-        return f"search: max_gpus = {s.max_gpus} leaves no {arch.upper()} deployment within the node limits"
+        return (
+            f"search: max_gpus = {s.max_gpus} leaves no {arch.upper()} deployment "
+            "within the node limits"
+        )
     if s.experts_per_gpu is not None:
-        return f"search: no {arch.upper()} layout has experts_per_gpu in [{s.experts_per_gpu.lo}, {s.experts_per_gpu.hi}]"
+        rng = s.experts_per_gpu
+        return f"search: no {arch.upper()} layout has experts_per_gpu in [{rng.lo}, {rng.hi}]"
     return f"search: the node limits leave no {arch.upper()} layout (superpod domain too small?)"
 
 

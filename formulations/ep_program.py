@@ -41,7 +41,9 @@ def add_layout_choice(prob: IntegerProgram, lay: EpLayouts) -> list[int]:
     return y
 
 
-def add_batch_split(prob: IntegerProgram, lay: EpLayouts, y: list[int], seqs: IntRange) -> tuple[int, list[int]]:
+def add_batch_split(
+    prob: IntegerProgram, lay: EpLayouts, y: list[int], seqs: IntRange
+) -> tuple[int, list[int]]:
     """b and its split over layouts, with b >= seqs.lo on the chosen layout."""
     cap = lay.seq_cap()
     b = prob.add_var("seqs_per_gpu", seqs.lo, min(seqs.hi, int(cap.max())))
@@ -50,7 +52,9 @@ def add_batch_split(prob: IntegerProgram, lay: EpLayouts, y: list[int], seqs: In
         bc = prob.add_var(f"seqs_if_layout[{c}]", 0, int(cap[c]))
         prob.add_constraint({bc: 1, y[c]: -seqs.lo}, lo=0, family="product", name=f"split_lo[{c}]")
         split.append(bc)
-    prob.add_constraint({b: 1, **{i: -1 for i in split}}, lo=0, hi=0, family="product", name="split_sum")
+    prob.add_constraint(
+        {b: 1, **{i: -1 for i in split}}, lo=0, hi=0, family="product", name="split_sum"
+    )
     return b, split
 
 

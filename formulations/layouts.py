@@ -129,8 +129,8 @@ def afd_layouts(
         np.arange(ffn_units.lo, ffn_units.hi + 1), np.arange(redundant.lo, redundant.hi + 1)
     )
     f_all, r_all = f_grid.ravel(), r_grid.ravel()
-    domain_choices = (True, False) if cm.superpod and np.isfinite(cm.domain_units) else (
-        (cm.superpod,)
+    domain_choices = (
+        (True, False) if cm.superpod and np.isfinite(cm.domain_units) else ((cm.superpod,))
     )
     parts = []
     for inside in domain_choices:
@@ -160,21 +160,18 @@ def afd_layouts(
     )
 
     seq_caps = {}
-    attention = dep.afd_attention_side
     for family, key, limit in (
         ("attention:latency", "attention_s", "budget"),
         ("attention:hbm_capacity", "attention_bytes", "hbm"),
         ("attention:wire", "attention_wire_s", "budget"),
     ):
-        seq_caps[family] = max_feasible_int(
-            lambda b, key=key, limit=limit: _holds(
-                cm, attention(cm, f, b, micro_batches, inside_arr)[key], limit, micro_batches
-            ),
-            np.zeros(f.shape, dtype=np.int64),
-            seqs.hi,
-        )
+
+        def seq_ok(b: np.ndarray, key: str = key, limit: str = limit) -> np.ndarray:
+            side = dep.afd_attention_side(cm, f, b, micro_batches, inside_arr)
+            return _holds(cm, side[key], limit, micro_batches)
+
+        seq_caps[family] = max_feasible_int(seq_ok, np.zeros(f.shape, dtype=np.int64), seqs.hi)
     slot_caps = {}
-    ffn = dep.afd_ffn_side
     slot_hi = np.maximum(a_hi, 0) * seqs.hi
     for family, key, limit in (
         ("ffn:gemm", "gemm_s", "budget"),
@@ -182,16 +179,13 @@ def afd_layouts(
         ("ffn:scale_up", "ffn_scaleup_s", "budget"),
         ("ffn:hbm_capacity", "ffn_bytes", "hbm"),
     ):
-        slot_caps[family] = max_feasible_int(
-            lambda s, key=key, limit=limit: _holds(
-                cm,
-                ffn(cm, f, r, micro_batches, dep.afd_tokens(cm, s), inside_arr, eps)[key],
-                limit,
-                micro_batches,
-            ),
-            np.zeros(f.shape, dtype=np.int64),
-            slot_hi,
-        )
+
+        def slot_ok(s: np.ndarray, key: str = key, limit: str = limit) -> np.ndarray:
+            tokens = dep.afd_tokens(cm, s)
+            side = dep.afd_ffn_side(cm, f, r, micro_batches, tokens, inside_arr, eps)
+            return _holds(cm, side[key], limit, micro_batches)
+
+        slot_caps[family] = max_feasible_int(slot_ok, np.zeros(f.shape, dtype=np.int64), slot_hi)
     layouts = AfdLayouts(
         micro_batches=micro_batches,
         ffn_units=f,
@@ -244,8 +238,6 @@ class EpLayouts:
             eps=self.eps[keep],
             seq_caps={k: v[keep] for k, v in self.seq_caps.items()},
         )
-
-
 
 
 def ep_layouts(

@@ -42,7 +42,9 @@ def _scalar(x: np.ndarray) -> float:
     return float(np.asarray(x).reshape(-1)[0])
 
 
-def _pace(cm: CostModel, stage_s: float, micro_batches: int, enforce_slo: bool) -> tuple[float, float]:
+def _pace(
+    cm: CostModel, stage_s: float, micro_batches: int, enforce_slo: bool
+) -> tuple[float, float]:
     """(step time, TPOT) in seconds for the slowest stage `stage_s`."""
     step_s = cm.workload.step_gap_ms * 1e-3 + cm.model.num_layers * micro_batches * stage_s
     tpot_s = step_s / cm.workload.mtp_acceptance
@@ -51,7 +53,9 @@ def _pace(cm: CostModel, stage_s: float, micro_batches: int, enforce_slo: bool) 
     return step_s, tpot_s
 
 
-def _utilisation(cm: CostModel, pairs_mean: float, gemm_s: float, budget_s: float) -> tuple[float, float, float]:
+def _utilisation(
+    cm: CostModel, pairs_mean: float, gemm_s: float, budget_s: float
+) -> tuple[float, float, float]:
     flops = _scalar(cm.expert_flops(pairs_mean))
     peak = cm.rates.peak_fp8_flops
     hfu = flops / (budget_s * peak) if budget_s > 0 else float("nan")
@@ -60,16 +64,18 @@ def _utilisation(cm: CostModel, pairs_mean: float, gemm_s: float, budget_s: floa
     return hfu, ofu, sparsity
 
 
-def afd_metrics(cm: CostModel, d: Deployment, eps: float = 1.0, enforce_slo: bool = True) -> Metrics:
+def afd_metrics(
+    cm: CostModel, d: Deployment, eps: float = 1.0, enforce_slo: bool = True
+) -> Metrics:
     """Metrics of one AFD deployment."""
     s = dep.afd_stages(
-        cm, d.attention_units, d.ffn_units, d.seqs_per_gpu, d.redundant, d.micro_batches, eps
+        cm, d.n_attention, d.n_ffn, d.seqs_per_gpu, d.redundant, d.micro_batches, eps
     )
     checks = dep.afd_checks(cm, s)
     stage_s = _scalar(s.stage_s)
     step_s, tpot_s = _pace(cm, stage_s, d.micro_batches, enforce_slo)
     g, w = cm.unit_gpus, cm.workload
-    sequences = w.dp_imbalance * d.micro_batches * int(d.attention_units or 0) * g * d.seqs_per_gpu
+    sequences = w.dp_imbalance * d.micro_batches * d.n_attention * g * d.seqs_per_gpu
     tokens_per_s = sequences * w.mtp_acceptance / step_s
     gpus = d.gpus(g)
     budget_s = _scalar(s.budget_s)
@@ -91,7 +97,7 @@ def afd_metrics(cm: CostModel, d: Deployment, eps: float = 1.0, enforce_slo: boo
 
 def ep_metrics(cm: CostModel, d: Deployment, eps: float = 1.0, enforce_slo: bool = True) -> Metrics:
     """Metrics of one EP deployment."""
-    s = dep.ep_stages(cm, d.units, d.seqs_per_gpu, d.redundant, d.micro_batches, eps)
+    s = dep.ep_stages(cm, d.n_units, d.seqs_per_gpu, d.redundant, d.micro_batches, eps)
     checks = dep.ep_checks(cm, s)
     stage_s = _scalar(s.stage_s)
     step_s, tpot_s = _pace(cm, stage_s, d.micro_batches, enforce_slo)
@@ -130,20 +136,22 @@ def resource(cm: CostModel, d: Deployment, family: str, eps: float = 1.0) -> str
     """
     side, kind = family.split(":")
     if kind == "wire":
-        inside = bool(np.all(dep.afd_in_domain(cm, d.attention_units, d.ffn_units)))
+        inside = bool(np.all(dep.afd_in_domain(cm, d.n_attention, d.n_ffn)))
         return f"{side}:scale_up" if inside else f"{side}:scale_out"
     if family == "attention:latency":
-        s = dep.afd_stages(cm, d.attention_units, d.ffn_units, d.seqs_per_gpu, d.redundant,
-                           d.micro_batches, eps)
+        s = dep.afd_stages(
+            cm, d.n_attention, d.n_ffn, d.seqs_per_gpu, d.redundant, d.micro_batches, eps
+        )
         flop, byte = _scalar(s.attention_flop_s), _scalar(s.attention_byte_s)
         return "attention:compute" if flop >= byte else "attention:hbm_bandwidth"
     if family == "ffn:gemm":
-        s = dep.afd_stages(cm, d.attention_units, d.ffn_units, d.seqs_per_gpu, d.redundant,
-                           d.micro_batches, eps)
+        s = dep.afd_stages(
+            cm, d.n_attention, d.n_ffn, d.seqs_per_gpu, d.redundant, d.micro_batches, eps
+        )
         flop, byte = _scalar(s.gemm_compute_s), _scalar(s.gemm_weight_s)
         return "ffn:compute" if flop >= byte else "ffn:hbm_bandwidth"
     if family == "ep:latency":
-        e = dep.ep_stages(cm, d.units, d.seqs_per_gpu, d.redundant, d.micro_batches, eps)
+        e = dep.ep_stages(cm, d.n_units, d.seqs_per_gpu, d.redundant, d.micro_batches, eps)
         flop = _scalar(e.attention_flop_s) + _scalar(e.gemm_compute_s)
         byte = _scalar(e.attention_byte_s) + _scalar(e.gemm_weight_s)
         return "ep:compute" if flop >= byte else "ep:hbm_bandwidth"

@@ -13,6 +13,7 @@ monotone search, never by rounding a float bound inside the program).
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 INF = math.inf
@@ -59,7 +60,7 @@ class IntegerProgram:
 
     def add_constraint(
         self,
-        terms: dict[int, float],
+        terms: Mapping[int, float],
         *,
         lo: float = -INF,
         hi: float = INF,
@@ -71,7 +72,7 @@ class IntegerProgram:
         self.constraints.append(Constraint(clean, lo, hi, family, name))
         return len(self.constraints) - 1
 
-    def set_objective(self, terms: dict[int, float], constant: float = 0.0) -> None:
+    def set_objective(self, terms: Mapping[int, float], constant: float = 0.0) -> None:
         self.objective = {i: c for i, c in terms.items() if c != 0}
         self.objective_constant = constant
 

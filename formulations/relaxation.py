@@ -40,6 +40,8 @@ def afd_continuous_optimum(
     hi = lay.attention_hi[:, None].astype(float)
     f = lay.ffn_units[:, None].astype(float)
     if objective == "min_gpus":
+        if demand_slots is None:
+            raise ValueError("objective min_gpus needs a demand")
         n_a = np.maximum(lo, demand_slots / b)
         ok = seq_ok & (n_a <= hi) & (n_a * b <= slot_cap * (1 + 1e-12))
         value = np.where(ok, n_a + f, np.inf)

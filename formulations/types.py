@@ -67,12 +67,16 @@ class Model:
         default=None,
         ge=1,
     )
-    num_kv_heads: int | None = spec("KV heads (gqa, mfa); mha uses the query heads", default=None, ge=1)
+    num_kv_heads: int | None = spec(
+        "KV heads (gqa, mfa); mha uses the query heads", default=None, ge=1
+    )
     head_dim: int | None = spec("head dimension (gqa, mha, mfa)", default=None, ge=1)
     q_lora_rank: int | None = spec("low-rank query dimension (mla, mfa)", default=None, ge=1)
     kv_lora_rank: int | None = spec("latent KV dimension (mla)", default=None, ge=1)
     qk_rope_head_dim: int | None = spec("decoupled RoPE key dimension (mla)", default=None, ge=1)
-    qk_nope_head_dim: int | None = spec("non-RoPE query/key head dimension (mla)", default=None, ge=1)
+    qk_nope_head_dim: int | None = spec(
+        "non-RoPE query/key head dimension (mla)", default=None, ge=1
+    )
     v_head_dim: int | None = spec("value head dimension (mla)", default=None, ge=1)
     sliding_window: int | None = spec("sliding-window length (tokens)", default=None, ge=1)
     sliding_window_fraction: float = spec(
@@ -82,15 +86,23 @@ class Model:
         le=1.0,
     )
     n_group: int | None = spec("expert groups for node-limited routing", default=None, ge=1)
-    topk_group: int | None = spec("groups a token may reach (node-limited routing)", default=None, ge=1)
+    topk_group: int | None = spec(
+        "groups a token may reach (node-limited routing)", default=None, ge=1
+    )
     expert_weight_bytes: float = spec("bytes per expert weight (FP8 = 1)", default=1.0, gt=0.0)
     attention_weight_bytes: float = spec(
         "bytes per attention/dense weight (FP8 = 1)", default=1.0, gt=0.0
     )
-    embedding_bytes: float = spec("bytes per embedding/LM-head weight (BF16 = 2)", default=2.0, gt=0.0)
+    embedding_bytes: float = spec(
+        "bytes per embedding/LM-head weight (BF16 = 2)", default=2.0, gt=0.0
+    )
     kv_cache_bytes: float = spec("bytes per cached KV element (FP8 = 1)", default=1.0, gt=0.0)
-    dispatch_bytes: float = spec("bytes per hidden element on dispatch (FP8 = 1)", default=1.0, gt=0.0)
-    combine_bytes: float = spec("bytes per hidden element on combine (BF16 = 2)", default=2.0, gt=0.0)
+    dispatch_bytes: float = spec(
+        "bytes per hidden element on dispatch (FP8 = 1)", default=1.0, gt=0.0
+    )
+    combine_bytes: float = spec(
+        "bytes per hidden element on combine (BF16 = 2)", default=2.0, gt=0.0
+    )
     # Informational: provenance and catalogue facts, checked by tests, unused by the math.
     total_params_b: float | None = spec("total parameters (billions)", default=None, info=True)
     active_params_b: float | None = spec("active parameters (billions)", default=None, info=True)
@@ -122,20 +134,28 @@ class Hardware:
     bf16_tflops: float = spec("peak dense BF16 rate (TFLOP/s)", gt=0.0)
     hbm_gb: float = spec("HBM capacity per GPU (GB = 1e9 bytes)", gt=0.0)
     hbm_tbps: float = spec("HBM bandwidth per GPU (TB/s)", gt=0.0)
-    scaleup_gbps: float = spec("scale-up (NVLink-class) bandwidth per GPU, one direction (GB/s)", gt=0.0)
-    scaleout_gbps: float = spec("scale-out (RDMA NIC) bandwidth per GPU, one direction (GB/s)", gt=0.0)
+    scaleup_gbps: float = spec(
+        "scale-up (NVLink-class) bandwidth per GPU, one direction (GB/s)", gt=0.0
+    )
+    scaleout_gbps: float = spec(
+        "scale-out (RDMA NIC) bandwidth per GPU, one direction (GB/s)", gt=0.0
+    )
     gpus_per_node: int = spec("GPUs per physical node or tray", ge=1)
     scaleup_domain_gpus: int = spec("GPUs in one scale-up domain", ge=1)
     superpod: bool = spec("scale-up domain spans many nodes (rack-scale system)", default=False)
     hbm_usable_fraction: float = spec(
         "fraction of HBM usable for weights, KV cache and buffers", default=0.9, gt=0.0, le=1.0
     )
-    ffn_efficiency: float = spec("achieved fraction of FP8 peak in grouped GEMM", default=1.0, gt=0.0, le=1.0)
+    ffn_efficiency: float = spec(
+        "achieved fraction of FP8 peak in grouped GEMM", default=1.0, gt=0.0, le=1.0
+    )
     attention_efficiency: float = spec(
         "achieved fraction of peak in attention kernels", default=1.0, gt=0.0, le=1.0
     )
     hbm_efficiency: float = spec("achieved fraction of HBM bandwidth", default=1.0, gt=0.0, le=1.0)
-    scaleup_efficiency: float = spec("achieved fraction of scale-up bandwidth", default=1.0, gt=0.0, le=1.0)
+    scaleup_efficiency: float = spec(
+        "achieved fraction of scale-up bandwidth", default=1.0, gt=0.0, le=1.0
+    )
     scaleout_efficiency: float = spec(
         "achieved fraction of scale-out bandwidth", default=1.0, gt=0.0, le=1.0
     )
@@ -147,7 +167,9 @@ class Hardware:
     superpod_unbounded: bool = spec(
         "treat the scale-up domain as unbounded (the paper's superpod assumption)", default=False
     )
-    profile: str = spec("which profile produced these values", default="sustained", choices=PROFILES)
+    profile: str = spec(
+        "which profile produced these values", default="sustained", choices=PROFILES
+    )
     source: str | None = spec("where the facts come from", default=None, info=True)
     unverified: tuple[str, ...] = spec("facts not confirmed at the source", default=(), info=True)
 
@@ -162,7 +184,9 @@ class Workload:
 
     tpot_ms: float = spec("TPOT target, time per output token (ms)", gt=0.0)
     context_tokens: float = spec("mean KV length per sequence (tokens)", gt=0.0)
-    mtp_acceptance: float = spec("L_accept, mean tokens accepted per decode step", default=1.0, ge=1.0)
+    mtp_acceptance: float = spec(
+        "L_accept, mean tokens accepted per decode step", default=1.0, ge=1.0
+    )
     tokens_per_step: float = spec(
         "q, tokens computed per sequence per step (1 + draft tokens)", default=1.0, ge=1.0
     )
@@ -170,7 +194,10 @@ class Workload:
         "t_g, per-step time outside the overlapped pipeline (ms)", default=0.0, ge=0.0
     )
     dp_imbalance: float = spec(
-        "sigma_DP in (0, 1]: share of attention capacity that carries tokens", default=1.0, gt=0.0, le=1.0
+        "sigma_DP in (0, 1]: share of attention capacity that carries tokens",
+        default=1.0,
+        gt=0.0,
+        le=1.0,
     )
     expert_imbalance: float = spec(
         "max/mean load of the hottest expert rank (>= 1)", default=1.0, ge=1.0
@@ -228,9 +255,15 @@ class Search:
     sequences_per_gpu: IntRange = spec(
         "b, sequences per attention GPU per micro-batch", default=IntRange(1, 4096)
     )
-    redundant_experts: IntRange = spec("R, redundant expert replicas per layer", default=IntRange(0, 0))
-    experts_per_gpu: IntRange | None = spec("G, expert slots per FFN GPU (pin to force)", default=None)
-    afd_micro_batches: IntRange = spec("N_BO for AFD (>= 3, three-batch overlap)", default=IntRange(3, 3))
+    redundant_experts: IntRange = spec(
+        "R, redundant expert replicas per layer", default=IntRange(0, 0)
+    )
+    experts_per_gpu: IntRange | None = spec(
+        "G, expert slots per FFN GPU (pin to force)", default=None
+    )
+    afd_micro_batches: IntRange = spec(
+        "N_BO for AFD (>= 3, three-batch overlap)", default=IntRange(3, 3)
+    )
     ep_micro_batches: IntRange = spec("N_BO for EP (two-batch overlap)", default=IntRange(2, 2))
 
 
@@ -263,6 +296,21 @@ class Deployment:
     attention_units: int | None = None
     ffn_units: int | None = None
     units: int | None = None
+
+    @property
+    def n_attention(self) -> int:
+        """N_A (AFD); 0 for EP."""
+        return int(self.attention_units or 0)
+
+    @property
+    def n_ffn(self) -> int:
+        """N_F (AFD); 0 for EP."""
+        return int(self.ffn_units or 0)
+
+    @property
+    def n_units(self) -> int:
+        """N (EP); 0 for AFD."""
+        return int(self.units or 0)
 
     def gpus(self, unit_gpus: int) -> int:
         if self.architecture == "afd":

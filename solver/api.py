@@ -51,7 +51,14 @@ COLUMNS = (
 )
 
 
-INT_COLUMNS = ("attention_nodes", "ffn_nodes", "nodes", "gpus", "sequences_per_gpu", "micro_batches")
+INT_COLUMNS = (
+    "attention_nodes",
+    "ffn_nodes",
+    "nodes",
+    "gpus",
+    "sequences_per_gpu",
+    "micro_batches",
+)
 
 
 def frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
@@ -60,11 +67,15 @@ def frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     return df.astype({c: "Int64" for c in INT_COLUMNS})
 
 
-def as_instance(path_or_instance: str | Path | Instance, overrides: dict[str, Any] | None = None) -> Instance:
+def as_instance(
+    path_or_instance: str | Path | Instance, overrides: dict[str, Any] | None = None
+) -> Instance:
     """An `Instance` from a file path (with dotted overrides) or as given."""
     if isinstance(path_or_instance, Instance):
         if overrides:
-            raise InputError(["overrides apply to instance files; edit the Instance object instead"])
+            raise InputError(
+                ["overrides apply to instance files; edit the Instance object instead"]
+            )
         return path_or_instance
     return load_instance(path_or_instance, overrides)
 
@@ -74,7 +85,9 @@ def _deployment_cells(cm: CostModel, d: Deployment) -> dict[str, Any]:
     return {
         "attention_nodes": d.attention_units,
         "ffn_nodes": d.ffn_units,
-        "nodes": d.units if d.architecture == "ep" else (d.attention_units or 0) + (d.ffn_units or 0),
+        "nodes": d.units
+        if d.architecture == "ep"
+        else (d.attention_units or 0) + (d.ffn_units or 0),
         "gpus": m.gpus,
         "sequences_per_gpu": d.seqs_per_gpu,
         "micro_batches": d.micro_batches,
@@ -165,7 +178,9 @@ def parse_deployment(spec: str | dict[str, Any], inst: Instance) -> Deployment:
     problems = []
     for key in fields:
         if key not in DEPLOYMENT_KEYS:
-            problems.append(f"--deployment: {key}: unknown key; allowed: {', '.join(DEPLOYMENT_KEYS)}")
+            problems.append(
+                f"--deployment: {key}: unknown key; allowed: {', '.join(DEPLOYMENT_KEYS)}"
+            )
     values: dict[str, Any] = {}
     for key, value in fields.items():
         kind = DEPLOYMENT_KEYS.get(key)
@@ -176,21 +191,30 @@ def parse_deployment(spec: str | dict[str, Any], inst: Instance) -> Deployment:
                 problems.append(f"--deployment: {key} = {value!r} must be an integer")
                 continue
             if values[key] < (0 if key == "redundant_experts" else 1):
-                problems.append(f"--deployment: {key} = {value} is out of range: must be >= "
-                                f"{0 if key == 'redundant_experts' else 1}")
+                problems.append(
+                    f"--deployment: {key} = {value} is out of range: must be >= "
+                    f"{0 if key == 'redundant_experts' else 1}"
+                )
         elif kind is str:
             values["arch"] = str(value).lower()
     arch = values.get("arch")
-    required = {"afd": ("attention_nodes", "ffn_nodes", "sequences_per_gpu"),
-                "ep": ("nodes", "sequences_per_gpu")}
+    required = {
+        "afd": ("attention_nodes", "ffn_nodes", "sequences_per_gpu"),
+        "ep": ("nodes", "sequences_per_gpu"),
+    }
     if arch not in required:
         problems.append("--deployment: arch must be afd or ep")
     else:
-        problems += [f"--deployment: {k}: missing, required for arch={arch}"
-                     for k in required[arch] if k not in values]
+        problems += [
+            f"--deployment: {k}: missing, required for arch={arch}"
+            for k in required[arch]
+            if k not in values
+        ]
         nbo = values.get("micro_batches")
         if arch == "afd" and nbo is not None and nbo < 3:
-            problems.append("--deployment: micro_batches must be >= 3 for AFD (three-batch overlap)")
+            problems.append(
+                "--deployment: micro_batches must be >= 3 for AFD (three-batch overlap)"
+            )
     if problems:
         raise InputError(problems)
     s = inst.search

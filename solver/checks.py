@@ -1,4 +1,4 @@
-"""Cross-field rules of instance files, one `check_*` per object; each problem says how to fix it."""
+"""Cross-field rules of instance files, one `check_*` per object; each says how to fix it."""
 
 from __future__ import annotations
 
@@ -70,7 +70,8 @@ def check_search(s: Search) -> list[str]:
     unknown = [a for a in s.architectures if a not in ARCHITECTURES]
     if unknown or not s.architectures:
         problems.append(
-            f"search.architectures = {list(s.architectures)}: choose from {', '.join(ARCHITECTURES)}"
+            f"search.architectures = {list(s.architectures)}: "
+            f"choose from {', '.join(ARCHITECTURES)}"
         )
     if s.afd_micro_batches.lo < 3:
         problems.append(

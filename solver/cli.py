@@ -20,33 +20,55 @@ Handler = Callable[[argparse.Namespace], int]
 
 
 def add_file(p: argparse.ArgumentParser) -> None:
-    p.add_argument("file", help="instance (scenario) TOML file, e.g. instances/deepseek-v3-h800.toml")
+    p.add_argument(
+        "file", help="instance (scenario) TOML file, e.g. instances/deepseek-v3-h800.toml"
+    )
 
 
 def add_format(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--format", choices=report.FORMATS, default="table",
-                   help="output format (default: table)")
+    p.add_argument(
+        "--format", choices=report.FORMATS, default="table", help="output format (default: table)"
+    )
 
 
 def add_set(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--set", dest="set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override an instance field, e.g. --set workload.tpot_ms=30 "
-                        "--set search.ffn_nodes=8 --set hardware.scaleout_gbps=100 (repeatable)")
+    p.add_argument(
+        "--set",
+        dest="set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override an instance field, e.g. --set workload.tpot_ms=30 "
+        "--set search.ffn_nodes=8 --set hardware.scaleout_gbps=100 (repeatable)",
+    )
 
 
 def add_backend(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--backend", choices=BACKENDS, default=None,
-                   help="solver backend (default: the instance's search.backend, else highs)")
+    p.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default=None,
+        help="solver backend (default: the instance's search.backend, else highs)",
+    )
 
 
 def add_arch(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--arch", default=None, metavar="afd,ep",
-                   help="architectures to solve, comma separated (default: the instance's)")
+    p.add_argument(
+        "--arch",
+        default=None,
+        metavar="afd,ep",
+        help="architectures to solve, comma separated (default: the instance's)",
+    )
 
 
 def add_time_limit(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--time-limit", type=float, default=None, metavar="S",
-                   help="time limit per architecture in seconds (default: the instance's)")
+    p.add_argument(
+        "--time-limit",
+        type=float,
+        default=None,
+        metavar="S",
+        help="time limit per architecture in seconds (default: the instance's)",
+    )
 
 
 def _archs(text: str | None) -> list[str] | None:
@@ -66,8 +88,9 @@ def cmd_solve(args: argparse.Namespace) -> int:
     from solver.api import as_instance, solve
 
     inst = as_instance(args.file, parse_assignments(args.set))
-    df = solve(inst, architectures=_archs(args.arch), backend=args.backend,
-               time_limit_s=args.time_limit)
+    df = solve(
+        inst, architectures=_archs(args.arch), backend=args.backend, time_limit_s=args.time_limit
+    )
     print(report.render(df, args.format, inst.search.objective))
     return 0
 
@@ -89,8 +112,11 @@ def cmd_validate(args: argparse.Namespace) -> int:
     raw = read_toml(path)
     if "workload" in raw or "search" in raw or isinstance(raw.get("model"), (str, dict)):
         inst = as_instance(path, parse_assignments(args.set))
-        print(f"ok: {path}: model {inst.model.name}, hardware {inst.hardware.name} "
-              f"({inst.hardware.profile} profile), architectures {', '.join(inst.search.architectures)}")
+        print(
+            f"ok: {path}: model {inst.model.name}, hardware {inst.hardware.name} "
+            f"({inst.hardware.profile} profile), "
+            f"architectures {', '.join(inst.search.architectures)}"
+        )
         return 0
     problems: list[str] = []
     kind = Hardware if path.parent.name == "hardware" or "hbm_gb" in raw else Model
@@ -109,27 +135,35 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="afd-solver",
         description="Size Attention-FFN Disaggregation (AFD) and large-scale Expert Parallelism "
-                    "(EP) deployments of MoE models with integer programs.",
+        "(EP) deployments of MoE models with integer programs.",
     )
-    parser.add_argument("--debug", action="store_true",
-                        help="show tracebacks for input errors too")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks for input errors too")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("solve", help="best AFD and EP deployments of an instance, side by side")
-    add_file(p), add_arch(p), add_backend(p), add_format(p), add_set(p), add_time_limit(p)
+    for add in (add_file, add_arch, add_backend, add_format, add_set, add_time_limit):
+        add(p)
     p.set_defaults(handler=cmd_solve)
 
     p = sub.add_parser("evaluate", help="metrics of one fixed deployment (SLO not enforced)")
     add_file(p)
-    p.add_argument("--deployment", required=True, metavar="SPEC",
-                   help="e.g. arch=afd,attention_nodes=4,ffn_nodes=2,sequences_per_gpu=256 "
-                        "or arch=ep,nodes=16,sequences_per_gpu=128 "
-                        "(optional: micro_batches, redundant_experts)")
-    add_format(p), add_set(p)
+    p.add_argument(
+        "--deployment",
+        required=True,
+        metavar="SPEC",
+        help="e.g. arch=afd,attention_nodes=4,ffn_nodes=2,sequences_per_gpu=256 "
+        "or arch=ep,nodes=16,sequences_per_gpu=128 "
+        "(optional: micro_batches, redundant_experts)",
+    )
+    add_format(p)
+    add_set(p)
     p.set_defaults(handler=cmd_evaluate)
 
-    p = sub.add_parser("validate", help="check an instance, model or hardware file and its references")
-    add_file(p), add_set(p)
+    p = sub.add_parser(
+        "validate", help="check an instance, model or hardware file and its references"
+    )
+    add_file(p)
+    add_set(p)
     p.set_defaults(handler=cmd_validate)
 
     for register in _EXTENSIONS:

@@ -54,7 +54,9 @@ def ep_candidates(search: Search) -> int:
     )
 
 
-def _better(value: float, gpus: int, best_value: float | None, best_gpus: int, maximize: bool) -> bool:
+def _better(
+    value: float, gpus: int, best_value: float | None, best_gpus: int, maximize: bool
+) -> bool:
     """Strictly better objective (relative 1e-12), then fewer GPUs."""
     if best_value is None:
         return True
@@ -68,14 +70,28 @@ def _better(value: float, gpus: int, best_value: float | None, best_gpus: int, m
     return value <= best_value + tol and gpus < best_gpus
 
 
+def _demand(objective: str, demand: float | None) -> float:
+    """The throughput a min_gpus objective must reach, with float slack."""
+    if objective != "min_gpus":
+        return 0.0
+    if demand is None:
+        raise ValueError("objective min_gpus needs a demand")
+    return demand * (1 - 1e-12)
+
+
 def enumerate_afd(
-    cm: CostModel, search: Search, objective: str, demand: float | None, imbalance: ImbalanceFn,
+    cm: CostModel,
+    search: Search,
+    objective: str,
+    demand: float | None,
+    imbalance: ImbalanceFn,
     time_limit_s: float = math.inf,
 ) -> Best:
     """Best AFD deployment by brute force over the whole grid."""
     start = time.perf_counter()
     g, w = cm.unit_gpus, cm.workload
     slo_s = w.tpot_ms * 1e-3
+    need = _demand(objective, demand)
     a_vals = np.arange(search.attention_nodes.lo, search.attention_nodes.hi + 1)
     b_vals = np.arange(search.sequences_per_gpu.lo, search.sequences_per_gpu.hi + 1)
     best_value: float | None = None
@@ -108,7 +124,7 @@ def enumerate_afd(
                     slots = a * b
                     served = w.dp_imbalance * nbo * g * slots / slo_s
                     if objective == "min_gpus":
-                        ok &= served >= demand * (1 - 1e-12)
+                        ok &= served >= need
                         value = (units * g).astype(float)
                     elif objective == "total_tokens":
                         value = served
@@ -125,20 +141,29 @@ def enumerate_afd(
                     if _better(v, gpus, best_value, best_gpus, maximize):
                         best_value, best_gpus = v, gpus
                         best = Deployment(
-                            "afd", int(b[0, bi]), int(nbo), int(r),
-                            attention_units=int(a[ai, 0]), ffn_units=int(f),
+                            "afd",
+                            int(b[0, bi]),
+                            int(nbo),
+                            int(r),
+                            attention_units=int(a[ai, 0]),
+                            ffn_units=int(f),
                         )
     return Best(best, best_value, count, time.perf_counter() - start, True)
 
 
 def enumerate_ep(
-    cm: CostModel, search: Search, objective: str, demand: float | None, imbalance: ImbalanceFn,
+    cm: CostModel,
+    search: Search,
+    objective: str,
+    demand: float | None,
+    imbalance: ImbalanceFn,
     time_limit_s: float = math.inf,
 ) -> Best:
     """Best EP deployment by brute force over the whole grid."""
     start = time.perf_counter()
     g, w = cm.unit_gpus, cm.workload
     slo_s = w.tpot_ms * 1e-3
+    need = _demand(objective, demand)
     b_vals = np.arange(search.sequences_per_gpu.lo, search.sequences_per_gpu.hi + 1)
     best_value: float | None = None
     best_gpus = 0
@@ -163,7 +188,7 @@ def enumerate_ep(
                 ok = np.logical_and.reduce(list(dep.ep_checks(cm, s).values()))
                 served = w.dp_imbalance * nbo * g * n * b_vals / slo_s
                 if objective == "min_gpus":
-                    ok &= served >= demand * (1 - 1e-12)
+                    ok &= served >= need
                     value = np.full(b_vals.shape, float(n * g))
                 elif objective == "total_tokens":
                     value = served

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 
 class AfdSolverError(Exception):
-    """Base of the errors a user can fix; real bugs are other exceptions and keep their traceback."""
+    """Errors a user can fix; real bugs are other exceptions and keep their traceback."""
 
     exit_code = 2
 

@@ -29,12 +29,27 @@ from solver.errors import InputError
 from solver.schema import build
 
 SHIPPED = Path(__file__).resolve().parents[1] / "instances"
-TOP_KEYS = ("name", "description", "model", "hardware", "hardware_profile", "workload", "search", "overrides")
+TOP_KEYS = (
+    "name",
+    "description",
+    "model",
+    "hardware",
+    "hardware_profile",
+    "workload",
+    "search",
+    "overrides",
+)
 SECTIONS = ("model", "hardware", "workload", "search")
 EFFICIENCY_KEYS = ("ffn", "attention", "hbm", "scaleup", "scaleout")
-HARDWARE_FILE_KEYS = {f.name for f in dataclasses.fields(Hardware)} - {
-    "profile", "superpod_unbounded", "gemm_calibration",
-} - {f"{k}_efficiency" for k in EFFICIENCY_KEYS}
+HARDWARE_FILE_KEYS = (
+    {f.name for f in dataclasses.fields(Hardware)}
+    - {
+        "profile",
+        "superpod_unbounded",
+        "gemm_calibration",
+    }
+    - {f"{k}_efficiency" for k in EFFICIENCY_KEYS}
+)
 
 
 def read_toml(path: Path) -> dict[str, Any]:
@@ -66,7 +81,9 @@ def parse_assignments(items: list[str], option: str = "--set") -> dict[str, Any]
         key, sep, value = item.partition("=")
         key = key.strip()
         if not sep or not key or any(not part.isidentifier() for part in key.split(".")):
-            raise InputError([f"{option} {item!r}: expected dotted.key=value, e.g. workload.tpot_ms=30"])
+            raise InputError(
+                [f"{option} {item!r}: expected dotted.key=value, e.g. workload.tpot_ms=30"]
+            )
         out[key] = parse_value(value.strip())
     return out
 
@@ -79,7 +96,9 @@ def apply_overrides(raw: dict[str, Any], overrides: dict[str, Any], origin: str)
         if parts[0] in ("model", "hardware") and len(parts) > 1:
             parts = ["overrides", *parts]
         elif parts[0] not in TOP_KEYS:
-            raise InputError([f"{origin}: {key}: unknown section '{parts[0]}'; allowed: {', '.join(SECTIONS)}"])
+            raise InputError(
+                [f"{origin}: {key}: unknown section '{parts[0]}'; allowed: {', '.join(SECTIONS)}"]
+            )
         table = raw
         for part in parts[:-1]:
             nxt = table.setdefault(part, {})
@@ -93,7 +112,11 @@ def apply_overrides(raw: dict[str, Any], overrides: dict[str, Any], origin: str)
 def _search_roots(base: Path) -> list[Path]:
     roots = []
     for folder in (base, *base.parents):
-        if folder.name == "instances" or (folder / "models").is_dir() or (folder / "hardware").is_dir():
+        if (
+            folder.name == "instances"
+            or (folder / "models").is_dir()
+            or (folder / "hardware").is_dir()
+        ):
             roots.append(folder)
         if (folder / "instances").is_dir():
             roots.append(folder / "instances")
@@ -107,7 +130,9 @@ def resolve(kind: str, ref: str, base: Path, origin: str) -> Path:
     if candidate is not None:
         if candidate.is_file():
             return candidate
-        raise InputError([f"{origin}: {kind[:-1] if kind == 'models' else kind} = {ref!r}: no file {candidate}"])
+        raise InputError(
+            [f"{origin}: {kind[:-1] if kind == 'models' else kind} = {ref!r}: no file {candidate}"]
+        )
     known: set[str] = set()
     for root in _search_roots(base):
         path = root / kind / f"{ref}.toml"
@@ -116,12 +141,17 @@ def resolve(kind: str, ref: str, base: Path, origin: str) -> Path:
         known.update(p.stem for p in (root / kind).glob("*.toml"))
     field = "model" if kind == "models" else "hardware"
     raise InputError(
-        [f"{origin}: {field} = {ref!r}: unknown {field}; known: {', '.join(sorted(known)) or 'none'} "
-         f"(or give a path relative to the instance file)"]
+        [
+            f"{origin}: {field} = {ref!r}: unknown {field}; "
+            f"known: {', '.join(sorted(known)) or 'none'} "
+            f"(or give a path relative to the instance file)"
+        ]
     )
 
 
-def _unknown_overrides(cls: type, section: str, overrides: dict[str, Any], origin: str) -> list[str]:
+def _unknown_overrides(
+    cls: type, section: str, overrides: dict[str, Any], origin: str
+) -> list[str]:
     """Override keys that are not fields of `cls`, reported against the instance file."""
     names = [f.name for f in dataclasses.fields(cls)]
     return [
@@ -131,7 +161,9 @@ def _unknown_overrides(cls: type, section: str, overrides: dict[str, Any], origi
     ]
 
 
-def _model(raw: Any, base: Path, origin: str, overrides: dict[str, Any], problems: list[str]) -> Model | None:
+def _model(
+    raw: Any, base: Path, origin: str, overrides: dict[str, Any], problems: list[str]
+) -> Model | None:
     bad = _unknown_overrides(Model, "model", overrides, origin)
     if bad:
         problems.extend(bad)
@@ -185,7 +217,9 @@ def _hardware(
             continue
         for key in sub:
             if key not in allowed:
-                problems.append(f"{where}: {section}{name}.{key}: unknown field; allowed: {', '.join(allowed)}")
+                problems.append(
+                    f"{where}: {section}{name}.{key}: unknown field; allowed: {', '.join(allowed)}"
+                )
     if len(problems) > start:
         return None
     fields = {k: v for k, v in table.items()}
@@ -207,12 +241,15 @@ def _hardware(
 def _calibration(raw: Any, where: str, section: str, problems: list[str]) -> list[list[float]]:
     if not isinstance(raw, dict) or set(raw) != {"tokens_per_expert", "tflops"}:
         problems.append(
-            f"{where}: {section}gemm_calibration must be a table with tokens_per_expert = [...] and tflops = [...]"
+            f"{where}: {section}gemm_calibration must be a table with "
+            "tokens_per_expert = [...] and tflops = [...]"
         )
         return []
     tpe, tflops = raw["tokens_per_expert"], raw["tflops"]
     if not (isinstance(tpe, list) and isinstance(tflops, list) and len(tpe) == len(tflops) >= 2):
-        problems.append(f"{where}: {section}gemm_calibration: two lists of the same length (>= 2) expected")
+        problems.append(
+            f"{where}: {section}gemm_calibration: two lists of the same length (>= 2) expected"
+        )
         return []
     return [[x, y] for x, y in zip(tpe, tflops, strict=True)]
 
@@ -228,7 +265,11 @@ def load_instance(path: str | Path, overrides: dict[str, Any] | None = None) -> 
 
 
 def instance_from_table(
-    raw: dict[str, Any], base: Path, origin: str, default_name: str = "instance", path: str | None = None
+    raw: dict[str, Any],
+    base: Path,
+    origin: str,
+    default_name: str = "instance",
+    path: str | None = None,
 ) -> Instance:
     """Validate a raw instance table; raise `InputError` listing every problem."""
     problems: list[str] = []
@@ -240,10 +281,14 @@ def instance_from_table(
             problems.append(f"{origin}: {key}: missing required field")
     profile = raw.get("hardware_profile", "sustained")
     if profile not in PROFILES:
-        problems.append(f"{origin}: hardware_profile = {profile!r}: must be one of {', '.join(PROFILES)}")
+        problems.append(
+            f"{origin}: hardware_profile = {profile!r}: must be one of {', '.join(PROFILES)}"
+        )
     over = raw.get("overrides", {})
     if not isinstance(over, dict) or any(k not in ("model", "hardware") for k in over):
-        problems.append(f"{origin}: overrides: only [overrides.model] and [overrides.hardware] are allowed")
+        problems.append(
+            f"{origin}: overrides: only [overrides.model] and [overrides.hardware] are allowed"
+        )
         over = {}
     for key in ("workload", "search"):
         if key in raw and not isinstance(raw[key], dict):

@@ -57,7 +57,9 @@ def _demand_slots(inst: Instance, micro_batches: int) -> int | None:
     return max(1, math.ceil(demand / _served_factor(inst, micro_batches) * (1 - 1e-12)))
 
 
-def _natural(inst: Instance, micro_batches: int, slots: float, units: float, objective: str) -> float:
+def _natural(
+    inst: Instance, micro_batches: int, slots: float, units: float, objective: str
+) -> float:
     """Program objective -> natural units (tokens/s/GPU, tokens/s, GPUs)."""
     g = inst.search.unit_gpus
     if objective == "min_gpus":
@@ -146,7 +148,9 @@ def _solve_afd_linear(
 ) -> tuple[Status, afd_program.AfdChoice | None, float | None]:
     s = inst.search
     prob, h = afd_program.build_afd_program(
-        lay, s.sequences_per_gpu, objective,
+        lay,
+        s.sequences_per_gpu,
+        objective,
         demand_slots=_demand_slots(inst, lay.micro_batches),
     )
     sol = backend.solve(prob, max(deadline - time.perf_counter(), 1e-3))
@@ -162,8 +166,17 @@ def optimize_afd(inst: Instance, backend_name: str, warm_start: bool = True) -> 
     imbalance = constant_imbalance(inst.workload.expert_imbalance)
     deadline = t0 + s.time_limit_s
     all_layouts = [
-        afd_layouts(cm, nbo, s.attention_nodes, s.ffn_nodes, s.redundant_experts,
-                    s.sequences_per_gpu, s.experts_per_gpu, s.max_gpus, imbalance)
+        afd_layouts(
+            cm,
+            nbo,
+            s.attention_nodes,
+            s.ffn_nodes,
+            s.redundant_experts,
+            s.sequences_per_gpu,
+            s.experts_per_gpu,
+            s.max_gpus,
+            imbalance,
+        )
         for nbo in s.afd_micro_batches.values()
     ]
     relaxed = _afd_relaxed(inst, all_layouts)
@@ -187,22 +200,37 @@ def optimize_afd(inst: Instance, backend_name: str, warm_start: bool = True) -> 
             status, choice, bound = _solve_afd_linear(inst, lay, backend, deadline, objective)
             bound_nat = None
             if bound is not None:
-                bound_nat = bound * s.unit_gpus if objective == "min_gpus" else (
-                    _served_factor(inst, nbo) * bound
+                bound_nat = (
+                    bound * s.unit_gpus
+                    if objective == "min_gpus"
+                    else (_served_factor(inst, nbo) * bound)
                 )
         statuses.append(status)
         if choice is None:
             continue
         f = int(lay.ffn_units[choice.layout])
-        value = _natural(inst, nbo, choice.attention_units * choice.seqs,
-                         choice.attention_units + f, objective)
+        value = _natural(
+            inst, nbo, choice.attention_units * choice.seqs, choice.attention_units + f, objective
+        )
         if bound_nat is not None:
-            bound_total = bound_nat if bound_total is None else (
-                min(bound_total, bound_nat) if objective == "min_gpus" else max(bound_total, bound_nat)
+            bound_total = (
+                bound_nat
+                if bound_total is None
+                else (
+                    min(bound_total, bound_nat)
+                    if objective == "min_gpus"
+                    else max(bound_total, bound_nat)
+                )
             )
         if best is None or _improves(value, best[0], objective):
-            d = Deployment("afd", choice.seqs, nbo, int(lay.redundant[choice.layout]),
-                           attention_units=choice.attention_units, ffn_units=f)
+            d = Deployment(
+                "afd",
+                choice.seqs,
+                nbo,
+                int(lay.redundant[choice.layout]),
+                attention_units=choice.attention_units,
+                ffn_units=f,
+            )
             best = (value, d)
     return _finish(inst, "afd", backend_name, t0, best, statuses, bound_total, relaxed, kept)
 
@@ -213,7 +241,9 @@ def _afd_relaxed(inst: Instance, all_layouts: list[AfdLayouts]) -> float | None:
     for lay in all_layouts:
         nbo = lay.micro_batches
         found = afd_continuous_optimum(
-            prune_afd(lay), inst.search.sequences_per_gpu, inst.search.objective,
+            prune_afd(lay),
+            inst.search.sequences_per_gpu,
+            inst.search.objective,
             _demand_slots(inst, nbo),
         )
         if found is None:
@@ -245,36 +275,59 @@ def optimize_ep(inst: Instance, backend_name: str) -> Outcome:
     statuses = []
     kept = 0
     for nbo in s.ep_micro_batches.values():
-        full: EpLayouts = ep_layouts(cm, nbo, s.nodes, s.redundant_experts, s.sequences_per_gpu,
-                                     s.experts_per_gpu, s.max_gpus, imbalance)
+        full: EpLayouts = ep_layouts(
+            cm,
+            nbo,
+            s.nodes,
+            s.redundant_experts,
+            s.sequences_per_gpu,
+            s.experts_per_gpu,
+            s.max_gpus,
+            imbalance,
+        )
         lay = prune_ep(full, objective)
         kept += len(lay)
         if len(lay) == 0:
             continue
         demand = _demand_slots(inst, nbo)
-        prob, h = ep_program.build_ep_program(lay, s.sequences_per_gpu, objective, demand_seqs=demand)
+        prob, h = ep_program.build_ep_program(
+            lay, s.sequences_per_gpu, objective, demand_seqs=demand
+        )
         sol = backend.solve(prob, max(t0 + s.time_limit_s - time.perf_counter(), 1e-3))
         statuses.append(sol.status)
         if not sol.has_values:
             continue
         choice = ep_program.read_ep_choice(h, sol.values)
         n = int(lay.units[choice.layout])
-        value = _natural(inst, nbo, n * choice.seqs if objective != "tokens_per_gpu" else choice.seqs,
-                         n if objective == "min_gpus" else 1, objective)
+        value = _natural(
+            inst,
+            nbo,
+            n * choice.seqs if objective != "tokens_per_gpu" else choice.seqs,
+            n if objective == "min_gpus" else 1,
+            objective,
+        )
         if objective == "tokens_per_gpu":
             value = _served_factor(inst, nbo) * choice.seqs / s.unit_gpus
-            bound = None if sol.bound is None else _served_factor(inst, nbo) * sol.bound / s.unit_gpus
+            bound = (
+                None if sol.bound is None else _served_factor(inst, nbo) * sol.bound / s.unit_gpus
+            )
         elif objective == "total_tokens":
             bound = None if sol.bound is None else _served_factor(inst, nbo) * sol.bound
         else:
             bound = None if sol.bound is None else sol.bound * s.unit_gpus
         if bound is not None:
-            bound_total = bound if bound_total is None else (
-                min(bound_total, bound) if objective == "min_gpus" else max(bound_total, bound)
+            bound_total = (
+                bound
+                if bound_total is None
+                else (
+                    min(bound_total, bound) if objective == "min_gpus" else max(bound_total, bound)
+                )
             )
         if best is None or _improves(value, best[0], objective):
-            best = (value, Deployment("ep", choice.seqs, nbo, int(lay.redundant[choice.layout]),
-                                      units=n))
+            best = (
+                value,
+                Deployment("ep", choice.seqs, nbo, int(lay.redundant[choice.layout]), units=n),
+            )
     return _finish(inst, "ep", backend_name, t0, best, statuses, bound_total, None, kept)
 
 
@@ -294,17 +347,44 @@ def _penalty(inst: Instance, arch: str, value: float | None, relaxed: float | No
 
 
 def _finish(
-    inst: Instance, arch: str, backend: str, t0: float, best: tuple[float, Deployment] | None,
-    statuses: list[Status], bound: float | None, relaxed: float | None, kept: int,
+    inst: Instance,
+    arch: str,
+    backend: str,
+    t0: float,
+    best: tuple[float, Deployment] | None,
+    statuses: list[Status],
+    bound: float | None,
+    relaxed: float | None,
+    kept: int,
 ) -> Outcome:
     elapsed = time.perf_counter() - t0
     if best is None:
         if any(st in (Status.TIME_LIMIT, Status.ERROR) for st in statuses):
             status = Status.TIME_LIMIT if Status.TIME_LIMIT in statuses else Status.ERROR
-            return Outcome(arch, status, None, None, None, None, elapsed, backend,
-                           "no feasible deployment found within the time limit", kept)
-        return Outcome(arch, Status.INFEASIBLE, None, None, None, None, elapsed, backend,
-                       diagnose(inst, arch), kept)
+            return Outcome(
+                arch,
+                status,
+                None,
+                None,
+                None,
+                None,
+                elapsed,
+                backend,
+                "no feasible deployment found within the time limit",
+                kept,
+            )
+        return Outcome(
+            arch,
+            Status.INFEASIBLE,
+            None,
+            None,
+            None,
+            None,
+            elapsed,
+            backend,
+            diagnose(inst, arch),
+            kept,
+        )
     value, d = best
     proven = all(st == Status.OPTIMAL for st in statuses if st != Status.INFEASIBLE)
     status = Status.OPTIMAL if proven else Status.FEASIBLE
@@ -312,8 +392,18 @@ def _finish(
         # The continuous-unit optimum bounds the integer one: a gap even without a dual bound.
         bound = relaxed
     gap = 0.0 if proven else _gap(value, bound)
-    return Outcome(arch, status, d, value, gap, _penalty(inst, arch, value, relaxed), elapsed,
-                   backend, "", kept)
+    return Outcome(
+        arch,
+        status,
+        d,
+        value,
+        gap,
+        _penalty(inst, arch, value, relaxed),
+        elapsed,
+        backend,
+        "",
+        kept,
+    )
 
 
 def _from_enumeration(inst: Instance, arch: str, t0: float, relaxed: float | None) -> Outcome:
@@ -321,8 +411,14 @@ def _from_enumeration(inst: Instance, arch: str, t0: float, relaxed: float | Non
     s = inst.search
     imbalance = constant_imbalance(inst.workload.expert_imbalance)
     run = brute.enumerate_afd if arch == "afd" else brute.enumerate_ep
-    found = run(cm, s, s.objective, inst.workload.demand_tokens_per_s, imbalance,
-                max(t0 + s.time_limit_s - time.perf_counter(), 0.0))
+    found = run(
+        cm,
+        s,
+        s.objective,
+        inst.workload.demand_tokens_per_s,
+        imbalance,
+        max(t0 + s.time_limit_s - time.perf_counter(), 0.0),
+    )
     status = [Status.OPTIMAL if found.complete else Status.FEASIBLE]
     best = None if found.deployment is None else (float(found.objective or 0.0), found.deployment)
     if best is None and not found.complete:
@@ -340,8 +436,9 @@ def optimize(
     """
     name = backend_name or inst.search.backend
     if cm_budget_nonpositive(inst, arch):
-        return Outcome(arch, Status.INFEASIBLE, None, None, None, None, 0.0, name,
-                       diagnose(inst, arch))
+        return Outcome(
+            arch, Status.INFEASIBLE, None, None, None, None, 0.0, name, diagnose(inst, arch)
+        )
     return optimize_afd(inst, name, warm_start) if arch == "afd" else optimize_ep(inst, name)
 
 

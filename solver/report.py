@@ -46,8 +46,12 @@ def records(df: pd.DataFrame) -> list[dict[str, Any]]:
     """Rows as plain dicts with JSON-safe values (NaN and NA become None)."""
     out = []
     for row in df.to_dict(orient="records"):
-        out.append({k: (None if pd.isna(v) else _clean(v)) if not isinstance(v, str) else v
-                    for k, v in row.items()})
+        out.append(
+            {
+                k: (None if pd.isna(v) else _clean(v)) if not isinstance(v, str) else v
+                for k, v in row.items()
+            }
+        )
     return out
 
 
@@ -80,14 +84,18 @@ def to_table(df: pd.DataFrame) -> str:
     lines = ["  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
     for rec in records(df):
         if rec.get("binding"):
-            label = "why" if rec.get("status") in ("infeasible", "error", "time_limit") else "binding"
+            label = (
+                "why" if rec.get("status") in ("infeasible", "error", "time_limit") else "binding"
+            )
             lines.append(f"{rec['architecture']} {label}: {rec['binding']}")
     return "\n".join(lines)
 
 
 def verdict(df: pd.DataFrame, objective: str = "tokens_per_gpu") -> str:
     """One line: which architecture wins and by how much."""
-    ok = [r for r in records(df) if r.get("status") in ("optimal", "feasible") and r.get("objective")]
+    ok = [
+        r for r in records(df) if r.get("status") in ("optimal", "feasible") and r.get("objective")
+    ]
     if not ok:
         return "verdict: no architecture has a feasible deployment"
     if len(ok) == 1:
@@ -98,19 +106,28 @@ def verdict(df: pd.DataFrame, objective: str = "tokens_per_gpu") -> str:
     ranked = sorted(ok, key=lambda r: r["objective"], reverse=not lower_better)
     best, second = ranked[0], ranked[1]
     if math.isclose(best["objective"], second["objective"], rel_tol=1e-9):
-        return f"verdict: tie between {best['architecture'].upper()} and {second['architecture'].upper()}"
-    ratio = (second["objective"] / best["objective"]) if lower_better else (
-        best["objective"] / second["objective"]
+        first, other = best["architecture"].upper(), second["architecture"].upper()
+        return f"verdict: tie between {first} and {other}"
+    ratio = (
+        (second["objective"] / best["objective"])
+        if lower_better
+        else (best["objective"] / second["objective"])
     )
-    what = {"tokens_per_gpu": "tokens/s per GPU", "total_tokens": "total tokens/s",
-            "min_gpus": "fewer GPUs"}[objective]
+    what = {
+        "tokens_per_gpu": "tokens/s per GPU",
+        "total_tokens": "total tokens/s",
+        "min_gpus": "fewer GPUs",
+    }[objective]
     return (
-        f"verdict: {best['architecture'].upper()} wins, {ratio:.3f}x {second['architecture'].upper()}"
+        f"verdict: {best['architecture'].upper()} wins, "
+        f"{ratio:.3f}x {second['architecture'].upper()}"
         f" ({what})"
     )
 
 
-def render(df: pd.DataFrame, fmt: str, objective: str = "tokens_per_gpu", with_verdict: bool = True) -> str:
+def render(
+    df: pd.DataFrame, fmt: str, objective: str = "tokens_per_gpu", with_verdict: bool = True
+) -> str:
     if fmt == "json":
         return to_json(df)
     if fmt == "csv":

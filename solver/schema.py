@@ -51,7 +51,9 @@ def _unwrap_optional(tp: Any) -> tuple[Any, bool]:
 def _coerce(value: Any, tp: Any, where: str, meta: dict[str, Any]) -> tuple[Any, str | None]:
     """(value converted to `tp`, or an error message)."""
     if tp is bool:
-        return (value, None) if isinstance(value, bool) else (None, f"{where} must be true or false")
+        return (
+            (value, None) if isinstance(value, bool) else (None, f"{where} must be true or false")
+        )
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
             if isinstance(value, float) and value.is_integer():
@@ -108,8 +110,10 @@ def _int_range(value: Any, where: str, meta: dict[str, Any]) -> tuple[Any, str |
         return None, f"{where} must be an integer or a table {{min = ..., max = ...}}"
     if isinstance(value, int):
         lo = hi = value
-    elif isinstance(value, list) and len(value) == 2 and all(
-        isinstance(v, int) and not isinstance(v, bool) for v in value
+    elif (
+        isinstance(value, list)
+        and len(value) == 2
+        and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
     ):
         lo, hi = value
     elif isinstance(value, dict):
@@ -121,7 +125,10 @@ def _int_range(value: Any, where: str, meta: dict[str, Any]) -> tuple[Any, str |
         lo = value.get("min", default.lo if default else 0)
         hi = value.get("max", default.hi if default else lo)
     else:
-        return None, f"{where} = {value!r} must be an integer (pinned) or a table {{min = ..., max = ...}}"
+        return (
+            None,
+            f"{where} = {value!r} must be an integer (pinned) or a table {{min = ..., max = ...}}",
+        )
     if lo > hi:
         return None, f"{where}: min {lo} is above max {hi}"
     floor = meta.get("ge")
@@ -131,7 +138,7 @@ def _int_range(value: Any, where: str, meta: dict[str, Any]) -> tuple[Any, str |
 
 
 def build(cls: type, raw: dict[str, Any], file: str, section: str, problems: list[str]) -> Any:
-    """Validate `raw` into `cls`; append problems ("file: section.field ...") and return None on error."""
+    """Validate `raw` into `cls`; append problems ("file: section.field ...") and None on error."""
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
     prefix = f"{file}: {section}." if section else f"{file}: "

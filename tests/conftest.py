@@ -16,27 +16,57 @@ SCENARIOS = sorted(INSTANCES.glob("*.toml"))
 
 def deepseek_v3() -> Model:
     return Model(
-        name="deepseek-v3", num_layers=61, num_dense_layers=3, hidden_size=7168,
-        num_routed_experts=256, experts_per_token=8, num_shared_experts=1,
-        moe_intermediate_size=2048, vocab_size=129280, attention="mla", num_attention_heads=128,
-        dense_intermediate_size=18432, q_lora_rank=1536, kv_lora_rank=512, qk_rope_head_dim=64,
-        qk_nope_head_dim=128, v_head_dim=128, n_group=8, topk_group=4,
+        name="deepseek-v3",
+        num_layers=61,
+        num_dense_layers=3,
+        hidden_size=7168,
+        num_routed_experts=256,
+        experts_per_token=8,
+        num_shared_experts=1,
+        moe_intermediate_size=2048,
+        vocab_size=129280,
+        attention="mla",
+        num_attention_heads=128,
+        dense_intermediate_size=18432,
+        q_lora_rank=1536,
+        kv_lora_rank=512,
+        qk_rope_head_dim=64,
+        qk_nope_head_dim=128,
+        v_head_dim=128,
+        n_group=8,
+        topk_group=4,
     )
 
 
 def h800_paper() -> Hardware:
     return Hardware(
-        name="h800", fp8_tflops=1979, bf16_tflops=989, hbm_gb=80, hbm_tbps=3.35,
-        scaleup_gbps=160, scaleout_gbps=50, gpus_per_node=8, scaleup_domain_gpus=8,
+        name="h800",
+        fp8_tflops=1979,
+        bf16_tflops=989,
+        hbm_gb=80,
+        hbm_tbps=3.35,
+        scaleup_gbps=160,
+        scaleout_gbps=50,
+        gpus_per_node=8,
+        scaleup_domain_gpus=8,
         profile="paper",
     )
 
 
 def superpod_paper() -> Hardware:
     return Hardware(
-        name="superpod", fp8_tflops=4500, bf16_tflops=2250, hbm_gb=180, hbm_tbps=7.7,
-        scaleup_gbps=720, scaleout_gbps=50, gpus_per_node=4, scaleup_domain_gpus=72,
-        superpod=True, superpod_unbounded=True, profile="paper",
+        name="superpod",
+        fp8_tflops=4500,
+        bf16_tflops=2250,
+        hbm_gb=180,
+        hbm_tbps=7.7,
+        scaleup_gbps=720,
+        scaleout_gbps=50,
+        gpus_per_node=4,
+        scaleup_domain_gpus=72,
+        superpod=True,
+        superpod_unbounded=True,
+        profile="paper",
     )
 
 
@@ -45,18 +75,24 @@ def standard_workload() -> Workload:
 
 
 def make_instance(
-    model: Model | None = None, hardware: Hardware | None = None, workload: Workload | None = None,
+    model: Model | None = None,
+    hardware: Hardware | None = None,
+    workload: Workload | None = None,
     **search: object,
 ) -> Instance:
     base = Search()
     fields = {k: (IntRange(*v) if isinstance(v, tuple) else v) for k, v in search.items()}
     return Instance(
-        "test", model or deepseek_v3(), hardware or h800_paper(), workload or standard_workload(),
+        "test",
+        model or deepseek_v3(),
+        hardware or h800_paper(),
+        workload or standard_workload(),
         dataclasses.replace(base, **fields),
     )
 
 
 @pytest.fixture
 def standard() -> Instance:
-    return make_instance(attention_nodes=(1, 16), ffn_nodes=(1, 16), nodes=(1, 16),
-                         sequences_per_gpu=(1, 512))
+    return make_instance(
+        attention_nodes=(1, 16), ffn_nodes=(1, 16), nodes=(1, 16), sequences_per_gpu=(1, 512)
+    )

@@ -18,9 +18,13 @@ def models(draw) -> Model:
     heads = draw(st.sampled_from([8, 16, 32, 64]))
     geo: dict = {}
     if attention == "mla":
-        geo = dict(kv_lora_rank=draw(st.sampled_from([128, 512])), qk_rope_head_dim=64,
-                   qk_nope_head_dim=128, v_head_dim=128,
-                   q_lora_rank=draw(st.sampled_from([None, 768])))
+        geo = dict(
+            kv_lora_rank=draw(st.sampled_from([128, 512])),
+            qk_rope_head_dim=64,
+            qk_nope_head_dim=128,
+            v_head_dim=128,
+            q_lora_rank=draw(st.sampled_from([None, 768])),
+        )
     elif attention in ("gqa", "mfa"):
         geo = dict(num_kv_heads=draw(st.sampled_from([1, 2, 4, 8])), head_dim=128)
         if attention == "mfa":
@@ -33,13 +37,20 @@ def models(draw) -> Model:
         n_group = draw(st.sampled_from([g for g in (1, 2, 4, 8) if experts % g == 0]))
         groups = dict(n_group=n_group, topk_group=draw(st.integers(1, n_group)))
     return Model(
-        name="random", num_layers=layers, num_dense_layers=dense, hidden_size=hidden,
-        num_routed_experts=experts, experts_per_token=k,
+        name="random",
+        num_layers=layers,
+        num_dense_layers=dense,
+        hidden_size=hidden,
+        num_routed_experts=experts,
+        experts_per_token=k,
         num_shared_experts=draw(st.integers(0, 2)),
         moe_intermediate_size=draw(st.sampled_from([256, 512, 1536, 2048, 5120])),
-        vocab_size=draw(st.sampled_from([32000, 8000])), attention=attention,
-        num_attention_heads=heads, dense_intermediate_size=4 * hidden if dense else None,
-        **geo, **groups,
+        vocab_size=draw(st.sampled_from([32000, 8000])),
+        attention=attention,
+        num_attention_heads=heads,
+        dense_intermediate_size=4 * hidden if dense else None,
+        **geo,
+        **groups,
     )
 
 
@@ -48,20 +59,29 @@ def hardware(draw) -> Hardware:
     superpod = draw(st.booleans())
     gpus = draw(st.sampled_from([4, 8]))
     return Hardware(
-        name="random", fp8_tflops=draw(st.floats(100, 5000)), bf16_tflops=draw(st.floats(50, 2500)),
-        hbm_gb=draw(st.floats(40, 300)), hbm_tbps=draw(st.floats(1, 8)),
-        scaleup_gbps=draw(st.floats(100, 900)), scaleout_gbps=draw(st.floats(10, 200)),
-        gpus_per_node=gpus, scaleup_domain_gpus=draw(st.sampled_from([gpus, 16, 72])) if superpod else gpus,
-        superpod=superpod, superpod_unbounded=superpod and draw(st.booleans()),
-        ffn_efficiency=draw(st.floats(0.5, 1.0)), hbm_efficiency=draw(st.floats(0.5, 1.0)),
+        name="random",
+        fp8_tflops=draw(st.floats(100, 5000)),
+        bf16_tflops=draw(st.floats(50, 2500)),
+        hbm_gb=draw(st.floats(40, 300)),
+        hbm_tbps=draw(st.floats(1, 8)),
+        scaleup_gbps=draw(st.floats(100, 900)),
+        scaleout_gbps=draw(st.floats(10, 200)),
+        gpus_per_node=gpus,
+        scaleup_domain_gpus=draw(st.sampled_from([gpus, 16, 72])) if superpod else gpus,
+        superpod=superpod,
+        superpod_unbounded=superpod and draw(st.booleans()),
+        ffn_efficiency=draw(st.floats(0.5, 1.0)),
+        hbm_efficiency=draw(st.floats(0.5, 1.0)),
     )
 
 
 @st.composite
 def workloads(draw) -> Workload:
     return Workload(
-        tpot_ms=draw(st.floats(15, 200)), context_tokens=draw(st.floats(128, 16384)),
-        mtp_acceptance=draw(st.floats(1, 2.5)), tokens_per_step=draw(st.sampled_from([1.0, 2.0])),
+        tpot_ms=draw(st.floats(15, 200)),
+        context_tokens=draw(st.floats(128, 16384)),
+        mtp_acceptance=draw(st.floats(1, 2.5)),
+        tokens_per_step=draw(st.sampled_from([1.0, 2.0])),
         step_gap_ms=draw(st.floats(0, 10)),
         routing=draw(st.sampled_from(["worst-case", "node-limited"])),
         shared_experts=draw(st.sampled_from(["attention", "ffn"])),
@@ -79,7 +99,9 @@ def _range(draw, lo: int, hi: int) -> IntRange:
 
 @st.composite
 def searches(draw) -> Search:
-    objective = draw(st.sampled_from(["tokens_per_gpu", "tokens_per_gpu", "total_tokens", "min_gpus"]))
+    objective = draw(
+        st.sampled_from(["tokens_per_gpu", "tokens_per_gpu", "total_tokens", "min_gpus"])
+    )
     return Search(
         unit_gpus=draw(st.sampled_from([1, 2, 4, 8])),
         objective=objective,

@@ -42,8 +42,9 @@ def _check_deployment(inst: Instance, out: Outcome) -> None:
     if d.architecture == "afd":
         assert s.attention_nodes.lo <= d.attention_units <= s.attention_nodes.hi
         assert s.ffn_nodes.lo <= d.ffn_units <= s.ffn_nodes.hi
-        stages = dep.afd_stages(cm, d.attention_units, d.ffn_units, d.seqs_per_gpu, d.redundant,
-                                d.micro_batches, eps)
+        stages = dep.afd_stages(
+            cm, d.attention_units, d.ffn_units, d.seqs_per_gpu, d.redundant, d.micro_batches, eps
+        )
         checks = dep.afd_checks(cm, stages)
     else:
         assert s.nodes.lo <= d.units <= s.nodes.hi
@@ -74,16 +75,24 @@ def test_shipped_scenarios_agree_with_enumeration(path, arch):
     assert oracle.deployment is not None, f"{path.name}: {arch} should be feasible"
 
 
-@settings(max_examples=200, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(
+    max_examples=200,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 @given(instances())
 def test_random_instances_agree_with_enumeration(inst):
     for arch in ("afd", "ep"):
         _agree(inst, arch)
 
 
-@settings(max_examples=25, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(
+    max_examples=25,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 @given(instances())
 def test_dinkelbach_from_scratch_finds_the_same_optimum(inst):
     """Without the hull-vertex warm start the program alone must reach the optimum."""
@@ -94,8 +103,14 @@ def test_dinkelbach_from_scratch_finds_the_same_optimum(inst):
 
 
 def test_larger_space_agrees_across_backends():
-    inst = make_instance(attention_nodes=(1, 24), ffn_nodes=(1, 24), nodes=(1, 24),
-                         sequences_per_gpu=(1, 256), redundant_experts=(0, 8), unit_gpus=4)
+    inst = make_instance(
+        attention_nodes=(1, 24),
+        ffn_nodes=(1, 24),
+        nodes=(1, 24),
+        sequences_per_gpu=(1, 256),
+        redundant_experts=(0, 8),
+        unit_gpus=4,
+    )
     for arch in ("afd", "ep"):
         _agree(inst, arch, backends=("highs", "cpsat"))
 

@@ -105,9 +105,7 @@ def test_alpha_afd_example_from_model_md():
     # N_A = 10, N_F = 2, sigma = 0.75: the paper's (lam + 1) prefactor would exceed 1.
     value = cf.alpha_afd(0.75, 10, 2)
     assert value < 1
-    assert value == pytest.approx(
-        max(12 / 10 * 7 / 9, 12 / 10 * 8 / 10 * 7.5 / 8), rel=1e-12
-    )
+    assert value == pytest.approx(max(12 / 10 * 7 / 9, 12 / 10 * 8 / 10 * 7.5 / 8), rel=1e-12)
     assert math.isclose(cf.alpha_exact(0.5, 4, 4), 0.5 * 8 / 6)
 
 

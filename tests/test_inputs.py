@@ -51,14 +51,35 @@ def test_shipped_model_and_hardware_files_validate(capsys, kind):
     "text, expected",
     [
         ("model = \n", "malformed TOML"),
-        (_scenario(workload="tpot_ms = -5\ncontext_tokens = 4096"), "workload.tpot_ms = -5.0 is out of range: must be > 0"),
-        (_scenario(workload='tpot_ms = "fast"\ncontext_tokens = 4096'), "workload.tpot_ms = 'fast' must be a number"),
+        (
+            _scenario(workload="tpot_ms = -5\ncontext_tokens = 4096"),
+            "workload.tpot_ms = -5.0 is out of range: must be > 0",
+        ),
+        (
+            _scenario(workload='tpot_ms = "fast"\ncontext_tokens = 4096'),
+            "workload.tpot_ms = 'fast' must be a number",
+        ),
         (_scenario(workload="tpot_ms = 50"), "workload.context_tokens: missing required field"),
-        (_scenario(workload="tpot_ms = 50\ncontext_tokens = 4096\ntpot = 3"), "workload.tpot: unknown field"),
-        (_scenario(head='model = "deepseek-v9"\nhardware = "h800"'), "model = 'deepseek-v9': unknown model; known:"),
-        (_scenario(head='model = "deepseek-v3"\nhardware = "h900"'), "hardware = 'h900': unknown hardware"),
-        (_scenario(head='model = "deepseek-v3"\nhardware = "h800"\nhardware_profile = "fast"'), "hardware_profile = 'fast'"),
-        (_scenario(search="ffn_nodes = { min = 4, max = 2 }"), "search.ffn_nodes: min 4 is above max 2"),
+        (
+            _scenario(workload="tpot_ms = 50\ncontext_tokens = 4096\ntpot = 3"),
+            "workload.tpot: unknown field",
+        ),
+        (
+            _scenario(head='model = "deepseek-v9"\nhardware = "h800"'),
+            "model = 'deepseek-v9': unknown model; known:",
+        ),
+        (
+            _scenario(head='model = "deepseek-v3"\nhardware = "h900"'),
+            "hardware = 'h900': unknown hardware",
+        ),
+        (
+            _scenario(head='model = "deepseek-v3"\nhardware = "h800"\nhardware_profile = "fast"'),
+            "hardware_profile = 'fast'",
+        ),
+        (
+            _scenario(search="ffn_nodes = { min = 4, max = 2 }"),
+            "search.ffn_nodes: min 4 is above max 2",
+        ),
         (_scenario(search="afd_micro_batches = 2"), "AFD needs >= 3 micro-batches"),
         (_scenario(search='objective = "total_tokens"'), "search.max_gpus: required"),
         (_scenario(search='objective = "min_gpus"'), "workload.demand_tokens_per_s: required"),
@@ -78,8 +99,10 @@ def test_bad_scenarios_name_file_field_and_range(tmp_path, capsys, text, expecte
 
 
 def test_every_problem_is_reported_at_once(tmp_path):
-    path = _write(tmp_path, _scenario(workload="tpot_ms = -1\ncontext_tokens = 0\nbogus = 1",
-                                      search="ffn_nodes = 0"))
+    path = _write(
+        tmp_path,
+        _scenario(workload="tpot_ms = -1\ncontext_tokens = 0\nbogus = 1", search="ffn_nodes = 0"),
+    )
     with pytest.raises(InputError) as err:
         load_instance(path)
     text = str(err.value)
@@ -91,8 +114,8 @@ def test_bad_model_file_is_named(tmp_path, capsys):
     shutil.copytree(INSTANCES / "hardware", tmp_path / "hardware")
     (tmp_path / "models").mkdir()
     (tmp_path / "models" / "mine.toml").write_text(
-        'num_layers = 4\nnum_dense_layers = 0\nhidden_size = 1024\nnum_routed_experts = 8\n'
-        'experts_per_token = 12\nnum_shared_experts = 0\nmoe_intermediate_size = 512\n'
+        "num_layers = 4\nnum_dense_layers = 0\nhidden_size = 1024\nnum_routed_experts = 8\n"
+        "experts_per_token = 12\nnum_shared_experts = 0\nmoe_intermediate_size = 512\n"
         'vocab_size = 1000\nattention = "gqa"\nnum_attention_heads = 8\nhead_dim = 64\n'
     )
     path = _write(tmp_path, _scenario(head='model = "mine"\nhardware = "h800"'))
@@ -110,16 +133,23 @@ def test_inline_model_and_relative_path(tmp_path):
     assert inst.model.num_routed_experts == 256
     text = (
         'hardware = "h800"\n[model]\nnum_layers = 4\nnum_dense_layers = 0\nhidden_size = 1024\n'
-        'num_routed_experts = 8\nexperts_per_token = 2\nnum_shared_experts = 0\n'
+        "num_routed_experts = 8\nexperts_per_token = 2\nnum_shared_experts = 0\n"
         'moe_intermediate_size = 512\nvocab_size = 1000\nattention = "mha"\n'
-        'num_attention_heads = 8\nhead_dim = 64\n[workload]\ntpot_ms = 50\ncontext_tokens = 1024\n'
+        "num_attention_heads = 8\nhead_dim = 64\n[workload]\ntpot_ms = 50\ncontext_tokens = 1024\n"
     )
     assert load_instance(_write(tmp_path, text, "inline.toml")).model.hidden_size == 1024
 
 
 def test_set_overrides_and_bad_set(capsys):
-    inst = load_instance(GOOD, {"workload.tpot_ms": 30, "hardware.scaleout_gbps": 100,
-                                "model.moe_intermediate_size": 4096, "search.ffn_nodes": 8})
+    inst = load_instance(
+        GOOD,
+        {
+            "workload.tpot_ms": 30,
+            "hardware.scaleout_gbps": 100,
+            "model.moe_intermediate_size": 4096,
+            "search.ffn_nodes": 8,
+        },
+    )
     assert inst.workload.tpot_ms == 30
     assert inst.hardware.scaleout_gbps == 100
     assert inst.model.moe_intermediate_size == 4096

@@ -15,10 +15,25 @@ from solver.optimize import optimize
 
 GOOD = INSTANCES / "deepseek-v3-h800.toml"
 KEYS = [
-    "architecture", "status", "attention_nodes", "ffn_nodes", "nodes", "gpus",
-    "sequences_per_gpu", "micro_batches", "tokens_per_s_per_gpu", "tokens_per_s", "tpot_ms",
-    "ffn_hfu", "ffn_ofu", "temporal_sparsity", "binding", "discrete_penalty", "objective",
-    "backend", "solve_s",
+    "architecture",
+    "status",
+    "attention_nodes",
+    "ffn_nodes",
+    "nodes",
+    "gpus",
+    "sequences_per_gpu",
+    "micro_batches",
+    "tokens_per_s_per_gpu",
+    "tokens_per_s",
+    "tpot_ms",
+    "ffn_hfu",
+    "ffn_ofu",
+    "temporal_sparsity",
+    "binding",
+    "discrete_penalty",
+    "objective",
+    "backend",
+    "solve_s",
 ]
 
 
@@ -75,8 +90,10 @@ def test_throughput_formula_of_section_5():
 
 def test_evaluate_reproduces_a_solved_deployment(capsys):
     afd = solve(GOOD, architectures=["afd"]).iloc[0]
-    spec = (f"arch=afd,attention_nodes={afd['attention_nodes']},ffn_nodes={afd['ffn_nodes']},"
-            f"sequences_per_gpu={afd['sequences_per_gpu']}")
+    spec = (
+        f"arch=afd,attention_nodes={afd['attention_nodes']},ffn_nodes={afd['ffn_nodes']},"
+        f"sequences_per_gpu={afd['sequences_per_gpu']}"
+    )
     rows = _json(capsys, "evaluate", str(GOOD), "--deployment", spec, "--format", "json")
     assert list(rows[0]) == KEYS
     assert rows[0]["status"] == "feasible"
@@ -117,16 +134,26 @@ def test_infeasible_budget_is_explained():
 
 
 def test_infeasible_row_keeps_the_reason(capsys):
-    rows = _json(capsys, "solve", str(GOOD), "--format", "json", "--set", "search.ffn_nodes=1",
-                 "--arch", "afd")
+    rows = _json(
+        capsys,
+        "solve",
+        str(GOOD),
+        "--format",
+        "json",
+        "--set",
+        "search.ffn_nodes=1",
+        "--arch",
+        "afd",
+    )
     assert rows[0]["status"] == "infeasible"
     assert "experts need" in rows[0]["binding"]
     assert rows[0]["tokens_per_s"] is None
 
 
 def test_time_limit_returns_incumbent_with_gap():
-    inst = make_instance(attention_nodes=(1, 512), ffn_nodes=(1, 512), sequences_per_gpu=(1, 4096),
-                         time_limit_s=1e-4)
+    inst = make_instance(
+        attention_nodes=(1, 512), ffn_nodes=(1, 512), sequences_per_gpu=(1, 4096), time_limit_s=1e-4
+    )
     out = optimize(inst, "afd", "highs")
     assert str(out.status) == "feasible"
     assert out.deployment is not None
@@ -136,10 +163,18 @@ def test_time_limit_returns_incumbent_with_gap():
 
 
 def test_discrete_penalty_shrinks_with_finer_units():
-    coarse = optimize(make_instance(attention_nodes=(1, 32), ffn_nodes=(1, 32),
-                                    sequences_per_gpu=(1, 512)), "afd", "highs")
-    fine = optimize(make_instance(unit_gpus=1, attention_nodes=(1, 256), ffn_nodes=(1, 256),
-                                  sequences_per_gpu=(1, 512)), "afd", "highs")
+    coarse = optimize(
+        make_instance(attention_nodes=(1, 32), ffn_nodes=(1, 32), sequences_per_gpu=(1, 512)),
+        "afd",
+        "highs",
+    )
+    fine = optimize(
+        make_instance(
+            unit_gpus=1, attention_nodes=(1, 256), ffn_nodes=(1, 256), sequences_per_gpu=(1, 512)
+        ),
+        "afd",
+        "highs",
+    )
     assert 0 <= fine.discrete_penalty <= coarse.discrete_penalty
     assert coarse.discrete_penalty > 0.005
     assert fine.objective >= coarse.objective * (1 - 1e-12)
@@ -159,8 +194,14 @@ def test_discrete_penalty_is_zero_when_the_ratio_is_whole():
 
 def test_min_gpus_and_total_tokens_objectives():
     w = dataclasses.replace(make_instance().workload, demand_tokens_per_s=6e5)
-    inst = make_instance(workload=w, objective="min_gpus", attention_nodes=(1, 64),
-                         ffn_nodes=(1, 16), nodes=(1, 64), sequences_per_gpu=(1, 512))
+    inst = make_instance(
+        workload=w,
+        objective="min_gpus",
+        attention_nodes=(1, 64),
+        ffn_nodes=(1, 16),
+        nodes=(1, 64),
+        sequences_per_gpu=(1, 512),
+    )
     for arch in ("afd", "ep"):
         out = optimize(inst, arch, "highs")
         ref = optimize(inst, arch, "enumerate")
@@ -169,8 +210,14 @@ def test_min_gpus_and_total_tokens_objectives():
         assert row["tokens_per_s"] >= 6e5 * (1 - 1e-9)
         assert row["binding"].startswith("demand")
         assert row["gpus"] == out.objective
-    inst = make_instance(objective="total_tokens", max_gpus=96, attention_nodes=(1, 16),
-                         ffn_nodes=(1, 16), nodes=(1, 16), sequences_per_gpu=(1, 512))
+    inst = make_instance(
+        objective="total_tokens",
+        max_gpus=96,
+        attention_nodes=(1, 16),
+        ffn_nodes=(1, 16),
+        nodes=(1, 16),
+        sequences_per_gpu=(1, 512),
+    )
     for arch in ("afd", "ep"):
         out = optimize(inst, arch, "highs")
         assert out.deployment.gpus(8) <= 96
@@ -188,8 +235,12 @@ def test_node_limited_routing_helps_afd():
 
 
 def test_micro_batch_search():
-    inst = make_instance(attention_nodes=(1, 16), ffn_nodes=(1, 8), sequences_per_gpu=(1, 256),
-                         afd_micro_batches=(3, 5))
+    inst = make_instance(
+        attention_nodes=(1, 16),
+        ffn_nodes=(1, 8),
+        sequences_per_gpu=(1, 256),
+        afd_micro_batches=(3, 5),
+    )
     out = optimize(inst, "afd", "highs")
     assert out.deployment.micro_batches in (3, 4, 5)
     assert out.objective == pytest.approx(optimize(inst, "afd", "enumerate").objective)

@@ -57,4 +57,6 @@ class Backend:
     def check(self, prob: IntegerProgram) -> None:
         """Refuse programs this backend cannot represent exactly."""
         if not self.capabilities.continuous and not prob.is_integral():
-            raise ValueError(f"backend {self.name} needs an all-integer program; {prob.name} is not")
+            raise ValueError(
+                f"backend {self.name} needs an all-integer program; {prob.name} is not"
+            )

@@ -47,7 +47,9 @@ def _to_pulp(prob: IntegerProgram) -> tuple[pulp.LpProblem, list[pulp.LpVariable
         for i, v in enumerate(prob.variables)
     ]
     lp.setObjective(
-        pulp.LpAffineExpression([(xs[i], c) for i, c in prob.objective.items()], prob.objective_constant)
+        pulp.LpAffineExpression(
+            [(xs[i], c) for i, c in prob.objective.items()], prob.objective_constant
+        )
     )
     for k, con in enumerate(prob.constraints):
         expr = pulp.LpAffineExpression([(xs[i], c) for i, c in con.terms.items()])
