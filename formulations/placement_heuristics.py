@@ -1,0 +1,413 @@
+"""Heuristics around the placement program (MODEL.md section 7).
+
+- `greedy_placement`: the usual baseline, implemented from its description, so
+  reports can show what the exact program buys over it.
+- Starts for the program: `wrap_around` (McNaughton's rule, perfect balance when
+  replicas and slots allow it) and `lpt_placement`; `refine` improves any start
+  by alternating `rebalance_tokens` (the optimal token split on fixed replicas,
+  a max-flow) and `improve_by_moves` (relocate/swap replicas off the hottest rank).
+- `restrict` / `merge`: cut a few ranks out of a placement as a smaller
+  placement problem (large-neighbourhood search with the exact program) and put
+  the answer back; `order_ranks_by_node` lowers the node spread for free.
+
+Kept apart from `formulations.placement` (the program, bounds and validator) to
+keep both modules short. Pure math: no I/O, no import of `solver`.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import deque
+
+import numpy as np
+
+from formulations.placement import Placement, node_spread, validate_placement
+
+_INF = 1 << 62
+
+
+# ---- the greedy baseline ----
+
+
+def greedy_replica_counts(loads: np.ndarray, ranks: int, replicas: int) -> np.ndarray:
+    """Give each spare replica to the expert with the highest load per replica."""
+    counts = np.ones(len(loads), dtype=np.int64)
+    heap = [(-float(w), e) for e, w in enumerate(loads)]
+    heapq.heapify(heap)
+    left = replicas
+    while left > 0 and heap:
+        _, e = heapq.heappop(heap)
+        if counts[e] >= ranks:
+            continue  # one replica per rank at most; this expert is saturated
+        counts[e] += 1
+        left -= 1
+        heapq.heappush(heap, (-float(loads[e]) / counts[e], e))
+    return counts
+
+
+def even_pieces(load: int, count: int) -> list[int]:
+    """`load` tokens in `count` whole pieces differing by at most one token."""
+    q, extra = divmod(int(load), int(count))
+    return [q + 1] * extra + [q] * (count - extra)
+
+
+def _pieces(loads: np.ndarray, counts: np.ndarray) -> list[tuple[int, int]]:
+    """(tokens, expert) for every replica, largest first, an expert's pieces together."""
+    out = [(p, e) for e in range(len(loads)) for p in even_pieces(loads[e], counts[e])]
+    return sorted(out, key=lambda pe: (-pe[0], pe[1]))
+
+
+def _lpt(pieces: list[tuple[int, int]], ranks: int, experts: int, caps: np.ndarray,
+         equal_counts: bool) -> Placement:
+    """Each piece to the least-loaded rank with room that lacks its expert.
+
+    With `equal_counts`, ranks hold floor(N/P) pieces and `N mod P` of them one more.
+    """
+    replica = np.zeros((ranks, experts), dtype=bool)
+    tokens = np.zeros((ranks, experts), dtype=np.int64)
+    load = np.zeros(ranks, dtype=np.int64)
+    count = np.zeros(ranks, dtype=np.int64)
+    base, extra = divmod(len(pieces), ranks)
+    for size, e in pieces:
+        if equal_counts:
+            full = count >= base + (1 if int((count > base).sum()) < extra else 0)
+            full |= count > base  # a rank that took its extra piece is done
+        else:
+            full = count >= caps
+        allowed = ~full & ~replica[:, e]
+        if not allowed.any():
+            _make_room(replica, tokens, count, full, e)
+            allowed = ~full & ~replica[:, e]
+            if not allowed.any():
+                allowed = ~replica[:, e] & (count - (count > 0) < caps)
+        r = int(np.flatnonzero(allowed)[np.argmin(load[allowed])])
+        replica[r, e] = True
+        tokens[r, e] = size
+        load[r] += size
+        count[r] += 1
+    return Placement(replica, tokens)
+
+
+def _make_room(replica, tokens, count, full, expert) -> None:
+    """Free a slot on a rank lacking `expert` by moving one piece to an open rank."""
+    for src in np.flatnonzero(full & ~replica[:, expert]):
+        for dst in np.flatnonzero(~full & replica[:, expert]):
+            movable = np.flatnonzero(replica[src] & ~replica[dst])
+            if len(movable):
+                f = int(movable[0])
+                replica[dst, f], tokens[dst, f] = True, tokens[src, f]
+                replica[src, f], tokens[src, f] = False, 0
+                count[src] -= 1
+                count[dst] += 1
+                full[src] = False
+                return
+
+
+def greedy_placement(
+    loads: np.ndarray, ranks: int, slots_per_rank: int, replicas: int
+) -> Placement:
+    """The baseline: replicate by load per replica, then balanced LPT with equal counts.
+
+    Every replica carries `load / n_e` of its expert, rounded to whole tokens
+    (pieces differ by at most one), so the result is comparable with the program's.
+    """
+    counts = greedy_replica_counts(loads, ranks, replicas)
+    caps = np.full(ranks, slots_per_rank)
+    return _lpt(_pieces(loads, counts), ranks, len(loads), caps, equal_counts=True)
+
+
+def lpt_placement(
+    loads: np.ndarray, counts: np.ndarray, ranks: int, slots_per_rank: int
+) -> Placement:
+    """LPT of even pieces with only the slot limit (rank counts may differ)."""
+    caps = np.full(ranks, slots_per_rank)
+    return _lpt(_pieces(loads, counts), ranks, len(loads), caps, equal_counts=False)
+
+
+# ---- the optimal token split on fixed replicas ----
+
+
+class _Network:
+    """A small max-flow network (Dinic's algorithm) on integer capacities."""
+
+    def __init__(self, nodes: int) -> None:
+        self.head: list[list[int]] = [[] for _ in range(nodes)]
+        self.to: list[int] = []
+        self.cap: list[int] = []
+
+    def add(self, u: int, v: int, cap: int) -> int:
+        self.head[u].append(len(self.to))
+        self.to.append(v)
+        self.cap.append(cap)
+        self.head[v].append(len(self.to))
+        self.to.append(u)
+        self.cap.append(0)
+        return len(self.to) - 2
+
+    def _levels(self, s: int, t: int) -> list[int] | None:
+        level = [-1] * len(self.head)
+        level[s] = 0
+        queue = deque([s])
+        while queue:
+            u = queue.popleft()
+            for e in self.head[u]:
+                v = self.to[e]
+                if self.cap[e] > 0 and level[v] < 0:
+                    level[v] = level[u] + 1
+                    queue.append(v)
+        return level if level[t] >= 0 else None
+
+    def max_flow(self, s: int, t: int) -> int:
+        total = 0
+        while (level := self._levels(s, t)) is not None:
+            nxt = [0] * len(self.head)
+            while (pushed := self._augment(s, t, level, nxt)) > 0:
+                total += pushed
+        return total
+
+    def _augment(self, s: int, t: int, level: list[int], nxt: list[int]) -> int:
+        """One augmenting path in the level graph (iterative DFS with edge pointers)."""
+        stack, path = [s], []
+        while stack:
+            u = stack[-1]
+            if u == t:
+                push = min(self.cap[e] for e in path)
+                for e in path:
+                    self.cap[e] -= push
+                    self.cap[e ^ 1] += push
+                return push
+            edges = self.head[u]
+            while nxt[u] < len(edges):
+                e = edges[nxt[u]]
+                if self.cap[e] > 0 and level[self.to[e]] == level[u] + 1:
+                    break
+                nxt[u] += 1
+            if nxt[u] < len(edges):
+                e = edges[nxt[u]]
+                stack.append(self.to[e])
+                path.append(e)
+            else:
+                stack.pop()
+                level[u] = -1  # dead end for this phase
+                if path:
+                    path.pop()
+                    nxt[stack[-1]] += 1
+        return 0
+
+
+def _split_at(loads: np.ndarray, replica: np.ndarray, max_load: int) -> np.ndarray | None:
+    """Tokens `(P, E)` with every rank at most `max_load`, or None if impossible."""
+    ranks, experts = replica.shape
+    net = _Network(experts + ranks + 2)
+    src, sink = experts + ranks, experts + ranks + 1
+    for e in range(experts):
+        if loads[e] > 0:
+            net.add(src, e, int(loads[e]))
+    arcs = {}
+    for r, e in zip(*np.nonzero(replica), strict=True):
+        if loads[e] > 0:
+            arcs[r, e] = net.add(int(e), experts + int(r), _INF)
+    for r in range(ranks):
+        net.add(experts + r, sink, max_load)
+    if net.max_flow(src, sink) < int(loads.sum()):
+        return None
+    tokens = np.zeros((ranks, experts), dtype=np.int64)
+    for (r, e), arc in arcs.items():
+        tokens[r, e] = net.cap[arc ^ 1]
+    return tokens
+
+
+def rebalance_tokens(loads: np.ndarray, replica: np.ndarray, lower: int = 0) -> Placement:
+    """The min-max token split on fixed replicas (binary search on max-flow feasibility).
+
+    Integral capacities give an integral flow, so the split is in whole tokens.
+    """
+    loads = np.asarray(loads, dtype=np.int64)
+    start = _split_at(loads, replica, int(loads.sum()))
+    if start is None:
+        raise ValueError("some expert with load has no replica")
+    best, hi = start, int(start.sum(axis=1).max())
+    lo = max(lower, -(-int(loads.sum()) // replica.shape[0]))
+    while lo < hi:
+        mid = (lo + hi) // 2
+        tokens = _split_at(loads, replica, mid)
+        if tokens is None:
+            lo = mid + 1
+        else:
+            best, hi = tokens, int(tokens.sum(axis=1).max())
+    return Placement(replica.copy(), best)
+
+
+# ---- relocate / swap moves ----
+
+
+def _best_move(pl_replica, tokens, load, count, slots_per_rank):
+    """The move off the hottest rank that leaves the two ranks most balanced, or None.
+
+    A move sends a loaded replica (e, t) from the hottest rank a to a rank b
+    lacking e, in exchange for one replica (f, u < t) of b that a lacks, or for
+    nothing when b has a free slot.
+    """
+    a = int(np.argmax(load))
+    top = int(load[a])
+    mine = np.flatnonzero(tokens[a] > 0)
+    if len(mine) == 0:
+        return None
+    # Partners: every replica elsewhere, plus one empty slot per rank with room.
+    rb, fb = np.nonzero(pl_replica)
+    keep = (rb != a) & ~pl_replica[a, fb]
+    rb, fb = rb[keep], fb[keep]
+    ub = tokens[rb, fb]
+    free = np.flatnonzero((count < slots_per_rank) & (np.arange(len(load)) != a))
+    rb = np.concatenate([rb, free])
+    fb = np.concatenate([fb, np.full(len(free), -1)])
+    ub = np.concatenate([ub, np.zeros(len(free), dtype=np.int64)])
+    delta = tokens[a, mine][:, None] - ub[None, :]
+    new_b = load[rb][None, :] + delta
+    ok = (delta > 0) & (new_b < top) & ~pl_replica[rb[None, :], mine[:, None]]
+    if not ok.any():
+        return None
+    score = np.where(ok, np.maximum(top - delta, new_b), _INF)
+    i, j = np.unravel_index(int(np.argmin(score)), score.shape)
+    return a, int(mine[i]), int(rb[j]), int(fb[j])
+
+
+def improve_by_moves(placement: Placement, slots_per_rank: int, max_moves: int = 2000) -> Placement:
+    """Relocate/swap whole replicas off the hottest rank while that lowers it.
+
+    Each move strictly lowers the hottest rank without lifting the other rank to
+    its level, so the (max load, ranks at max) pair falls and the loop ends.
+    """
+    replica, tokens = placement.replica.copy(), placement.tokens.copy()
+    load = tokens.sum(axis=1)
+    count = replica.sum(axis=1)
+    for _ in range(max_moves):
+        move = _best_move(replica, tokens, load, count, slots_per_rank)
+        if move is None:
+            break
+        a, e, b, f = move
+        t = tokens[a, e]
+        replica[a, e], tokens[a, e] = False, 0
+        replica[b, e], tokens[b, e] = True, t
+        load[a] -= t
+        load[b] += t
+        if f >= 0:
+            u = tokens[b, f]
+            replica[b, f], tokens[b, f] = False, 0
+            replica[a, f], tokens[a, f] = True, u
+            load[a] += u
+            load[b] -= u
+        else:
+            count[a] -= 1
+            count[b] += 1
+    return Placement(replica, tokens)
+
+
+# ---- starts and finishing ----
+
+
+def wrap_around(loads: np.ndarray, ranks: int, slots_per_rank: int, replicas: int,
+                target: int) -> Placement | None:
+    """McNaughton's rule: fill ranks to `target` in turn, splitting at each boundary.
+
+    Experts go in a zig-zag order (heaviest, lightest, next heaviest, ...) so
+    ranks get similar replica counts. None when the order breaks a rule.
+    """
+    experts = len(loads)
+    order = np.argsort(-loads, kind="stable")
+    zigzag = [int(order[i // 2]) if i % 2 == 0 else int(order[-1 - i // 2]) for i in range(experts)]
+    replica = np.zeros((ranks, experts), dtype=bool)
+    tokens = np.zeros((ranks, experts), dtype=np.int64)
+    rank, room = 0, target
+    for e in zigzag:
+        left = int(loads[e])
+        while True:
+            if rank >= ranks or replica[rank, e]:
+                return None
+            take = min(left, room)
+            replica[rank, e], tokens[rank, e] = True, take
+            left, room = left - take, room - take
+            if room == 0:
+                rank, room = rank + 1, target
+            if left == 0:
+                break
+    pl = Placement(replica, tokens)
+    return pl if not validate_placement(pl, loads, ranks, slots_per_rank, replicas) else None
+
+
+def refine(loads: np.ndarray, placement: Placement, bound: int, slots_per_rank: int) -> Placement:
+    """Alternate the optimal token split and replica moves until neither helps."""
+    best = rebalance_tokens(loads, placement.replica, bound)
+    while best.max_load > bound:
+        moved = improve_by_moves(best, slots_per_rank)
+        split = rebalance_tokens(loads, moved.replica, bound)
+        if placement_score(split) >= placement_score(best):
+            break
+        best = split
+    return best
+
+
+def placement_score(pl: Placement) -> tuple[int, int]:
+    """Max load, then how many ranks carry it (lower is better)."""
+    loads = pl.rank_loads
+    top = int(loads.max())
+    return top, int((loads == top).sum())
+
+
+def order_ranks_by_node(pl: Placement, gpus_per_node: int, groups: np.ndarray | None) -> Placement:
+    """Permute ranks (they are identical) so ranks sharing expert groups share nodes.
+
+    Greedy: each node starts from the free rank with the most replicas of split
+    groups and adds the free rank sharing the most groups with it. Loads are
+    unchanged; only the node spread falls.
+    """
+    ranks, experts = pl.replica.shape
+    group_of = np.arange(experts) if groups is None else np.asarray(groups)
+    member = np.zeros((ranks, int(group_of.max()) + 1), dtype=np.int64)
+    for r, e in zip(*np.nonzero(pl.replica), strict=True):
+        member[r, group_of[e]] = 1
+    shared = member @ member.T
+    free = np.ones(ranks, dtype=bool)
+    order: list[int] = []
+    while free.any():
+        cand = np.flatnonzero(free)
+        node = [int(cand[np.argmax(shared[cand].sum(axis=1) - shared[cand, cand])])]
+        free[node[0]] = False
+        while len(node) < gpus_per_node and free.any():
+            cand = np.flatnonzero(free)
+            nxt = int(cand[np.argmax(shared[np.ix_(cand, node)].sum(axis=1))])
+            node.append(nxt)
+            free[nxt] = False
+        order.extend(node)
+    out = Placement(pl.replica[order], pl.tokens[order])
+    better = node_spread(out, gpus_per_node, groups) <= node_spread(pl, gpus_per_node, groups)
+    return out if better else pl
+
+
+# ---- neighbourhoods for the exact program ----
+
+
+def restrict(placement: Placement, rank_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    """The placement problem on `rank_ids` alone.
+
+    Returns:
+        (loads, experts, replicas): tokens each present expert serves on those
+        ranks (heaviest first), the experts' global ids, and the spare replicas.
+    """
+    rows_replica = placement.replica[rank_ids]
+    experts = np.flatnonzero(rows_replica.any(axis=0))
+    sub_loads = placement.tokens[rank_ids][:, experts].sum(axis=0)
+    order = np.argsort(-sub_loads, kind="stable")
+    spare = int(rows_replica.sum()) - len(experts)
+    return sub_loads[order], experts[order], spare
+
+
+def merge(placement: Placement, rank_ids: np.ndarray, experts: np.ndarray,
+          sub: Placement) -> Placement:
+    """`placement` with ranks `rank_ids` replaced by `sub` (on `experts`)."""
+    replica, tokens = placement.replica.copy(), placement.tokens.copy()
+    replica[rank_ids] = False
+    tokens[rank_ids] = 0
+    replica[np.ix_(rank_ids, experts)] = sub.replica
+    tokens[np.ix_(rank_ids, experts)] = sub.tokens
+    return Placement(replica, tokens)
