@@ -27,6 +27,7 @@ from solver.backends import Status
 from solver.errors import InputError
 from solver.loader import load_instance
 from solver.optimize import Outcome, optimize
+from solver.shadow import SHADOW_COLUMNS, shadow_cells
 
 COLUMNS = (
     "architecture",
@@ -61,9 +62,9 @@ INT_COLUMNS = (
 )
 
 
-def frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
-    """Rows as a DataFrame with the contract's columns; counts stay integers (nullable)."""
-    df = pd.DataFrame(rows, columns=list(COLUMNS))
+def frame(rows: list[dict[str, Any]], extra: tuple[str, ...] = ()) -> pd.DataFrame:
+    """Rows as a DataFrame with the contract's columns (then `extra`); counts stay integers."""
+    df = pd.DataFrame(rows, columns=[*COLUMNS, *extra])
     return df.astype({c: "Int64" for c in INT_COLUMNS})
 
 
@@ -134,6 +135,7 @@ def solve(
     backend: str | None = None,
     overrides: dict[str, Any] | None = None,
     time_limit_s: float | None = None,
+    shadow_prices: bool = False,
 ) -> pd.DataFrame:
     """Optimise each architecture of an instance; one row per architecture.
 
@@ -143,13 +145,20 @@ def solve(
         backend: highs, cbc, cpsat or enumerate; default the instance's search.backend.
         overrides: dotted field overrides, e.g. {"workload.tpot_ms": 30}.
         time_limit_s: per-architecture limit; default the instance's search.time_limit_s.
+        shadow_prices: append the shadow-price columns of `solver.shadow.SHADOW_COLUMNS`.
     """
     inst = as_instance(path_or_instance, overrides)
     if time_limit_s is not None:
         inst = inst.replace(search=dataclasses.replace(inst.search, time_limit_s=time_limit_s))
     archs = tuple(architectures or inst.search.architectures)
-    rows = [outcome_row(inst, optimize(inst, arch, backend)) for arch in archs]
-    return frame(rows)
+    rows = []
+    for arch in archs:
+        out = optimize(inst, arch, backend)
+        row = outcome_row(inst, out)
+        if shadow_prices:
+            row.update(shadow_cells(inst, out.deployment))
+        rows.append(row)
+    return frame(rows, extra=SHADOW_COLUMNS if shadow_prices else ())
 
 
 DEPLOYMENT_KEYS = {

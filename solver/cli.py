@@ -89,7 +89,11 @@ def cmd_solve(args: argparse.Namespace) -> int:
 
     inst = as_instance(args.file, parse_assignments(args.set))
     df = solve(
-        inst, architectures=_archs(args.arch), backend=args.backend, time_limit_s=args.time_limit
+        inst,
+        architectures=_archs(args.arch),
+        backend=args.backend,
+        time_limit_s=args.time_limit,
+        shadow_prices=args.shadow_prices,
     )
     print(report.render(df, args.format, inst.search.objective))
     return 0
@@ -143,6 +147,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("solve", help="best AFD and EP deployments of an instance, side by side")
     for add in (add_file, add_arch, add_backend, add_format, add_set, add_time_limit):
         add(p)
+    p.add_argument(
+        "--shadow-prices",
+        action="store_true",
+        help="append shadow prices from the LP with integers fixed: tokens/s/GPU per "
+        "GB/s of scale-out/scale-up, GB and TB/s of HBM, ms of TPOT target",
+    )
     p.set_defaults(handler=cmd_solve)
 
     p = sub.add_parser("evaluate", help="metrics of one fixed deployment (SLO not enforced)")
@@ -189,6 +199,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader (e.g. `| head`) went away: stop quietly like other Unix tools.
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":

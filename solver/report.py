@@ -88,6 +88,10 @@ def to_table(df: pd.DataFrame) -> str:
                 "why" if rec.get("status") in ("infeasible", "error", "time_limit") else "binding"
             )
             lines.append(f"{rec['architecture']} {label}: {rec['binding']}")
+        prices = {k[len("shadow_") :]: v for k, v in rec.items() if k.startswith("shadow_")}
+        if any(v is not None for v in prices.values()):
+            text = ", ".join(f"{k} {v:+.4g}" for k, v in prices.items() if v is not None)
+            lines.append(f"{rec['architecture']} shadow prices (tok/s/GPU per unit): {text}")
     return "\n".join(lines)
 
 

@@ -28,6 +28,8 @@ class Solution:
     bound: float | None = None
     solve_s: float = 0.0
     message: str = ""
+    duals: list[float] = field(default_factory=list)
+    """LP only: d objective / d (right-hand side) per constraint, when the backend reports it."""
 
     @property
     def has_values(self) -> bool:
@@ -42,6 +44,8 @@ class Capabilities:
     """Accepts continuous variables and fractional coefficients."""
     proves_bound: bool
     """Reports a dual bound when stopped by a time limit."""
+    duals: bool = False
+    """Reports constraint duals of a continuous program (an LP)."""
 
 
 class Backend:

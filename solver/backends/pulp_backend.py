@@ -66,7 +66,7 @@ def _to_pulp(prob: IntegerProgram) -> tuple[pulp.LpProblem, list[pulp.LpVariable
 class PulpBackend(Backend):
     """HiGHS (default) or CBC through PuLP."""
 
-    capabilities = Capabilities(continuous=True, proves_bound=True)
+    capabilities = Capabilities(continuous=True, proves_bound=True, duals=True)
 
     def __init__(self, engine: str = "highs") -> None:
         if engine not in ("highs", "cbc"):
@@ -115,7 +115,23 @@ class PulpBackend(Backend):
             objective=objective,
             bound=bound,
             solve_s=elapsed,
+            duals=self._duals(lp, prob),
         )
+
+    def _duals(self, lp: pulp.LpProblem, prob: IntegerProgram) -> list[float]:
+        """Row duals of an LP (no integer variables), in d objective / d bound; else empty."""
+        if any(v.integer for v in prob.variables) or self.name != "highs":
+            return []
+        duals = []
+        for k in range(len(prob.constraints)):
+            total = 0.0
+            for suffix in ("", "_lo", "_hi"):
+                con = lp.get_constraint_by_name(f"c{k}{suffix}")
+                if con is not None and con.pi is not None:
+                    total += float(con.pi)
+            # PuLP hands HiGHS the negated objective of a maximisation: flip back.
+            duals.append(-total if prob.maximize else total)
+        return duals
 
     def _bound(self, lp: pulp.LpProblem, prob: IntegerProgram) -> float | None:
         """HiGHS's dual bound in our sense (PuLP hands HiGHS -objective, without the constant)."""

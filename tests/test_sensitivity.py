@@ -1,0 +1,60 @@
+"""Shadow prices from the LP with integers fixed equal finite differences of that LP's optimum."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import SCENARIOS
+
+from formulations import sensitivity as sens
+from solver import solve
+from solver.backends import make_backend
+from solver.loader import load_instance
+from solver.optimize import optimize
+
+
+def _lp_optimum(inst, d) -> float:
+    sol = make_backend("highs").solve(sens.to_program(sens.linear_model(inst, d)), 30)
+    assert str(sol.status) == "optimal"
+    return float(sol.objective)
+
+
+@pytest.mark.parametrize("path", SCENARIOS, ids=[p.stem for p in SCENARIOS])
+@pytest.mark.parametrize("arch", ["afd", "ep"])
+def test_shadow_prices_match_finite_differences(path, arch):
+    inst = load_instance(path)
+    d = optimize(inst, arch).deployment
+    lm = sens.linear_model(inst, d)
+    sol = make_backend("highs").solve(sens.to_program(lm), 30)
+    values = dict(zip(lm.variables, sol.values, strict=True))
+    prices = sens.shadow_prices(inst, d, values, sol.duals)
+    assert any(abs(v) > 1e-6 for v in prices.values()), "some resource must bind"
+    base = _lp_optimum(inst, d)
+    for resource, (section, field) in sens.RESOURCES.items():
+        step = getattr(getattr(inst, section), field) * 1e-5
+        up = _lp_optimum(sens.perturbed(inst, resource, step), d)
+        down = _lp_optimum(sens.perturbed(inst, resource, -step), d)
+        # A smooth stretch: both one-sided slopes agree, and the price equals them.
+        right, left = (up - base) / step, (base - down) / step
+        scale = max(1.0, abs(right))
+        assert right == pytest.approx(left, abs=1e-3 * scale), (resource, "kink")
+        assert prices[resource] == pytest.approx((up - down) / (2 * step), abs=1e-3 * scale), (
+            resource
+        )
+
+
+def test_the_lp_reproduces_the_integer_optimum_when_b_is_rounded_down():
+    inst = load_instance(SCENARIOS[0])
+    for arch in ("afd", "ep"):
+        out = optimize(inst, arch)
+        lm = sens.linear_model(inst, out.deployment)
+        sol = make_backend("highs").solve(sens.to_program(lm), 30)
+        b = dict(zip(lm.variables, sol.values, strict=True))["b"]
+        assert int(b + 1e-9) == out.deployment.seqs_per_gpu
+        assert sol.objective * int(b + 1e-9) / b == pytest.approx(out.objective, rel=1e-9)
+
+
+def test_shadow_columns_extend_the_solve_table():
+    df = solve(SCENARIOS[0], shadow_prices=True)
+    assert list(df.columns[:19]) == list(solve(SCENARIOS[0]).columns)
+    assert "shadow_hbm_gb" in df.columns and "lp_binding" in df.columns
+    assert df["lp_binding"].notna().all()
