@@ -16,6 +16,7 @@ keep both modules short. Pure math: no I/O, no import of `solver`.
 
 from __future__ import annotations
 
+import bisect
 import heapq
 from collections import deque
 
@@ -307,32 +308,62 @@ def improve_by_moves(placement: Placement, slots_per_rank: int, max_moves: int =
 
 
 def wrap_around(loads: np.ndarray, ranks: int, slots_per_rank: int, replicas: int,
-                target: int) -> Placement | None:
-    """McNaughton's rule: fill ranks to `target` in turn, splitting at each boundary.
+                target: int, rng: np.random.Generator | None = None) -> Placement | None:
+    """McNaughton's rule with balanced counts: fill ranks to `target` in turn.
 
-    Experts go in a zig-zag order (heaviest, lightest, next heaviest, ...) so
-    ranks get similar replica counts. None when the order breaks a rule.
+    Each rank first takes the piece carried over from the previous one, then
+    whole experts sized about (room left / pieces left) so every rank gets about
+    its share of the replicas, and closes by splitting the smallest expert that
+    covers the rest of its room (the remainder is carried on). Perfect balance
+    whenever it fits the slots and the budget (at most P - 1 splits); None when
+    a rule breaks. With `rng`, whole experts are picked near (not at) the ideal
+    size, for repeated tries.
     """
     experts = len(loads)
-    order = np.argsort(-loads, kind="stable")
-    zigzag = [int(order[i // 2]) if i % 2 == 0 else int(order[-1 - i // 2]) for i in range(experts)]
     replica = np.zeros((ranks, experts), dtype=bool)
     tokens = np.zeros((ranks, experts), dtype=np.int64)
-    rank, room = 0, target
-    for e in zigzag:
-        left = int(loads[e])
-        while True:
-            if rank >= ranks or replica[rank, e]:
-                return None
+    items = sorted((int(w), e) for e, w in enumerate(loads))
+    carry: tuple[int, int] | None = None
+    for r in range(ranks):
+        room, used = target, 0
+        if carry is not None:
+            left, e = carry
             take = min(left, room)
-            replica[rank, e], tokens[rank, e] = True, take
-            left, room = left - take, room - take
-            if room == 0:
-                rank, room = rank + 1, target
-            if left == 0:
+            replica[r, e], tokens[r, e] = True, take
+            room, used, carry = room - take, 1, ((left - take, e) if left > take else None)
+        if room == target and items and items[-1][0] >= target:
+            left, e = items.pop()  # an expert filling whole ranks: McNaughton's rule
+            replica[r, e], tokens[r, e] = True, target
+            carry = (left - target, e) if left > target else None
+            continue
+        # Ranks that experts heavier than `target` will fill alone hold no small ones.
+        busy = sum(w // target for w, _ in items[-ranks:]) + (carry[0] // target if carry else 0)
+        share = max(1, -(-len(items) // max(1, ranks - r - busy)))
+        while items and used < slots_per_rank and (room > 0 or items[0][0] == 0):
+            pieces_left = max(1, min(share, slots_per_rank - used))
+            if pieces_left == 1:  # close the rank: split the smallest expert covering the room
+                k = bisect.bisect_left(items, (room, -1))
+                left, e = items.pop(min(k, len(items) - 1))
+            else:
+                k = bisect.bisect_left(items, (room // pieces_left, -1))
+                if rng is not None:  # another try: a neighbour of the ideal size
+                    k += int(rng.integers(-2, 3))
+                k = min(max(k, 0), len(items) - 1)
+                while k > 0 and items[k][0] > room:
+                    k -= 1
+                left, e = items.pop(k)
+            take = min(left, room)
+            replica[r, e], tokens[r, e] = True, take
+            room, used, share = room - take, used + 1, share - 1
+            if left > take:
+                carry = (left - take, e)
                 break
+    if items or carry is not None:
+        return None
     pl = Placement(replica, tokens)
-    return pl if not validate_placement(pl, loads, ranks, slots_per_rank, replicas) else None
+    if pl.max_load > target or validate_placement(pl, loads, ranks, slots_per_rank, replicas):
+        return None
+    return pl
 
 
 def refine(loads: np.ndarray, placement: Placement, bound: int, slots_per_rank: int) -> Placement:

@@ -59,6 +59,8 @@ PLACEMENT_COLUMNS = ["layer", "rank", "expert", "replica_share"]
 
 FULL_PROGRAM_MAX_VARS = 600
 """Solve the whole program when it has at most this many replica variables x[e,r]."""
+WRAP_TRIES = 25
+"""Wrap-around attempts at the bound (the first deterministic, then randomised picks)."""
 NEIGHBOURHOOD_RANKS = 4
 """Ranks re-solved together in one large-neighbourhood step."""
 STEP_TIME_S = 0.25
@@ -92,12 +94,14 @@ class LayerResult:
 # ---- one layer ----
 
 
-def _heuristic(loads, ranks, slots, replicas, bound) -> tuple[Placement, int]:
+def _heuristic(loads, ranks, slots, replicas, bound, seed) -> tuple[Placement, int]:
     """The best cheap placement and the greedy baseline's max load."""
     greedy = greedy_placement(loads, ranks, slots, replicas)
-    wrap = wrap_around(loads, ranks, slots, replicas, bound)
-    if wrap is not None and wrap.max_load <= bound:
-        return wrap, greedy.max_load
+    rng = np.random.default_rng(seed)
+    for attempt in range(WRAP_TRIES):
+        wrap = wrap_around(loads, ranks, slots, replicas, bound, rng if attempt else None)
+        if wrap is not None:  # perfect at the bound: optimal
+            return wrap, greedy.max_load
     best = refine(loads, greedy, bound, slots)
     if best.max_load > bound:
         counts = greedy_replica_counts(loads, ranks, replicas)
@@ -194,8 +198,7 @@ def solve_layer(
             the whole program is solved; otherwise ranks are ordered onto nodes
             by a greedy that keeps each expert's replicas together).
         groups: expert group ids for the node spread (default one per expert).
-        seed: seeds the neighbourhood choice (results depend on it only when the
-            search runs out of time).
+        seed: seeds the randomised wrap-around tries and the neighbourhood choice.
         rel_gap: stop searching once (max load - bound) / max load is at most this.
     """
     start = time.perf_counter()
@@ -205,7 +208,7 @@ def solve_layer(
     w = loads[order]
     sorted_groups = None if groups is None else np.asarray(groups)[order]
     bound = lower_bound(w, ranks, slots_per_rank, replicas)
-    best, greedy_max = _heuristic(w, ranks, slots_per_rank, replicas, bound)
+    best, greedy_max = _heuristic(w, ranks, slots_per_rank, replicas, bound, seed)
     status = Status.OPTIMAL if best.max_load <= bound else Status.FEASIBLE
     target = max(bound, math.floor(bound / (1.0 - rel_gap))) if rel_gap < 1 else best.max_load
     left_s = time_limit_s - (time.perf_counter() - start)
