@@ -13,7 +13,7 @@ import numpy as np
 
 from formulations import deployment as dep
 from formulations.costs import CostModel
-from formulations.layouts import afd_layouts, constant_imbalance, ep_layouts
+from formulations.layouts import ImbalanceFn, afd_layouts, constant_imbalance, ep_layouts
 from formulations.types import Deployment, Instance
 
 GB = 1e9
@@ -34,9 +34,7 @@ def _budget_reason(cm: CostModel, micro_batches: int) -> str | None:
     )
 
 
-def _afd_family_reason(
-    cm: CostModel, inst: Instance, family: str, d: Deployment, budget: float
-) -> str:
+def _afd_family_reason(cm: CostModel, family: str, d: Deployment, budget: float, eps: float) -> str:
     s = dep.afd_stages(
         cm,
         d.n_attention,
@@ -44,7 +42,7 @@ def _afd_family_reason(
         d.seqs_per_gpu,
         d.redundant,
         d.micro_batches,
-        inst.workload.expert_imbalance,
+        eps,
     )
     usable = cm.rates.hbm_usable_bytes
     f, b, a = d.ffn_units, d.seqs_per_gpu, d.attention_units
@@ -88,9 +86,8 @@ def _afd_family_reason(
     )
 
 
-def _diagnose_afd(inst: Instance, cm: CostModel) -> str:
+def _diagnose_afd(inst: Instance, cm: CostModel, imbalance: ImbalanceFn) -> str:
     s = inst.search
-    imbalance = constant_imbalance(inst.workload.expert_imbalance)
     reasons: list[str] = []
     for nbo in s.afd_micro_batches.values():
         budget_reason = _budget_reason(cm, nbo)
@@ -117,13 +114,17 @@ def _diagnose_afd(inst: Instance, cm: CostModel) -> str:
             if (caps < b_lo).all():
                 c = int(np.argmax(caps))
                 reasons.append(
-                    _afd_family_reason(cm, inst, family, _afd_at(lay, c, b_lo, nbo), budget)
+                    _afd_family_reason(
+                        cm, family, _afd_at(lay, c, b_lo, nbo), budget, float(lay.eps[c])
+                    )
                 )
         for family, caps in lay.slot_caps.items():
             if (caps < need_slots).all():
                 c = int(np.argmax(caps - need_slots))
                 reasons.append(
-                    _afd_family_reason(cm, inst, family, _afd_at(lay, c, b_lo, nbo), budget)
+                    _afd_family_reason(
+                        cm, family, _afd_at(lay, c, b_lo, nbo), budget, float(lay.eps[c])
+                    )
                 )
         if reasons:
             return "; ".join(dict.fromkeys(reasons))
@@ -150,9 +151,8 @@ def _afd_at(lay, c: int, seqs: int, nbo: int) -> Deployment:
     )
 
 
-def _diagnose_ep(inst: Instance, cm: CostModel) -> str:
+def _diagnose_ep(inst: Instance, cm: CostModel, imbalance: ImbalanceFn) -> str:
     s = inst.search
-    imbalance = constant_imbalance(inst.workload.expert_imbalance)
     reasons: list[str] = []
     for nbo in s.ep_micro_batches.values():
         budget_reason = _budget_reason(cm, nbo)
@@ -230,7 +230,10 @@ def _demand_reason(inst: Instance) -> str:
     return "no deployment satisfies all constraints together"
 
 
-def diagnose(inst: Instance, arch: str) -> str:
+def diagnose(inst: Instance, arch: str, imbalance: ImbalanceFn | None = None) -> str:
     """One sentence (or a few, joined by '; ') saying why `arch` has no feasible deployment."""
     cm = CostModel.of(inst)
-    return _diagnose_afd(inst, cm) if arch == "afd" else _diagnose_ep(inst, cm)
+    imbalance = imbalance or constant_imbalance(inst.workload.expert_imbalance)
+    if arch == "afd":
+        return _diagnose_afd(inst, cm, imbalance)
+    return _diagnose_ep(inst, cm, imbalance)

@@ -25,7 +25,7 @@ import numpy as np
 
 from formulations import deployment as dep
 from formulations.costs import CostModel
-from formulations.types import IntRange
+from formulations.types import Deployment, IntRange
 
 ATTENTION_SEQ_FAMILIES = ("attention:latency", "attention:hbm_capacity", "attention:wire")
 FFN_SLOT_FAMILIES = ("ffn:gemm", "ffn:scale_out", "ffn:scale_up", "ffn:hbm_capacity")
@@ -35,10 +35,18 @@ ImbalanceFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
 def constant_imbalance(eps: float) -> ImbalanceFn:
+    """The same max/mean load for every layout."""
+
     def fn(ranks: np.ndarray, redundant: np.ndarray) -> np.ndarray:
         return np.full(np.broadcast(ranks, redundant).shape, float(eps))
 
     return fn
+
+
+def layout_eps(imbalance: ImbalanceFn, d: Deployment, unit_gpus: int) -> float:
+    """Max/mean expert load of deployment d's expert ranks (FFN GPUs for AFD, all GPUs for EP)."""
+    units = d.n_ffn if d.architecture == "afd" else d.n_units
+    return float(imbalance(np.array([units * unit_gpus]), np.array([d.redundant]))[0])
 
 
 def max_feasible_int(

@@ -151,10 +151,14 @@ def _ep_rows(cm: CostModel, d: Deployment, eps: float) -> list[Row]:
     return rows
 
 
-def linear_model(inst: Instance, d: Deployment) -> LinearModel:
-    """The LP around deployment `d`: b continuous, everything else fixed."""
+def linear_model(inst: Instance, d: Deployment, eps: float | None = None) -> LinearModel:
+    """The LP around deployment `d`: b continuous, everything else fixed.
+
+    Args:
+        eps: max/mean load of d's hottest expert rank (default: the workload's constant).
+    """
     cm = CostModel.of(inst)
-    eps = inst.workload.expert_imbalance
+    eps = inst.workload.expert_imbalance if eps is None else eps
     w = inst.workload
     slo_s = w.tpot_ms * 1e-3
     if d.architecture == "afd":
@@ -195,6 +199,7 @@ def shadow_prices(
     values: dict[str, float],
     duals: list[float],
     rel_step: float = 1e-6,
+    eps: float | None = None,
 ) -> dict[str, float]:
     """d objective / d resource (tokens/s/GPU per GB/s, GB, TB/s or ms) by the envelope theorem.
 
@@ -213,7 +218,7 @@ def shadow_prices(
     prices = {}
     for resource, (section, field) in RESOURCES.items():
         step = abs(getattr(getattr(inst, section), field)) * rel_step
-        up = lagrangian(linear_model(perturbed(inst, resource, step), d))
-        down = lagrangian(linear_model(perturbed(inst, resource, -step), d))
+        up = lagrangian(linear_model(perturbed(inst, resource, step), d, eps))
+        down = lagrangian(linear_model(perturbed(inst, resource, -step), d, eps))
         prices[resource] = (up - down) / (2 * step)
     return prices

@@ -200,7 +200,15 @@ class Workload:
         le=1.0,
     )
     expert_imbalance: float = spec(
-        "max/mean load of the hottest expert rank (>= 1)", default=1.0, ge=1.0
+        "max/mean load of the hottest expert rank (>= 1), when no expert_loads are given",
+        default=1.0,
+        ge=1.0,
+    )
+    expert_loads: str | None = spec(
+        "per-layer expert loads: a CSV (layer,expert,tokens; relative to the instance file) or "
+        "a generator spec such as zipf:s=1.1,seed=7; the programs then take the imbalance the "
+        "placement achieves for each rank count and replica budget",
+        default=None,
     )
     routing: str = spec(
         "fan-out model: worst-case D = min(K, N_F), or node-limited by the model's groups",

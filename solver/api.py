@@ -7,7 +7,10 @@ ffn_hfu, ffn_ofu, temporal_sparsity, binding, discrete_penalty, objective,
 backend, solve_s.
 
 `binding` names the binding resources of an optimum; for an infeasible row it
-carries the reason in words, and a time-limited row appends its gap.
+carries the reason in words, and a time-limited row appends its gap. Then
+expert_imbalance (max/mean load of the hottest expert rank after placement),
+redundant_experts (R) and imbalance_loss (share of the objective lost to expert
+and DP imbalance, against the same instance perfectly balanced).
 """
 
 from __future__ import annotations
@@ -21,10 +24,12 @@ import pandas as pd
 
 from formulations.binding import binding
 from formulations.costs import CostModel
+from formulations.layouts import layout_eps
 from formulations.metrics import metrics, resource
 from formulations.types import Deployment, Instance
 from solver.backends import Status
 from solver.errors import InputError
+from solver.imbalance import imbalance_fn
 from solver.loader import load_instance
 from solver.optimize import Outcome, optimize
 from solver.shadow import SHADOW_COLUMNS, shadow_cells
@@ -49,6 +54,9 @@ COLUMNS = (
     "objective",
     "backend",
     "solve_s",
+    "expert_imbalance",
+    "redundant_experts",
+    "imbalance_loss",
 )
 
 
@@ -81,9 +89,11 @@ def as_instance(
     return load_instance(path_or_instance, overrides)
 
 
-def _deployment_cells(cm: CostModel, d: Deployment) -> dict[str, Any]:
-    m = metrics(cm, d, cm.workload.expert_imbalance)
+def _deployment_cells(cm: CostModel, d: Deployment, eps: float) -> dict[str, Any]:
+    m = metrics(cm, d, eps)
     return {
+        "expert_imbalance": eps,
+        "redundant_experts": d.redundant,
         "attention_nodes": d.attention_units,
         "ffn_nodes": d.ffn_units,
         "nodes": d.units
@@ -101,8 +111,30 @@ def _deployment_cells(cm: CostModel, d: Deployment) -> dict[str, Any]:
     }
 
 
-def outcome_row(inst: Instance, out: Outcome) -> dict[str, Any]:
-    """One result row for an optimisation outcome."""
+def balanced(inst: Instance) -> Instance:
+    """`inst` with perfectly balanced experts and DP ranks (the reference for imbalance_loss)."""
+    w = dataclasses.replace(
+        inst.workload, expert_imbalance=1.0, expert_loads=None, dp_imbalance=1.0
+    )
+    return inst.replace(workload=w)
+
+
+def is_balanced(inst: Instance) -> bool:
+    w = inst.workload
+    return w.expert_loads is None and w.expert_imbalance == 1.0 and w.dp_imbalance == 1.0
+
+
+def imbalance_loss(objective: str, value: float | None, reference: float | None) -> float | None:
+    """Share of the objective lost to imbalance (GPUs for min_gpus: the extra share needed)."""
+    if value is None or reference is None or value == 0:
+        return None
+    if objective == "min_gpus":
+        return max(0.0, 1.0 - reference / value)
+    return max(0.0, 1.0 - value / reference) if reference > 0 else None
+
+
+def outcome_row(inst: Instance, out: Outcome, reference: Outcome | None = None) -> dict[str, Any]:
+    """One result row for an optimisation outcome (`reference`: the balanced optimum)."""
     row: dict[str, Any] = {c: None for c in COLUMNS}
     row.update(
         architecture=out.architecture,
@@ -116,8 +148,13 @@ def outcome_row(inst: Instance, out: Outcome) -> dict[str, Any]:
         row["binding"] = out.reason or None
         return row
     cm = CostModel.of(inst)
-    row.update(_deployment_cells(cm, out.deployment))
-    blocked = binding(cm, out.deployment, inst.search, inst.workload.expert_imbalance)
+    row.update(_deployment_cells(cm, out.deployment, out.eps))
+    row["imbalance_loss"] = (
+        0.0
+        if reference is None
+        else imbalance_loss(inst.search.objective, out.objective, reference.objective)
+    )
+    blocked = binding(cm, out.deployment, inst.search, out.eps)
     if inst.search.objective == "min_gpus":
         blocked = ["demand", *blocked]
     text = "+".join(blocked)
@@ -154,9 +191,10 @@ def solve(
     rows = []
     for arch in archs:
         out = optimize(inst, arch, backend)
-        row = outcome_row(inst, out)
+        reference = None if is_balanced(inst) else optimize(balanced(inst), arch, backend)
+        row = outcome_row(inst, out, reference)
         if shadow_prices:
-            row.update(shadow_cells(inst, out.deployment))
+            row.update(shadow_cells(inst, out.deployment, out.eps))
         rows.append(row)
     return frame(rows, extra=SHADOW_COLUMNS if shadow_prices else ())
 
@@ -256,7 +294,7 @@ def evaluate(
     inst = as_instance(path_or_instance, overrides)
     d = deployment if isinstance(deployment, Deployment) else parse_deployment(deployment, inst)
     cm = CostModel.of(inst)
-    eps = inst.workload.expert_imbalance
+    eps = layout_eps(imbalance_fn(inst), d, inst.search.unit_gpus)
     m = metrics(cm, d, eps, enforce_slo=False)
     memory = [v for v in m.violated if v.endswith("hbm_capacity")]
     if memory:
@@ -267,11 +305,13 @@ def evaluate(
         status = "feasible"
     row: dict[str, Any] = {c: None for c in COLUMNS}
     row.update(architecture=d.architecture, status=status, backend="evaluate")
-    row.update(_deployment_cells(cm, d))
+    row.update(_deployment_cells(cm, d, eps))
     row.update(
         tokens_per_s=m.tokens_per_s,
         tokens_per_s_per_gpu=m.tokens_per_s_per_gpu,
     )
+    even = metrics(CostModel.of(balanced(inst)), d, 1.0, enforce_slo=False)
+    row["imbalance_loss"] = imbalance_loss("tokens_per_gpu", m.tokens_per_s, even.tokens_per_s)
     if m.violated:
         row["binding"] = "+".join(dict.fromkeys(resource(cm, d, f, eps) for f in m.violated))
     else:

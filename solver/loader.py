@@ -254,6 +254,24 @@ def _calibration(raw: Any, where: str, section: str, problems: list[str]) -> lis
     return [[x, y] for x, y in zip(tpe, tflops, strict=True)]
 
 
+def _resolve_loads(workload: Workload, base: Path, origin: str, problems: list[str]) -> Workload:
+    """Make a loads CSV path absolute (relative to the instance file); specs stay as they are."""
+    loads = str(workload.expert_loads)
+    if workload.expert_imbalance != 1.0:
+        problems.append(
+            f"{origin}: workload.expert_imbalance and workload.expert_loads: give one of them "
+            "(the loads determine the imbalance)"
+        )
+    is_path = loads.endswith(".csv") or "/" in loads or (base / loads).is_file()
+    if not is_path:
+        return workload
+    path = Path(loads) if Path(loads).is_absolute() else base / loads
+    if not path.is_file():
+        problems.append(f"{origin}: workload.expert_loads = {loads!r}: no file {path}")
+        return workload
+    return dataclasses.replace(workload, expert_loads=str(path.resolve()))
+
+
 def load_instance(path: str | Path, overrides: dict[str, Any] | None = None) -> Instance:
     """Read, resolve and validate an instance file (with optional dotted overrides)."""
     path = Path(path)
@@ -301,6 +319,8 @@ def instance_from_table(
     search = build(Search, raw.get("search", {}), origin, "search", problems)
     if search is not None:
         problems.extend(f"{origin}: {p}" for p in checks.check_search(search))
+    if workload is not None and workload.expert_loads is not None:
+        workload = _resolve_loads(workload, base, origin, problems)
     if workload is not None and search is not None:
         problems.extend(f"{origin}: {p}" for p in checks.check_workload_search(workload, search))
     if problems or model is None or hardware is None or workload is None or search is None:

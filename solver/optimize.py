@@ -9,6 +9,7 @@ walks the grid (`solver.enumerate`).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from dataclasses import dataclass
@@ -18,12 +19,20 @@ import numpy as np
 from formulations import afd_program, ep_program
 from formulations.costs import CostModel
 from formulations.diagnose import diagnose
-from formulations.layouts import AfdLayouts, EpLayouts, afd_layouts, constant_imbalance, ep_layouts
+from formulations.layouts import (
+    AfdLayouts,
+    EpLayouts,
+    ImbalanceFn,
+    afd_layouts,
+    ep_layouts,
+    layout_eps,
+)
 from formulations.pruning import prune_afd, prune_ep
 from formulations.relaxation import afd_continuous_optimum
-from formulations.types import Deployment, Instance
+from formulations.types import Deployment, Instance, IntRange, Search
 from solver import enumerate as brute
 from solver.backends import Backend, Status, make_backend
+from solver.imbalance import imbalance_fn
 
 
 @dataclass(frozen=True)
@@ -42,6 +51,8 @@ class Outcome:
     reason: str = ""
     layouts: int = 0
     """Layouts left in the programs after pruning (summed over N_BO)."""
+    eps: float = 1.0
+    """Max/mean expert load of the chosen layout's hottest rank."""
 
 
 def _served_factor(inst: Instance, micro_batches: int) -> float:
@@ -143,6 +154,17 @@ def _solve_afd_ratio(
             return Status.OPTIMAL, choice, num / den
 
 
+def solve_afd_ratio(
+    lay: AfdLayouts, seqs: IntRange, backend_name: str = "highs", time_limit_s: float = 60.0
+) -> tuple[Status, afd_program.AfdChoice | None]:
+    """Max S / (N_A + N_F) over given layouts (for tests and studies of the program alone)."""
+    s = dataclasses.replace(Search(), sequences_per_gpu=seqs)
+    inst = Instance("layouts", None, None, None, s)  # type: ignore[arg-type]
+    deadline = time.perf_counter() + time_limit_s
+    status, choice, _ = _solve_afd_ratio(inst, lay, make_backend(backend_name), deadline)
+    return status, choice
+
+
 def _solve_afd_linear(
     inst: Instance, lay: AfdLayouts, backend: Backend, deadline: float, objective: str
 ) -> tuple[Status, afd_program.AfdChoice | None, float | None]:
@@ -159,11 +181,12 @@ def _solve_afd_linear(
     return sol.status, afd_program.read_afd_choice(h, sol.values), sol.bound
 
 
-def optimize_afd(inst: Instance, backend_name: str, warm_start: bool = True) -> Outcome:
+def optimize_afd(
+    inst: Instance, backend_name: str, imbalance: ImbalanceFn, warm_start: bool = True
+) -> Outcome:
     t0 = time.perf_counter()
     s, cm = inst.search, CostModel.of(inst)
     objective = s.objective
-    imbalance = constant_imbalance(inst.workload.expert_imbalance)
     deadline = t0 + s.time_limit_s
     all_layouts = [
         afd_layouts(
@@ -181,7 +204,7 @@ def optimize_afd(inst: Instance, backend_name: str, warm_start: bool = True) -> 
     ]
     relaxed = _afd_relaxed(inst, all_layouts)
     if backend_name == "enumerate":
-        return _from_enumeration(inst, "afd", t0, relaxed)
+        return _from_enumeration(inst, "afd", t0, relaxed, imbalance)
     backend = make_backend(backend_name)
     best: tuple[float, Deployment] | None = None
     bound_total: float | None = None
@@ -232,7 +255,9 @@ def optimize_afd(inst: Instance, backend_name: str, warm_start: bool = True) -> 
                 ffn_units=f,
             )
             best = (value, d)
-    return _finish(inst, "afd", backend_name, t0, best, statuses, bound_total, relaxed, kept)
+    return _finish(
+        inst, "afd", backend_name, t0, best, statuses, bound_total, relaxed, kept, imbalance
+    )
 
 
 def _afd_relaxed(inst: Instance, all_layouts: list[AfdLayouts]) -> float | None:
@@ -262,13 +287,12 @@ def _afd_relaxed(inst: Instance, all_layouts: list[AfdLayouts]) -> float | None:
 # ---- EP -----------------------------------------------------------------------------------
 
 
-def optimize_ep(inst: Instance, backend_name: str) -> Outcome:
+def optimize_ep(inst: Instance, backend_name: str, imbalance: ImbalanceFn) -> Outcome:
     t0 = time.perf_counter()
     s, cm = inst.search, CostModel.of(inst)
     objective = s.objective
-    imbalance = constant_imbalance(inst.workload.expert_imbalance)
     if backend_name == "enumerate":
-        return _from_enumeration(inst, "ep", t0, None)
+        return _from_enumeration(inst, "ep", t0, None, imbalance)
     backend = make_backend(backend_name)
     best: tuple[float, Deployment] | None = None
     bound_total: float | None = None
@@ -328,7 +352,7 @@ def optimize_ep(inst: Instance, backend_name: str) -> Outcome:
                 value,
                 Deployment("ep", choice.seqs, nbo, int(lay.redundant[choice.layout]), units=n),
             )
-    return _finish(inst, "ep", backend_name, t0, best, statuses, bound_total, None, kept)
+    return _finish(inst, "ep", backend_name, t0, best, statuses, bound_total, None, kept, imbalance)
 
 
 # ---- shared -------------------------------------------------------------------------------
@@ -356,60 +380,46 @@ def _finish(
     bound: float | None,
     relaxed: float | None,
     kept: int,
+    imbalance: ImbalanceFn,
 ) -> Outcome:
-    elapsed = time.perf_counter() - t0
+    empty = Outcome(
+        architecture=arch,
+        status=Status.INFEASIBLE,
+        deployment=None,
+        objective=None,
+        gap=None,
+        discrete_penalty=None,
+        solve_s=time.perf_counter() - t0,
+        backend=backend,
+        layouts=kept,
+    )
     if best is None:
         if any(st in (Status.TIME_LIMIT, Status.ERROR) for st in statuses):
             status = Status.TIME_LIMIT if Status.TIME_LIMIT in statuses else Status.ERROR
-            return Outcome(
-                arch,
-                status,
-                None,
-                None,
-                None,
-                None,
-                elapsed,
-                backend,
-                "no feasible deployment found within the time limit",
-                kept,
-            )
-        return Outcome(
-            arch,
-            Status.INFEASIBLE,
-            None,
-            None,
-            None,
-            None,
-            elapsed,
-            backend,
-            diagnose(inst, arch),
-            kept,
-        )
+            reason = "no feasible deployment found within the time limit"
+            return dataclasses.replace(empty, status=status, reason=reason)
+        return dataclasses.replace(empty, reason=diagnose(inst, arch, imbalance))
     value, d = best
     proven = all(st == Status.OPTIMAL for st in statuses if st != Status.INFEASIBLE)
-    status = Status.OPTIMAL if proven else Status.FEASIBLE
     if bound is None:
         # The continuous-unit optimum bounds the integer one: a gap even without a dual bound.
         bound = relaxed
-    gap = 0.0 if proven else _gap(value, bound)
-    return Outcome(
-        arch,
-        status,
-        d,
-        value,
-        gap,
-        _penalty(inst, arch, value, relaxed),
-        elapsed,
-        backend,
-        "",
-        kept,
+    return dataclasses.replace(
+        empty,
+        status=Status.OPTIMAL if proven else Status.FEASIBLE,
+        deployment=d,
+        objective=value,
+        gap=0.0 if proven else _gap(value, bound),
+        discrete_penalty=_penalty(inst, arch, value, relaxed),
+        eps=layout_eps(imbalance, d, inst.search.unit_gpus),
     )
 
 
-def _from_enumeration(inst: Instance, arch: str, t0: float, relaxed: float | None) -> Outcome:
+def _from_enumeration(
+    inst: Instance, arch: str, t0: float, relaxed: float | None, imbalance: ImbalanceFn
+) -> Outcome:
     cm = CostModel.of(inst)
     s = inst.search
-    imbalance = constant_imbalance(inst.workload.expert_imbalance)
     run = brute.enumerate_afd if arch == "afd" else brute.enumerate_ep
     found = run(
         cm,
@@ -423,11 +433,15 @@ def _from_enumeration(inst: Instance, arch: str, t0: float, relaxed: float | Non
     best = None if found.deployment is None else (float(found.objective or 0.0), found.deployment)
     if best is None and not found.complete:
         status = [Status.TIME_LIMIT]
-    return _finish(inst, arch, "enumerate", t0, best, status, None, relaxed, 0)
+    return _finish(inst, arch, "enumerate", t0, best, status, None, relaxed, 0, imbalance)
 
 
 def optimize(
-    inst: Instance, arch: str, backend_name: str | None = None, warm_start: bool = True
+    inst: Instance,
+    arch: str,
+    backend_name: str | None = None,
+    warm_start: bool = True,
+    imbalance: ImbalanceFn | None = None,
 ) -> Outcome:
     """Optimise `arch` ("afd" or "ep") of `inst` with `backend_name` (default: the instance's).
 
@@ -435,11 +449,13 @@ def optimize(
     (tests use it to check the program alone finds the optimum).
     """
     name = backend_name or inst.search.backend
+    imbalance = imbalance or imbalance_fn(inst)
     if cm_budget_nonpositive(inst, arch):
-        return Outcome(
-            arch, Status.INFEASIBLE, None, None, None, None, 0.0, name, diagnose(inst, arch)
-        )
-    return optimize_afd(inst, name, warm_start) if arch == "afd" else optimize_ep(inst, name)
+        reason = diagnose(inst, arch, imbalance)
+        return Outcome(arch, Status.INFEASIBLE, None, None, None, None, 0.0, name, reason)
+    if arch == "afd":
+        return optimize_afd(inst, name, imbalance, warm_start)
+    return optimize_ep(inst, name, imbalance)
 
 
 def cm_budget_nonpositive(inst: Instance, arch: str) -> bool:

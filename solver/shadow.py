@@ -12,17 +12,17 @@ SHADOW_COLUMNS = tuple(f"shadow_{r}" for r in sens.RESOURCES) + ("lp_binding",)
 """Extra result columns (only with --shadow-prices): tokens/s/GPU per GB/s, GB, TB/s, ms."""
 
 
-def shadow_cells(inst: Instance, d: Deployment | None) -> dict[str, Any]:
+def shadow_cells(inst: Instance, d: Deployment | None, eps: float = 1.0) -> dict[str, Any]:
     """The shadow-price columns for deployment `d` (None when there is no deployment)."""
     cells: dict[str, Any] = {c: None for c in SHADOW_COLUMNS}
     if d is None:
         return cells
-    lm = sens.linear_model(inst, d)
+    lm = sens.linear_model(inst, d, eps)
     sol = make_backend("highs").solve(sens.to_program(lm), 60.0)
     if not sol.has_values or not sol.duals:
         return cells
     values = dict(zip(lm.variables, sol.values, strict=True))
-    prices = sens.shadow_prices(inst, d, values, sol.duals)
+    prices = sens.shadow_prices(inst, d, values, sol.duals, eps=eps)
     cells.update({f"shadow_{k}": v for k, v in prices.items()})
     binding = [row.family for row, pi in zip(lm.rows, sol.duals, strict=True) if pi > 1e-12]
     cells["lp_binding"] = "+".join(dict.fromkeys(binding)) or None

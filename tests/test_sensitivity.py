@@ -55,6 +55,6 @@ def test_the_lp_reproduces_the_integer_optimum_when_b_is_rounded_down():
 
 def test_shadow_columns_extend_the_solve_table():
     df = solve(SCENARIOS[0], shadow_prices=True)
-    assert list(df.columns[:19]) == list(solve(SCENARIOS[0]).columns)
+    assert list(df.columns[:22]) == list(solve(SCENARIOS[0]).columns)
     assert "shadow_hbm_gb" in df.columns and "lp_binding" in df.columns
     assert df["lp_binding"].notna().all()

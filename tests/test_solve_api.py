@@ -34,6 +34,9 @@ KEYS = [
     "objective",
     "backend",
     "solve_s",
+    "expert_imbalance",
+    "redundant_experts",
+    "imbalance_loss",
 ]
 
 
