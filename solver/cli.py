@@ -176,6 +176,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_set(p)
     p.set_defaults(handler=cmd_validate)
 
+    import solver.cli_analysis  # noqa: F401  (registers sweep, crossover, reproduce)
+    import solver.cli_placement  # noqa: F401  (registers place, imbalance)
     for register in _EXTENSIONS:
         register(sub)
     return parser

@@ -1,0 +1,222 @@
+"""CLI subcommands `place` (expert placement per layer) and `imbalance` (retention table)."""
+
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+
+import pandas as pd
+
+from solver import cli, report
+from solver.errors import InputError
+from solver.loader import parse_assignments
+
+PLACE_KEYS = (
+    "layer",
+    "ranks",
+    "slots_per_rank",
+    "replicas",
+    "max_load",
+    "mean_load",
+    "lower_bound",
+    "greedy_max_load",
+    "status",
+    "gap",
+    "solve_s",
+)
+
+
+def _floats(text: str, option: str) -> tuple[float, ...]:
+    try:
+        values = tuple(float(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise InputError([f"{option} {text!r}: expected comma-separated numbers"]) from None
+    if not values:
+        raise InputError([f"{option}: give at least one value"])
+    return values
+
+
+def default_ranks(experts: int, slots_per_rank: int, unit_gpus: int) -> int:
+    """The fewest whole units of GPUs whose expert slots hold every replica."""
+    gpus = math.ceil(experts / slots_per_rank)
+    return unit_gpus * math.ceil(gpus / unit_gpus)
+
+
+def cmd_place(args: argparse.Namespace) -> int:
+    from solver.api import as_instance
+    from solver.imbalance import expert_loads
+    from solver.loads import LoadsError, load_expert_loads
+    from solver.place import default_slots_per_rank, place_layers
+
+    inst = as_instance(args.file, parse_assignments(args.set))
+    if args.loads:
+        try:
+            loads = load_expert_loads(args.loads, inst.model)
+        except LoadsError as exc:
+            raise InputError([f"--loads: {exc}"]) from None
+    else:
+        loads = expert_loads(inst)
+        if loads is None:
+            raise InputError(
+                [
+                    f"{args.file}: no expert loads: pass --loads SPEC|CSV or set "
+                    "workload.expert_loads (e.g. zipf:s=1.1,seed=7)"
+                ]
+            )
+    replicas = inst.search.redundant_experts.lo if args.replicas is None else args.replicas
+    slots = args.slots_per_rank or default_slots_per_rank(inst)
+    experts = inst.model.num_routed_experts + replicas
+    ranks = args.ranks or default_ranks(experts, slots, inst.search.unit_gpus)
+    problems = []
+    if replicas < 0:
+        problems.append(f"--replicas {replicas}: must be >= 0")
+    if slots < 1:
+        problems.append(f"slots per rank {slots}: HBM holds no expert slot; pass --slots-per-rank")
+    if ranks < 1 or ranks * slots < experts:
+        problems.append(f"--ranks {ranks} x {slots} slots hold fewer than the {experts} replicas")
+    if problems:
+        raise InputError(problems)
+    summary, placement = place_layers(
+        loads,
+        ranks,
+        slots,
+        replicas,
+        backend=args.backend or "highs",
+        time_limit_s=args.time_limit or 2.0,
+        workers=args.workers,
+    )
+    summary = summary[list(PLACE_KEYS)]
+    if args.out:
+        out = Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        placement.to_csv(out, index=False)
+    if args.format == "table":
+        print(_place_table(summary))
+        if args.out:
+            print(f"placement written to {args.out} ({len(placement)} replicas)")
+    else:
+        print(report.render(summary, args.format, with_verdict=False))
+    return 0
+
+
+def _place_table(summary: pd.DataFrame) -> str:
+    mean = summary["mean_load"]
+    table = pd.DataFrame(
+        {
+            "layer": summary["layer"],
+            "max/mean": (summary["max_load"] / mean).map("{:.4f}".format),
+            "bound": (summary["lower_bound"] / mean).map("{:.4f}".format),
+            "greedy": (summary["greedy_max_load"] / mean).map("{:.4f}".format),
+            "status": summary["status"],
+            "gap": summary["gap"].map("{:.2%}".format),
+            "solve s": summary["solve_s"].map("{:.3f}".format),
+        }
+    )
+    first = summary.iloc[0]
+    head = (
+        f"ranks {first['ranks']}, slots per rank {first['slots_per_rank']}, "
+        f"replicas {first['replicas']}"
+    )
+    tail = (
+        f"mean over {len(summary)} layers: max/mean {(summary['max_load'] / mean).mean():.4f}, "
+        f"bound {(summary['lower_bound'] / mean).mean():.4f}, "
+        f"greedy {(summary['greedy_max_load'] / mean).mean():.4f}"
+    )
+    return "\n".join([head, table.to_string(index=False), tail])
+
+
+def cmd_imbalance(args: argparse.Namespace) -> int:
+    from solver.api import as_instance
+    from solver.retention import retention_table
+
+    inst = as_instance(args.file, parse_assignments(args.set))
+    sigmas = _floats(args.sigmas, "--sigmas")
+    if any(not 0 < s <= 1 for s in sigmas):
+        raise InputError([f"--sigmas {args.sigmas}: each sigma must be in (0, 1]"])
+    lambdas = _floats(args.lambdas, "--lambdas")
+    if any(v <= 0 for v in lambdas):
+        raise InputError([f"--lambdas {args.lambdas}: each lambda must be > 0"])
+    df = retention_table(inst, sigmas, lambdas, args.backend)
+    if args.format == "table":
+        print(df.to_string(index=False, float_format=lambda x: f"{x:.4f}"))
+    else:
+        print(report.render(df, args.format, with_verdict=False))
+    return 0
+
+
+def register_place(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("place", help="place expert replicas on ranks, layer by layer")
+    cli.add_file(p)
+    p.add_argument(
+        "--loads",
+        metavar="SPEC|CSV",
+        help="expert loads: CSV layer,expert,tokens or zipf:s=1.1,seed=7 | "
+        "lognormal:sigma=0.8,seed=3 | uniform (default: workload.expert_loads)",
+    )
+    p.add_argument(
+        "--ranks",
+        type=int,
+        metavar="N",
+        help="expert ranks (GPUs); default: the fewest whole units whose HBM holds every replica",
+    )
+    p.add_argument(
+        "--replicas",
+        type=int,
+        metavar="R",
+        help="redundant replicas per layer (default: search.redundant_experts min)",
+    )
+    p.add_argument(
+        "--slots-per-rank",
+        type=int,
+        metavar="S",
+        help="expert slots per rank (default: what usable HBM holds)",
+    )
+    p.add_argument(
+        "--backend",
+        choices=("highs", "cbc", "cpsat"),
+        default=None,
+        help="placement program backend (default: highs)",
+    )
+    p.add_argument(
+        "--time-limit",
+        type=float,
+        default=None,
+        metavar="S",
+        help="time limit per layer in seconds (default: 2)",
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        metavar="N",
+        help="parallel processes over layers (default: all cores)",
+    )
+    p.add_argument(
+        "--out", metavar="CSV", help="write the placement: layer,rank,expert,replica_share"
+    )
+    cli.add_format(p)
+    cli.add_set(p)
+    p.set_defaults(handler=cmd_place)
+
+
+def register_imbalance(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "imbalance", help="closed-form imbalance retention next to what the programs achieve"
+    )
+    cli.add_file(p)
+    p.add_argument(
+        "--sigmas",
+        default="1,0.95,0.9,0.85,0.8,0.75,0.7,0.6,0.5",
+        help="share of its capacity the imbalanced expert stage keeps, in (0, 1]",
+    )
+    p.add_argument(
+        "--lambdas", default="1,2,3,4", help="t_a / t_f values for the EP closed-form grid"
+    )
+    cli.add_backend(p)
+    cli.add_format(p)
+    cli.add_set(p)
+    p.set_defaults(handler=cmd_imbalance)
+
+
+cli._EXTENSIONS.extend([register_place, register_imbalance])
