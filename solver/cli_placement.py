@@ -6,6 +6,7 @@ import argparse
 import math
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from solver import cli, report
@@ -50,6 +51,7 @@ def cmd_place(args: argparse.Namespace) -> int:
     from solver.place import default_slots_per_rank, place_layers
 
     inst = as_instance(args.file, parse_assignments(args.set))
+    loads: np.ndarray | None
     if args.loads:
         try:
             loads = load_expert_loads(args.loads, inst.model)
