@@ -102,18 +102,18 @@ def test_ep_retention_follows_alpha_ep_for_a_compute_bound_stage():
 def test_placement_imbalance_feeds_the_programs():
     """Loads -> per-layout imbalance from the placement program, used by every backend."""
     base = make_instance(
-        attention_nodes=(1, 16),
-        ffn_nodes=(2, 4),
-        nodes=(2, 6),
-        sequences_per_gpu=(1, 256),
-        redundant_experts=(0, 16),
+        attention_nodes=(1, 12),
+        ffn_nodes=(2, 3),
+        nodes=(2, 4),
+        sequences_per_gpu=(1, 160),
+        redundant_experts=(0, 8),
     )
     w = dataclasses.replace(base.workload, expert_loads="zipf:s=1.0,seed=3,layers=2")
     inst = base.replace(workload=w)
     fn = imbalance_fn(inst)
     loads = expert_loads(inst)
     assert loads.shape == (2, 256)
-    for ranks, r in ((16, 0), (16, 16), (32, 8)):
+    for ranks, r in ((16, 0), (16, 8), (24, 8)):
         slots = int(experts_per_gpu(inst.model, r, ranks))
         assert fn(np.array([ranks]), np.array([r]))[0] == achieved_imbalance(loads, ranks, r, slots)
     for arch in ("afd", "ep"):
