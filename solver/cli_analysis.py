@@ -1,0 +1,272 @@
+"""Analysis subcommands: `sweep`, `crossover`, `reproduce`.
+
+Each `register_*` adds one subcommand; importing this module appends them to
+`solver.cli._EXTENSIONS`, so `solver.cli` stays small. Options are the shared
+ones of `solver.cli` wherever the meaning is the same.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+import pandas as pd
+
+from solver import cli, report
+from solver.errors import InputError
+from solver.loader import parse_assignments
+
+
+def _set_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """`--set` plus the `--arch` / `--backend` shortcuts as dotted overrides."""
+    over = parse_assignments(args.set)
+    archs = cli._archs(getattr(args, "arch", None))
+    if archs is not None:
+        over["search.architectures"] = archs
+    if getattr(args, "backend", None):
+        over["search.backend"] = args.backend
+    return over
+
+
+def _print_table(df: pd.DataFrame, fmt: str) -> None:
+    if fmt == "json":
+        print(json.dumps(report.records(df), indent=2))
+    else:
+        print(report.to_csv(df).rstrip("\n"))
+
+
+# ---- sweep ---------------------------------------------------------------------------------
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from solver.engine import SweepInterrupted
+    from solver.sweep import run_sweep
+
+    try:
+        result = run_sweep(
+            args.file,
+            args.vary,
+            workers=args.workers,
+            scheduler=args.scheduler,
+            out_dir=args.out,
+            resume=args.resume,
+            one_at_a_time=args.one_at_a_time,
+            progress=None,
+            extra_overrides=_set_overrides(args),
+        )
+    except SweepInterrupted as exc:
+        print(
+            f"interrupted: {exc.n_stored} of {exc.n_total} points stored; rerun with --resume",
+            file=sys.stderr,
+        )
+        return 130
+    if args.format != "table":
+        _print_table(result.table, args.format)
+        return 0
+    table = result.table
+    infeasible = int((table["status"] == "infeasible").sum()) if "status" in table else 0
+    print(
+        f"sweep: {result.n_points} points, {len(table)} rows "
+        f"({infeasible} infeasible), {result.n_failed} failed"
+    )
+    print(f"results: {result.out_dir / 'results.csv'}")
+    if result.plots:
+        print("plots: " + ", ".join(str(p) for p in result.plots))
+    return 0
+
+
+def register_sweep(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "sweep",
+        help="solve an instance over a grid of parameter values (parallel, resumable)",
+        description="Vary dotted instance fields and solve every point. Writes DIR/results.csv "
+        "(one row per point and architecture, parameters first; an empty parameter cell "
+        "means the instance's own value) and plots: DIR/<key>.png for one key or "
+        "--one-at-a-time, DIR/phase_<k1>__<k2>.png and DIR/ratio_<k1>__<k2>.png for every "
+        "pair of grid keys (with more than two keys, the others at their first value).",
+    )
+    cli.add_file(p)
+    p.add_argument(
+        "--vary",
+        action="append",
+        required=True,
+        metavar="KEY=SPEC",
+        help="a dotted instance field and its values: a list 25,50,100, a range "
+        "START:STOP:STEP (20:200:10) or log:START:STOP:COUNT (log:10:1000:12); "
+        "e.g. workload.tpot_ms=20:200:10 (repeatable: full grid)",
+    )
+    p.add_argument(
+        "--one-at-a-time",
+        action="store_true",
+        help="vary each key alone around the instance's values instead of the full grid",
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        metavar="N",
+        help="local worker processes (default: all CPUs; 1 runs in this process)",
+    )
+    p.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="tcp://HOST:PORT",
+        help="run the points on this Dask scheduler's workers instead of local processes",
+    )
+    p.add_argument(
+        "--out",
+        default=None,
+        metavar="DIR",
+        help="output directory (default: sweep-<instance stem> in the current directory)",
+    )
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue an interrupted sweep in DIR, skipping the points already stored",
+    )
+    for add in (cli.add_arch, cli.add_backend, cli.add_set):
+        add(p)
+    p.add_argument(
+        "--format",
+        choices=report.FORMATS,
+        default="table",
+        help="table: a short summary; csv or json: print the results table (default: table)",
+    )
+    p.set_defaults(handler=cmd_sweep)
+
+
+# ---- crossover -----------------------------------------------------------------------------
+
+
+def _interval(text: str) -> tuple[str, float, float]:
+    key, sep, spec = text.partition("=")
+    parts = spec.split(":")
+    if not sep or len(parts) != 2:
+        raise InputError([f"--vary {text!r}: expected KEY=LO:HI, e.g. hardware.hbm_gb=40:80"])
+    try:
+        lo, hi = float(parts[0]), float(parts[1])
+    except ValueError:
+        raise InputError([f"--vary {text!r}: LO and HI must be numbers"]) from None
+    return key.strip(), lo, hi
+
+
+def cmd_crossover(args: argparse.Namespace) -> int:
+    from solver import crossover
+
+    key, lo, hi = _interval(args.vary)
+    result = crossover.find_crossovers(
+        args.file,
+        key,
+        lo,
+        hi,
+        tol=args.tol,
+        grid_points=args.grid,
+        overrides=_set_overrides(args),
+    )
+    if args.format == "json":
+        print(json.dumps(result.as_dict(), indent=2))
+    elif args.format == "csv":
+        frame = pd.DataFrame(crossover.csv_rows(result), columns=list(crossover.CSV_COLUMNS))
+        print(report.to_csv(frame).rstrip("\n"))
+    else:
+        print(crossover.describe(result))
+    return 0
+
+
+def register_crossover(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "crossover",
+        help="where AFD and EP tie along one parameter (grid, then bisection)",
+        description="Evaluate the AFD-minus-EP objective on a coarse grid of KEY over [LO, HI] "
+        "(an infeasible side counts as minus infinity; for min_gpus fewer GPUs win), bisect "
+        "every change of winner down to --tol, and report each bracket, or the architecture "
+        "that wins everywhere with its smallest and largest advantage.",
+    )
+    cli.add_file(p)
+    p.add_argument(
+        "--vary",
+        required=True,
+        metavar="KEY=LO:HI",
+        help="the dotted numeric field and its interval, e.g. hardware.hbm_gb=40:80",
+    )
+    p.add_argument(
+        "--tol",
+        type=float,
+        default=None,
+        metavar="T",
+        help="stop bisecting below this bracket width (default: (HI-LO)/1000; "
+        "integer fields stop at adjacent integers)",
+    )
+    p.add_argument(
+        "--grid",
+        type=int,
+        default=9,
+        metavar="N",
+        help="coarse grid points before bisecting (default: 9); more finds close pairs "
+        "of crossings",
+    )
+    for add in (cli.add_set, cli.add_backend, cli.add_format):
+        add(p)
+    p.set_defaults(handler=cmd_crossover)
+
+
+# ---- reproduce -----------------------------------------------------------------------------
+
+
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    from solver import reproduce
+
+    only = [s.strip() for s in args.only.split(",") if s.strip()] if args.only else None
+    written = reproduce.reproduce(args.out, only)
+    if args.format == "json":
+        print(json.dumps({k: [str(p) for p in v] for k, v in written.items()}, indent=2))
+    elif args.format == "csv":
+        rows = [{"step": k, "file": str(p)} for k, v in written.items() for p in v]
+        print(report.to_csv(pd.DataFrame(rows, columns=["step", "file"])).rstrip("\n"))
+    else:
+        for name, paths in written.items():
+            print(f"{name}: {', '.join(str(p) for p in paths)}")
+    return 0
+
+
+def register_reproduce(sub: argparse._SubParsersAction) -> None:
+    from solver.reproduce import DEFAULT_OUT_DIR, STEPS
+
+    p = sub.add_parser(
+        "reproduce",
+        help="regenerate the analysis' results (CSV + plots) from the shipped instances",
+        description="Steps: " + "; ".join(f"{s.name}: {s.help}" for s in STEPS) + ".",
+    )
+    p.add_argument(
+        "--out",
+        default=DEFAULT_OUT_DIR,
+        metavar="DIR",
+        help=f"output directory (default: {DEFAULT_OUT_DIR}/)",
+    )
+    p.add_argument(
+        "--only",
+        default=None,
+        metavar="STEP,...",
+        help="run only these steps: " + ", ".join(s.name for s in STEPS),
+    )
+    p.add_argument(
+        "--format",
+        choices=report.FORMATS,
+        default="table",
+        help="how to list the files written (default: table)",
+    )
+    p.set_defaults(handler=cmd_reproduce)
+
+
+def _registries() -> list[Any]:
+    """`solver.cli`, plus `__main__` when run as `python -m solver.cli` (a second copy)."""
+    main = sys.modules.get("__main__")
+    spec = getattr(main, "__spec__", None)
+    same_file = spec is not None and spec.name == "solver.cli" and main is not cli
+    return [cli, main] if same_file else [cli]
+
+
+for _module in _registries():
+    _module._EXTENSIONS.extend([register_sweep, register_crossover, register_reproduce])

@@ -1,0 +1,156 @@
+"""Regenerate the analysis' results from the shipped instances (`afd-solver reproduce`).
+
+Every result is one `Step`: a name, a line of help, and a function that writes its
+files into the output directory and returns their paths. `STEPS` lists them in run
+order; a new result (e.g. the imbalance retention curves of MODEL.md section 6,
+AFD vs EP) is one more `Step` appended to it, here or from a module imported here,
+and the CLI picks it up (`--only NAME` runs a subset).
+
+All steps use the paper profile and the standard workload of
+`instances/deepseek-v3-h800.toml` (TPOT 50 ms, MTP 1.7, 15 ms gap, 4096-token
+context, units of 8 GPUs), with N_F = 1..64.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from formulations import closed_forms as cf
+from formulations.costs import CostModel
+from formulations.types import Instance
+from solver.errors import InputError
+from solver.loader import SHIPPED, load_instance
+
+STANDARD_INSTANCE = SHIPPED / "deepseek-v3-h800.toml"
+FFN_NODES = list(range(1, 65))
+MODELS = (
+    "deepseek-v3",
+    "kimi-k2",
+    "step3",
+    "qwen3-coder-480b-a35b",
+    "ernie-4.5-300b-a47b",
+    "glm-4.7",
+)
+HARDWARE = ("h20", "h100", "h200", "h800", "b200", "b300", "gb200-nvl72", "gb300-nvl72")
+FFN_REGIME_COLUMNS = (
+    "ffn_nodes",
+    "experts_per_gpu",
+    "tokens_per_rank",
+    "intensity_continuous",
+    "intensity_discrete",
+    "hfu",
+    "regime",
+)
+HFU_CEILING_COLUMNS = ("model", "hardware", "hfu", "best_ffn_nodes", "limited_by")
+DEFAULT_OUT_DIR = "reproduce"
+
+
+@dataclass(frozen=True)
+class Step:
+    """One reproduced result: `run(out_dir)` writes its files and returns their paths."""
+
+    name: str
+    help: str
+    run: Callable[[Path], list[Path]]
+
+
+def standard_instance(model: str = "deepseek-v3", hardware: str = "h800") -> Instance:
+    """The standard workload and paper profile with another model or platform."""
+    return load_instance(STANDARD_INSTANCE, {"model": model, "hardware": hardware})
+
+
+def _write_csv(df: pd.DataFrame, path: Path) -> Path:
+    # Fixed float format: reruns write byte-identical files (diffable results).
+    df.to_csv(path, index=False, float_format="%.10g")
+    return path
+
+
+# ---- (a) FFN regimes of DeepSeek-V3 on H800 -------------------------------------------------
+
+
+def ffn_regimes_table(inst: Instance | None = None) -> pd.DataFrame:
+    """The FFN side at its wire limit for N_F = 1..64 (MODEL.md section 5 regimes)."""
+    cm = CostModel.of(inst or standard_instance())
+    rows = [asdict(p) for p in cf.ffn_regimes(cm, FFN_NODES)]
+    return pd.DataFrame(rows, columns=list(FFN_REGIME_COLUMNS))
+
+
+def ffn_regimes_step(out_dir: Path) -> list[Path]:
+    from solver import plots
+
+    df = ffn_regimes_table()
+    return [
+        _write_csv(df, out_dir / "ffn_regimes.csv"),
+        plots.plot_ffn_regimes(df, out_dir / "ffn_regimes.png"),
+    ]
+
+
+# ---- (b) communication-bound HFU ceiling, every model on every platform ---------------------
+
+
+def hfu_ceiling_table(
+    models: Sequence[str] = MODELS, hardware: Sequence[str] = HARDWARE
+) -> pd.DataFrame:
+    """HFU ceiling and its limit per (model, hardware); N_F = 1..64 (MODEL.md section 5)."""
+    rows = []
+    for model in models:
+        for hw in hardware:
+            ceiling = cf.hfu_ceiling(CostModel.of(standard_instance(model, hw)), FFN_NODES)
+            rows.append(
+                {
+                    "model": model,
+                    "hardware": hw,
+                    "hfu": ceiling.hfu,
+                    "best_ffn_nodes": ceiling.best_ffn_nodes,
+                    "limited_by": ceiling.limited_by,
+                }
+            )
+    df = pd.DataFrame(rows, columns=list(HFU_CEILING_COLUMNS))
+    return df.astype({"best_ffn_nodes": "Int64"})
+
+
+def hfu_ceiling_step(out_dir: Path) -> list[Path]:
+    from solver import plots
+
+    df = hfu_ceiling_table()
+    return [
+        _write_csv(df, out_dir / "hfu_ceiling.csv"),
+        plots.plot_hfu_ceiling(df, out_dir / "hfu_ceiling.png"),
+    ]
+
+
+# Run order of `afd-solver reproduce`; append new results here.
+STEPS: list[Step] = [
+    Step(
+        "ffn_regimes",
+        "FFN regimes of DeepSeek-V3 on H800 as N_F grows (CSV + plot)",
+        ffn_regimes_step,
+    ),
+    Step(
+        "hfu_ceiling",
+        "communication-bound FFN HFU ceiling, 6 models x 8 platforms (CSV + heatmap)",
+        hfu_ceiling_step,
+    ),
+]
+
+
+def reproduce(
+    out_dir: str | os.PathLike[str] = DEFAULT_OUT_DIR, only: Sequence[str] | None = None
+) -> dict[str, list[Path]]:
+    """Run the reproduction steps (all, or those named in `only`) into `out_dir`.
+
+    Raises:
+        InputError: if `only` names an unknown step.
+    """
+    names = [s.name for s in STEPS]
+    unknown = [n for n in (only or []) if n not in names]
+    if unknown:
+        raise InputError([f"--only {', '.join(unknown)}: unknown step; known: {', '.join(names)}"])
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    return {s.name: s.run(out) for s in STEPS if not only or s.name in only}
