@@ -27,7 +27,14 @@ Ranks are identical; symmetry is broken by sorting experts by load (heaviest
 first) and keeping only canonical solutions, those whose ranks are ordered by
 the lowest expert index they hold: then rank 0 holds expert 0, and expert j can
 sit only on ranks `0 .. j + R` (at most `j + 1 + R` replicas belong to experts
-`0..j`), so `x[j,r]` for `r > j + R` is never created.
+`0..j`), so `x[j,r]` for `r > j + R` is never created. With the node-spread
+objective ranks on different nodes differ, so only "rank 0 holds expert 0" stays.
+
+Scale. For 256 experts on 32 ranks the program has ~16k variables and neither
+HiGHS nor CP-SAT finds a solution in a minute, so `solver.place` uses it whole
+only for small layers; for large ones it starts from heuristics that usually
+meet the bound (then the bound proves optimality) and otherwise re-solves the
+program exactly on a few ranks at a time (large-neighbourhood search).
 
 Lower bound (`lower_bound`), the max of four valid bounds:
 - balance: `ceil(W / P)`, `W = sum w`;

@@ -168,7 +168,8 @@ class _Network:
 
     def _augment(self, s: int, t: int, level: list[int], nxt: list[int]) -> int:
         """One augmenting path in the level graph (iterative DFS with edge pointers)."""
-        stack, path = [s], []
+        stack: list[int] = [s]
+        path: list[int] = []  # edge ids along the stack
         while stack:
             u = stack[-1]
             if u == t:
@@ -196,25 +197,38 @@ class _Network:
         return 0
 
 
-def _split_at(loads: np.ndarray, replica: np.ndarray, max_load: int) -> np.ndarray | None:
-    """Tokens `(P, E)` with every rank at most `max_load`, or None if impossible."""
+def _fixed_tokens(loads: np.ndarray, replica: np.ndarray) -> np.ndarray:
+    """Tokens `(P, E)` of experts with a single replica: they have no choice."""
+    single = replica.sum(axis=0) == 1
+    return np.where(replica & single[None, :], loads[None, :], 0)
+
+
+def _split_at(loads: np.ndarray, replica: np.ndarray, fixed: np.ndarray,
+              max_load: int) -> np.ndarray | None:
+    """Tokens `(P, E)` with every rank at most `max_load`, or None if impossible.
+
+    Only experts with several replicas enter the flow network; single-replica
+    experts just use up their rank's capacity.
+    """
     ranks, experts = replica.shape
-    net = _Network(experts + ranks + 2)
-    src, sink = experts + ranks, experts + ranks + 1
-    for e in range(experts):
-        if loads[e] > 0:
-            net.add(src, e, int(loads[e]))
-    arcs = {}
-    for r, e in zip(*np.nonzero(replica), strict=True):
-        if loads[e] > 0:
-            arcs[r, e] = net.add(int(e), experts + int(r), _INF)
-    for r in range(ranks):
-        net.add(experts + r, sink, max_load)
-    if net.max_flow(src, sink) < int(loads.sum()):
+    room = max_load - fixed.sum(axis=1)
+    if (room < 0).any():
         return None
-    tokens = np.zeros((ranks, experts), dtype=np.int64)
-    for (r, e), arc in arcs.items():
-        tokens[r, e] = net.cap[arc ^ 1]
+    split = np.flatnonzero((replica.sum(axis=0) > 1) & (loads > 0))
+    net = _Network(len(split) + ranks + 2)
+    src, sink = len(split) + ranks, len(split) + ranks + 1
+    arcs: dict[tuple[int, int], int] = {}
+    for node, expert in enumerate(split.tolist()):
+        net.add(src, node, int(loads[expert]))
+        for rank in np.flatnonzero(replica[:, expert]).tolist():
+            arcs[rank, expert] = net.add(node, len(split) + rank, _INF)
+    for rank in range(ranks):
+        net.add(len(split) + rank, sink, int(room[rank]))
+    if net.max_flow(src, sink) < int(loads[split].sum()):
+        return None
+    tokens = fixed.copy()
+    for (rank, expert), arc in arcs.items():
+        tokens[rank, expert] = net.cap[arc ^ 1]
     return tokens
 
 
@@ -224,14 +238,18 @@ def rebalance_tokens(loads: np.ndarray, replica: np.ndarray, lower: int = 0) -> 
     Integral capacities give an integral flow, so the split is in whole tokens.
     """
     loads = np.asarray(loads, dtype=np.int64)
-    start = _split_at(loads, replica, int(loads.sum()))
-    if start is None:
+    if (replica.sum(axis=0)[loads > 0] == 0).any():
         raise ValueError("some expert with load has no replica")
-    best, hi = start, int(start.sum(axis=1).max())
-    lo = max(lower, -(-int(loads.sum()) // replica.shape[0]))
+    fixed = _fixed_tokens(loads, replica)
+    hi = int(loads.sum())
+    best = _split_at(loads, replica, fixed, hi)
+    assert best is not None  # every loaded expert has a replica and no rank is capped
+    hi = int(best.sum(axis=1).max())
+    balance = -(-int(loads.sum()) // replica.shape[0])
+    lo = max(lower, balance, int(fixed.sum(axis=1).max()))
     while lo < hi:
         mid = (lo + hi) // 2
-        tokens = _split_at(loads, replica, mid)
+        tokens = _split_at(loads, replica, fixed, mid)
         if tokens is None:
             lo = mid + 1
         else:
@@ -406,7 +424,7 @@ def order_ranks_by_node(pl: Placement, gpus_per_node: int, groups: np.ndarray | 
         free[node[0]] = False
         while len(node) < gpus_per_node and free.any():
             cand = np.flatnonzero(free)
-            nxt = int(cand[np.argmax(shared[np.ix_(cand, node)].sum(axis=1))])
+            nxt = int(cand[np.argmax(shared[np.ix_(cand, np.array(node))].sum(axis=1))])
             node.append(nxt)
             free[nxt] = False
         order.extend(node)

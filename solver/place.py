@@ -143,7 +143,7 @@ def _neighbourhood(best: Placement, rng: np.random.Generator) -> np.ndarray:
     cool = int(np.argmin(load))
     others = np.setdiff1d(np.arange(len(load)), [hot, cool])
     size = min(NEIGHBOURHOOD_RANKS - 2, len(others))
-    picked = rng.choice(others, size=size, replace=False) if size > 0 else []
+    picked = rng.choice(others, size=size, replace=False) if size > 0 else np.array([], int)
     return np.unique(np.concatenate([[hot, cool], picked]).astype(int))
 
 
