@@ -267,9 +267,8 @@ def _pool_context(method: str, fn: PointFn) -> Any:
         # Workers fork from a server that has already imported the point function's
         # module (often heavy solver libraries), instead of importing it each.
         # Only effective before the server's first start; harmless afterwards.
-        modules = ["solver.engine"]
-        if fn.__module__ not in (None, "__main__"):
-            modules.append(fn.__module__)
+        module = getattr(getattr(fn, "func", fn), "__module__", None)  # unwrap partial
+        modules = ["solver.engine"] + ([module] if module not in (None, "__main__") else [])
         ctx.set_forkserver_preload(modules)
     return ctx
 
