@@ -6,13 +6,17 @@
   intensity, the dead zone once N_F >= K (pairs per GPU stop growing), and
   maximum intensity at one expert per GPU.
 - `hfu_ceiling`: HFU = 2 B_link M / FLOPS, B_link = min(B_out max(1, K/N_F), B_up),
-  maximised over the N_F whose experts fit and whose grouped GEMM meets t_B.
+  maximised over the N_F whose experts fit and whose grouped GEMM meets t_B. A cell that
+  cannot reach it (experts do not fit, or the grouped GEMM cannot finish the wire-bound load
+  within t_B: the communication-bound HFU would exceed what compute allows) is HBM-limited and
+  reports the HFU it does reach.
 - The imbalance retention factors alpha of section 6.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from formulations import deployment as dep
@@ -38,7 +42,9 @@ class FfnPoint:
     link: str
     """The link that caps the load: scale-out or scale-up."""
     fits: bool
-    """Experts fit in HBM and the grouped GEMM at this load meets the budget."""
+    """Experts fit in HBM and streaming their weights meets the budget."""
+    hfu_feasible: float
+    """HFU at the load the grouped GEMM can also finish within the budget (<= hfu)."""
 
 
 def ffn_point(cm: CostModel, ffn_nodes: int, micro_batches: int = 3) -> FfnPoint:
@@ -70,10 +76,35 @@ def ffn_point(cm: CostModel, ffn_nodes: int, micro_batches: int = 3) -> FfnPoint
         regime = "dead-zone"
     else:
         regime = "stable"
+    # The grouped GEMM may not finish the wire-bound load in time: shrink the load until it does.
+    if float(side["gemm_compute_s"]) > budget:
+        tokens = _largest(
+            lambda x: (
+                float(
+                    dep.afd_ffn_side(cm, ffn_nodes, 0, micro_batches, x, inside)["gemm_compute_s"]
+                )
+                <= budget
+            ),
+            tokens,
+        )
+        side = dep.afd_ffn_side(cm, ffn_nodes, 0, micro_batches, tokens, inside)
+    hfu_feasible = float(cm.expert_flops(side["pairs_mean"])) / (budget * cm.rates.peak_fp8_flops)
     fits = bool(
-        dep.fits(side["ffn_bytes"], cm.rates.hbm_usable_bytes) and dep.fits(side["gemm_s"], budget)
+        dep.fits(side["ffn_bytes"], cm.rates.hbm_usable_bytes)
+        and dep.fits(side["gemm_weight_s"], budget)
     )
-    return FfnPoint(ffn_nodes, experts, pairs, continuous, discrete, hfu, regime, link, fits)
+    return FfnPoint(
+        ffn_nodes, experts, pairs, continuous, discrete, hfu, regime, link, fits, hfu_feasible
+    )
+
+
+def _largest(ok: Callable[[float], bool], hi: float, steps: int = 60) -> float:
+    """Largest x in [0, hi] with ok(x), for monotone ok, by bisection."""
+    lo = 0.0
+    for _ in range(steps):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if ok(mid) else (lo, mid)
+    return lo
 
 
 def ffn_regimes(cm: CostModel, ffn_nodes: list[int], micro_batches: int = 3) -> list[FfnPoint]:
@@ -107,9 +138,14 @@ def hfu_ceiling(cm: CostModel, ffn_nodes: list[int], micro_batches: int = 3) -> 
     feasible = [p for p in points if p.fits]
     if not feasible:
         return Ceiling(0.0, None, "HBM-limited")
-    best = max(feasible, key=lambda p: (p.hfu, -p.ffn_nodes))
-    limited = best.link if best.hfu >= best_any * (1 - 1e-9) else "HBM-limited"
-    return Ceiling(best.hfu, best.ffn_nodes, limited)
+    # Best HFU the FFN pool really reaches: wire-bound, unless the GEMM cannot keep up.
+    top = max(p.hfu_feasible for p in feasible)
+    # Fewest FFN nodes among the (numerically) equal best: the cheapest way to the ceiling.
+    best = min(
+        (p for p in feasible if p.hfu_feasible >= top * (1 - 1e-9)), key=lambda p: p.ffn_nodes
+    )
+    reached = best.hfu_feasible >= best_any * (1 - 1e-9)
+    return Ceiling(best.hfu_feasible, best.ffn_nodes, best.link if reached else "HBM-limited")
 
 
 # ---- MODEL.md section 6: imbalance retention ------------------------------------------------

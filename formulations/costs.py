@@ -11,8 +11,9 @@ Assumptions beyond MODEL.md (also listed in the README):
 - One roofline for the attention stage: time = max(FLOP time, byte time),
   where FLOP time runs the context-dependent attention core at the BF16 rate
   and the projections/dense GEMMs at the FP8 rate when their weights are FP8.
-- Imbalance `eps` (max/mean load) scales the hottest FFN rank's expert-token
-  pairs and its wire traffic alike.
+- Imbalance `eps` (max/mean load) scales the hottest expert GPU's expert-token
+  pairs, its scale-up ingress and buffers; scale-out ingress follows the node's
+  load, (eps + n - 1) / n for n GPUs per node (`node_eps`).
 - Send/receive buffers: one layer's traffic per in-flight micro-batch.
 - On a superpod, traffic inside the scale-up domain goes straight from the
   attention GPU to each expert GPU over scale-up (no scale-out stage).
@@ -185,6 +186,16 @@ class CostModel:
             span = np.where(aligned, span, span + 1)
             d = np.minimum(d, m.topk_group * span)
         return d
+
+    def node_eps(self, eps: Num) -> np.ndarray:
+        """Max/mean load of the hottest node's scale-out ingress, given the hottest GPU's eps.
+
+        Scale-out traffic enters a node through all its NICs (the two-stage path forwards
+        over scale-up), so it follows the node's load: the hottest GPU plus the node's
+        other GPUs at the mean, (eps + n - 1) / n for n GPUs per scale-up domain.
+        """
+        n = self.domain_gpus
+        return (np.asarray(eps, dtype=float) + n - 1) / n
 
     # ---- attention stage (MODEL.md sections 3 and 4) -----------------------------------
 

@@ -108,7 +108,7 @@ def afd_ffn_side(
     pairs_hot = pairs_mean * eps
     # Two-stage path: one scale-out copy per destination unit, then scale-up fan-out;
     # inside a superpod's domain the scale-up fabric carries everything.
-    copies_out_hot = tokens * fanout / ffn_gpus * eps
+    copies_out_hot = tokens * fanout / ffn_gpus * cm.node_eps(eps)
     scaleout_s = np.where(in_domain, 0.0, cm.wire_time_s(copies_out_hot, r.scaleout_bytes_per_s))
     shared_on_ffn = w.shared_experts == "ffn"
     shared_tokens = tokens / ffn_gpus * eps if shared_on_ffn else 0.0
@@ -257,7 +257,9 @@ def ep_stages(
     pairs_hot = pairs_mean * eps
     remote_units = np.minimum(cm.fanout_units(n), cm.domains(n) - 1)
     scaleout_s = np.where(
-        in_domain, 0.0, cm.wire_time_s(tokens * remote_units * eps, r.scaleout_bytes_per_s)
+        in_domain,
+        0.0,
+        cm.wire_time_s(tokens * remote_units * cm.node_eps(eps), r.scaleout_bytes_per_s),
     )
     scaleup_s = cm.wire_time_s(pairs_hot, r.scaleup_bytes_per_s)
     flop_s, byte_s = cm.attention_time_parts_s(seqs)

@@ -208,4 +208,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run the canonical module, where the extension subcommands register themselves.
+    from solver import cli as _cli
+
+    sys.exit(_cli.main())

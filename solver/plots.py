@@ -396,3 +396,28 @@ def plot_hfu_ceiling(df: pd.DataFrame, path: Path) -> Path:
     ax.set_yticks(range(len(models)), models)
     ax.set_title("FFN HFU ceiling, paper profile, N_F = 1..64 (hatched: HBM-limited)")
     return _save(fig, path)
+
+
+def plot_retention(df: pd.DataFrame, path: Path) -> Path:
+    """Throughput retained under expert imbalance: closed forms (lines) and programs (markers)."""
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    sigma = df["sigma"]
+    lam = df["lambda"].iloc[0]
+    ax.plot(sigma, df["alpha_ep"], "-", color="tab:blue", label=f"EP alpha_EP (lambda={lam:.2f})")
+    ax.plot(sigma, df["ep_program"], "o", color="tab:blue", label="EP program")
+    n_a, n_f = df["n_attention"].iloc[0], df["n_ffn"].iloc[0]
+    ax.plot(sigma, df["alpha_exact"], "--", color="tab:orange", label="AFD alpha_exact")
+    ax.plot(
+        sigma,
+        df["alpha_afd"],
+        "-",
+        color="tab:orange",
+        label=f"AFD alpha_AFD (N_A={n_a}, N_F={n_f})",
+    )
+    ax.plot(sigma, df["afd_program"], "s", color="tab:orange", label="AFD program, N_F pinned")
+    ax.plot(sigma, df["afd_program_free"], "^", color="tab:red", label="AFD program, free")
+    ax.set_xlabel("sigma (capacity the imbalanced expert stage keeps)")
+    ax.set_ylabel("throughput retained")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return _save(fig, path)

@@ -124,6 +124,24 @@ def hfu_ceiling_step(out_dir: Path) -> list[Path]:
     ]
 
 
+# ---- (c) imbalance retention, AFD versus EP -------------------------------------------------
+
+
+def imbalance_retention_step(out_dir: Path) -> list[Path]:
+    """MODEL.md section 6 on the standard cluster: closed forms next to the programs."""
+    from solver import plots
+    from solver.retention import retention_table
+
+    df = retention_table(standard_instance(), sigmas=RETENTION_SIGMAS)
+    return [
+        _write_csv(df, out_dir / "imbalance_retention.csv"),
+        plots.plot_retention(df, out_dir / "imbalance_retention.png"),
+    ]
+
+
+RETENTION_SIGMAS = (1.0, 0.95, 0.9, 0.85, 0.8, 0.75, 0.7, 0.65, 0.6, 0.55, 0.5)
+
+
 # Run order of `afd-solver reproduce`; append new results here.
 STEPS: list[Step] = [
     Step(
@@ -135,6 +153,11 @@ STEPS: list[Step] = [
         "hfu_ceiling",
         "communication-bound FFN HFU ceiling, 6 models x 8 platforms (CSV + heatmap)",
         hfu_ceiling_step,
+    ),
+    Step(
+        "imbalance_retention",
+        "imbalance retention vs sigma, AFD and EP: closed forms and the programs (CSV + plot)",
+        imbalance_retention_step,
     ),
 ]
 

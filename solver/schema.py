@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import math
 import types
 import typing
@@ -137,9 +138,15 @@ def _int_range(value: Any, where: str, meta: dict[str, Any]) -> tuple[Any, str |
     return IntRange(int(lo), int(hi)), None
 
 
+@functools.cache
+def _hints(cls: type) -> dict[str, Any]:
+    """Resolved field annotations of a dataclass (costly to resolve: cached per class)."""
+    return typing.get_type_hints(cls)
+
+
 def build(cls: type, raw: dict[str, Any], file: str, section: str, problems: list[str]) -> Any:
     """Validate `raw` into `cls`; append problems ("file: section.field ...") and None on error."""
-    hints = typing.get_type_hints(cls)
+    hints = _hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
     prefix = f"{file}: {section}." if section else f"{file}: "
     kwargs: dict[str, Any] = {}
