@@ -36,21 +36,7 @@ only for small layers; for large ones it starts from heuristics that usually
 meet the bound (then the bound proves optimality) and otherwise re-solves the
 program exactly on a few ranks at a time (large-neighbourhood search).
 
-Lower bound (`lower_bound`), the max of four valid bounds:
-- balance: `ceil(W / P)`, `W = sum w`;
-- replica count: the least `T` with `sum_e max(1, ceil(w_e / T)) <= E + R` and
-  `ceil(w_e / T) <= P` (an expert on `n` replicas has a replica of at least
-  `w_e / n` tokens);
-- slot fill: when positive loads outnumber the slots of `P - 1` ranks, every
-  rank holds at least `k = E+ - (P-1) S` loaded replicas. The rank holding expert
-  j's largest piece (>= `ceil(w_j / n_j)`) also holds `k - 1` pieces of other
-  experts, of which at most `R - (n_j - 1)` can be 1-token split pieces and the
-  rest are whole experts; minimise over `n_j`, maximise over `j`;
-- heavy set: for the `h` heaviest experts H with `x` extra replicas, the ranks K
-  holding them number at most `k = min(P, h + x)` and carry `W_H`; the other
-  ranks hold at most `(P - k) S` replicas, so the rest of the loaded experts
-  spill onto K, and all but `R - x` of those (split ones) are whole. A max load
-  T is impossible when some H admits no `x` with `k T >= W_H + spill`.
+Lower bounds live in `formulations.placement_bounds` (`lower_bound`).
 
 Node spread (optional second objective): ranks `r` sit on node
 `r // gpus_per_node`; experts belong to groups (DeepSeek-style node-limited
@@ -68,7 +54,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from formulations.placement_bounds import lower_bound
 from formulations.program import IntegerProgram
+
+__all__ = [
+    "Placement", "PlacementError", "PlacementHandles", "build_placement_program",
+    "check_problem", "extract_placement", "lower_bound", "node_spread", "pad_replicas",
+    "validate_placement",
+]
 
 
 class PlacementError(ValueError):
@@ -137,101 +130,6 @@ def check_problem(loads: np.ndarray, ranks: int, slots_per_rank: int, replicas: 
             f"{replicas} replicas exceed one replica per expert per rank "
             f"(at most {experts * (ranks - 1)})"
         )
-
-
-# ---- lower bounds ----
-
-
-def balance_bound(loads: np.ndarray, ranks: int) -> int:
-    """`ceil(W / P)`: perfect balance in whole tokens."""
-    return -(-int(np.sum(loads)) // ranks)
-
-
-def count_bound(loads: np.ndarray, ranks: int, replicas: int) -> int:
-    """Least max load the replica budget allows (see the module docstring)."""
-    loads = np.asarray(loads, dtype=np.int64)
-    budget = len(loads) + replicas
-
-    def fits(t: int) -> bool:
-        need = np.maximum(1, -(-loads // t))
-        return int(need.sum()) <= budget and int(need.max()) <= ranks
-
-    lo, hi = 1, max(1, int(loads.max()))
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if fits(mid):
-            hi = mid
-        else:
-            lo = mid + 1
-    return lo if loads.max() > 0 else 0
-
-
-def slot_fill_bound(loads: np.ndarray, ranks: int, slots_per_rank: int, replicas: int) -> int:
-    """Bound from ranks forced to hold many loaded replicas (see the module docstring)."""
-    positive = np.sort(np.asarray(loads, dtype=np.int64)[np.asarray(loads) > 0])
-    others = len(positive) - (ranks - 1) * slots_per_rank - 1  # pieces beside the hot one
-    if others < 1:
-        return 0
-    best = 0
-    # The largest experts give the strongest bounds; a few candidates suffice.
-    for j in range(len(positive) - 1, max(-1, len(positive) - 9), -1):
-        rest = np.delete(positive, j)
-        prefix = np.concatenate([[0], np.cumsum(rest)])
-        bound_j = None
-        for n in range(1, min(ranks, 1 + replicas) + 1):
-            cheap = min(others, replicas - (n - 1))
-            value = -(-int(positive[j]) // n) + int(prefix[others - cheap]) + cheap
-            bound_j = value if bound_j is None else min(bound_j, value)
-        best = max(best, int(bound_j or 0))
-    return best
-
-
-def _heavy_sets_allow(
-    w: np.ndarray, ranks: int, slots_per_rank: int, replicas: int, t: int
-) -> bool:
-    """False when max load `t` is impossible by the heavy-set argument (w sorted heaviest first)."""
-    need = np.maximum(1, -(-w // t))
-    if need.max() > ranks or need.sum() > len(w) + replicas:
-        return False
-    extra = need - 1
-    size = np.arange(1, len(w) + 1)  # H = the `size` heaviest experts
-    extra_h = np.cumsum(extra)
-    extra_rest = int(extra.sum()) - extra_h
-    loaded = w > 0
-    loaded_rest = int(loaded.sum()) - np.cumsum(loaded)
-    smallest = np.concatenate([[0], np.cumsum(np.sort(w[loaded]))])
-    # x extra replicas of H: only 0..P matter (k saturates at P), and x >= H's own need.
-    x = np.maximum(np.arange(ranks + 1)[None, :], extra_h[:, None])
-    k = np.minimum(ranks, size[:, None] + x)
-    spill = loaded_rest[:, None] - (ranks - k) * slots_per_rank
-    whole = np.clip(spill - (replicas - x), 0, len(smallest) - 1)
-    carried = np.cumsum(w)[:, None] + smallest[whole]
-    fits = (x + extra_rest[:, None] <= replicas) & (k * t >= carried)
-    return bool(fits.any(axis=1).all())
-
-
-def heavy_set_bound(loads: np.ndarray, ranks: int, slots_per_rank: int, replicas: int,
-                    lo: int = 0) -> int:
-    """Least max load (at least `lo`) the heavy-set argument allows (module docstring)."""
-    w = np.sort(np.asarray(loads, dtype=np.int64))[::-1]
-    hi = max(int(w.sum()), lo)
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if _heavy_sets_allow(w, ranks, slots_per_rank, replicas, max(mid, 1)):
-            hi = mid
-        else:
-            lo = mid + 1
-    return lo
-
-
-def lower_bound(loads: np.ndarray, ranks: int, slots_per_rank: int, replicas: int) -> int:
-    """Best of the balance, replica-count, slot-fill and heavy-set bounds on the max rank load."""
-    simple = max(
-        balance_bound(loads, ranks),
-        count_bound(loads, ranks, replicas),
-        slot_fill_bound(loads, ranks, slots_per_rank, replicas),
-    )
-    return heavy_set_bound(loads, ranks, slots_per_rank, replicas, simple)
 
 
 # ---- the program, one function per constraint family ----

@@ -160,6 +160,10 @@ def test_bounds_on_known_cases():
     # Full ranks without replicas: the hot expert's rank also holds S-1 whole experts.
     assert lower_bound(np.array([50, 5, 4, 3, 2, 1]), 2, 3, 0) == 50 + 2 + 1
     assert brute_force([50, 5, 4, 3, 2, 1], 2, 3, 0) == 53
+    # Room: the ranks of 39's pieces and of 25 (2 slots each) must also host the
+    # 3s and the 2, which the balance and count bounds (25) do not see.
+    assert lower_bound(np.array([39, 25, 3, 3, 2]), 3, 2, 1) == 27
+    assert brute_force([39, 25, 3, 3, 2], 3, 2, 1) == 27
 
 
 # ---- heuristics ----
@@ -349,6 +353,7 @@ def test_achieved_imbalance_matches_the_tables_and_caches():
 
 
 @pytest.mark.parametrize("module", ["formulations/placement.py",
+                                    "formulations/placement_bounds.py",
                                     "formulations/placement_heuristics.py"])
 def test_formulations_do_not_import_solver(module):
     tree = ast.parse((REPO / module).read_text())

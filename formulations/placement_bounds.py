@@ -1,0 +1,194 @@
+"""Lower bounds on the hottest rank's load of a placement (MODEL.md section 7).
+
+`lower_bound` is the max of five valid bounds (P ranks, S slots, R spare
+replicas, loads w, W = sum w, E+ loaded experts):
+- balance: `ceil(W / P)`;
+- replica count: the least `T` with `sum_e max(1, ceil(w_e / T)) <= E + R` and
+  `ceil(w_e / T) <= P` (an expert on `n` replicas has a replica of at least
+  `w_e / n` tokens);
+- slot fill: when loaded experts outnumber the slots of `P - 1` ranks, every
+  rank holds at least `k = E+ - (P-1) S` loaded replicas. The rank holding expert
+  j's largest piece (>= `ceil(w_j / n_j)`) also holds `k - 1` pieces of other
+  experts, of which at most `R - (n_j - 1)` can be 1-token split pieces and the
+  rest are whole experts; minimise over `n_j`, maximise over `j`;
+- heavy set: for the `h` heaviest experts H with `x` extra replicas, the ranks K
+  holding them number at most `k = min(P, h + x)` and carry `W_H`; the other
+  ranks hold at most `(P - k) S` replicas, so the rest of the loaded experts
+  spill onto K, and all but `R - x` of those (split ones) are whole. A max load
+  T is impossible when some H admits no `x` with `k T >= W_H + spill`;
+- room: the same spill must also find slots on K, and a rank whose H piece p
+  exceeds T/2 has room for at most `f(p) = min(S - 1, cnt(T - p))` whole
+  experts (`cnt(r)`: how many of the smallest loads fit in r tokens). Pieces of
+  at most T/2 are credited S (at best they share a rank and free one), so K
+  offers at most `sum over H's pieces of f`, which by concavity is at most
+  `sum_e n_e g(w_e / n_e)` with g the least concave majorant of f; a small
+  knapsack over the replica counts n_e maximises it.
+
+The bounds binary-search T over a necessary condition: T is ruled out only when
+the condition fails at T, so the result is valid even where the condition is
+not monotone. Pure math: no I/O, no import of `solver`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def balance_bound(loads: np.ndarray, ranks: int) -> int:
+    """`ceil(W / P)`: perfect balance in whole tokens."""
+    return -(-int(np.sum(loads)) // ranks)
+
+
+def count_bound(loads: np.ndarray, ranks: int, replicas: int) -> int:
+    """Least max load the replica budget allows (see the module docstring)."""
+    loads = np.asarray(loads, dtype=np.int64)
+    budget = len(loads) + replicas
+
+    def fits(t: int) -> bool:
+        need = np.maximum(1, -(-loads // t))
+        return int(need.sum()) <= budget and int(need.max()) <= ranks
+
+    lo, hi = 1, max(1, int(loads.max()))
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if fits(mid):
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo if loads.max() > 0 else 0
+
+
+def slot_fill_bound(loads: np.ndarray, ranks: int, slots_per_rank: int, replicas: int) -> int:
+    """Bound from ranks forced to hold many loaded replicas (see the module docstring)."""
+    positive = np.sort(np.asarray(loads, dtype=np.int64)[np.asarray(loads) > 0])
+    others = len(positive) - (ranks - 1) * slots_per_rank - 1  # pieces beside the hot one
+    if others < 1:
+        return 0
+    best = 0
+    # The largest experts give the strongest bounds; a few candidates suffice.
+    for j in range(len(positive) - 1, max(-1, len(positive) - 9), -1):
+        rest = np.delete(positive, j)
+        prefix = np.concatenate([[0], np.cumsum(rest)])
+        bound_j = None
+        for n in range(1, min(ranks, 1 + replicas) + 1):
+            cheap = min(others, replicas - (n - 1))
+            value = -(-int(positive[j]) // n) + int(prefix[others - cheap]) + cheap
+            bound_j = value if bound_j is None else min(bound_j, value)
+        best = max(best, int(bound_j or 0))
+    return best
+
+
+def _heavy_sets_allow(
+    w: np.ndarray, ranks: int, slots_per_rank: int, replicas: int, t: int
+) -> bool:
+    """False when max load `t` is impossible by the heavy-set argument (w sorted heaviest first)."""
+    need = np.maximum(1, -(-w // t))
+    if need.max() > ranks or need.sum() > len(w) + replicas:
+        return False
+    extra = need - 1
+    size = np.arange(1, len(w) + 1)  # H = the `size` heaviest experts
+    extra_h = np.cumsum(extra)
+    extra_rest = int(extra.sum()) - extra_h
+    loaded = w > 0
+    loaded_rest = int(loaded.sum()) - np.cumsum(loaded)
+    smallest = np.concatenate([[0], np.cumsum(np.sort(w[loaded]))])
+    # x extra replicas of H: only 0..P matter (k saturates at P), and x >= H's own need.
+    x = np.maximum(np.arange(ranks + 1)[None, :], extra_h[:, None])
+    k = np.minimum(ranks, size[:, None] + x)
+    spill = loaded_rest[:, None] - (ranks - k) * slots_per_rank
+    whole = np.clip(spill - (replicas - x), 0, len(smallest) - 1)
+    carried = np.cumsum(w)[:, None] + smallest[whole]
+    fits = (x + extra_rest[:, None] <= replicas) & (k * t >= carried)
+    return bool(fits.any(axis=1).all())
+
+
+def _concave_majorant(values: np.ndarray) -> np.ndarray:
+    """Least concave majorant of `values` on the grid 0..n-1 (upper hull)."""
+    hull: list[int] = []
+    for x in range(len(values)):
+        while len(hull) >= 2:
+            a, b = hull[-2], hull[-1]
+            if (values[b] - values[a]) * (x - a) <= (values[x] - values[a]) * (b - a):
+                hull.pop()
+            else:
+                break
+        hull.append(x)
+    return np.interp(np.arange(len(values)), hull, values[hull])
+
+
+def _piece_credit(load: int, count: int, half: int, slots_per_rank: int,
+                  piece: np.ndarray, credit: np.ndarray) -> float:
+    """Most room credit `count` pieces of `load` can earn (module docstring, room).
+
+    With j pieces above half = t // 2 (each alone among big pieces on its rank)
+    and the rest at most `half`, the big ones carry at least
+    `load - (count - j) half`; the concave, non-increasing majorant bounds their
+    credit by j times its value at their least mean.
+    """
+    big = np.arange(count + 1)
+    carried = load - (count - big) * half
+    possible = carried <= big * int(piece[-1])
+    mean = np.maximum(half + 1, carried / np.maximum(big, 1))
+    gain = (count - big) * slots_per_rank + big * np.interp(mean, piece, credit)
+    gain = np.where(big == 0, np.where(carried <= 0, count * slots_per_rank, -np.inf), gain)
+    return float(np.max(np.where(possible, gain, -np.inf)))
+
+
+def _room_allows(w: np.ndarray, ranks: int, slots_per_rank: int, replicas: int, t: int) -> bool:
+    """False when max load `t` is impossible by the room argument (w sorted heaviest first)."""
+    need = np.maximum(1, -(-w // t))
+    big = int((2 * w > t).sum())  # only H made of experts above t/2 can lose room
+    if big == 0:
+        return True
+    loaded = w > 0
+    smallest = np.concatenate([[0], np.cumsum(np.sort(w[loaded]))])
+    half = t // 2
+    piece = np.arange(half + 1, t + 1)  # big pieces: at most one per rank
+    fits = np.searchsorted(smallest, t - piece, side="right") - 1
+    credit = _concave_majorant(np.minimum(slots_per_rank - 1, fits).astype(float))
+    loaded_rest = int(loaded.sum()) - np.cumsum(loaded)
+    extra_rest = int((need - 1).sum()) - np.cumsum(need - 1)
+    width = replicas + 1  # x, the extra replicas of H, never exceeds R
+    best = np.full(width, -np.inf)  # best[x]: most credit with x extra replicas of H
+    best[0] = 0.0
+    for e in range(big):
+        counts = np.arange(int(need[e]), min(ranks, int(need[e]) + replicas) + 1)
+        gains = [_piece_credit(int(w[e]), int(n), half, slots_per_rank, piece, credit)
+                 for n in counts.tolist()]
+        grown = np.full(width, -np.inf)
+        for n, gain in zip(counts.tolist(), gains, strict=True):
+            if n - 1 < width:
+                grown[n - 1:] = np.maximum(grown[n - 1:], best[: width - (n - 1)] + gain)
+        best = grown
+        x = np.arange(width)
+        k = np.minimum(ranks, e + 1 + x)
+        spill = loaded_rest[e] - (ranks - k) * slots_per_rank - (replicas - x)
+        ok = (x + extra_rest[e] <= replicas) & (best + 1e-9 >= spill)
+        if not ok.any():
+            return False
+    return True
+
+
+def heavy_set_bound(loads: np.ndarray, ranks: int, slots_per_rank: int, replicas: int,
+                    lo: int = 0) -> int:
+    """Least max load (at least `lo`) the heavy-set and room arguments allow."""
+    w = np.sort(np.asarray(loads, dtype=np.int64))[::-1]
+    hi = max(int(w.sum()), lo)
+    while lo < hi:
+        mid = max((lo + hi) // 2, 1)
+        if (_heavy_sets_allow(w, ranks, slots_per_rank, replicas, mid)
+                and _room_allows(w, ranks, slots_per_rank, replicas, mid)):
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
+def lower_bound(loads: np.ndarray, ranks: int, slots_per_rank: int, replicas: int) -> int:
+    """Best of the balance, replica-count, slot-fill, heavy-set and room bounds."""
+    simple = max(
+        balance_bound(loads, ranks),
+        count_bound(loads, ranks, replicas),
+        slot_fill_bound(loads, ranks, slots_per_rank, replicas),
+    )
+    return heavy_set_bound(loads, ranks, slots_per_rank, replicas, simple)
