@@ -107,6 +107,9 @@ def _check_range(value: Any, where: str, meta: dict[str, Any]) -> str | None:
 
 def _int_range(value: Any, where: str, meta: dict[str, Any]) -> tuple[Any, str | None]:
     default = meta.get("default_range")
+    # Whole floats (e.g. from a log-spaced sweep) count as integers.
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
     if isinstance(value, bool):
         return None, f"{where} must be an integer or a table {{min = ..., max = ...}}"
     if isinstance(value, int):

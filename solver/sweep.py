@@ -182,6 +182,21 @@ def count_failed(table: pd.DataFrame) -> int:
     return int((table["status"] == "error").sum())
 
 
+def _whole_counts(table: pd.DataFrame, out: Path) -> pd.DataFrame:
+    """Node and GPU counts as (nullable) integers, also in results.csv: mixed AFD/EP rows
+    (EP has no N_A) otherwise turn whole counts into floats such as 16.0."""
+    from solver.api import INT_COLUMNS
+
+    present = {c: "Int64" for c in INT_COLUMNS if c in table.columns}
+    if not present:
+        return table
+    table = table.astype(present)
+    tmp = out / "results.csv.tmp"
+    table.to_csv(tmp, index=False)
+    os.replace(tmp, out / "results.csv")
+    return table
+
+
 def run_sweep(
     file: str | os.PathLike[str],
     varies: Sequence[str | tuple[str, Sequence[Value]] | Vary],
@@ -238,6 +253,7 @@ def run_sweep(
         )
     except (ValueError, ConnectionError) as exc:  # refusals before any point runs
         raise InputError([str(exc)]) from None
+    table = _whole_counts(table, out)
     plots: list[Path] = []
     if make_plots:
         from solver.plots import plot_sweep  # matplotlib only when plotting
