@@ -16,13 +16,13 @@ replicas, loads w, W = sum w, E+ loaded experts):
   ranks hold at most `(P - k) S` replicas, so the rest of the loaded experts
   spill onto K, and all but `R - x` of those (split ones) are whole. A max load
   T is impossible when some H admits no `x` with `k T >= W_H + spill`;
-- room: the same spill must also find slots on K, and a rank whose H piece p
+- room: the same spill must also find slots on K. A rank whose H piece p
   exceeds T/2 has room for at most `f(p) = min(S - 1, cnt(T - p))` whole
-  experts (`cnt(r)`: how many of the smallest loads fit in r tokens). Pieces of
-  at most T/2 are credited S (at best they share a rank and free one), so K
-  offers at most `sum over H's pieces of f`, which by concavity is at most
-  `sum_e n_e g(w_e / n_e)` with g the least concave majorant of f; a small
-  knapsack over the replica counts n_e maximises it.
+  experts (`cnt(r)`: how many of the smallest loads fit in r tokens). Smaller
+  H pieces earn S - 1, or S when "tiny" (too small to cost a big piece's rank
+  a whole expert if they share it, which frees a rank). Per expert the credit
+  of its big pieces is at most (count) x (least concave majorant of f at their
+  mean); a small knapsack over the replica counts n_e maximises the total.
 
 The bounds binary-search T over a necessary condition: T is ruled out only when
 the condition fails at T, so the result is valid even where the condition is
@@ -116,22 +116,25 @@ def _concave_majorant(values: np.ndarray) -> np.ndarray:
     return np.interp(np.arange(len(values)), hull, values[hull])
 
 
-def _piece_credit(load: int, count: int, half: int, slots_per_rank: int,
-                  piece: np.ndarray, credit: np.ndarray) -> float:
-    """Most room credit `count` pieces of `load` can earn (module docstring, room).
+def _piece_credits(load: int, counts: np.ndarray, half: int, tiny: int, slots_per_rank: int,
+                   piece: np.ndarray, credit: np.ndarray) -> np.ndarray:
+    """Most room credit n pieces of `load` can earn, for each n in `counts`.
 
-    With j pieces above half = t // 2 (each alone among big pieces on its rank)
-    and the rest at most `half`, the big ones carry at least
-    `load - (count - j) half`; the concave, non-increasing majorant bounds their
-    credit by j times its value at their least mean.
+    Of the n pieces, j are big (above half = t // 2, one per rank), u tiny (at
+    most `tiny` tokens, credit S) and the rest medium (credit S - 1). The big
+    ones carry at least `load - m half - u tiny`, so the concave, non-increasing
+    majorant bounds their credit by j times its value at their least mean.
     """
-    big = np.arange(count + 1)
-    carried = load - (count - big) * half
-    possible = carried <= big * int(piece[-1])
+    top = int(counts.max()) + 1
+    n, big, few = np.meshgrid(counts, np.arange(top), np.arange(top), indexing="ij")
+    medium = n - big - few
+    carried = load - medium * half - few * tiny
+    possible = (medium >= 0) & (carried <= big * int(piece[-1]))
     mean = np.maximum(half + 1, carried / np.maximum(big, 1))
-    gain = (count - big) * slots_per_rank + big * np.interp(mean, piece, credit)
-    gain = np.where(big == 0, np.where(carried <= 0, count * slots_per_rank, -np.inf), gain)
-    return float(np.max(np.where(possible, gain, -np.inf)))
+    small = medium * (slots_per_rank - 1) + few * slots_per_rank
+    gain = small + big * np.interp(mean, piece, credit)
+    gain = np.where(big == 0, np.where(carried <= 0, small, -np.inf), gain)
+    return np.where(possible, gain, -np.inf).max(axis=(1, 2))
 
 
 def _room_allows(w: np.ndarray, ranks: int, slots_per_rank: int, replicas: int, t: int) -> bool:
@@ -146,6 +149,9 @@ def _room_allows(w: np.ndarray, ranks: int, slots_per_rank: int, replicas: int, 
     piece = np.arange(half + 1, t + 1)  # big pieces: at most one per rank
     fits = np.searchsorted(smallest, t - piece, side="right") - 1
     credit = _concave_majorant(np.minimum(slots_per_rank - 1, fits).astype(float))
+    # Only a piece that fits where S - 1 whole experts do not can share a big
+    # piece's rank without costing it a whole expert: such "tiny" pieces earn S.
+    tiny = int(smallest[slots_per_rank - 1]) - 1 if slots_per_rank - 1 < len(smallest) else t
     loaded_rest = int(loaded.sum()) - np.cumsum(loaded)
     extra_rest = int((need - 1).sum()) - np.cumsum(need - 1)
     width = replicas + 1  # x, the extra replicas of H, never exceeds R
@@ -153,10 +159,9 @@ def _room_allows(w: np.ndarray, ranks: int, slots_per_rank: int, replicas: int, 
     best[0] = 0.0
     for e in range(big):
         counts = np.arange(int(need[e]), min(ranks, int(need[e]) + replicas) + 1)
-        gains = [_piece_credit(int(w[e]), int(n), half, slots_per_rank, piece, credit)
-                 for n in counts.tolist()]
+        gains = _piece_credits(int(w[e]), counts, half, tiny, slots_per_rank, piece, credit)
         grown = np.full(width, -np.inf)
-        for n, gain in zip(counts.tolist(), gains, strict=True):
+        for n, gain in zip(counts.tolist(), gains.tolist(), strict=True):
             if n - 1 < width:
                 grown[n - 1:] = np.maximum(grown[n - 1:], best[: width - (n - 1)] + gain)
         best = grown
@@ -169,26 +174,41 @@ def _room_allows(w: np.ndarray, ranks: int, slots_per_rank: int, replicas: int, 
     return True
 
 
-def heavy_set_bound(loads: np.ndarray, ranks: int, slots_per_rank: int, replicas: int,
-                    lo: int = 0) -> int:
-    """Least max load (at least `lo`) the heavy-set and room arguments allow."""
+def _search(loads: np.ndarray, lo: int, hi: int | None, allows) -> int:
+    """Least T in [lo, hi] not ruled out by `allows(w, T)` (binary search, see module doc)."""
     w = np.sort(np.asarray(loads, dtype=np.int64))[::-1]
-    hi = max(int(w.sum()), lo)
+    hi = max(int(w.sum()) if hi is None else hi, lo)
     while lo < hi:
         mid = max((lo + hi) // 2, 1)
-        if (_heavy_sets_allow(w, ranks, slots_per_rank, replicas, mid)
-                and _room_allows(w, ranks, slots_per_rank, replicas, mid)):
+        if allows(w, mid):
             hi = mid
         else:
             lo = mid + 1
     return lo
 
 
-def lower_bound(loads: np.ndarray, ranks: int, slots_per_rank: int, replicas: int) -> int:
-    """Best of the balance, replica-count, slot-fill, heavy-set and room bounds."""
+def quick_bound(loads: np.ndarray, ranks: int, slots_per_rank: int, replicas: int) -> int:
+    """The balance, replica-count, slot-fill and heavy-set bounds (a few milliseconds)."""
     simple = max(
         balance_bound(loads, ranks),
         count_bound(loads, ranks, replicas),
         slot_fill_bound(loads, ranks, slots_per_rank, replicas),
     )
-    return heavy_set_bound(loads, ranks, slots_per_rank, replicas, simple)
+    if slots_per_rank == 1:  # one replica per rank: the count bound is exact
+        return simple
+    return _search(loads, simple, None,
+                   lambda w, t: _heavy_sets_allow(w, ranks, slots_per_rank, replicas, t))
+
+
+def lower_bound(loads: np.ndarray, ranks: int, slots_per_rank: int, replicas: int,
+                upper: int | None = None) -> int:
+    """All five bounds; `upper`, a max load known to be achievable, shortens the search.
+
+    The room bound costs up to a few hundred milliseconds on 256 experts, so
+    callers try `quick_bound` first and come here only when a placement misses it.
+    """
+    quick = quick_bound(loads, ranks, slots_per_rank, replicas)
+    if slots_per_rank == 1 or (upper is not None and upper <= quick):
+        return quick
+    return _search(loads, quick, upper,
+                   lambda w, t: _room_allows(w, ranks, slots_per_rank, replicas, t))

@@ -1,7 +1,8 @@
 """Expert placement per layer: bound, heuristics, the exact program, tables (MODEL.md section 7).
 
 Each layer runs the fixed pipeline check -> bound -> heuristics -> program -> extract:
-1. `lower_bound` (balance, replica count, slot fill, heavy set);
+1. `quick_bound` (balance, replica count, slot fill, heavy set), and the
+   costlier room bound only when the starts below miss it;
 2. cheap starts (McNaughton wrap-around, the greedy baseline, LPT), each given
    its optimal token split by max-flow and improved by relocate/swap moves; a
    start at the bound is optimal and ends the layer;
@@ -37,6 +38,7 @@ from formulations.placement import (
     pad_replicas,
     validate_placement,
 )
+from formulations.placement_bounds import quick_bound
 from formulations.placement_heuristics import (
     greedy_placement,
     greedy_replica_counts,
@@ -161,7 +163,7 @@ def _search(loads, slots, bound, best, backend, deadline, seed, target) -> Place
         ids = _neighbourhood(best, rng)
         sub_loads, experts, spare = restrict(best, ids)
         top = int(best.rank_loads[ids].max())
-        if lower_bound(sub_loads, len(ids), slots, spare) >= top:
+        if quick_bound(sub_loads, len(ids), slots, spare) >= top:
             continue  # this neighbourhood cannot lower its hottest rank
         prob, handles = build_placement_program(
             sub_loads, len(ids), slots, spare, max_load_hi=top - 1
@@ -207,8 +209,10 @@ def solve_layer(
     order = np.argsort(-loads, kind="stable")
     w = loads[order]
     sorted_groups = None if groups is None else np.asarray(groups)[order]
-    bound = lower_bound(w, ranks, slots_per_rank, replicas)
+    bound = quick_bound(w, ranks, slots_per_rank, replicas)
     best, greedy_max = _heuristic(w, ranks, slots_per_rank, replicas, bound, seed)
+    if best.max_load > bound:  # the start missed the quick bound: try the room bound too
+        bound = lower_bound(w, ranks, slots_per_rank, replicas, upper=best.max_load)
     status = Status.OPTIMAL if best.max_load <= bound else Status.FEASIBLE
     target = max(bound, math.floor(bound / (1.0 - rel_gap))) if rel_gap < 1 else best.max_load
     left_s = time_limit_s - (time.perf_counter() - start)
@@ -381,7 +385,7 @@ def _cached_max_load(row, ranks, slots, replicas, backend, time_limit_s, rel_gap
         (_layer_key(row), ranks, slots, backend, time_limit_s, rel_gap), {}
     )
     if replicas not in known:
-        bound = lower_bound(np.sort(row)[::-1], ranks, slots, replicas)
+        bound = quick_bound(row, ranks, slots, replicas)
         reuse = [top for r, top in known.items() if r <= replicas and top <= bound]
         if reuse:
             known[replicas] = min(reuse)
