@@ -64,68 +64,40 @@ def _utilisation(
     return hfu, ofu, sparsity
 
 
-def afd_metrics(
-    cm: CostModel, d: Deployment, eps: float = 1.0, enforce_slo: bool = True
-) -> Metrics:
-    """Metrics of one AFD deployment."""
-    s = dep.afd_stages(
-        cm, d.n_attention, d.n_ffn, d.seqs_per_gpu, d.redundant, d.micro_batches, eps
-    )
-    checks = dep.afd_checks(cm, s)
-    stage_s = _scalar(s.stage_s)
-    step_s, tpot_s = _pace(cm, stage_s, d.micro_batches, enforce_slo)
-    g, w = cm.unit_gpus, cm.workload
-    sequences = w.dp_imbalance * d.micro_batches * d.n_attention * g * d.seqs_per_gpu
-    tokens_per_s = sequences * w.mtp_acceptance / step_s
-    gpus = d.gpus(g)
-    budget_s = _scalar(s.budget_s)
-    hfu, ofu, sparsity = _utilisation(cm, _scalar(s.pairs_mean), _scalar(s.gemm_s), budget_s)
-    return Metrics(
-        gpus=gpus,
-        tokens_per_s=tokens_per_s,
-        tokens_per_s_per_gpu=tokens_per_s / gpus,
-        tpot_ms=tpot_s * 1e3,
-        ffn_hfu=hfu,
-        ffn_ofu=ofu,
-        temporal_sparsity=sparsity,
-        experts_per_gpu=int(_scalar(s.experts_per_gpu)),
-        stage_s=stage_s,
-        budget_s=budget_s,
-        violated=tuple(k for k, ok in checks.items() if not bool(np.all(ok))),
-    )
-
-
-def ep_metrics(cm: CostModel, d: Deployment, eps: float = 1.0, enforce_slo: bool = True) -> Metrics:
-    """Metrics of one EP deployment."""
-    s = dep.ep_stages(cm, d.n_units, d.seqs_per_gpu, d.redundant, d.micro_batches, eps)
-    checks = dep.ep_checks(cm, s)
-    stage_s = _scalar(s.stage_s)
-    step_s, tpot_s = _pace(cm, stage_s, d.micro_batches, enforce_slo)
-    g, w = cm.unit_gpus, cm.workload
-    gpus = d.gpus(g)
-    sequences = w.dp_imbalance * d.micro_batches * gpus * d.seqs_per_gpu
-    tokens_per_s = sequences * w.mtp_acceptance / step_s
-    budget_s = _scalar(s.budget_s)
-    hfu, ofu, sparsity = _utilisation(cm, _scalar(s.pairs_mean), _scalar(s.gemm_s), budget_s)
-    return Metrics(
-        gpus=gpus,
-        tokens_per_s=tokens_per_s,
-        tokens_per_s_per_gpu=tokens_per_s / gpus,
-        tpot_ms=tpot_s * 1e3,
-        ffn_hfu=hfu,
-        ffn_ofu=ofu,
-        temporal_sparsity=sparsity,
-        experts_per_gpu=int(_scalar(s.experts_per_gpu)),
-        stage_s=stage_s,
-        budget_s=budget_s,
-        violated=tuple(k for k, ok in checks.items() if not bool(np.all(ok))),
-    )
-
-
 def metrics(cm: CostModel, d: Deployment, eps: float = 1.0, enforce_slo: bool = True) -> Metrics:
+    """Metrics of one AFD or EP deployment (MODEL.md section 5)."""
+    s: dep.AfdStages | dep.EpStages
     if d.architecture == "afd":
-        return afd_metrics(cm, d, eps, enforce_slo)
-    return ep_metrics(cm, d, eps, enforce_slo)
+        s = dep.afd_stages(
+            cm, d.n_attention, d.n_ffn, d.seqs_per_gpu, d.redundant, d.micro_batches, eps
+        )
+        checks = dep.afd_checks(cm, s)
+        serving_gpus = d.n_attention * cm.unit_gpus  # only attention GPUs hold sequences
+    else:
+        s = dep.ep_stages(cm, d.n_units, d.seqs_per_gpu, d.redundant, d.micro_batches, eps)
+        checks = dep.ep_checks(cm, s)
+        serving_gpus = d.n_units * cm.unit_gpus
+    w = cm.workload
+    stage_s = _scalar(s.stage_s)
+    step_s, tpot_s = _pace(cm, stage_s, d.micro_batches, enforce_slo)
+    sequences = w.dp_imbalance * d.micro_batches * serving_gpus * d.seqs_per_gpu
+    tokens_per_s = sequences * w.mtp_acceptance / step_s
+    gpus = d.gpus(cm.unit_gpus)
+    budget_s = _scalar(s.budget_s)
+    hfu, ofu, sparsity = _utilisation(cm, _scalar(s.pairs_mean), _scalar(s.gemm_s), budget_s)
+    return Metrics(
+        gpus=gpus,
+        tokens_per_s=tokens_per_s,
+        tokens_per_s_per_gpu=tokens_per_s / gpus,
+        tpot_ms=tpot_s * 1e3,
+        ffn_hfu=hfu,
+        ffn_ofu=ofu,
+        temporal_sparsity=sparsity,
+        experts_per_gpu=int(_scalar(s.experts_per_gpu)),
+        stage_s=stage_s,
+        budget_s=budget_s,
+        violated=tuple(k for k, ok in checks.items() if not bool(np.all(ok))),
+    )
 
 
 def resource(cm: CostModel, d: Deployment, family: str, eps: float = 1.0) -> str:

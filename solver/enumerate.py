@@ -79,6 +79,17 @@ def _demand(objective: str, demand: float | None) -> float:
     return demand * (1 - 1e-12)
 
 
+def _scores(
+    objective: str, ok: np.ndarray, served: np.ndarray, gpus: np.ndarray, need: float
+) -> np.ndarray:
+    """Objective of every candidate; infeasible ones get the worst value."""
+    if objective == "min_gpus":
+        value = np.where(ok & (served >= need), gpus, np.inf).astype(float)
+        return value
+    value = served if objective == "total_tokens" else served / gpus
+    return np.where(ok, value, -np.inf)
+
+
 def enumerate_afd(
     cm: CostModel,
     search: Search,
@@ -121,16 +132,8 @@ def enumerate_afd(
                     units = a + f
                     if search.max_gpus is not None:
                         ok &= units * g <= search.max_gpus
-                    slots = a * b
-                    served = w.dp_imbalance * nbo * g * slots / slo_s
-                    if objective == "min_gpus":
-                        ok &= served >= need
-                        value = (units * g).astype(float)
-                    elif objective == "total_tokens":
-                        value = served
-                    else:
-                        value = served / (units * g)
-                    value = np.where(ok, value, -np.inf if maximize else np.inf)
+                    served = w.dp_imbalance * nbo * g * (a * b) / slo_s
+                    value = _scores(objective, ok, served, units * g + 0 * b, need)
                     flat = int(np.argmax(value) if maximize else np.argmin(value))
                     ai, bi = np.unravel_index(flat, value.shape)
                     v = float(value[ai, bi])
@@ -187,14 +190,7 @@ def enumerate_ep(
                 s = dep.ep_stages(cm, n, b_vals, r, nbo, eps)
                 ok = np.logical_and.reduce(list(dep.ep_checks(cm, s).values()))
                 served = w.dp_imbalance * nbo * g * n * b_vals / slo_s
-                if objective == "min_gpus":
-                    ok &= served >= need
-                    value = np.full(b_vals.shape, float(n * g))
-                elif objective == "total_tokens":
-                    value = served
-                else:
-                    value = served / (n * g)
-                value = np.where(ok, value, -np.inf if maximize else np.inf)
+                value = _scores(objective, ok, served, np.full(b_vals.shape, n * g), need)
                 k = int(np.argmax(value) if maximize else np.argmin(value))
                 v = float(value[k])
                 if math.isfinite(v) and _better(v, int(n * g), best_value, best_gpus, maximize):
