@@ -20,9 +20,9 @@ replicas, loads w, W = sum w, E+ loaded experts):
   exceeds T/2 has room for at most `f(p) = min(S - 1, cnt(T - p))` whole
   experts (`cnt(r)`: how many of the smallest loads fit in r tokens). Smaller
   H pieces earn S - 1, or S when "tiny" (too small to cost a big piece's rank
-  a whole expert if they share it, which frees a rank). Per expert the credit
-  of its big pieces is at most (count) x (least concave majorant of f at their
-  mean); a small knapsack over the replica counts n_e maximises the total.
+  a whole expert if they share it, which frees a rank). Per expert the best
+  split of its load into pieces is found exactly (`_piece_credits`), and a
+  small knapsack over the replica counts n_e maximises the total.
 
 The bounds binary-search T over a necessary condition: T is ruled out only when
 the condition fails at T, so the result is valid even where the condition is
@@ -102,38 +102,34 @@ def _heavy_sets_allow(
     return bool(fits.any(axis=1).all())
 
 
-def _concave_majorant(values: np.ndarray) -> np.ndarray:
-    """Least concave majorant of `values` on the grid 0..n-1 (upper hull)."""
-    hull: list[int] = []
-    for x in range(len(values)):
-        while len(hull) >= 2:
-            a, b = hull[-2], hull[-1]
-            if (values[b] - values[a]) * (x - a) <= (values[x] - values[a]) * (b - a):
-                hull.pop()
-            else:
-                break
-        hull.append(x)
-    return np.interp(np.arange(len(values)), hull, values[hull])
-
-
-def _piece_credits(load: int, counts: np.ndarray, half: int, tiny: int, slots_per_rank: int,
-                   piece: np.ndarray, credit: np.ndarray) -> np.ndarray:
+def _piece_credits(load: int, counts: np.ndarray, t: int, tiny: int, slots_per_rank: int,
+                   item_sizes: np.ndarray) -> np.ndarray:
     """Most room credit n pieces of `load` can earn, for each n in `counts`.
 
-    Of the n pieces, j are big (above half = t // 2, one per rank), u tiny (at
-    most `tiny` tokens, credit S) and the rest medium (credit S - 1). The big
-    ones carry at least `load - m half - u tiny`, so the concave, non-increasing
-    majorant bounds their credit by j times its value at their least mean.
+    Of the n pieces, j are big (above t // 2, one per rank), u tiny (at most
+    `tiny` tokens, credit S) and the rest medium (credit S - 1). A big piece
+    earns c when c whole experts fit beside it, i.e. when it is at most
+    `t - (sum of the c smallest loads)`: starting from j pieces of t, each
+    level costs every piece the next smallest load, so spending the slack
+    `j t - (load the big pieces carry)` level by level, cheapest first, is optimal.
     """
+    half = t // 2
     top = int(counts.max()) + 1
     n, big, few = np.meshgrid(counts, np.arange(top), np.arange(top), indexing="ij")
     medium = n - big - few
-    carried = load - medium * half - few * tiny
-    possible = (medium >= 0) & (carried <= big * int(piece[-1]))
-    mean = np.maximum(half + 1, carried / np.maximum(big, 1))
-    small = medium * (slots_per_rank - 1) + few * slots_per_rank
-    gain = small + big * np.interp(mean, piece, credit)
-    gain = np.where(big == 0, np.where(carried <= 0, small, -np.inf), gain)
+    carried = np.maximum(load - medium * half - few * tiny, big * (half + 1))
+    possible = (medium >= 0) & (carried <= big * t) & (load >= big * (half + 1))
+    slack = np.where(possible, big * t - carried, 0)
+    earned = np.zeros_like(slack)
+    going = np.ones(slack.shape, dtype=bool)
+    for size in item_sizes[: slots_per_rank - 1].tolist():  # level c costs the c-th smallest
+        if size > half:  # the piece would no longer be big
+            break
+        raised = np.where(going, np.minimum(big, slack // max(size, 1)), 0)
+        earned += raised
+        slack -= raised * size
+        going &= raised == big
+    gain = medium * (slots_per_rank - 1) + few * slots_per_rank + earned
     return np.where(possible, gain, -np.inf).max(axis=(1, 2))
 
 
@@ -144,14 +140,12 @@ def _room_allows(w: np.ndarray, ranks: int, slots_per_rank: int, replicas: int, 
     if big == 0:
         return True
     loaded = w > 0
-    smallest = np.concatenate([[0], np.cumsum(np.sort(w[loaded]))])
-    half = t // 2
-    piece = np.arange(half + 1, t + 1)  # big pieces: at most one per rank
-    fits = np.searchsorted(smallest, t - piece, side="right") - 1
-    credit = _concave_majorant(np.minimum(slots_per_rank - 1, fits).astype(float))
+    item_sizes = np.sort(w[loaded])
     # Only a piece that fits where S - 1 whole experts do not can share a big
     # piece's rank without costing it a whole expert: such "tiny" pieces earn S.
-    tiny = int(smallest[slots_per_rank - 1]) - 1 if slots_per_rank - 1 < len(smallest) else t
+    tiny = max(0, int(item_sizes[: slots_per_rank - 1].sum()) - 1)
+    if slots_per_rank - 1 > len(item_sizes):
+        tiny = t
     loaded_rest = int(loaded.sum()) - np.cumsum(loaded)
     extra_rest = int((need - 1).sum()) - np.cumsum(need - 1)
     width = replicas + 1  # x, the extra replicas of H, never exceeds R
@@ -159,7 +153,7 @@ def _room_allows(w: np.ndarray, ranks: int, slots_per_rank: int, replicas: int, 
     best[0] = 0.0
     for e in range(big):
         counts = np.arange(int(need[e]), min(ranks, int(need[e]) + replicas) + 1)
-        gains = _piece_credits(int(w[e]), counts, half, tiny, slots_per_rank, piece, credit)
+        gains = _piece_credits(int(w[e]), counts, t, tiny, slots_per_rank, item_sizes)
         grown = np.full(width, -np.inf)
         for n, gain in zip(counts.tolist(), gains.tolist(), strict=True):
             if n - 1 < width:
@@ -168,7 +162,7 @@ def _room_allows(w: np.ndarray, ranks: int, slots_per_rank: int, replicas: int, 
         x = np.arange(width)
         k = np.minimum(ranks, e + 1 + x)
         spill = loaded_rest[e] - (ranks - k) * slots_per_rank - (replicas - x)
-        ok = (x + extra_rest[e] <= replicas) & (best + 1e-9 >= spill)
+        ok = (x + extra_rest[e] <= replicas) & (best >= spill)
         if not ok.any():
             return False
     return True
