@@ -63,14 +63,14 @@ FULL_PROGRAM_MAX_VARS = 600
 """Solve the whole program when it has at most this many replica variables x[e,r]."""
 WRAP_TRIES = 25
 """Wrap-around attempts at the bound (the first deterministic, then randomised picks)."""
-NEIGHBOURHOOD_RANKS = 4
+NEIGHBOURHOOD_RANKS = 6
 """Ranks re-solved together in one large-neighbourhood step."""
 STEP_TIME_S = 0.25
 """Time limit of one neighbourhood solve."""
 DEADLINE_FRACTION = 0.9
 """Share of the time limit the search may start steps in; the rest covers the last
 step's refinement, extraction and checks."""
-MAX_MISSES = 60
+MAX_MISSES = 100
 """Neighbourhoods in a row without improvement before the search gives up."""
 
 
@@ -163,10 +163,11 @@ def _search(loads, slots, bound, best, backend, deadline, seed, target) -> Place
         ids = _neighbourhood(best, rng)
         sub_loads, experts, spare = restrict(best, ids)
         top = int(best.rank_loads[ids].max())
-        if quick_bound(sub_loads, len(ids), slots, spare) >= top:
+        sub_bound = quick_bound(sub_loads, len(ids), slots, spare)
+        if sub_bound >= top:
             continue  # this neighbourhood cannot lower its hottest rank
         prob, handles = build_placement_program(
-            sub_loads, len(ids), slots, spare, max_load_hi=top - 1
+            sub_loads, len(ids), slots, spare, max_load_lo=sub_bound, max_load_hi=top - 1
         )
         budget = min(STEP_TIME_S, deadline - time.perf_counter())
         sol = solver.solve(prob, max(budget, 0.01))
