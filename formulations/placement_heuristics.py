@@ -4,25 +4,26 @@
   reports can show what the exact program buys over it.
 - Starts for the program: `wrap_around` (McNaughton's rule, perfect balance when
   replicas and slots allow it) and `lpt_placement`; `refine` improves any start
-  by alternating `rebalance_tokens` (the optimal token split on fixed replicas,
-  a max-flow) and `improve_by_moves` (relocate/swap replicas off the hottest rank).
+  by alternating `rebalance_tokens` (`formulations.placement_split`: the optimal
+  token split on fixed replicas) and `improve_by_moves` (relocate/swap replicas
+  off the hottest rank).
 - `restrict` / `merge`: cut a few ranks out of a placement as a smaller
   placement problem (large-neighbourhood search with the exact program) and put
   the answer back; `order_ranks_by_node` lowers the node spread for free.
 
-Kept apart from `formulations.placement` (the program, bounds and validator) to
-keep both modules short. Pure math: no I/O, no import of `solver`.
+Kept apart from `formulations.placement` (the program and validator) to keep
+both modules short. Pure math: no I/O, no import of `solver`.
 """
 
 from __future__ import annotations
 
 import bisect
 import heapq
-from collections import deque
 
 import numpy as np
 
 from formulations.placement import Placement, node_spread, validate_placement
+from formulations.placement_split import rebalance_tokens
 
 _INF = 1 << 62
 
@@ -62,7 +63,10 @@ def _lpt(pieces: list[tuple[int, int]], ranks: int, experts: int, caps: np.ndarr
          equal_counts: bool) -> Placement:
     """Each piece to the least-loaded rank with room that lacks its expert.
 
-    With `equal_counts`, ranks hold floor(N/P) pieces and `N mod P` of them one more.
+    With `equal_counts`, ranks hold floor(N/P) pieces and `N mod P` of them one
+    more. When every rank with room already holds the expert, one piece moves
+    to make room; should even that fail, the equal-count rule yields to the
+    slot limit.
     """
     replica = np.zeros((ranks, experts), dtype=bool)
     tokens = np.zeros((ranks, experts), dtype=np.int64)
@@ -70,17 +74,16 @@ def _lpt(pieces: list[tuple[int, int]], ranks: int, experts: int, caps: np.ndarr
     count = np.zeros(ranks, dtype=np.int64)
     base, extra = divmod(len(pieces), ranks)
     for size, e in pieces:
-        if equal_counts:
-            full = count >= base + (1 if int((count > base).sum()) < extra else 0)
-            full |= count > base  # a rank that took its extra piece is done
+        if equal_counts:  # done at base + 1, or at base once `extra` ranks took one more
+            full = (count > base) | ((count == base) & (int((count > base).sum()) >= extra))
         else:
             full = count >= caps
         allowed = ~full & ~replica[:, e]
         if not allowed.any():
             _make_room(replica, tokens, count, full, e)
             allowed = ~full & ~replica[:, e]
-            if not allowed.any():
-                allowed = ~replica[:, e] & (count - (count > 0) < caps)
+        if not allowed.any():
+            allowed = ~replica[:, e] & (count < caps)
         r = int(np.flatnonzero(allowed)[np.argmin(load[allowed])])
         replica[r, e] = True
         tokens[r, e] = size
@@ -89,7 +92,8 @@ def _lpt(pieces: list[tuple[int, int]], ranks: int, experts: int, caps: np.ndarr
     return Placement(replica, tokens)
 
 
-def _make_room(replica, tokens, count, full, expert) -> None:
+def _make_room(replica: np.ndarray, tokens: np.ndarray, count: np.ndarray, full: np.ndarray,
+               expert: int) -> None:
     """Free a slot on a rank lacking `expert` by moving one piece to an open rank."""
     for src in np.flatnonzero(full & ~replica[:, expert]):
         for dst in np.flatnonzero(~full & replica[:, expert]):
@@ -123,138 +127,6 @@ def lpt_placement(
     """LPT of even pieces with only the slot limit (rank counts may differ)."""
     caps = np.full(ranks, slots_per_rank)
     return _lpt(_pieces(loads, counts), ranks, len(loads), caps, equal_counts=False)
-
-
-# ---- the optimal token split on fixed replicas ----
-
-
-class _Network:
-    """A small max-flow network (Dinic's algorithm) on integer capacities."""
-
-    def __init__(self, nodes: int) -> None:
-        self.head: list[list[int]] = [[] for _ in range(nodes)]
-        self.to: list[int] = []
-        self.cap: list[int] = []
-
-    def add(self, u: int, v: int, cap: int) -> int:
-        self.head[u].append(len(self.to))
-        self.to.append(v)
-        self.cap.append(cap)
-        self.head[v].append(len(self.to))
-        self.to.append(u)
-        self.cap.append(0)
-        return len(self.to) - 2
-
-    def _levels(self, s: int, t: int) -> list[int] | None:
-        level = [-1] * len(self.head)
-        level[s] = 0
-        queue = deque([s])
-        while queue:
-            u = queue.popleft()
-            for e in self.head[u]:
-                v = self.to[e]
-                if self.cap[e] > 0 and level[v] < 0:
-                    level[v] = level[u] + 1
-                    queue.append(v)
-        return level if level[t] >= 0 else None
-
-    def max_flow(self, s: int, t: int) -> int:
-        total = 0
-        while (level := self._levels(s, t)) is not None:
-            nxt = [0] * len(self.head)
-            while (pushed := self._augment(s, t, level, nxt)) > 0:
-                total += pushed
-        return total
-
-    def _augment(self, s: int, t: int, level: list[int], nxt: list[int]) -> int:
-        """One augmenting path in the level graph (iterative DFS with edge pointers)."""
-        stack: list[int] = [s]
-        path: list[int] = []  # edge ids along the stack
-        while stack:
-            u = stack[-1]
-            if u == t:
-                push = min(self.cap[e] for e in path)
-                for e in path:
-                    self.cap[e] -= push
-                    self.cap[e ^ 1] += push
-                return push
-            edges = self.head[u]
-            while nxt[u] < len(edges):
-                e = edges[nxt[u]]
-                if self.cap[e] > 0 and level[self.to[e]] == level[u] + 1:
-                    break
-                nxt[u] += 1
-            if nxt[u] < len(edges):
-                e = edges[nxt[u]]
-                stack.append(self.to[e])
-                path.append(e)
-            else:
-                stack.pop()
-                level[u] = -1  # dead end for this phase
-                if path:
-                    path.pop()
-                    nxt[stack[-1]] += 1
-        return 0
-
-
-def _fixed_tokens(loads: np.ndarray, replica: np.ndarray) -> np.ndarray:
-    """Tokens `(P, E)` of experts with a single replica: they have no choice."""
-    single = replica.sum(axis=0) == 1
-    return np.where(replica & single[None, :], loads[None, :], 0)
-
-
-def _split_at(loads: np.ndarray, replica: np.ndarray, fixed: np.ndarray,
-              max_load: int) -> np.ndarray | None:
-    """Tokens `(P, E)` with every rank at most `max_load`, or None if impossible.
-
-    Only experts with several replicas enter the flow network; single-replica
-    experts just use up their rank's capacity.
-    """
-    ranks, experts = replica.shape
-    room = max_load - fixed.sum(axis=1)
-    if (room < 0).any():
-        return None
-    split = np.flatnonzero((replica.sum(axis=0) > 1) & (loads > 0))
-    net = _Network(len(split) + ranks + 2)
-    src, sink = len(split) + ranks, len(split) + ranks + 1
-    arcs: dict[tuple[int, int], int] = {}
-    for node, expert in enumerate(split.tolist()):
-        net.add(src, node, int(loads[expert]))
-        for rank in np.flatnonzero(replica[:, expert]).tolist():
-            arcs[rank, expert] = net.add(node, len(split) + rank, _INF)
-    for rank in range(ranks):
-        net.add(len(split) + rank, sink, int(room[rank]))
-    if net.max_flow(src, sink) < int(loads[split].sum()):
-        return None
-    tokens = fixed.copy()
-    for (rank, expert), arc in arcs.items():
-        tokens[rank, expert] = net.cap[arc ^ 1]
-    return tokens
-
-
-def rebalance_tokens(loads: np.ndarray, replica: np.ndarray, lower: int = 0) -> Placement:
-    """The min-max token split on fixed replicas (binary search on max-flow feasibility).
-
-    Integral capacities give an integral flow, so the split is in whole tokens.
-    """
-    loads = np.asarray(loads, dtype=np.int64)
-    if (replica.sum(axis=0)[loads > 0] == 0).any():
-        raise ValueError("some expert with load has no replica")
-    fixed = _fixed_tokens(loads, replica)
-    hi = int(loads.sum())
-    best = _split_at(loads, replica, fixed, hi)
-    assert best is not None  # every loaded expert has a replica and no rank is capped
-    hi = int(best.sum(axis=1).max())
-    balance = -(-int(loads.sum()) // replica.shape[0])
-    lo = max(lower, balance, int(fixed.sum(axis=1).max()))
-    while lo < hi:
-        mid = (lo + hi) // 2
-        tokens = _split_at(loads, replica, fixed, mid)
-        if tokens is None:
-            lo = mid + 1
-        else:
-            best, hi = tokens, int(tokens.sum(axis=1).max())
-    return Placement(replica.copy(), best)
 
 
 # ---- relocate / swap moves ----
