@@ -67,7 +67,7 @@ NEIGHBOURHOOD_RANKS = 6
 """Ranks re-solved together in one large-neighbourhood step."""
 STEP_TIME_S = 0.25
 """Time limit of one neighbourhood solve."""
-DEADLINE_FRACTION = 0.9
+DEADLINE_FRACTION = 0.8
 """Share of the time limit the search may start steps in; the rest covers the last
 step's refinement, extraction and checks."""
 MAX_MISSES = 100
