@@ -124,3 +124,23 @@ def test_pinned_variables_are_respected():
     pinned = dataclasses.replace(inst.search, sequences_per_gpu=IntRange(64, 64))
     out = optimize(inst.replace(search=pinned), "afd", "highs")
     assert out.deployment.seqs_per_gpu == 64 and out.deployment.ffn_units == 8
+
+
+def test_calibrated_grouped_gemm_agrees_with_enumeration():
+    """A measured rate curve (FLOP/s vs tokens per expert) replaces the constant peak."""
+    hw = make_instance().hardware
+    curve = ((64.0, 400.0), (256.0, 889.0), (512.0, 995.0), (1024.0, 1110.0))
+    calibrated = dataclasses.replace(hw, gemm_calibration=curve, profile="sustained")
+    inst = make_instance(
+        hardware=calibrated,
+        attention_nodes=(1, 16),
+        ffn_nodes=(1, 12),
+        nodes=(1, 16),
+        sequences_per_gpu=(1, 256),
+    )
+    for arch in ("afd", "ep"):
+        oracle = _agree(inst, arch, backends=("highs", "cpsat"))
+        assert oracle.deployment is not None
+    # The curve is below peak everywhere, so it can only cost throughput.
+    plain = optimize(inst.replace(hardware=hw), "afd").objective
+    assert optimize(inst, "afd").objective <= plain
