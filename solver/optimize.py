@@ -29,7 +29,8 @@ from formulations.layouts import (
 )
 from formulations.pruning import prune_afd, prune_ep
 from formulations.relaxation import afd_continuous_optimum
-from formulations.types import Deployment, Instance, IntRange, Search
+from formulations.types import Deployment, Instance
+from solver import dinkelbach
 from solver import enumerate as brute
 from solver.backends import Backend, Status, make_backend
 from solver.imbalance import imbalance_fn
@@ -94,77 +95,6 @@ def _gap(value: float, bound: float | None) -> float | None:
 # ---- AFD ----------------------------------------------------------------------------------
 
 
-def _afd_warm_start(
-    lay: AfdLayouts, hulls: list[list[tuple[int, int]]]
-) -> afd_program.AfdChoice | None:
-    """The best hull vertex by S / (N_A + N_F): every vertex is a reachable deployment."""
-    best: tuple[float, afd_program.AfdChoice] | None = None
-    for c, hull in enumerate(hulls):
-        f = int(lay.ffn_units[c])
-        for a, slots in hull:
-            ratio = slots / (a + f)
-            if best is None or ratio > best[0]:
-                best = (ratio, afd_program.AfdChoice(c, a, slots // a))
-    return None if best is None else best[1]
-
-
-def _solve_afd_ratio(
-    inst: Instance, lay: AfdLayouts, backend: Backend, deadline: float, warm_start: bool = True
-) -> tuple[Status, afd_program.AfdChoice | None, float | None]:
-    """Dinkelbach on max S / (N_A + N_F): returns (status, choice, upper bound on the ratio).
-
-    Each step solves max den*S - num*(N_A + N_F) for the incumbent ratio num/den;
-    a non-positive optimum proves the incumbent optimal. Starting from the best
-    hull vertex usually leaves one step: the proof.
-    """
-    seqs = inst.search.sequences_per_gpu
-    hulls = afd_program.layout_hulls(lay, seqs)
-    num, den = (0, 1)
-    choice = _afd_warm_start(lay, hulls) if warm_start else None
-    if choice is not None:
-        num = choice.attention_units * choice.seqs
-        den = choice.attention_units + int(lay.ffn_units[choice.layout])
-    min_units = int((lay.attention_lo + lay.ffn_units).min())
-    while True:
-        remaining = deadline - time.perf_counter()
-        if remaining <= 0:
-            return (Status.FEASIBLE if choice else Status.TIME_LIMIT), choice, None
-        prob, h = afd_program.build_afd_program(
-            lay, seqs, "tokens_per_gpu", ratio=(num, den), hulls=hulls
-        )
-        sol = backend.solve(prob, remaining)
-        if sol.status == Status.INFEASIBLE:
-            return (Status.OPTIMAL if choice else Status.INFEASIBLE), choice, None
-        if not sol.has_values:
-            status = Status.FEASIBLE if choice else sol.status
-            return status, choice, None
-        found = afd_program.read_afd_choice(h, sol.values)
-        slots = found.attention_units * found.seqs
-        units = found.attention_units + int(lay.ffn_units[found.layout])
-        improved = slots * den > num * units
-        if improved:
-            choice, num, den = found, slots, units
-        if sol.status == Status.FEASIBLE:
-            # Stopped by the time limit: S/U <= num/den + bound/(den * U_min).
-            bound = None
-            if sol.bound is not None:
-                bound = num / den + max(0.0, sol.bound) / (den * min_units)
-            return Status.FEASIBLE, choice, bound
-        if not improved:
-            return Status.OPTIMAL, choice, num / den
-
-
-def solve_afd_ratio(
-    lay: AfdLayouts, seqs: IntRange, backend_name: str = "highs", time_limit_s: float = 60.0
-) -> tuple[Status, afd_program.AfdChoice | None]:
-    """Max S / (N_A + N_F) over given layouts (for tests and studies of the program alone)."""
-    s = dataclasses.replace(Search(), sequences_per_gpu=seqs)
-    inst = Instance("layouts", None, None, None, s)  # type: ignore[arg-type]
-    deadline = time.perf_counter() + time_limit_s
-    status, choice, _ = _solve_afd_ratio(inst, lay, make_backend(backend_name), deadline)
-    return status, choice
-
-
 def _solve_afd_linear(
     inst: Instance, lay: AfdLayouts, backend: Backend, deadline: float, objective: str
 ) -> tuple[Status, afd_program.AfdChoice | None, float | None]:
@@ -217,7 +147,9 @@ def optimize_afd(
             continue
         nbo = lay.micro_batches
         if objective == "tokens_per_gpu":
-            status, choice, bound = _solve_afd_ratio(inst, lay, backend, deadline, warm_start)
+            status, choice, bound = dinkelbach.solve_ratio(
+                lay, s.sequences_per_gpu, backend, deadline, warm_start
+            )
             bound_nat = None if bound is None else _served_factor(inst, nbo) * bound / s.unit_gpus
         else:
             status, choice, bound = _solve_afd_linear(inst, lay, backend, deadline, objective)

@@ -14,8 +14,9 @@ from formulations.layouts import AfdLayouts
 from formulations.relaxation import afd_continuous_optimum
 from formulations.types import IntRange
 from solver import solve
+from solver.dinkelbach import solve_afd_ratio
 from solver.imbalance import expert_loads, imbalance_fn
-from solver.optimize import optimize, solve_afd_ratio
+from solver.optimize import optimize
 from solver.place import achieved_imbalance
 
 
