@@ -96,12 +96,7 @@ def _diagnose_afd(inst: Instance, cm: CostModel, imbalance: ImbalanceFn) -> str:
         lay = afd_layouts(
             cm,
             nbo,
-            s.attention_nodes,
-            s.ffn_nodes,
-            s.redundant_experts,
-            s.sequences_per_gpu,
-            s.experts_per_gpu,
-            s.max_gpus,
+            s,
             imbalance,
             keep_infeasible=True,
         )
@@ -161,11 +156,7 @@ def _diagnose_ep(inst: Instance, cm: CostModel, imbalance: ImbalanceFn) -> str:
         lay = ep_layouts(
             cm,
             nbo,
-            s.nodes,
-            s.redundant_experts,
-            s.sequences_per_gpu,
-            s.experts_per_gpu,
-            s.max_gpus,
+            s,
             imbalance,
             keep_infeasible=True,
         )

@@ -25,7 +25,7 @@ import numpy as np
 
 from formulations import deployment as dep
 from formulations.costs import CostModel
-from formulations.types import Deployment, IntRange
+from formulations.types import Deployment, Search
 
 ATTENTION_SEQ_FAMILIES = ("attention:latency", "attention:hbm_capacity", "attention:wire")
 FFN_SLOT_FAMILIES = ("ffn:gemm", "ffn:scale_out", "ffn:scale_up", "ffn:hbm_capacity")
@@ -119,12 +119,7 @@ class AfdLayouts:
 def afd_layouts(
     cm: CostModel,
     micro_batches: int,
-    attention_units: IntRange,
-    ffn_units: IntRange,
-    redundant: IntRange,
-    seqs: IntRange,
-    experts_per_gpu: IntRange | None,
-    max_gpus: int | None,
+    search: Search,
     imbalance: ImbalanceFn,
     keep_infeasible: bool = False,
 ) -> AfdLayouts:
@@ -133,8 +128,15 @@ def afd_layouts(
     With keep_infeasible the layouts that cannot host even the smallest
     deployment stay in, for diagnostics.
     """
+    attention_units, seqs, max_gpus = (
+        search.attention_nodes,
+        search.sequences_per_gpu,
+        search.max_gpus,
+    )
+    experts_per_gpu, redundant = search.experts_per_gpu, search.redundant_experts
     f_grid, r_grid = np.meshgrid(
-        np.arange(ffn_units.lo, ffn_units.hi + 1), np.arange(redundant.lo, redundant.hi + 1)
+        np.arange(search.ffn_nodes.lo, search.ffn_nodes.hi + 1),
+        np.arange(redundant.lo, redundant.hi + 1),
     )
     f_all, r_all = f_grid.ravel(), r_grid.ravel()
     domain_choices = (
@@ -251,17 +253,20 @@ class EpLayouts:
 def ep_layouts(
     cm: CostModel,
     micro_batches: int,
-    units: IntRange,
-    redundant: IntRange,
-    seqs: IntRange,
-    experts_per_gpu: IntRange | None,
-    max_gpus: int | None,
+    search: Search,
     imbalance: ImbalanceFn,
     keep_infeasible: bool = False,
 ) -> EpLayouts:
     """Every EP layout of the search space with its caps; infeasible layouts removed."""
+    seqs, max_gpus, experts_per_gpu = (
+        search.sequences_per_gpu,
+        search.max_gpus,
+        search.experts_per_gpu,
+    )
+    redundant = search.redundant_experts
     n_grid, r_grid = np.meshgrid(
-        np.arange(units.lo, units.hi + 1), np.arange(redundant.lo, redundant.hi + 1)
+        np.arange(search.nodes.lo, search.nodes.hi + 1),
+        np.arange(redundant.lo, redundant.hi + 1),
     )
     n, r = n_grid.ravel(), r_grid.ravel()
     keep = np.ones(n.shape, dtype=bool)

@@ -122,12 +122,7 @@ def optimize_afd(
         afd_layouts(
             cm,
             nbo,
-            s.attention_nodes,
-            s.ffn_nodes,
-            s.redundant_experts,
-            s.sequences_per_gpu,
-            s.experts_per_gpu,
-            s.max_gpus,
+            s,
             imbalance,
         )
         for nbo in s.afd_micro_batches.values()
@@ -234,11 +229,7 @@ def optimize_ep(inst: Instance, backend_name: str, imbalance: ImbalanceFn) -> Ou
         full: EpLayouts = ep_layouts(
             cm,
             nbo,
-            s.nodes,
-            s.redundant_experts,
-            s.sequences_per_gpu,
-            s.experts_per_gpu,
-            s.max_gpus,
+            s,
             imbalance,
         )
         lay = prune_ep(full, objective)
