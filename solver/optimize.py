@@ -69,6 +69,12 @@ def _demand_slots(inst: Instance, micro_batches: int) -> int | None:
     return max(1, math.ceil(demand / _served_factor(inst, micro_batches) * (1 - 1e-12)))
 
 
+def _demand_fraction(inst: Instance, micro_batches: int) -> float | None:
+    """The demand in (fractional) slots: with real N_A, S = N_A b need not be whole."""
+    demand = inst.workload.demand_tokens_per_s
+    return None if demand is None else demand / _served_factor(inst, micro_batches)
+
+
 def _natural(
     inst: Instance, micro_batches: int, slots: float, units: float, objective: str
 ) -> float:
@@ -118,16 +124,9 @@ def optimize_afd(
     s, cm = inst.search, CostModel.of(inst)
     objective = s.objective
     deadline = t0 + s.time_limit_s
-    all_layouts = [
-        afd_layouts(
-            cm,
-            nbo,
-            s,
-            imbalance,
-        )
-        for nbo in s.afd_micro_batches.values()
-    ]
-    relaxed = _afd_relaxed(inst, all_layouts)
+    # Dominated layouts never change an optimum, integer or relaxed: prune once for both.
+    pruned = [prune_afd(afd_layouts(cm, nbo, s, imbalance)) for nbo in s.afd_micro_batches.values()]
+    relaxed = _afd_relaxed(inst, pruned)
     if backend_name == "enumerate":
         return _from_enumeration(inst, "afd", t0, relaxed, imbalance)
     backend = make_backend(backend_name)
@@ -135,8 +134,7 @@ def optimize_afd(
     bound_total: float | None = None
     statuses = []
     kept = 0
-    for full in all_layouts:
-        lay = prune_afd(full)
+    for lay in pruned:
         kept += len(lay)
         if len(lay) == 0:
             continue
@@ -187,16 +185,16 @@ def optimize_afd(
     )
 
 
-def _afd_relaxed(inst: Instance, all_layouts: list[AfdLayouts]) -> float | None:
+def _afd_relaxed(inst: Instance, pruned: list[AfdLayouts]) -> float | None:
     """Best natural objective with real N_A (MODEL.md section 6), over every N_BO."""
     best = None
-    for lay in all_layouts:
+    for lay in pruned:
         nbo = lay.micro_batches
         found = afd_continuous_optimum(
-            prune_afd(lay),
+            lay,
             inst.search.sequences_per_gpu,
             inst.search.objective,
-            _demand_slots(inst, nbo),
+            _demand_fraction(inst, nbo),
         )
         if found is None:
             continue

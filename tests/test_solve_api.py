@@ -248,3 +248,44 @@ def test_micro_batch_search():
     assert out.deployment.micro_batches in (3, 4, 5)
     assert out.objective == pytest.approx(optimize(inst, "afd", "enumerate").objective)
     assert inst.search.afd_micro_batches == IntRange(3, 5)
+
+
+@pytest.mark.parametrize("objective", ["tokens_per_gpu", "total_tokens", "min_gpus"])
+def test_discrete_penalty_against_a_direct_relaxation(objective):
+    """The continuous-N_A optimum, recomputed over every (layout, b) without pruning."""
+    import numpy as np
+
+    from formulations.costs import CostModel
+    from formulations.layouts import afd_layouts, constant_imbalance
+
+    w = dataclasses.replace(make_instance().workload, demand_tokens_per_s=4e5)
+    inst = make_instance(
+        workload=w,
+        objective=objective,
+        max_gpus=160,
+        attention_nodes=(1, 24),
+        ffn_nodes=(1, 8),
+        sequences_per_gpu=(1, 256),
+    )
+    out = optimize(inst, "afd")
+    lay = afd_layouts(CostModel.of(inst), 3, inst.search, constant_imbalance(1.0))
+    served = 3 * 8 / 0.05  # tokens/s per slot: N_BO g / SLO
+    best = None
+    for c in range(len(lay)):
+        f = int(lay.ffn_units[c])
+        for b in range(1, min(256, int(lay.seq_cap()[c])) + 1):
+            if objective == "min_gpus":
+                n_a = max(float(lay.attention_lo[c]), 4e5 / served / b)
+                if n_a > lay.attention_hi[c] or n_a * b > lay.slot_cap()[c] * (1 + 1e-12):
+                    continue
+                value = (n_a + f) * 8
+                best = value if best is None else min(best, value)
+                continue
+            n_a = min(float(lay.attention_hi[c]), lay.slot_cap()[c] / b)
+            if n_a < lay.attention_lo[c]:
+                continue
+            value = served * n_a * b / ((n_a + f) * 8 if objective == "tokens_per_gpu" else 1)
+            best = value if best is None else max(best, value)
+    expected = 1 - best / out.objective if objective == "min_gpus" else 1 - out.objective / best
+    assert out.discrete_penalty == pytest.approx(max(0.0, expected), abs=1e-9)
+    assert np.isfinite(out.discrete_penalty)
