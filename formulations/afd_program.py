@@ -80,8 +80,7 @@ def add_attention_units(prob: IntegerProgram, lay: AfdLayouts, y: list[int]) -> 
 def add_slots(prob: IntegerProgram, lay: AfdLayouts, y: list[int]) -> list[int]:
     """s_c = S on the chosen layout, zero elsewhere."""
     s = []
-    for c in range(len(lay)):
-        cap = int(lay.slot_cap()[c])
+    for c, cap in enumerate(lay.slot_cap().tolist()):
         s_c = prob.add_var(f"slots[{c}]", 0, cap)
         prob.add_constraint({s_c: 1, y[c]: -cap}, hi=0, family="product", name=f"slots_on[{c}]")
         s.append(s_c)
@@ -130,18 +129,22 @@ def add_ffn_caps(prob: IntegerProgram, lay: AfdLayouts, y: list[int], s: list[in
         prob.add_constraint(terms, hi=0, family=family, name=family)
 
 
-def upper_hull(lay: AfdLayouts, c: int, seqs: IntRange) -> list[tuple[int, int]]:
-    """Vertices (a, S) of the upper-left concave hull of layout c's reachable points.
+def upper_hull(
+    seq_cap: int, slot_cap: int, lo: int, hi: int, seqs: IntRange
+) -> list[tuple[int, int]]:
+    """Vertices (a, S) of the upper-left concave hull of one layout's reachable points.
+
+    Args:
+        seq_cap, slot_cap: the layout's caps B_c on b and P_c on S.
+        lo, hi: its limits on N_A.
 
     Reachable: S = a * b with b in [b_lo, min(B_c, floor(P_c / a))]; the best S
     for a given a is a * min(B_c, floor(P_c / a)). Points that do not raise the
     best S so far are dropped: they never matter to an objective that rewards S
     and charges a, and `s_c <= max S` covers them.
     """
-    seq_cap = min(int(lay.seq_cap()[c]), seqs.hi)
-    slot_cap = int(lay.slot_cap()[c])
-    lo = int(lay.attention_lo[c])
-    hi = min(int(lay.attention_hi[c]), slot_cap // max(seqs.lo, 1))
+    seq_cap = min(seq_cap, seqs.hi)
+    hi = min(hi, slot_cap // max(seqs.lo, 1))
     if hi < lo:
         return []
     # Up to a = floor(P_c / B_c) the batch cap binds and S = a * B_c is one straight line:
@@ -169,7 +172,12 @@ def upper_hull(lay: AfdLayouts, c: int, seqs: IntRange) -> list[tuple[int, int]]
 
 def layout_hulls(lay: AfdLayouts, seqs: IntRange) -> list[list[tuple[int, int]]]:
     """`upper_hull` of every layout (computed once per program family, reused across steps)."""
-    return [upper_hull(lay, c, seqs) for c in range(len(lay))]
+    seq_caps, slot_caps = lay.seq_cap().tolist(), lay.slot_cap().tolist()
+    los, his = lay.attention_lo.tolist(), lay.attention_hi.tolist()
+    return [
+        upper_hull(int(b), int(p), int(lo), int(hi), seqs)
+        for b, p, lo, hi in zip(seq_caps, slot_caps, los, his, strict=True)
+    ]
 
 
 def add_hull_cuts(

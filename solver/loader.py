@@ -164,6 +164,7 @@ def _unknown_overrides(
 def _model(
     raw: Any, base: Path, origin: str, overrides: dict[str, Any], problems: list[str]
 ) -> Model | None:
+    start = len(problems)
     bad = _unknown_overrides(Model, "model", overrides, origin)
     if bad:
         problems.extend(bad)
@@ -183,7 +184,7 @@ def _model(
     model = build(Model, table, where, "" if where != origin else "model", problems)
     if model is not None:
         problems.extend(f"{where}: {p}" for p in checks.check_model(model))
-    return model if not problems else None
+    return model if len(problems) == start else None
 
 
 def _hardware(
