@@ -21,8 +21,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from solver.engine import run_points  # noqa: E402
-from solver.sweep_spec import build_points  # noqa: E402
+from solver.analysis.engine import run_points  # noqa: E402
+from solver.analysis.sweep_spec import build_points  # noqa: E402
 
 _VEC = np.linspace(0.0, 1.0, 64)
 
@@ -68,8 +68,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--points", type=int, default=2000)
     parser.add_argument("--work-ms", type=float, default=5.0)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--repeat", type=int, default=3,
-                        help="runs of each variant; the fastest counts (shared machines are noisy)")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=3,
+        help="runs of each variant; the fastest counts (shared machines are noisy)",
+    )
     args = parser.parse_args(argv)
 
     load_1min = os.getloadavg()[0]
@@ -77,8 +81,10 @@ def main(argv: list[str] | None = None) -> None:
         print(f"note: load average {load_1min:.1f} before start; other processes skew results")
     units = calibrate(args.work_ms)
     points = build_points(
-        [("workload.tpot_ms", [float(v) for v in range(args.points)]),
-         ("search.work_units", [units])],
+        [
+            ("workload.tpot_ms", [float(v) for v in range(args.points)]),
+            ("search.work_units", [units]),
+        ],
         grid=True,
     )
     n = len(points)
@@ -88,30 +94,41 @@ def main(argv: list[str] | None = None) -> None:
         instance.write_text("# toy instance\n")
         # Warm-up in process: the parent's lazy imports (pandas, tqdm) are paid by any
         # CLI before a sweep starts. Worker start-up is *not* warmed: it is measured.
-        run_points(instance, points[:2], bench_point, Path(tmp) / "warm", workers=1,
-                   progress=False)
+        run_points(instance, points[:2], bench_point, Path(tmp) / "warm", workers=1, progress=False)
         for rep in range(args.repeat):
-            best_s["loop"] = min(best_s["loop"], _time_s(
-                lambda: [bench_point(str(instance), p) for p in points]))
+            best_s["loop"] = min(
+                best_s["loop"], _time_s(lambda: [bench_point(str(instance), p) for p in points])
+            )
             for workers in (1, args.workers):
                 out = Path(tmp) / f"w{workers}-{rep}"
-                elapsed_s = _time_s(lambda w=workers, o=out: run_points(
-                    instance, points, bench_point, o, workers=w, progress=False))
+                elapsed_s = _time_s(
+                    lambda w=workers, o=out: run_points(
+                        instance, points, bench_point, o, workers=w, progress=False
+                    )
+                )
                 best_s[workers] = min(best_s[workers], elapsed_s)
 
     loop_s, one_s, many_s = best_s["loop"], best_s[1], best_s[args.workers]
-    print(f"points: {n}, work per point: {1000 * loop_s / n:.2f} ms (target {args.work_ms} ms), "
-          f"best of {args.repeat} runs each, {os.cpu_count()} CPUs")
+    print(
+        f"points: {n}, work per point: {1000 * loop_s / n:.2f} ms (target {args.work_ms} ms), "
+        f"best of {args.repeat} runs each, {os.cpu_count()} CPUs"
+    )
     print(f"plain loop         : {n / loop_s:8.1f} points/s  ({loop_s:.2f} s)")
     print(f"engine, 1 worker   : {n / one_s:8.1f} points/s  ({one_s:.2f} s)")
     print(f"engine, {args.workers} workers  : {n / many_s:8.1f} points/s  ({many_s:.2f} s)")
-    print(f"speed-up on {args.workers} workers vs plain loop: {loop_s / many_s:.2f}x "
-          f"(vs engine on 1 worker: {one_s / many_s:.2f}x)")
-    print(f"overhead per point, 1 worker : {1000 * (one_s - loop_s) / n:+.3f} ms "
-          f"({100 * (one_s / loop_s - 1):+.1f} %)")
+    print(
+        f"speed-up on {args.workers} workers vs plain loop: {loop_s / many_s:.2f}x "
+        f"(vs engine on 1 worker: {one_s / many_s:.2f}x)"
+    )
+    print(
+        f"overhead per point, 1 worker : {1000 * (one_s - loop_s) / n:+.3f} ms "
+        f"({100 * (one_s / loop_s - 1):+.1f} %)"
+    )
     busy_s = args.workers * many_s  # worker-seconds spent, start-up and idle tail included
-    print(f"overhead per point, {args.workers} workers: {1000 * (busy_s - loop_s) / n:+.3f} ms "
-          f"of worker time ({100 * (busy_s / loop_s - 1):+.1f} %, pool start-up included)")
+    print(
+        f"overhead per point, {args.workers} workers: {1000 * (busy_s - loop_s) / n:+.3f} ms "
+        f"of worker time ({100 * (busy_s / loop_s - 1):+.1f} %, pool start-up included)"
+    )
 
 
 if __name__ == "__main__":

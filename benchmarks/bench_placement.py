@@ -24,18 +24,31 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from formulations.types import Model  # noqa: E402
-from solver.loads import load_expert_loads  # noqa: E402
-from solver.place import place_layers  # noqa: E402
+from solver.io.loads import load_expert_loads  # noqa: E402
+from solver.placement.place import place_layers  # noqa: E402
 
 TARGET_GAP = 0.01
 TARGET_S = 2.0
 
 DEEPSEEK_V3 = Model(
-    name="deepseek-v3", num_layers=61, num_dense_layers=3, hidden_size=7168,
-    num_routed_experts=256, experts_per_token=8, num_shared_experts=1,
-    moe_intermediate_size=2048, vocab_size=129280, attention="mla", num_attention_heads=128,
-    q_lora_rank=1536, kv_lora_rank=512, qk_rope_head_dim=64, qk_nope_head_dim=128,
-    v_head_dim=128, n_group=8, topk_group=4,
+    name="deepseek-v3",
+    num_layers=61,
+    num_dense_layers=3,
+    hidden_size=7168,
+    num_routed_experts=256,
+    experts_per_token=8,
+    num_shared_experts=1,
+    moe_intermediate_size=2048,
+    vocab_size=129280,
+    attention="mla",
+    num_attention_heads=128,
+    q_lora_rank=1536,
+    kv_lora_rank=512,
+    qk_rope_head_dim=64,
+    qk_nope_head_dim=128,
+    v_head_dim=128,
+    n_group=8,
+    topk_group=4,
 )
 
 
@@ -48,16 +61,25 @@ def cells(experts: int) -> list[tuple[int, int, int]]:
 
 
 def run(loads: np.ndarray, args: argparse.Namespace) -> None:
-    header = (f"{'ranks':>5} {'slots':>5} {'R':>3} {'layers':>6} {'wall_s':>7} {'s/layer':>8} "
-              f"{'max_s':>6} {'program':>8} {'greedy':>7} {'bound':>7} {'gap%':>6} "
-              f"{'optimal':>7} target")
+    header = (
+        f"{'ranks':>5} {'slots':>5} {'R':>3} {'layers':>6} {'wall_s':>7} {'s/layer':>8} "
+        f"{'max_s':>6} {'program':>8} {'greedy':>7} {'bound':>7} {'gap%':>6} "
+        f"{'optimal':>7} target"
+    )
     print(header)
     for ranks, slots, replicas in cells(loads.shape[1]):
         for layers in args.layers:
             block = loads[:layers]
             start = time.perf_counter()
-            summary, _ = place_layers(block, ranks, slots, replicas, backend=args.backend,
-                                      time_limit_s=args.time_limit, workers=args.workers)
+            summary, _ = place_layers(
+                block,
+                ranks,
+                slots,
+                replicas,
+                backend=args.backend,
+                time_limit_s=args.time_limit,
+                workers=args.workers,
+            )
             wall = time.perf_counter() - start
             mean = summary["mean_load"]
             solved = summary[summary["solve_s"] > 0]
@@ -85,8 +107,10 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=None, help="processes (default: cores)")
     args = parser.parse_args()
     loads = load_expert_loads(args.loads, DEEPSEEK_V3)
-    print(f"loads {args.loads}: {loads.shape[0]} layers x {loads.shape[1]} experts, "
-          f"{int(loads[0].sum())} expert-token assignments per layer")
+    print(
+        f"loads {args.loads}: {loads.shape[0]} layers x {loads.shape[1]} experts, "
+        f"{int(loads[0].sum())} expert-token assignments per layer"
+    )
     run(loads, args)
 
 

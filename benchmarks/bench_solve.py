@@ -17,7 +17,7 @@ from pathlib import Path
 
 from formulations.types import IntRange
 from solver import enumerate as brute
-from solver.loader import load_instance
+from solver.io.loader import load_instance
 from solver.optimize import optimize
 
 ROOT = Path(__file__).resolve().parents[1]

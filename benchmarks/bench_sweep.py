@@ -24,7 +24,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from solver.sweep import (  # noqa: E402
+from solver.analysis.sweep import (  # noqa: E402
     parse_varies,
     point_function,
     run_sweep,

@@ -31,7 +31,7 @@ sit only on ranks `0 .. j + R` (at most `j + 1 + R` replicas belong to experts
 objective ranks on different nodes differ, so only "rank 0 holds expert 0" stays.
 
 Scale. For 256 experts on 32 ranks the program has ~16k variables and neither
-HiGHS nor CP-SAT finds a solution in a minute, so `solver.place` uses it whole
+HiGHS nor CP-SAT finds a solution in a minute, so `solver.placement.place` uses it whole
 only for small layers; for large ones it starts from heuristics that usually
 meet the bound (then the bound proves optimality) and otherwise re-solves the
 program exactly on a few ranks at a time (large-neighbourhood search).
@@ -58,8 +58,15 @@ from formulations.placement_bounds import lower_bound
 from formulations.program import IntegerProgram
 
 __all__ = [
-    "Placement", "PlacementError", "PlacementHandles", "build_placement_program",
-    "check_problem", "extract_placement", "lower_bound", "node_spread", "pad_replicas",
+    "Placement",
+    "PlacementError",
+    "PlacementHandles",
+    "build_placement_program",
+    "check_problem",
+    "extract_placement",
+    "lower_bound",
+    "node_spread",
+    "pad_replicas",
     "validate_placement",
 ]
 
@@ -181,9 +188,7 @@ def add_replica_links(prob: IntegerProgram, loads: np.ndarray, x: dict, t: dict,
     for (e, r), ti in t.items():
         cap = min(int(loads[e]), hi)
         if cap > 0:
-            prob.add_constraint(
-                {ti: 1, x[e, r]: -cap}, hi=0, family="link", name=f"link[{e},{r}]"
-            )
+            prob.add_constraint({ti: 1, x[e, r]: -cap}, hi=0, family="link", name=f"link[{e},{r}]")
 
 
 def add_replica_counts(

@@ -102,8 +102,9 @@ def _heavy_sets_allow(
     return bool(fits.any(axis=1).all())
 
 
-def _piece_credits(load: int, counts: np.ndarray, t: int, tiny: int, slots_per_rank: int,
-                   item_sizes: np.ndarray) -> np.ndarray:
+def _piece_credits(
+    load: int, counts: np.ndarray, t: int, tiny: int, slots_per_rank: int, item_sizes: np.ndarray
+) -> np.ndarray:
     """Most room credit n pieces of `load` can earn, for each n in `counts`.
 
     Of the n pieces, j are big (above t // 2, one per rank), u tiny (at most
@@ -157,7 +158,7 @@ def _room_allows(w: np.ndarray, ranks: int, slots_per_rank: int, replicas: int, 
         grown = np.full(width, -np.inf)
         for n, gain in zip(counts.tolist(), gains.tolist(), strict=True):
             if n - 1 < width:
-                grown[n - 1:] = np.maximum(grown[n - 1:], best[: width - (n - 1)] + gain)
+                grown[n - 1 :] = np.maximum(grown[n - 1 :], best[: width - (n - 1)] + gain)
         best = grown
         x = np.arange(width)
         k = np.minimum(ranks, e + 1 + x)
@@ -190,12 +191,14 @@ def quick_bound(loads: np.ndarray, ranks: int, slots_per_rank: int, replicas: in
     )
     if slots_per_rank == 1:  # one replica per rank: the count bound is exact
         return simple
-    return _search(loads, simple, None,
-                   lambda w, t: _heavy_sets_allow(w, ranks, slots_per_rank, replicas, t))
+    return _search(
+        loads, simple, None, lambda w, t: _heavy_sets_allow(w, ranks, slots_per_rank, replicas, t)
+    )
 
 
-def lower_bound(loads: np.ndarray, ranks: int, slots_per_rank: int, replicas: int,
-                upper: int | None = None) -> int:
+def lower_bound(
+    loads: np.ndarray, ranks: int, slots_per_rank: int, replicas: int, upper: int | None = None
+) -> int:
     """All five bounds; `upper`, a max load known to be achievable, shortens the search.
 
     The room bound costs up to a few hundred milliseconds on 256 experts, so
@@ -204,5 +207,6 @@ def lower_bound(loads: np.ndarray, ranks: int, slots_per_rank: int, replicas: in
     quick = quick_bound(loads, ranks, slots_per_rank, replicas)
     if slots_per_rank == 1 or (upper is not None and upper <= quick):
         return quick
-    return _search(loads, quick, upper,
-                   lambda w, t: _room_allows(w, ranks, slots_per_rank, replicas, t))
+    return _search(
+        loads, quick, upper, lambda w, t: _room_allows(w, ranks, slots_per_rank, replicas, t)
+    )

@@ -59,8 +59,9 @@ def _pieces(loads: np.ndarray, counts: np.ndarray) -> list[tuple[int, int]]:
     return sorted(out, key=lambda pe: (-pe[0], pe[1]))
 
 
-def _lpt(pieces: list[tuple[int, int]], ranks: int, experts: int, caps: np.ndarray,
-         equal_counts: bool) -> Placement:
+def _lpt(
+    pieces: list[tuple[int, int]], ranks: int, experts: int, caps: np.ndarray, equal_counts: bool
+) -> Placement:
     """Each piece to the least-loaded rank with room that lacks its expert.
 
     With `equal_counts`, ranks hold floor(N/P) pieces and `N mod P` of them one
@@ -92,8 +93,9 @@ def _lpt(pieces: list[tuple[int, int]], ranks: int, experts: int, caps: np.ndarr
     return Placement(replica, tokens)
 
 
-def _make_room(replica: np.ndarray, tokens: np.ndarray, count: np.ndarray, full: np.ndarray,
-               expert: int) -> None:
+def _make_room(
+    replica: np.ndarray, tokens: np.ndarray, count: np.ndarray, full: np.ndarray, expert: int
+) -> None:
     """Free a slot on a rank lacking `expert` by moving one piece to an open rank."""
     for src in np.flatnonzero(full & ~replica[:, expert]):
         for dst in np.flatnonzero(~full & replica[:, expert]):
@@ -197,8 +199,14 @@ def improve_by_moves(placement: Placement, slots_per_rank: int, max_moves: int =
 # ---- starts and finishing ----
 
 
-def wrap_around(loads: np.ndarray, ranks: int, slots_per_rank: int, replicas: int,
-                target: int, rng: np.random.Generator | None = None) -> Placement | None:
+def wrap_around(
+    loads: np.ndarray,
+    ranks: int,
+    slots_per_rank: int,
+    replicas: int,
+    target: int,
+    rng: np.random.Generator | None = None,
+) -> Placement | None:
     """McNaughton's rule with balanced counts: fill ranks to `target` in turn.
 
     Each rank first takes the piece carried over from the previous one, then
@@ -323,8 +331,9 @@ def restrict(placement: Placement, rank_ids: np.ndarray) -> tuple[np.ndarray, np
     return sub_loads[order], experts[order], spare
 
 
-def merge(placement: Placement, rank_ids: np.ndarray, experts: np.ndarray,
-          sub: Placement) -> Placement:
+def merge(
+    placement: Placement, rank_ids: np.ndarray, experts: np.ndarray, sub: Placement
+) -> Placement:
     """`placement` with ranks `rank_ids` replaced by `sub` (on `experts`)."""
     replica, tokens = placement.replica.copy(), placement.tokens.copy()
     replica[rank_ids] = False

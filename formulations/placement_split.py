@@ -97,8 +97,9 @@ def _fixed_tokens(loads: np.ndarray, replica: np.ndarray) -> np.ndarray:
     return np.where(replica & single[None, :], loads[None, :], 0)
 
 
-def _split_at(loads: np.ndarray, replica: np.ndarray, fixed: np.ndarray,
-              max_load: int) -> np.ndarray | None:
+def _split_at(
+    loads: np.ndarray, replica: np.ndarray, fixed: np.ndarray, max_load: int
+) -> np.ndarray | None:
     """Tokens `(P, E)` with every rank at most `max_load`, or None if impossible.
 
     Only experts with several replicas enter the flow network; single-replica

@@ -1,6 +1,6 @@
 """Typed, frozen inputs of the cost model and the integer programs (MODEL.md section 1).
 
-Every field carries its unit and allowed range in its metadata; `solver.schema`
+Every field carries its unit and allowed range in its metadata; `solver.io.schema`
 validates instance files against exactly these declarations, so the ranges
 live in one place. Derived quantities (KV bytes, attention FLOPs, ...) are
 never stored here: `formulations.attention` and `formulations.costs` compute

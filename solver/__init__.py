@@ -2,10 +2,20 @@
 
 Python API: `solve(path_or_instance, **options)` and `evaluate(path_or_instance,
 deployment)`, both returning a pandas DataFrame with one row per architecture.
+The names are resolved lazily (PEP 562), so importing a submodule such as
+`solver.io.loader` does not pull in the whole API (and no import circle forms).
 """
 
 from __future__ import annotations
 
-from solver.api import COLUMNS, evaluate, solve
+from typing import Any
 
 __all__ = ["COLUMNS", "evaluate", "solve"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in __all__:
+        from solver import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'solver' has no attribute {name!r}")

@@ -30,7 +30,7 @@ from formulations.types import Deployment, Instance
 from solver.backends import Status
 from solver.errors import InputError
 from solver.imbalance import imbalance_fn
-from solver.loader import load_instance
+from solver.io.loader import load_instance
 from solver.optimize import Outcome, optimize
 from solver.shadow import SHADOW_COLUMNS, shadow_cells
 

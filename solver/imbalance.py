@@ -14,8 +14,8 @@ from formulations.costs import experts_per_gpu
 from formulations.layouts import ImbalanceFn, constant_imbalance
 from formulations.types import Instance
 from solver.errors import InputError
-from solver.loads import LoadsError, load_expert_loads
-from solver.place import achieved_imbalance
+from solver.io.loads import LoadsError, load_expert_loads
+from solver.placement.place import achieved_imbalance
 
 
 def expert_loads(inst: Instance) -> np.ndarray | None:

@@ -18,7 +18,7 @@ from strategies import instances
 from formulations import deployment as dep
 from formulations.costs import CostModel
 from formulations.types import Instance, IntRange
-from solver.loader import load_instance
+from solver.io.loader import load_instance
 from solver.optimize import Outcome, optimize
 
 BACKENDS = ("highs", "cbc", "cpsat")

@@ -7,8 +7,8 @@ from conftest import INSTANCES
 
 from formulations.attention import total_params
 from formulations.types import Hardware, Model
-from solver.loader import read_toml
-from solver.schema import build
+from solver.io.loader import read_toml
+from solver.io.schema import build
 
 MODELS = sorted((INSTANCES / "models").glob("*.toml"))
 REQUIRED_MODELS = {

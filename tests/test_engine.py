@@ -19,9 +19,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from solver.engine import SweepInterrupted, run_points, start_method
-from solver.store import ResultStore
-from solver.sweep_spec import build_points, parse_key, parse_spec, parse_vary, point_key
+from solver.analysis.engine import SweepInterrupted, run_points, start_method
+from solver.analysis.store import ResultStore
+from solver.analysis.sweep_spec import build_points, parse_key, parse_spec, parse_vary, point_key
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -44,10 +44,17 @@ def toy_point(instance_path: str, overrides: dict[str, Any]) -> list[dict[str, A
     if mode == "infeasible":
         return [{"architecture": "afd", "status": "infeasible", "tokens_per_s_per_gpu": math.nan}]
     return [
-        {"architecture": "afd", "status": "optimal",
-         "tokens_per_s_per_gpu": scale * tpot_ms * gbps / 7.0},
-        {"architecture": "ep", "status": "time_limit",
-         "tokens_per_s_per_gpu": scale * tpot_ms + gbps / 3.0, "gpus": int(tpot_ms) % 5},
+        {
+            "architecture": "afd",
+            "status": "optimal",
+            "tokens_per_s_per_gpu": scale * tpot_ms * gbps / 7.0,
+        },
+        {
+            "architecture": "ep",
+            "status": "time_limit",
+            "tokens_per_s_per_gpu": scale * tpot_ms + gbps / 3.0,
+            "gpus": int(tpot_ms) % 5,
+        },
     ]
 
 
@@ -93,8 +100,10 @@ def instance(tmp_path: Path) -> Path:
 
 def grid(n_tpot: int = 6, n_gbps: int = 4) -> list[dict[str, Any]]:
     return build_points(
-        [("workload.tpot_ms", [float(20 + 5 * i) for i in range(n_tpot)]),
-         ("hardware.scaleout_gbps", [100 * (j + 1) for j in range(n_gbps)])],
+        [
+            ("workload.tpot_ms", [float(20 + 5 * i) for i in range(n_tpot)]),
+            ("hardware.scaleout_gbps", [100 * (j + 1) for j in range(n_gbps)]),
+        ],
         grid=True,
     )
 
@@ -173,12 +182,22 @@ def test_int_ranges_match_python_range(start: int, length: int, step: int) -> No
 
 def test_build_points_orders_grid_and_zip() -> None:
     assert build_points([("workload.tpot_ms", [1, 2])], grid=True) == [
-        {"workload.tpot_ms": 1}, {"workload.tpot_ms": 2}]
+        {"workload.tpot_ms": 1},
+        {"workload.tpot_ms": 2},
+    ]
     pts = build_points([("model.a", [1, 2]), ("model.b", ["x", "y", "z"])], grid=True)
     assert [(p["model.a"], p["model.b"]) for p in pts] == [
-        (1, "x"), (1, "y"), (1, "z"), (2, "x"), (2, "y"), (2, "z")]
+        (1, "x"),
+        (1, "y"),
+        (1, "z"),
+        (2, "x"),
+        (2, "y"),
+        (2, "z"),
+    ]
     assert build_points([("model.a", [1, 2]), ("model.b", [3, 4])], grid=False) == [
-        {"model.a": 1, "model.b": 3}, {"model.a": 2, "model.b": 4}]
+        {"model.a": 1, "model.b": 3},
+        {"model.a": 2, "model.b": 4},
+    ]
     with pytest.raises(ValueError, match="equal lengths"):
         build_points([("model.a", [1, 2]), ("model.b", [3])], grid=False)
     with pytest.raises(ValueError, match="more than once"):
@@ -211,22 +230,22 @@ def test_in_process_matches_plain_loop(instance: Path, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("method", ["fork", "forkserver", None])
-def test_pool_matches_plain_loop_with_failures(instance: Path, tmp_path: Path,
-                                               method: str | None) -> None:
+def test_pool_matches_plain_loop_with_failures(
+    instance: Path, tmp_path: Path, method: str | None
+) -> None:
     points = grid(10, 6)  # 60 points: enough for chunks of several points per task
     points[7]["search.mode"] = "fail"
-    table = run_points(instance, points, toy_point, tmp_path / "out", workers=2,
-                       mp_context=method)
+    table = run_points(instance, points, toy_point, tmp_path / "out", workers=2, mp_context=method)
     assert_same(table, expected_table(instance, points))
 
 
 @pytest.mark.parametrize("method", ["fork", "forkserver"])
-def test_worker_crash_restarts_pool_and_keeps_points(instance: Path, tmp_path: Path,
-                                                     method: str) -> None:
+def test_worker_crash_restarts_pool_and_keeps_points(
+    instance: Path, tmp_path: Path, method: str
+) -> None:
     points = grid(8, 5)
     points[11]["search.mode"] = "crash"
-    table = run_points(instance, points, toy_point, tmp_path / "out", workers=2,
-                       mp_context=method)
+    table = run_points(instance, points, toy_point, tmp_path / "out", workers=2, mp_context=method)
     crashed = table[table["search.mode"] == "crash"]
     assert len(crashed) == 1 and crashed["status"].iloc[0] == "error"
     assert "worker process died" in crashed["reason"].iloc[0]
@@ -260,8 +279,9 @@ def test_refuses_to_overwrite_without_resume(instance: Path, tmp_path: Path) -> 
         run_points(instance, points, toy_point, tmp_path / "out", workers=1, resume=True)
 
 
-def test_keyboard_interrupt_then_resume(instance: Path, tmp_path: Path,
-                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_keyboard_interrupt_then_resume(
+    instance: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     points = grid()
     monkeypatch.setitem(_CALLS, "n", 0)
     monkeypatch.setitem(_CALLS, "interrupt_after", 9)
@@ -287,7 +307,7 @@ _CHILD = """
 import sys
 sys.path[:0] = [{repo!r}, {tests!r}]
 from test_engine import toy_point, grid
-from solver.engine import SweepInterrupted, run_points, start_method
+from solver.analysis.engine import SweepInterrupted, run_points, start_method
 points = grid(10, 4)
 for p in points:
     p["search.sleep_s"] = 0.1
@@ -300,11 +320,13 @@ except SweepInterrupted as exc:
 
 
 def _start_child(instance: Path, out: Path) -> subprocess.Popen[bytes]:
-    code = _CHILD.format(repo=str(REPO), tests=str(REPO / "tests"), instance=str(instance),
-                         out=str(out))
+    code = _CHILD.format(
+        repo=str(REPO), tests=str(REPO / "tests"), instance=str(instance), out=str(out)
+    )
     # Own session: the test can signal the child and its workers as one group.
-    return subprocess.Popen([sys.executable, "-c", code], start_new_session=True,
-                            stderr=subprocess.PIPE)
+    return subprocess.Popen(
+        [sys.executable, "-c", code], start_new_session=True, stderr=subprocess.PIPE
+    )
 
 
 def _stored(out: Path) -> int:
@@ -324,8 +346,9 @@ def _wait_for_points(child: subprocess.Popen[bytes], out: Path, n: int) -> None:
 
 
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT], ids=["SIGKILL", "SIGINT"])
-def test_killed_sweep_resumes_to_the_same_table(instance: Path, tmp_path: Path,
-                                                sig: signal.Signals) -> None:
+def test_killed_sweep_resumes_to_the_same_table(
+    instance: Path, tmp_path: Path, sig: signal.Signals
+) -> None:
     out = tmp_path / "out"
     child = _start_child(instance, out)
     try:
@@ -356,15 +379,18 @@ def test_dask_cluster_matches_local_pool(instance: Path, tmp_path: Path) -> None
     points = grid(6, 5)
     points[4]["search.mode"] = "fail"
     local = run_points(instance, points, toy_point, tmp_path / "local", workers=2)
-    with LocalCluster(n_workers=2, processes=True, threads_per_worker=1,
-                      dashboard_address=None) as cluster:
-        remote = run_points(instance, points, toy_point, tmp_path / "dask",
-                            scheduler=cluster.scheduler_address)
+    with LocalCluster(
+        n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None
+    ) as cluster:
+        remote = run_points(
+            instance, points, toy_point, tmp_path / "dask", scheduler=cluster.scheduler_address
+        )
     pd.testing.assert_frame_equal(remote, local)
 
 
-def test_progress_bar_when_asked(instance: Path, tmp_path: Path,
-                                 capsys: pytest.CaptureFixture[str]) -> None:
+def test_progress_bar_when_asked(
+    instance: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     run_points(instance, grid(2, 2), toy_point, tmp_path / "quiet", workers=1)
     assert capsys.readouterr().err == ""  # stderr is not a TTY under pytest
     run_points(instance, grid(2, 2), toy_point, tmp_path / "loud", workers=1, progress=True)
@@ -388,7 +414,7 @@ def test_bad_point_functions(instance: Path, tmp_path: Path) -> None:
 
 
 def test_chunk_size_targets_task_length(tmp_path: Path) -> None:
-    from solver.engine import _Recorder
+    from solver.analysis.engine import _Recorder
 
     class Bar:
         def update(self, n: int) -> None: ...
@@ -410,7 +436,7 @@ if __name__ == "__mp_main__":
     os._exit(3)  # every worker process dies while starting up
 sys.path[:0] = [{repo!r}, {tests!r}]
 from test_engine import toy_point, grid
-from solver.engine import run_points
+from solver.analysis.engine import run_points
 # forkserver re-imports the main module in each worker (fork would not).
 run_points({instance!r}, grid(4, 4), toy_point, {out!r}, workers=2, mp_context="forkserver")
 """
@@ -418,9 +444,14 @@ run_points({instance!r}, grid(4, 4), toy_point, {out!r}, workers=2, mp_context="
 
 def test_workers_that_cannot_start_abort_the_sweep(instance: Path, tmp_path: Path) -> None:
     script = tmp_path / "dying.py"
-    script.write_text(_DYING_WORKERS.format(repo=str(REPO), tests=str(REPO / "tests"),
-                                            instance=str(instance), out=str(tmp_path / "out")))
-    proc = subprocess.run([sys.executable, str(script)], capture_output=True, timeout=60,
-                          text=True)
+    script.write_text(
+        _DYING_WORKERS.format(
+            repo=str(REPO),
+            tests=str(REPO / "tests"),
+            instance=str(instance),
+            out=str(tmp_path / "out"),
+        )
+    )
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, timeout=60, text=True)
     assert proc.returncode == 1
     assert "RuntimeError: sweep worker processes die at start-up" in proc.stderr

@@ -17,7 +17,7 @@ from solver import solve
 from solver.dinkelbach import solve_afd_ratio
 from solver.imbalance import expert_loads, imbalance_fn
 from solver.optimize import optimize
-from solver.place import achieved_imbalance
+from solver.placement.place import achieved_imbalance
 
 
 def _layout(slot_cap: int, seq_cap: int, ffn_units: int = 2, attention_hi: int = 64) -> AfdLayouts:

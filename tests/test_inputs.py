@@ -9,7 +9,7 @@ from conftest import INSTANCES
 
 from solver.cli import main
 from solver.errors import InputError
-from solver.loader import load_instance
+from solver.io.loader import load_instance
 
 GOOD = INSTANCES / "deepseek-v3-h800.toml"
 

@@ -35,3 +35,72 @@ def test_formulations_do_not_open_files():
             if isinstance(node, ast.Call) and getattr(node.func, "id", None) in ("open", "print"):
                 offenders.append(f"{path.name}:{node.lineno}")
     assert not offenders, offenders
+
+
+def _module_name(path) -> str:
+    rel = path.relative_to(ROOT).with_suffix("")
+    parts = list(rel.parts)
+    if parts[-1] == "__init__":
+        parts = parts[:-1]
+    return ".".join(parts)
+
+
+def _import_nodes(tree: ast.AST):
+    """Import statements anywhere in a module, except under `if TYPE_CHECKING:` and inside a
+    module-level `__getattr__` (PEP 562 lazy attributes run after the package is initialised)."""
+    skip: set[int] = set()
+    for node in ast.walk(tree):
+        lazy_attr = isinstance(node, ast.FunctionDef) and node.name == "__getattr__"
+        typing_only = isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
+        if lazy_attr or typing_only:
+            skip.update(id(inner) for inner in ast.walk(node))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import | ast.ImportFrom) and id(node) not in skip:
+            yield node
+
+
+def _imports_of(path, known: set[str]) -> set[str]:
+    """Modules importing `path` can run: `from a.b import c` means a.b.c when c is a submodule,
+    else a.b; importing a module also runs its packages, except the importer's own packages
+    (they are already being imported)."""
+    me = _module_name(path)
+    own = {".".join(me.split(".")[:i]) for i in range(1, me.count(".") + 1)}
+    found: set[str] = set()
+    for node in _import_nodes(ast.parse(path.read_text())):
+        targets: list[str] = []
+        if isinstance(node, ast.Import):
+            targets = [alias.name for alias in node.names]
+        elif node.module and node.level == 0:
+            for alias in node.names:
+                sub = f"{node.module}.{alias.name}"
+                targets.append(sub if sub in known else node.module)
+        for name in targets:
+            parts = name.split(".")
+            for i in range(1, len(parts) + 1):
+                prefix = ".".join(parts[:i])
+                if prefix in known and prefix not in own:
+                    found.add(prefix)
+    return found
+
+
+def test_no_import_cycles():
+    paths = [p for pkg in ("solver", "formulations") for p in sorted((ROOT / pkg).rglob("*.py"))]
+    known = {_module_name(p) for p in paths}
+    graph = {_module_name(p): _imports_of(p, known) - {_module_name(p)} for p in paths}
+    # Function-level (lazy) imports count: a circle through them still ties the modules together.
+    cycles = []
+    state: dict[str, int] = {}
+
+    def visit(node: str, stack: list[str]) -> None:
+        state[node] = 1
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == 1:
+                cycles.append(stack[stack.index(nxt) :] + [nxt])
+            elif nxt not in state:
+                visit(nxt, [*stack, nxt])
+        state[node] = 2
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node, [node])
+    assert not cycles, cycles

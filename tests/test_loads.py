@@ -6,14 +6,22 @@ import numpy as np
 import pytest
 
 from formulations.types import Model
-from solver.loads import LoadsError, apportion, generate_loads, load_expert_loads
+from solver.io.loads import LoadsError, apportion, generate_loads, load_expert_loads
 
 
 def _model(experts: int = 8, k: int = 2, layers: int = 4) -> Model:
     return Model(
-        name="toy", num_layers=layers + 1, num_dense_layers=1, hidden_size=64,
-        num_routed_experts=experts, experts_per_token=k, num_shared_experts=0,
-        moe_intermediate_size=32, vocab_size=100, attention="mha", num_attention_heads=4,
+        name="toy",
+        num_layers=layers + 1,
+        num_dense_layers=1,
+        hidden_size=64,
+        num_routed_experts=experts,
+        experts_per_token=k,
+        num_shared_experts=0,
+        moe_intermediate_size=32,
+        vocab_size=100,
+        attention="mha",
+        num_attention_heads=4,
         head_dim=16,
     )
 
@@ -31,8 +39,9 @@ def _write(tmp_path, text: str, name: str = "loads.csv"):
 
 
 def test_csv_reads_loads_with_extra_columns_and_missing_experts(tmp_path):
-    path = _write(tmp_path, "step,layer,expert,tokens,note\n"
-                            "0,0,0,5,a\n0,0,3,7,b\n0,1,7,2,c\n1,1,7,3,d\n\n")
+    path = _write(
+        tmp_path, "step,layer,expert,tokens,note\n0,0,0,5,a\n0,0,3,7,b\n0,1,7,2,c\n1,1,7,3,d\n\n"
+    )
     loads = load_expert_loads(str(path), _model())
     assert loads.shape == (2, 8)
     assert loads.dtype == np.int64

@@ -10,9 +10,9 @@ import pytest
 from conftest import INSTANCES
 
 from solver.cli import main
-from solver.cli_placement import PLACE_KEYS
-from solver.loader import load_instance
-from solver.loads import load_expert_loads
+from solver.cli.placement import PLACE_KEYS
+from solver.io.loader import load_instance
+from solver.io.loads import load_expert_loads
 
 GOOD = INSTANCES / "deepseek-v3-h800.toml"
 SPEC = "zipf:s=1.1,seed=7,layers=3"

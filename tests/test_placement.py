@@ -26,7 +26,7 @@ from formulations.placement_heuristics import greedy_placement, greedy_replica_c
 from formulations.placement_split import rebalance_tokens
 from formulations.types import Hardware, Instance, Model, Search, Workload
 from solver.backends import Status, make_backend
-from solver.place import (
+from solver.placement.place import (
     PLACEMENT_COLUMNS,
     SUMMARY_COLUMNS,
     achieved_imbalance,
@@ -263,8 +263,9 @@ def test_place_layers_tables_are_valid(tmp_path):
     rng = np.random.default_rng(3)
     loads = rng.integers(0, 50, size=(4, 12))
     loads[2] = loads[0][::-1]  # same multiset as layer 0: solved once, relabelled
-    summary, placement = place_layers(loads, ranks=4, slots_per_rank=4, replicas=3, workers=1,
-                                      time_limit_s=1.0)
+    summary, placement = place_layers(
+        loads, ranks=4, slots_per_rank=4, replicas=3, workers=1, time_limit_s=1.0
+    )
     _check_tables(summary, placement, loads, 4, 4, 3)
     assert summary.loc[2, "max_load"] == summary.loc[0, "max_load"]
     # The file round trip is what users see.
@@ -318,17 +319,37 @@ def test_node_spread_objective_keeps_the_max_load():
 
 def _model(experts=256, k=8) -> Model:
     return Model(
-        name="toy-v3", num_layers=61, num_dense_layers=3, hidden_size=7168,
-        num_routed_experts=experts, experts_per_token=k, num_shared_experts=1,
-        moe_intermediate_size=2048, vocab_size=129280, attention="mla", num_attention_heads=128,
-        q_lora_rank=1536, kv_lora_rank=512, qk_rope_head_dim=64, qk_nope_head_dim=128,
+        name="toy-v3",
+        num_layers=61,
+        num_dense_layers=3,
+        hidden_size=7168,
+        num_routed_experts=experts,
+        experts_per_token=k,
+        num_shared_experts=1,
+        moe_intermediate_size=2048,
+        vocab_size=129280,
+        attention="mla",
+        num_attention_heads=128,
+        q_lora_rank=1536,
+        kv_lora_rank=512,
+        qk_rope_head_dim=64,
+        qk_nope_head_dim=128,
         v_head_dim=128,
     )
 
 
 def test_default_slots_per_rank_from_memory():
-    hw = Hardware(name="h800", fp8_tflops=1979, bf16_tflops=989, hbm_gb=80, hbm_tbps=3.35,
-                  scaleup_gbps=200, scaleout_gbps=50, gpus_per_node=8, scaleup_domain_gpus=8)
+    hw = Hardware(
+        name="h800",
+        fp8_tflops=1979,
+        bf16_tflops=989,
+        hbm_gb=80,
+        hbm_tbps=3.35,
+        scaleup_gbps=200,
+        scaleout_gbps=50,
+        gpus_per_node=8,
+        scaleup_domain_gpus=8,
+    )
     inst = Instance("toy", _model(), hw, Workload(tpot_ms=50, context_tokens=4096), Search())
     expert_bytes = 3 * 7168 * 2048
     expected = math.floor(80e9 * 0.9 / (58 * expert_bytes))
@@ -349,10 +370,15 @@ def test_achieved_imbalance_matches_the_tables_and_caches():
 # ---- layering ----
 
 
-@pytest.mark.parametrize("module", ["formulations/placement.py",
-                                    "formulations/placement_bounds.py",
-                                    "formulations/placement_heuristics.py",
-                                    "formulations/placement_split.py"])
+@pytest.mark.parametrize(
+    "module",
+    [
+        "formulations/placement.py",
+        "formulations/placement_bounds.py",
+        "formulations/placement_heuristics.py",
+        "formulations/placement_split.py",
+    ],
+)
 def test_formulations_do_not_import_solver(module):
     tree = ast.parse((REPO / module).read_text())
     names = [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]

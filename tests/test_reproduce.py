@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from solver import cli
-from solver.reproduce import (
+from solver.analysis.reproduce import (
     FFN_REGIME_COLUMNS,
     HARDWARE,
     HFU_CEILING_COLUMNS,

@@ -8,7 +8,7 @@ from conftest import SCENARIOS
 from formulations import sensitivity as sens
 from solver import solve
 from solver.backends import make_backend
-from solver.loader import load_instance
+from solver.io.loader import load_instance
 from solver.optimize import optimize
 
 

@@ -17,12 +17,12 @@ import pandas as pd
 import pytest
 
 from solver import cli
+from solver.analysis.crossover import find_crossovers
+from solver.analysis.engine import SweepInterrupted
+from solver.analysis.store import ResultStore
+from solver.analysis.sweep import run_sweep
 from solver.api import solve
-from solver.crossover import find_crossovers
-from solver.engine import SweepInterrupted
 from solver.report import records
-from solver.store import ResultStore
-from solver.sweep import run_sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 INSTANCE = str(ROOT / "instances" / "deepseek-v3-h800.toml")
@@ -278,7 +278,7 @@ def test_ctrl_c_prints_how_to_resume(
     def interrupted(*args: Any, **kwargs: Any) -> None:
         raise SweepInterrupted(7, 20, "somewhere")
 
-    monkeypatch.setattr("solver.sweep.run_sweep", interrupted)
+    monkeypatch.setattr("solver.analysis.sweep.run_sweep", interrupted)
     assert cli.main(["sweep", INSTANCE, "--vary", "workload.tpot_ms=50"]) == 130
     assert "interrupted: 7 of 20 points stored; rerun with --resume" in capsys.readouterr().err
 

@@ -54,8 +54,17 @@ from formulations.types import Instance
 from solver.backends import Status, make_backend
 
 SUMMARY_COLUMNS = [
-    "layer", "ranks", "slots_per_rank", "replicas", "max_load", "mean_load",
-    "lower_bound", "greedy_max_load", "status", "gap", "solve_s",
+    "layer",
+    "ranks",
+    "slots_per_rank",
+    "replicas",
+    "max_load",
+    "mean_load",
+    "lower_bound",
+    "greedy_max_load",
+    "status",
+    "gap",
+    "solve_s",
 ]
 PLACEMENT_COLUMNS = ["layer", "rank", "expert", "replica_share"]
 
@@ -119,8 +128,14 @@ def _full_program(loads, ranks, slots, replicas, bound, best, backend, time_s, s
     if hi < bound:
         return best, best.max_load, Status.OPTIMAL
     prob, handles = build_placement_program(
-        loads, ranks, slots, replicas, max_load_lo=bound, max_load_hi=hi,
-        gpus_per_node=gpus_per_node, groups=groups,
+        loads,
+        ranks,
+        slots,
+        replicas,
+        max_load_lo=bound,
+        max_load_hi=hi,
+        gpus_per_node=gpus_per_node,
+        groups=groups,
     )
     sol = make_backend(backend).solve(prob, max(time_s, 0.05))
     if sol.status == Status.INFEASIBLE:  # nothing below the incumbent: it is optimal
@@ -221,7 +236,14 @@ def solve_layer(
     small = (len(w) * ranks if gpus_per_node else canonical) <= FULL_PROGRAM_MAX_VARS
     if small and (best.max_load > target or gpus_per_node):
         best, bound, status = _full_program(
-            w, ranks, slots_per_rank, replicas, bound, best, backend, left_s,
+            w,
+            ranks,
+            slots_per_rank,
+            replicas,
+            bound,
+            best,
+            backend,
+            left_s,
             (gpus_per_node, sorted_groups),
         )
     elif best.max_load > target:
@@ -268,8 +290,13 @@ def _relabel(res: LayerResult, src: np.ndarray, dst: np.ndarray) -> LayerResult:
 
 
 def solve_layers(
-    loads: np.ndarray, ranks: int, slots_per_rank: int, replicas: int,
-    *, workers: int | None = None, **kwargs,
+    loads: np.ndarray,
+    ranks: int,
+    slots_per_rank: int,
+    replicas: int,
+    *,
+    workers: int | None = None,
+    **kwargs,
 ) -> list[LayerResult]:
     """`solve_layer` for every row of `loads` (distinct multisets once, in parallel)."""
     loads = np.asarray(loads, dtype=np.int64)
@@ -284,7 +311,7 @@ def solve_layers(
     if n_procs <= 1:
         solved = [_solve_task(t) for t in tasks]
     else:
-        # forkserver: never fork a parent that may run threads (as solver.engine does).
+        # forkserver: never fork a parent that may run threads (as solver.analysis.engine does).
         ctx = multiprocessing.get_context("forkserver")
         with ProcessPoolExecutor(n_procs, mp_context=ctx) as pool:
             solved = list(pool.map(_solve_task, tasks))
@@ -327,26 +354,44 @@ def place_layers(
             shares sum to 1 (a zero-load expert's replicas share equally).
     """
     results = solve_layers(
-        loads, ranks, slots_per_rank, replicas, workers=workers, backend=backend,
-        time_limit_s=time_limit_s, gpus_per_node=gpus_per_node, groups=groups,
+        loads,
+        ranks,
+        slots_per_rank,
+        replicas,
+        workers=workers,
+        backend=backend,
+        time_limit_s=time_limit_s,
+        gpus_per_node=gpus_per_node,
+        groups=groups,
         rel_gap=rel_gap,
     )
     summary = pd.DataFrame(
-        [_summary_row(i, res, row, ranks, slots_per_rank, replicas)
-         for i, (res, row) in enumerate(zip(results, loads, strict=True))],
+        [
+            _summary_row(i, res, row, ranks, slots_per_rank, replicas)
+            for i, (res, row) in enumerate(zip(results, loads, strict=True))
+        ],
         columns=SUMMARY_COLUMNS,
     )
-    parts = [_placement_rows(i, res.placement, np.asarray(row))
-             for i, (res, row) in enumerate(zip(results, loads, strict=True))]
+    parts = [
+        _placement_rows(i, res.placement, np.asarray(row))
+        for i, (res, row) in enumerate(zip(results, loads, strict=True))
+    ]
     return summary, pd.concat(parts, ignore_index=True)[PLACEMENT_COLUMNS]
 
 
 def _summary_row(layer, res: LayerResult, loads, ranks, slots, replicas) -> dict:
     return {
-        "layer": layer, "ranks": ranks, "slots_per_rank": slots, "replicas": replicas,
-        "max_load": res.max_load, "mean_load": float(np.sum(loads)) / ranks,
-        "lower_bound": res.bound, "greedy_max_load": res.greedy_max_load,
-        "status": res.status.value, "gap": res.gap, "solve_s": res.solve_s,
+        "layer": layer,
+        "ranks": ranks,
+        "slots_per_rank": slots,
+        "replicas": replicas,
+        "max_load": res.max_load,
+        "mean_load": float(np.sum(loads)) / ranks,
+        "lower_bound": res.bound,
+        "greedy_max_load": res.greedy_max_load,
+        "status": res.status.value,
+        "gap": res.gap,
+        "solve_s": res.solve_s,
     }
 
 
@@ -356,9 +401,7 @@ def _placement_rows(layer: int, pl: Placement, loads: np.ndarray) -> pd.DataFram
     total = loads[expert].astype(float)
     served = pl.tokens[rank, expert] / np.maximum(total, 1)
     share = np.where(total > 0, served, 1.0 / counts[expert])  # zero-load experts: equal shares
-    return pd.DataFrame(
-        {"layer": layer, "rank": rank, "expert": expert, "replica_share": share}
-    )
+    return pd.DataFrame({"layer": layer, "rank": rank, "expert": expert, "replica_share": share})
 
 
 # ---- sizing helpers for the deployment programs ----
@@ -391,8 +434,15 @@ def _cached_max_load(row, ranks, slots, replicas, backend, time_limit_s, rel_gap
         if reuse:
             known[replicas] = min(reuse)
         else:
-            res = solve_layer(row, ranks, slots, replicas, backend=backend,
-                              time_limit_s=time_limit_s, rel_gap=rel_gap)
+            res = solve_layer(
+                row,
+                ranks,
+                slots,
+                replicas,
+                backend=backend,
+                time_limit_s=time_limit_s,
+                rel_gap=rel_gap,
+            )
             known[replicas] = res.max_load
     return known[replicas]
 
@@ -418,7 +468,6 @@ def achieved_imbalance(
     ratios = []
     for row in loads:
         mean = float(row.sum()) / ranks
-        top = _cached_max_load(row, ranks, slots_per_rank, replicas, backend, time_limit_s,
-                               rel_gap)
+        top = _cached_max_load(row, ranks, slots_per_rank, replicas, backend, time_limit_s, rel_gap)
         ratios.append(top / mean if mean > 0 else 1.0)
     return float(np.mean(ratios))

@@ -24,7 +24,7 @@ from formulations import closed_forms as cf
 from formulations.costs import CostModel
 from formulations.types import Instance
 from solver.errors import InputError
-from solver.loader import SHIPPED, load_instance
+from solver.io.loader import SHIPPED, load_instance
 
 STANDARD_INSTANCE = SHIPPED / "deepseek-v3-h800.toml"
 FFN_NODES = list(range(1, 65))
@@ -81,7 +81,7 @@ def ffn_regimes_table(inst: Instance | None = None) -> pd.DataFrame:
 
 
 def ffn_regimes_step(out_dir: Path) -> list[Path]:
-    from solver import plots
+    from solver.analysis import plots
 
     df = ffn_regimes_table()
     return [
@@ -115,7 +115,7 @@ def hfu_ceiling_table(
 
 
 def hfu_ceiling_step(out_dir: Path) -> list[Path]:
-    from solver import plots
+    from solver.analysis import plots
 
     df = hfu_ceiling_table()
     return [
@@ -129,8 +129,8 @@ def hfu_ceiling_step(out_dir: Path) -> list[Path]:
 
 def imbalance_retention_step(out_dir: Path) -> list[Path]:
     """MODEL.md section 6 on the standard cluster: closed forms next to the programs."""
-    from solver import plots
-    from solver.retention import retention_table
+    from solver.analysis import plots
+    from solver.analysis.retention import retention_table
 
     df = retention_table(standard_instance(), sigmas=RETENTION_SIGMAS)
     return [

@@ -20,9 +20,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from formulations.types import Hardware, IntRange, Model, Search, Workload
+from solver.analysis.sweep_spec import parse_key
 from solver.errors import InputError
-from solver.loader import load_instance
-from solver.sweep_spec import parse_key
+from solver.io.loader import load_instance
 
 SECTION_TYPES: dict[str, type] = {
     "model": Model,

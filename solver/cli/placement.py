@@ -9,9 +9,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from solver import cli, report
+from solver import report
+from solver.cli import options
 from solver.errors import InputError
-from solver.loader import parse_assignments
+from solver.io.loader import parse_assignments
 
 PLACE_KEYS = (
     "layer",
@@ -47,8 +48,8 @@ def default_ranks(experts: int, slots_per_rank: int, unit_gpus: int) -> int:
 def cmd_place(args: argparse.Namespace) -> int:
     from solver.api import as_instance
     from solver.imbalance import expert_loads
-    from solver.loads import LoadsError, load_expert_loads
-    from solver.place import default_slots_per_rank, place_layers
+    from solver.io.loads import LoadsError, load_expert_loads
+    from solver.placement.place import default_slots_per_rank, place_layers
 
     inst = as_instance(args.file, parse_assignments(args.set))
     loads: np.ndarray | None
@@ -129,8 +130,8 @@ def _place_table(summary: pd.DataFrame) -> str:
 
 
 def cmd_imbalance(args: argparse.Namespace) -> int:
+    from solver.analysis.retention import retention_table
     from solver.api import as_instance
-    from solver.retention import retention_table
 
     inst = as_instance(args.file, parse_assignments(args.set))
     sigmas = _floats(args.sigmas, "--sigmas")
@@ -149,7 +150,7 @@ def cmd_imbalance(args: argparse.Namespace) -> int:
 
 def register_place(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("place", help="place expert replicas on ranks, layer by layer")
-    cli.add_file(p)
+    options.add_file(p)
     p.add_argument(
         "--loads",
         metavar="SPEC|CSV",
@@ -197,8 +198,8 @@ def register_place(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--out", metavar="CSV", help="write the placement: layer,rank,expert,replica_share"
     )
-    cli.add_format(p)
-    cli.add_set(p)
+    options.add_format(p)
+    options.add_set(p)
     p.set_defaults(handler=cmd_place)
 
 
@@ -206,7 +207,7 @@ def register_imbalance(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "imbalance", help="closed-form imbalance retention next to what the programs achieve"
     )
-    cli.add_file(p)
+    options.add_file(p)
     p.add_argument(
         "--sigmas",
         default="1,0.95,0.9,0.85,0.8,0.75,0.7,0.6,0.5",
@@ -215,10 +216,13 @@ def register_imbalance(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--lambdas", default="1,2,3,4", help="t_a / t_f values for the EP closed-form grid"
     )
-    cli.add_backend(p)
-    cli.add_format(p)
-    cli.add_set(p)
+    options.add_backend(p)
+    options.add_format(p)
+    options.add_set(p)
     p.set_defaults(handler=cmd_imbalance)
 
 
-cli._EXTENSIONS.extend([register_place, register_imbalance])
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add this module's subcommands to the subcommand parser."""
+    register_place(sub)
+    register_imbalance(sub)

@@ -1,8 +1,7 @@
 """Analysis subcommands: `sweep`, `crossover`, `reproduce`.
 
-Each `register_*` adds one subcommand; importing this module appends them to
-`solver.cli._EXTENSIONS`, so `solver.cli` stays small. Options are the shared
-ones of `solver.cli` wherever the meaning is the same.
+Each `register_*` adds one subcommand; `register` adds them all (called by `solver.cli`).
+Options come from `solver.cli.options` wherever the meaning is the same.
 """
 
 from __future__ import annotations
@@ -14,15 +13,16 @@ from typing import Any
 
 import pandas as pd
 
-from solver import cli, report
+from solver import report
+from solver.cli import options
 from solver.errors import InputError
-from solver.loader import parse_assignments
+from solver.io.loader import parse_assignments
 
 
 def _set_overrides(args: argparse.Namespace) -> dict[str, Any]:
     """`--set` plus the `--arch` / `--backend` shortcuts as dotted overrides."""
     over = parse_assignments(args.set)
-    archs = cli._archs(getattr(args, "arch", None))
+    archs = options.archs(getattr(args, "arch", None))
     if archs is not None:
         over["search.architectures"] = archs
     if getattr(args, "backend", None):
@@ -41,8 +41,8 @@ def _print_table(df: pd.DataFrame, fmt: str) -> None:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from solver.engine import SweepInterrupted
-    from solver.sweep import run_sweep
+    from solver.analysis.engine import SweepInterrupted
+    from solver.analysis.sweep import run_sweep
 
     try:
         result = run_sweep(
@@ -87,7 +87,7 @@ def register_sweep(sub: argparse._SubParsersAction) -> None:
         "--one-at-a-time, DIR/phase_<k1>__<k2>.png and DIR/ratio_<k1>__<k2>.png for every "
         "pair of grid keys (with more than two keys, the others at their first value).",
     )
-    cli.add_file(p)
+    options.add_file(p)
     p.add_argument(
         "--vary",
         action="append",
@@ -126,7 +126,7 @@ def register_sweep(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="continue an interrupted sweep in DIR, skipping the points already stored",
     )
-    for add in (cli.add_arch, cli.add_backend, cli.add_set):
+    for add in (options.add_arch, options.add_backend, options.add_set):
         add(p)
     p.add_argument(
         "--format",
@@ -153,7 +153,7 @@ def _interval(text: str) -> tuple[str, float, float]:
 
 
 def cmd_crossover(args: argparse.Namespace) -> int:
-    from solver import crossover
+    from solver.analysis import crossover
 
     key, lo, hi = _interval(args.vary)
     result = crossover.find_crossovers(
@@ -184,7 +184,7 @@ def register_crossover(sub: argparse._SubParsersAction) -> None:
         "every change of winner down to --tol, and report each bracket, or the architecture "
         "that wins everywhere with its smallest and largest advantage.",
     )
-    cli.add_file(p)
+    options.add_file(p)
     p.add_argument(
         "--vary",
         required=True,
@@ -207,7 +207,7 @@ def register_crossover(sub: argparse._SubParsersAction) -> None:
         help="coarse grid points before bisecting (default: 9); more finds close pairs "
         "of crossings",
     )
-    for add in (cli.add_set, cli.add_backend, cli.add_format):
+    for add in (options.add_set, options.add_backend, options.add_format):
         add(p)
     p.set_defaults(handler=cmd_crossover)
 
@@ -216,7 +216,7 @@ def register_crossover(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
-    from solver import reproduce
+    from solver.analysis import reproduce
 
     only = [s.strip() for s in args.only.split(",") if s.strip()] if args.only else None
     written = reproduce.reproduce(args.out, only)
@@ -232,7 +232,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
 
 
 def register_reproduce(sub: argparse._SubParsersAction) -> None:
-    from solver.reproduce import DEFAULT_OUT_DIR, STEPS
+    from solver.analysis.reproduce import DEFAULT_OUT_DIR, STEPS
 
     p = sub.add_parser(
         "reproduce",
@@ -260,13 +260,8 @@ def register_reproduce(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=cmd_reproduce)
 
 
-def _registries() -> list[Any]:
-    """`solver.cli`, plus `__main__` when run as `python -m solver.cli` (a second copy)."""
-    main = sys.modules.get("__main__")
-    spec = getattr(main, "__spec__", None)
-    same_file = spec is not None and spec.name == "solver.cli" and main is not cli
-    return [cli, main] if same_file else [cli]
-
-
-for _module in _registries():
-    _module._EXTENSIONS.extend([register_sweep, register_crossover, register_reproduce])
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add this module's subcommands to the subcommand parser."""
+    register_sweep(sub)
+    register_crossover(sub)
+    register_reproduce(sub)

@@ -24,11 +24,11 @@ from pathlib import Path
 from typing import Any
 
 from formulations.types import PROFILES, Hardware, Instance, Model, Search, Workload
-from solver import checks
 from solver.errors import InputError
-from solver.schema import build
+from solver.io import checks
+from solver.io.schema import build
 
-SHIPPED = Path(__file__).resolve().parents[1] / "instances"
+SHIPPED = Path(__file__).resolve().parents[2] / "instances"
 TOP_KEYS = (
     "name",
     "description",

@@ -31,10 +31,10 @@ from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 from matplotlib.ticker import FuncFormatter  # noqa: E402
 
-from solver.crossover import winner  # noqa: E402
+from solver.analysis.crossover import winner  # noqa: E402
 
 if TYPE_CHECKING:
-    from solver.sweep import Vary
+    from solver.analysis.sweep import Vary
 
 ARCH_COLOURS = {"afd": "tab:blue", "ep": "tab:orange"}
 # Marker per binding resource family (the part after `side:` in `binding`).

@@ -25,8 +25,8 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from solver.store import ResultStore, file_sha256
-from solver.sweep_spec import point_key
+from solver.analysis.store import ResultStore, file_sha256
+from solver.analysis.sweep_spec import point_key
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -59,8 +59,7 @@ class SweepInterrupted(KeyboardInterrupt):
 
     def __init__(self, n_stored: int, n_total: int, out_dir: str) -> None:
         super().__init__(
-            f"interrupted: {n_stored} of {n_total} points stored in {out_dir}; "
-            "rerun with --resume"
+            f"interrupted: {n_stored} of {n_total} points stored in {out_dir}; rerun with --resume"
         )
         self.n_stored = n_stored
         self.n_total = n_total
@@ -98,8 +97,9 @@ def _worker_init() -> None:
 class _Recorder:
     """Writes results to the store, drives the progress bar, sizes chunks."""
 
-    def __init__(self, store: ResultStore, keys: list[str], points: Sequence[dict[str, Any]],
-                 bar: Any) -> None:
+    def __init__(
+        self, store: ResultStore, keys: list[str], points: Sequence[dict[str, Any]], bar: Any
+    ) -> None:
         self.store = store
         self.keys = keys
         self.points = points
@@ -166,8 +166,14 @@ def _abort_pool(pool: ProcessPoolExecutor) -> None:
         proc.join(timeout=5)
 
 
-def _drive_pool(pool: ProcessPoolExecutor, queue: deque[Item], fn: PointFn, path: str,
-                rec: _Recorder, workers: int) -> list[Item]:
+def _drive_pool(
+    pool: ProcessPoolExecutor,
+    queue: deque[Item],
+    fn: PointFn,
+    path: str,
+    rec: _Recorder,
+    workers: int,
+) -> list[Item]:
     """Run queued points until done or the pool breaks; returns the points lost in a break."""
     inflight: dict[Future[list[PointResult]], list[Item]] = {}
     solo: deque[Item] = deque()
@@ -268,13 +274,16 @@ def _pool_context(method: str, fn: PointFn) -> Any:
         # module (often heavy solver libraries), instead of importing it each.
         # Only effective before the server's first start; harmless afterwards.
         module = getattr(getattr(fn, "func", fn), "__module__", None)  # unwrap partial
-        modules = ["solver.engine"] + ([module] if module not in (None, "__main__") else [])
+        modules = ["solver.analysis.engine"] + (
+            [module] if module not in (None, "__main__") else []
+        )
         ctx.set_forkserver_preload(modules)
     return ctx
 
 
-def _run_local_pool(todo: list[Item], fn: PointFn, path: str, rec: _Recorder, workers: int,
-                    mp_context: str | None) -> None:
+def _run_local_pool(
+    todo: list[Item], fn: PointFn, path: str, rec: _Recorder, workers: int, mp_context: str | None
+) -> None:
     try:
         pickle.dumps(fn)
     except Exception as exc:
@@ -294,8 +303,9 @@ def _run_local_pool(todo: list[Item], fn: PointFn, path: str, rec: _Recorder, wo
             raise
         pool.shutdown(wait=True)
         if lost:
-            log.warning("a worker process died; rerunning %d unfinished points one by one",
-                        len(lost))
+            log.warning(
+                "a worker process died; rerunning %d unfinished points one by one", len(lost)
+            )
             _isolate(lost, fn, path, rec, ctx)
 
 
@@ -344,8 +354,16 @@ def _progress_bar(progress: bool | None, total: int, initial: int) -> Any:
         monitor_interval = 0  # no monitor thread: keep the process fork-safe
 
     enabled = sys.stderr.isatty() if progress is None else progress
-    return Bar(total=total, initial=initial, unit="pt", desc="sweep", disable=not enabled,
-                file=sys.stderr, dynamic_ncols=True, smoothing=0.05)
+    return Bar(
+        total=total,
+        initial=initial,
+        unit="pt",
+        desc="sweep",
+        disable=not enabled,
+        file=sys.stderr,
+        dynamic_ncols=True,
+        smoothing=0.05,
+    )
 
 
 def run_points(

@@ -2,8 +2,8 @@
 
 A sweep varies dotted instance fields (`--vary KEY=SPEC`) over a full grid or one
 key at a time around the instance's own values, solves every point with the
-sweep engine (`solver.engine.run_points`: parallel, crash-safe, resumable) and
-writes `DIR/results.csv` plus the plots of `solver.plots`.
+sweep engine (`solver.analysis.engine.run_points`: parallel, crash-safe, resumable) and
+writes `DIR/results.csv` plus the plots of `solver.analysis.plots`.
 
 `--set` overrides apply to every point but are not part of the points: the
 point function carries them (a `functools.partial` of a module-level function,
@@ -24,11 +24,11 @@ from typing import Any
 import pandas as pd
 
 from solver import report
-from solver.engine import PointFn, run_points
+from solver.analysis.engine import PointFn, run_points
+from solver.analysis.store import ResultStore
+from solver.analysis.sweep_spec import Value, build_points, parse_vary
 from solver.errors import InputError
-from solver.loader import load_instance
-from solver.store import ResultStore
-from solver.sweep_spec import Value, build_points, parse_vary
+from solver.io.loader import load_instance
 
 # A bad value in a 2,000-point sweep should not print 2,000 lines.
 MAX_PROBLEMS_SHOWN = 12
@@ -223,7 +223,7 @@ def run_sweep(
         one_at_a_time: vary each key alone around the instance's values, not the grid.
         progress: progress bar (None: only on a terminal).
         extra_overrides: `--set` overrides applied to every point.
-        make_plots: write the plots of `solver.plots` (benchmarks skip them).
+        make_plots: write the plots of `solver.analysis.plots` (benchmarks skip them).
 
     Raises:
         InputError: bad keys, values, `--set`, output directory or scheduler address.
@@ -256,7 +256,7 @@ def run_sweep(
     table = _whole_counts(table, out)
     plots: list[Path] = []
     if make_plots:
-        from solver.plots import plot_sweep  # matplotlib only when plotting
+        from solver.analysis.plots import plot_sweep  # matplotlib only when plotting
 
         objective = load_instance(path, set_overrides).search.objective
         plots = plot_sweep(table, parsed, not one_at_a_time, out, objective)

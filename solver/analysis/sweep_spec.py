@@ -77,9 +77,7 @@ def _check_count(count: int, spec: str) -> None:
 def _parse_range(spec: str) -> list[Value]:
     parts = spec.split(":")
     if len(parts) != 3:
-        raise ValueError(
-            f"bad --vary spec {spec!r}: a range is START:STOP:STEP (e.g. 20:200:10)"
-        )
+        raise ValueError(f"bad --vary spec {spec!r}: a range is START:STOP:STEP (e.g. 20:200:10)")
     start, stop, step = (
         _decimal(t, w, spec) for t, w in zip(parts, ("start", "stop", "step"), strict=True)
     )

@@ -143,8 +143,7 @@ class ResultStore:
             idx = self.next_index() if index is None else index
             self._conn.execute(
                 "INSERT OR REPLACE INTO points VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (point_key, idx, overrides_json, status, reason, rows_json, elapsed_s,
-                 finished_at),
+                (point_key, idx, overrides_json, status, reason, rows_json, elapsed_s, finished_at),
             )
 
     def reindex(self, indices: dict[str, int]) -> None:

@@ -1,0 +1,1 @@
+"""Sensitivity analyses around `solve`: sweeps, their engine and store, crossovers, plots."""

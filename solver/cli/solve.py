@@ -1,0 +1,107 @@
+"""Subcommands `solve`, `evaluate` and `validate`."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from formulations.types import Hardware, Model
+from solver import report
+from solver.cli import options
+from solver.errors import InputError
+from solver.io.loader import parse_assignments, read_toml
+
+# ---- subcommands -------------------------------------------------------------------------
+
+
+def cmd_solve(args: argparse.Namespace) -> int:
+    from solver.api import as_instance, solve
+
+    inst = as_instance(args.file, parse_assignments(args.set))
+    df = solve(
+        inst,
+        architectures=options.archs(args.arch),
+        backend=args.backend,
+        time_limit_s=args.time_limit,
+        shadow_prices=args.shadow_prices,
+    )
+    print(report.render(df, args.format, inst.search.objective))
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from solver.api import as_instance, evaluate
+
+    inst = as_instance(args.file, parse_assignments(args.set))
+    df = evaluate(inst, args.deployment)
+    print(report.render(df, args.format, with_verdict=False))
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from solver.api import as_instance
+    from solver.io.schema import build
+
+    path = Path(args.file)
+    raw = read_toml(path)
+    if "workload" in raw or "search" in raw or isinstance(raw.get("model"), (str, dict)):
+        inst = as_instance(path, parse_assignments(args.set))
+        print(
+            f"ok: {path}: model {inst.model.name}, hardware {inst.hardware.name} "
+            f"({inst.hardware.profile} profile), "
+            f"architectures {', '.join(inst.search.architectures)}"
+        )
+        return 0
+    problems: list[str] = []
+    kind = Hardware if path.parent.name == "hardware" or "hbm_gb" in raw else Model
+    raw.setdefault("name", path.stem)
+    if kind is Hardware:
+        for key in ("efficiency", "paper", "gemm_calibration"):
+            raw.pop(key, None)
+    build(kind, raw, str(path), "", problems)
+    if problems:
+        raise InputError(problems)
+    print(f"ok: {path}: {kind.__name__.lower()} {raw['name']}")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add solve, evaluate and validate to the subcommand parser."""
+    p = sub.add_parser("solve", help="best AFD and EP deployments of an instance, side by side")
+    for add in (
+        options.add_file,
+        options.add_arch,
+        options.add_backend,
+        options.add_format,
+        options.add_set,
+        options.add_time_limit,
+    ):
+        add(p)
+    p.add_argument(
+        "--shadow-prices",
+        action="store_true",
+        help="append shadow prices from the LP with integers fixed: tokens/s/GPU per "
+        "GB/s of scale-out/scale-up, GB and TB/s of HBM, ms of TPOT target",
+    )
+    p.set_defaults(handler=cmd_solve)
+
+    p = sub.add_parser("evaluate", help="metrics of one fixed deployment (SLO not enforced)")
+    options.add_file(p)
+    p.add_argument(
+        "--deployment",
+        required=True,
+        metavar="SPEC",
+        help="e.g. arch=afd,attention_nodes=4,ffn_nodes=2,sequences_per_gpu=256 "
+        "or arch=ep,nodes=16,sequences_per_gpu=128 "
+        "(optional: micro_batches, redundant_experts)",
+    )
+    options.add_format(p)
+    options.add_set(p)
+    p.set_defaults(handler=cmd_evaluate)
+
+    p = sub.add_parser(
+        "validate", help="check an instance, model or hardware file and its references"
+    )
+    options.add_file(p)
+    options.add_set(p)
+    p.set_defaults(handler=cmd_validate)

@@ -1,0 +1,1 @@
+"""Expert placement orchestration around `formulations.placement`: per-layer programs."""
