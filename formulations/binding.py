@@ -1,10 +1,10 @@
-"""Which constraint binds at an optimum (MODEL.md section 5: the regime).
+"""Which constraint binds at an optimum (docs/model.md §9: the regime).
 
-A deployment is blocked where growing it would break something: one more
-sequence per GPU (b + 1) and, for AFD, one more attention unit (N_A + 1).
-The families those steps would violate bind; a step that leaves the search
-space names the search limit instead. Families are refined into the physical
-resource (compute, HBM bandwidth, HBM capacity, scale-out, scale-up).
+A deployment is blocked where growing it would break something: one more sequence per GPU
+(n + 1) and, when the serving units are free (AFD), one more attention unit. The families those
+steps would violate bind; a step that leaves the search space names the search limit instead.
+Families are refined into the physical resource (compute, HBM bandwidth, HBM capacity,
+scale-out, scale-up).
 """
 
 from __future__ import annotations
@@ -24,11 +24,12 @@ def _blocked_by(cm: CostModel, d: Deployment, eps: float) -> list[str]:
 def binding(cm: CostModel, d: Deployment, search: Search, eps: float = 1.0) -> list[str]:
     """Resources (or search limits) that stop `d` from growing, most specific first."""
     found: list[str] = []
-    if d.seqs_per_gpu + 1 > search.sequences_per_gpu.hi:
+    if d.sequences_per_gpu + 1 > search.sequences_per_gpu.hi:
         found.append("search:sequences_per_gpu")
     else:
-        found += _blocked_by(cm, dataclasses.replace(d, seqs_per_gpu=d.seqs_per_gpu + 1), eps)
-    if d.architecture == "afd":
+        grown = dataclasses.replace(d, sequences_per_gpu=d.sequences_per_gpu + 1)
+        found += _blocked_by(cm, grown, eps)
+    if d.attention_units is not None:  # serving units are a decision (AFD)
         a = d.n_attention + 1
         gpus = (a + d.n_ffn) * cm.unit_gpus
         if a > search.attention_nodes.hi:

@@ -1,4 +1,4 @@
-"""Closed forms of MODEL.md sections 5 and 6, computed through the cost model.
+"""Closed forms of docs/model.md §8 and §13, computed through the cost model.
 
 - `ffn_regimes`: the FFN side of AFD as N_F grows, at the wire-bound load
   (the most expert-token pairs one FFN GPU can receive per stage budget):
@@ -19,10 +19,24 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from formulations import deployment as dep
+import numpy as np
+
+from formulations import afd
 from formulations.costs import CostModel, experts_per_gpu
+from formulations.layouts import fits
 
 REGIMES = ("scale-up", "stable", "dead-zone", "max-intensity")
+
+
+def _ffn_side(
+    cm: CostModel, ffn_nodes: int, micro_batches: int, tokens: float, inside: bool
+) -> dict[str, np.ndarray]:
+    """The FFN pool of N_F units receiving `tokens` per micro-batch, N_BO micro-batches in
+    flight, no redundant experts, balanced (docs/model.md §5-§7)."""
+    return {
+        **afd.ffn_times(cm, ffn_nodes, 0, tokens, inside),
+        **afd.ffn_memory(cm, ffn_nodes, 0, micro_batches * tokens),
+    }
 
 
 @dataclass(frozen=True)
@@ -54,14 +68,14 @@ def ffn_point(cm: CostModel, ffn_nodes: int, micro_batches: int = 3) -> FfnPoint
     budget = float(cm.stage_budget_s(micro_batches))
     inside = bool(cm.superpod and ffn_nodes <= cm.domain_units)
     # Stage times are linear in the tokens: time per token gives the wire limit directly.
-    probe = dep.afd_ffn_side(cm, ffn_nodes, 0, micro_batches, 1.0, inside)
+    probe = _ffn_side(cm, ffn_nodes, micro_batches, 1.0, inside)
     per_token_out = float(probe["ffn_scaleout_s"])
     per_token_up = float(probe["ffn_scaleup_s"])
     tokens_out = budget / per_token_out if per_token_out > 0 else math.inf
     tokens_up = budget / per_token_up
     tokens = min(tokens_out, tokens_up)
     link = "scale-up" if tokens_up <= tokens_out else "scale-out"
-    side = dep.afd_ffn_side(cm, ffn_nodes, 0, micro_batches, tokens, inside)
+    side = _ffn_side(cm, ffn_nodes, micro_batches, tokens, inside)
     pairs = float(side["pairs_mean"])
     experts = int(experts_per_gpu(m, 0, ffn_nodes * g))
     weight_bytes = m.expert_weight_bytes
@@ -81,17 +95,17 @@ def ffn_point(cm: CostModel, ffn_nodes: int, micro_batches: int = 3) -> FfnPoint
         tokens = _largest(
             lambda x: (
                 float(
-                    dep.afd_ffn_side(cm, ffn_nodes, 0, micro_batches, x, inside)["gemm_compute_s"]
+                    _ffn_side(cm, ffn_nodes, micro_batches, x, inside)["gemm_compute_s"]
                 )
                 <= budget
             ),
             tokens,
         )
-        side = dep.afd_ffn_side(cm, ffn_nodes, 0, micro_batches, tokens, inside)
+        side = _ffn_side(cm, ffn_nodes, micro_batches, tokens, inside)
     hfu_feasible = float(cm.expert_flops(side["pairs_mean"])) / (budget * cm.rates.peak_fp8_flops)
     fits = bool(
-        dep.fits(side["ffn_bytes"], cm.rates.hbm_usable_bytes)
-        and dep.fits(side["gemm_weight_s"], budget)
+        fits(side["ffn_bytes"], cm.rates.hbm_usable_bytes)
+        and fits(side["gemm_weight_s"], budget)
     )
     return FfnPoint(
         ffn_nodes, experts, pairs, continuous, discrete, hfu, regime, link, fits, hfu_feasible

@@ -1,20 +1,21 @@
-"""The cost model of MODEL.md sections 2 to 4, one function per physical quantity.
+"""The cost model of docs/model.md §3-§7, one function per physical quantity.
 
 All functions are pure and vectorised: arguments may be numpy arrays that
 broadcast against each other. Units are SI (seconds, bytes, FLOP, bytes/s).
 
-Assumptions beyond MODEL.md (also listed in the README):
+Assumptions beyond the reference analysis (docs/model.md §16):
 - Attention-side dense work (shared experts when they stay on the attention
-  side, dense-layer FFNs) is spread evenly over the layers' stages and added
-  to the attention stage; embeddings and the LM head cost memory only (their
-  compute is part of the per-step gap t_g).
+  side, always in EP; dense-layer FFNs) is spread evenly over the layers'
+  stages and added to the attention stage; embeddings and the LM head cost
+  memory only (their compute is part of the per-step gap t_g).
 - One roofline for the attention stage: time = max(FLOP time, byte time),
   where FLOP time runs the context-dependent attention core at the BF16 rate
   and the projections/dense GEMMs at the FP8 rate when their weights are FP8.
 - Imbalance `eps` (max/mean load) scales the hottest expert GPU's expert-token
   pairs, its scale-up ingress and buffers; scale-out ingress follows the node's
   load, (eps + n - 1) / n for n GPUs per node (`node_eps`).
-- Send/receive buffers: one layer's traffic per in-flight micro-batch.
+- Send/receive buffers: one layer's traffic per in-flight micro-batch, which
+  sums to the traffic of every sequence in flight (docs/model.md §7).
 - On a superpod, traffic inside the scale-up domain goes straight from the
   attention GPU to each expert GPU over scale-up (no scale-out stage).
 """
@@ -89,7 +90,9 @@ class CostModel:
     shared_bytes: float
     """All shared experts of one layer."""
     token_wire_bytes: float
-    """One token's round trip on the wire: (dispatch + combine) * H, the 3H of MODEL.md."""
+    """One token's round trip on the wire: (dispatch + combine) * H, 3H by default."""
+    dispatch_share: float
+    """Dispatch's share of the round trip (FP8 out, BF16 back: 1/3)."""
     attention_layer_bytes: float
     """Attention-side weights streamed per layer stage (projections + averaged dense work)."""
     attention_gemm_flops_per_token: float
@@ -101,17 +104,24 @@ class CostModel:
     attention_static_bytes: float
     """Weights every attention GPU holds (all layers, embeddings, LM head)."""
     shared_flops_per_token: float
-    """FLOPs of the shared experts for one token in one MoE layer."""
+    """FLOPs of the shared experts for one token in one MoE layer (2 per multiply-add)."""
+    shared_on_ffn: bool
+    """AFD with workload.shared_experts = "ffn": the FFN GPUs hold and run the shared experts."""
 
     @staticmethod
-    def of(inst: Instance) -> CostModel:
+    def of(inst: Instance, architecture: str = "afd") -> CostModel:
+        """The cost model of `inst` for one architecture.
+
+        `workload.shared_experts` places AFD's shared experts; EP always keeps them on every
+        GPU next to attention (there is no separate FFN pool to move them to), docs/model.md §5.
+        """
         m, w, hw = inst.model, inst.workload, inst.hardware
         geo = geometry(m)
         hidden = m.hidden_size
         shared_m = m.shared_intermediate_size or m.moe_intermediate_size
         shared_params = m.num_shared_experts * 3 * hidden * shared_m
         dense_params = 3 * hidden * (m.dense_intermediate_size or 0)
-        shared_on_attention = w.shared_experts == "attention"
+        shared_on_attention = architecture != "afd" or w.shared_experts == "attention"
         # Dense work the attention GPU does, averaged over all layer stages (assumption above).
         side_params_total = m.num_dense_layers * dense_params
         if shared_on_attention:
@@ -133,6 +143,7 @@ class CostModel:
             expert_bytes=3 * hidden * m.moe_intermediate_size * m.expert_weight_bytes,
             shared_bytes=shared_params * m.expert_weight_bytes,
             token_wire_bytes=(m.dispatch_bytes + m.combine_bytes) * hidden,
+            dispatch_share=m.dispatch_bytes / (m.dispatch_bytes + m.combine_bytes),
             attention_layer_bytes=(geo.projection_params + side_params_avg)
             * m.attention_weight_bytes,
             attention_gemm_flops_per_token=2.0 * (geo.projection_params + side_params_avg),
@@ -145,20 +156,32 @@ class CostModel:
                 + 2 * m.vocab_size * hidden * m.embedding_bytes
             ),
             shared_flops_per_token=2.0 * shared_params,
+            shared_on_ffn=not shared_on_attention,
         )
 
-    # ---- MODEL.md section 2: latency budget -------------------------------------------
+    # ---- docs/model.md §3: latency budget -------------------------------------------
 
     def step_time_s(self) -> float:
-        """T = SLO * L_accept: one decode step at the TPOT target."""
+        """T = SLO * L_accept: the longest decode step that meets the TPOT target."""
         return self.workload.tpot_ms * 1e-3 * self.workload.mtp_acceptance
 
-    def stage_budget_s(self, micro_batches: Num) -> np.ndarray:
-        """t_B = (SLO * L_accept - t_g) / (N_layers * N_BO); <= 0 means infeasible."""
+    def stage_budget_s(self, micro_batches: Num, tpot_s: float | None = None) -> np.ndarray:
+        """t_B = (TPOT * L_accept - t_g) / (N_layers * N_BO): the slowest stage that meets a
+        TPOT of `tpot_s` (default: the target); <= 0 means nothing can (docs/model.md §3)."""
+        step_s = self.step_time_s() if tpot_s is None else tpot_s * self.workload.mtp_acceptance
         gap_s = self.workload.step_gap_ms * 1e-3
-        return (self.step_time_s() - gap_s) / (self.model.num_layers * np.asarray(micro_batches))
+        return (step_s - gap_s) / (self.model.num_layers * np.asarray(micro_batches))
 
-    # ---- fan-out (MODEL.md section 3) ---------------------------------------------------
+    def step_s(self, stage_s: Num, micro_batches: Num) -> np.ndarray:
+        """A step at the deployment's own pace: t_g + N_layers * N_BO * stage (§3)."""
+        layers = self.model.num_layers
+        return self.workload.step_gap_ms * 1e-3 + layers * np.asarray(micro_batches) * stage_s
+
+    def tpot_s(self, stage_s: Num, micro_batches: Num) -> np.ndarray:
+        """TPOT at the deployment's own pace: its step over L_accept tokens (§3)."""
+        return self.step_s(stage_s, micro_batches) / self.workload.mtp_acceptance
+
+    # ---- fan-out (docs/model.md §6) ---------------------------------------------------
 
     def domains(self, units: Num) -> np.ndarray:
         """Scale-up domains (nodes) that `units` deployment units span."""
@@ -170,7 +193,7 @@ class CostModel:
 
         A token crosses scale-out once per destination scale-up domain (node),
         then fans out over scale-up. With units of one node (g = GPUs per
-        node, the default) this is MODEL.md's D = min(K, N_F); with finer
+        node, the default) this is D = min(K, N_F) (docs/model.md §6); with finer
         units several units share a node and its scale-out crossing.
         Node-limited routing caps it at topk_group times the domains one
         group spans (groups laid out contiguously; a group straddles one extra
@@ -187,34 +210,22 @@ class CostModel:
             d = np.minimum(d, m.topk_group * span)
         return d
 
-    def node_eps(self, eps: Num) -> np.ndarray:
+    def node_eps(self, eps: Num, pool_gpus: Num) -> np.ndarray:
         """Max/mean load of the hottest node's scale-out ingress, given the hottest GPU's eps.
 
-        Scale-out traffic enters a node through all its NICs (the two-stage path forwards
-        over scale-up), so it follows the node's load: the hottest GPU plus the node's
-        other GPUs at the mean, (eps + n - 1) / n for n GPUs per scale-up domain.
+        Scale-out traffic enters a node through the NICs of the pool's GPUs in it (the
+        two-stage path forwards over scale-up), so it follows the node's load: the hottest GPU
+        plus the node's other pool GPUs at the mean, (eps + n - 1) / n with n = the pool's GPUs
+        per scale-up domain (at most the domain; fewer when the pool is smaller) (§8).
         """
-        n = self.domain_gpus
+        n = np.minimum(self.domain_gpus, np.asarray(pool_gpus))
         return (np.asarray(eps, dtype=float) + n - 1) / n
 
-    # ---- attention stage (MODEL.md sections 3 and 4) -----------------------------------
-
-    def attention_time_s(self, seqs: Num) -> np.ndarray:
-        """t_a for `seqs` sequences of q tokens on one GPU, one layer stage."""
-        tokens = np.asarray(seqs, dtype=float) * self.workload.tokens_per_step
-        r = self.rates
-        flop_s = (
-            tokens * self.attention_core_flops_per_token / r.attention_core_flops
-            + tokens * self.attention_gemm_flops_per_token / r.attention_gemm_flops
-        )
-        byte_s = (
-            self.attention_layer_bytes
-            + np.asarray(seqs, dtype=float) * self.kv_bytes_per_token_layer
-        ) / r.hbm_bytes_per_s
-        return np.maximum(flop_s, byte_s)
+    # ---- attention stage (docs/model.md §4) -----------------------------------
 
     def attention_time_parts_s(self, seqs: Num) -> tuple[np.ndarray, np.ndarray]:
-        """(FLOP time, byte time) of the attention stage, to name what binds."""
+        """(FLOP time, byte time) of one GPU's attention stage for `seqs` sequences of q tokens
+        (one micro-batch, one layer): the roofline takes the larger (§4)."""
         tokens = np.asarray(seqs, dtype=float) * self.workload.tokens_per_step
         r = self.rates
         flop_s = (
@@ -227,7 +238,7 @@ class CostModel:
         ) / r.hbm_bytes_per_s
         return flop_s, byte_s
 
-    # ---- grouped GEMM (MODEL.md section 3) ---------------------------------------------
+    # ---- grouped GEMM (docs/model.md §5) ---------------------------------------------
 
     def gemm_rate_flops(self, tokens_per_expert: Num) -> np.ndarray:
         """Achieved grouped-GEMM FLOP/s: constant, or the calibrated curve (flat outside it)."""
@@ -244,7 +255,8 @@ class CostModel:
         Args:
             pairs: expert-token pairs on the GPU (B_rank).
             experts: G, routed experts held (weights streamed once per stage).
-            shared_tokens: tokens that also run the shared experts here (AFD, shared on FFN).
+            shared_tokens: tokens that also run the shared experts here (AFD, shared on FFN);
+                every FFN GPU takes an even share: shared experts are dense, no routing skew.
         """
         m = self.model
         pairs = np.asarray(pairs, dtype=float)
@@ -253,8 +265,9 @@ class CostModel:
         flops = 6.0 * pairs * m.hidden_size * m.moe_intermediate_size
         compute = flops / self.gemm_rate_flops(tpe)
         weights = experts * self.expert_bytes
-        if np.any(np.asarray(shared_tokens) > 0):
-            compute = compute + np.asarray(shared_tokens) * 3 * self.shared_flops_per_token / (
+        if self.shared_on_ffn:
+            # shared_flops_per_token already counts the three matrices (docs/model.md §5).
+            compute = compute + np.asarray(shared_tokens) * self.shared_flops_per_token / (
                 self.rates.ffn_flops
             )
             weights = weights + self.shared_bytes
@@ -271,29 +284,25 @@ class CostModel:
 
     # ---- wire ---------------------------------------------------------------------------
 
-    def wire_time_s(self, copies: Num, bytes_per_s: float) -> np.ndarray:
+    def wire_time_s(self, copies: Num, bytes_per_s: float | np.ndarray) -> np.ndarray:
         """Time to move `copies` token round trips (dispatch + combine) at `bytes_per_s`."""
         return np.asarray(copies, dtype=float) * self.token_wire_bytes / bytes_per_s
 
-    # ---- memory -------------------------------------------------------------------------
+    # ---- memory (docs/model.md §7) --------------------------------------------------------
 
-    def attention_memory_bytes(
-        self,
-        seqs: np.ndarray,
-        micro_batches: Num,
-        copies_per_token: Num,
-    ) -> np.ndarray:
-        """HBM an attention GPU needs: weights + KV of every in-flight sequence + wire buffers."""
-        seqs = np.asarray(seqs, dtype=float)
-        kv = micro_batches * seqs * self.kv_bytes_per_sequence
-        buffers = (
-            micro_batches
-            * seqs
+    def kv_bytes(self, sequences: Num) -> np.ndarray:
+        """KV cache of `sequences` in flight on one GPU, all layers, at the mean context."""
+        return np.asarray(sequences, dtype=float) * self.kv_bytes_per_sequence
+
+    def attention_buffer_bytes(self, sequences: Num, copies_per_token: Num) -> np.ndarray:
+        """Send/receive buffers of one attention GPU: one layer's token copies per in-flight
+        micro-batch, which over all micro-batches is the copies of every sequence in flight."""
+        return (
+            np.asarray(sequences, dtype=float)
             * self.workload.tokens_per_step
-            * copies_per_token
+            * np.asarray(copies_per_token, dtype=float)
             * self.token_wire_bytes
         )
-        return self.attention_static_bytes + kv + buffers
 
     def expert_memory_bytes(self, experts: Num, shared_here: bool) -> np.ndarray:
         """HBM for G routed experts (and the shared experts when held here) over all MoE layers."""
@@ -302,13 +311,14 @@ class CostModel:
             per_layer = per_layer + self.shared_bytes
         return self.model.num_moe_layers * per_layer
 
-    def buffer_bytes(self, pairs: Num, micro_batches: Num) -> np.ndarray:
-        """Receive buffers of an expert GPU: one layer's pairs per in-flight micro-batch."""
-        return micro_batches * np.asarray(pairs, dtype=float) * self.token_wire_bytes
+    def buffer_bytes(self, pairs_in_flight: Num) -> np.ndarray:
+        """Receive buffers of an expert GPU: one layer's pairs per in-flight micro-batch, summed
+        over the micro-batches (`pairs_in_flight` is that sum)."""
+        return np.asarray(pairs_in_flight, dtype=float) * self.token_wire_bytes
 
 
 def experts_per_gpu(model: Model, redundant: Num, gpus: Num) -> np.ndarray:
-    """G = ceil((E + R) / GPUs): expert slots each expert GPU holds (MODEL.md section 3)."""
+    """G = ceil((E + R) / GPUs): expert slots each expert GPU holds (docs/model.md §5)."""
     total = model.num_routed_experts + np.asarray(redundant, dtype=np.int64)
     gpus = np.asarray(gpus, dtype=np.int64)
     return -(-total // gpus)

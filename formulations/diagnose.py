@@ -1,202 +1,125 @@
-"""Say, in words and numbers, why an instance has no feasible deployment.
+"""Say, in words and numbers, why an architecture has no feasible deployment (docs/model.md §10).
 
-Every constraint family is monotone in the batch, so a family that fails on
-its most favourable layout at the smallest batch the search allows makes
-the instance infeasible on its own; that family is named with the figures
-that break it. When every family holds on some layout but no layout
-satisfies all of them at once, the message lists the families that clash.
+Every constraint family grows with its batch quantity, so a family that fails at the smallest
+batch the search allows on every layout makes the instance infeasible on its own. It is named
+on its most favourable layout, the one where it comes closest to holding (smallest quantity over
+limit), with the figures that break it there. When every family holds on some layout but no
+layout satisfies all of them at once, the message lists the families that clash.
 """
 
 from __future__ import annotations
 
+import functools
+import math
+
 import numpy as np
 
-from formulations import deployment as dep
+from formulations import architectures, families
 from formulations.costs import CostModel
-from formulations.layouts import ImbalanceFn, afd_layouts, constant_imbalance, ep_layouts
-from formulations.types import Deployment, Instance
+from formulations.layouts import ImbalanceFn, Layouts, constant_imbalance, with_caps
+from formulations.types import Instance
 
 GB = 1e9
 
 
-def _us(x: float) -> str:
-    return f"{x * 1e6:.1f} us"
+def _amount(value: float, unit: str) -> str:
+    if not math.isfinite(value):
+        return "an unbounded amount" if value > 0 else "nothing"
+    return f"{value / GB:.1f} GB" if unit == "bytes" else f"{value * 1e6:.1f} us"
 
 
-def _budget_reason(cm: CostModel, micro_batches: int) -> str | None:
-    if cm.stage_budget_s(micro_batches) > 0:
+def _layout_text(lay: Layouts, c: int, serving: int) -> str:
+    nbo = lay.micro_batches
+    if lay.architecture == "afd":
+        where = f"N_A = {serving}, N_F = {int(lay.ffn_units[c])}"
+    else:
+        where = f"{int(lay.expert_units[c])} node(s)"
+    return f"{where}, R = {int(lay.redundant[c])}, {nbo} micro-batches"
+
+
+def _budget_reason(inst: Instance) -> str | None:
+    w = inst.workload
+    step_ms = w.tpot_ms * w.mtp_acceptance
+    if step_ms > w.step_gap_ms:
         return None
-    w = cm.workload
-    step_ms = cm.step_time_s() * 1e3
     return (
-        f"latency budget: tpot_ms x mtp_acceptance = {step_ms:.1f} ms per step leaves no time "
+        f"latency budget: tpot_ms x mtp_acceptance = {step_ms:.4g} ms per step leaves no time "
         f"after step_gap_ms = {w.step_gap_ms:g} ms"
     )
 
 
-def _afd_family_reason(cm: CostModel, family: str, d: Deployment, budget: float, eps: float) -> str:
-    s = dep.afd_stages(
-        cm,
-        d.n_attention,
-        d.n_ffn,
-        d.seqs_per_gpu,
-        d.redundant,
-        d.micro_batches,
-        eps,
-    )
-    usable = cm.rates.hbm_usable_bytes
-    f, b, a = d.ffn_units, d.seqs_per_gpu, d.attention_units
-    g = cm.unit_gpus
-    if family == "ffn:hbm_capacity":
-        gpus = int(f or 0) * g
-        need = float(s.ffn_bytes) * gpus
-        return (
-            f"FFN memory: experts need {need / GB:.0f} GB ({int(s.experts_per_gpu)} per GPU over "
-            f"{cm.model.num_moe_layers} MoE layers), the FFN pool of {f} node(s) has "
-            f"{usable * gpus / GB:.0f} GB usable; allow more FFN nodes"
-        )
-    if family == "attention:hbm_capacity":
-        return (
-            f"attention memory: one attention GPU needs {float(s.attention_bytes) / GB:.1f} GB "
-            f"(weights {cm.attention_static_bytes / GB:.1f} GB plus KV cache of {b} sequence(s) x "
-            f"{d.micro_batches} micro-batches at {cm.workload.context_tokens:g} tokens), it has "
-            f"{usable / GB:.1f} GB usable"
-        )
-    if family == "attention:latency":
-        return (
-            f"attention time: {b} sequence(s) take {_us(float(s.attention_s))} per layer stage, "
-            f"over the {_us(budget)} budget"
-        )
-    if family == "attention:wire":
-        return (
-            f"attention link: sending {b} sequence(s) to the FFN pool takes "
-            f"{_us(float(s.attention_wire_s))}, over the {_us(budget)} budget"
-        )
-    if family == "ffn:gemm":
-        return (
-            f"FFN grouped GEMM: {int(s.experts_per_gpu)} experts per GPU take "
-            f"{_us(float(s.gemm_s))} (weights alone {_us(float(s.gemm_weight_s))}), over the "
-            f"{_us(budget)} budget even with {f} FFN node(s)"
-        )
-    link = "scale-out" if family == "ffn:scale_out" else "scale-up"
-    time_s = float(s.ffn_scaleout_s if family == "ffn:scale_out" else s.ffn_scaleup_s)
+def _minimum(lay: Layouts, batch: str) -> np.ndarray:
+    """The smallest value of a batch quantity any deployment of each layout has."""
+    micro, seqs = lay.micro_lo, lay.sequences.lo
+    lo = lay.serving_lo.astype(np.int64)
+    return {
+        "micro_batch": np.full(len(lay), micro, dtype=np.int64),
+        "sequences": np.full(len(lay), seqs, dtype=np.int64),
+        "pool_micro": lo * micro,
+        "pool_sequences": lo * seqs,
+    }[batch]
+
+
+def _family_reason(
+    cm: CostModel, arch: object, lay: Layouts, fam: families.Family, budget_s: float
+) -> str | None:
+    """The reason `fam` fails on every layout of `lay`, or None when some layout satisfies it."""
+    need = _minimum(lay, fam.batch)
+    if (lay.caps[fam.name] >= need).any():
+        return None
+    value = arch.family_quantity(cm, lay, fam, need)  # type: ignore[attr-defined]
+    limit = budget_s if fam.kind == "time" else cm.rates.hbm_usable_bytes
+    c = int(np.argmin(np.asarray(value, dtype=float) / limit))
+    first = _minimum(lay, "sequences")[c]
+    against = "the stage budget" if fam.kind == "time" else "usable HBM per GPU"
     return (
-        f"FFN {link}: the tokens of {a} attention node(s) x {b} sequence(s) take {_us(time_s)} "
-        f"on the hottest FFN GPU's link, over the {_us(budget)} budget"
+        f"{fam.name}: {fam.what} needs {_amount(float(value[c]), fam.unit)} against "
+        f"{_amount(limit, fam.unit)} of {against}, even on the most favourable layout "
+        f"({_layout_text(lay, c, int(lay.serving_lo[c]))}, {int(first)} sequence(s) per GPU); "
+        f"fix: {fam.fix}"
     )
 
 
-def _diagnose_afd(inst: Instance, cm: CostModel, imbalance: ImbalanceFn) -> str:
+def diagnose(inst: Instance, arch_name: str, imbalance: ImbalanceFn | None = None) -> str:
+    """One sentence (or a few, joined by '; ') saying why `arch_name` has no feasible deployment."""
+    budget = _budget_reason(inst)
+    if budget:
+        return budget
+    arch = architectures.get(arch_name)
+    cm = CostModel.of(inst, arch_name)
+    imbalance = imbalance or constant_imbalance(inst.workload.expert_imbalance)
     s = inst.search
+    quantity = functools.partial(arch.family_quantity, cm)
+    usable = cm.rates.hbm_usable_bytes
     reasons: list[str] = []
-    for nbo in s.afd_micro_batches.values():
-        budget_reason = _budget_reason(cm, nbo)
-        if budget_reason:
-            return budget_reason
-        lay = afd_layouts(
-            cm,
-            nbo,
-            s,
-            imbalance,
-            keep_infeasible=True,
-        )
+    clash: list[str] = []
+    any_layout = False
+    for nbo in getattr(s, arch.MICRO_BATCHES_FIELD).values():
+        lay = arch.layouts(cm, nbo, s, imbalance)
+        lay = lay.take(lay.serving_lo <= lay.serving_hi)
         if len(lay) == 0:
-            return _no_layout_reason(inst, "afd")
-        budget = float(cm.stage_budget_s(nbo))
-        b_lo = s.sequences_per_gpu.lo
-        need_slots = lay.attention_lo * b_lo
-        for family, caps in lay.seq_caps.items():
-            if (caps < b_lo).all():
-                c = int(np.argmax(caps))
-                reasons.append(
-                    _afd_family_reason(
-                        cm, family, _afd_at(lay, c, b_lo, nbo), budget, float(lay.eps[c])
-                    )
-                )
-        for family, caps in lay.slot_caps.items():
-            if (caps < need_slots).all():
-                c = int(np.argmax(caps - need_slots))
-                reasons.append(
-                    _afd_family_reason(
-                        cm, family, _afd_at(lay, c, b_lo, nbo), budget, float(lay.eps[c])
-                    )
-                )
-        if reasons:
-            return "; ".join(dict.fromkeys(reasons))
-        if ((lay.seq_cap() >= b_lo) & (lay.slot_cap() >= need_slots)).any():
+            continue
+        any_layout = True
+        budget_s = float(cm.stage_budget_s(nbo))
+        lay = with_caps(with_caps(lay, quantity, "memory", 0.0, usable), quantity, "time",
+                        budget_s, usable)
+        for fam in families.of(arch_name):
+            reason = _family_reason(cm, arch, lay, fam, budget_s)
+            if reason:
+                reasons.append(reason)
+            elif (lay.caps[fam.name] < _minimum(lay, fam.batch)).any():
+                clash.append(fam.name)
+        if lay.viable().any():
             return _demand_reason(inst)
-        clash = [k for k, v in {**lay.seq_caps}.items() if (v < b_lo).any()] + [
-            k for k, v in lay.slot_caps.items() if (v < need_slots).any()
-        ]
-        reasons.append(
-            "no FFN layout satisfies " + " and ".join(clash) + " together at "
-            f"{b_lo} sequence(s) per GPU"
-        )
-    return "; ".join(dict.fromkeys(reasons))
-
-
-def _afd_at(lay, c: int, seqs: int, nbo: int) -> Deployment:
-    return Deployment(
-        "afd",
-        seqs,
-        nbo,
-        int(lay.redundant[c]),
-        attention_units=int(lay.attention_lo[c]),
-        ffn_units=int(lay.ffn_units[c]),
+    if not any_layout:
+        return _no_layout_reason(inst, arch_name)
+    if reasons:
+        return "; ".join(dict.fromkeys(reasons))
+    return (
+        f"no {arch_name.upper()} layout satisfies "
+        + " and ".join(dict.fromkeys(clash))
+        + f" together at {s.sequences_per_gpu.lo} sequence(s) per GPU"
     )
-
-
-def _diagnose_ep(inst: Instance, cm: CostModel, imbalance: ImbalanceFn) -> str:
-    s = inst.search
-    reasons: list[str] = []
-    for nbo in s.ep_micro_batches.values():
-        budget_reason = _budget_reason(cm, nbo)
-        if budget_reason:
-            return budget_reason
-        lay = ep_layouts(
-            cm,
-            nbo,
-            s,
-            imbalance,
-            keep_infeasible=True,
-        )
-        if len(lay) == 0:
-            return _no_layout_reason(inst, "ep")
-        b_lo = s.sequences_per_gpu.lo
-        budget = float(cm.stage_budget_s(nbo))
-        for family, caps in lay.seq_caps.items():
-            if (caps >= b_lo).any():
-                continue
-            c = int(np.argmax(caps))
-            e = dep.ep_stages(
-                cm, int(lay.units[c]), b_lo, int(lay.redundant[c]), nbo, float(lay.eps[c])
-            )
-            n = int(lay.units[c])
-            if family == "ep:hbm_capacity":
-                reasons.append(
-                    f"EP memory: a GPU needs {float(e.gpu_bytes) / GB:.1f} GB (attention weights, "
-                    f"{int(e.experts_per_gpu)} experts per layer, KV of {b_lo} sequence(s)) even "
-                    f"with {n} node(s); it has {cm.rates.hbm_usable_bytes / GB:.1f} GB usable"
-                )
-            elif family == "ep:latency":
-                reasons.append(
-                    f"EP time: attention plus grouped GEMM of {b_lo} sequence(s) take "
-                    f"{_us(float(e.attention_s + e.gemm_s))}, over the {_us(budget)} budget"
-                )
-            else:
-                link = "scale-out" if family == "ep:scale_out" else "scale-up"
-                t = float(e.scaleout_s if family == "ep:scale_out" else e.scaleup_s)
-                reasons.append(
-                    f"EP {link}: the all-to-all of {b_lo} sequence(s) takes {_us(t)}, over the "
-                    f"{_us(budget)} budget"
-                )
-        if reasons:
-            return "; ".join(dict.fromkeys(reasons))
-        if (lay.seq_cap() >= b_lo).any():
-            return _demand_reason(inst)
-        clash = [k for k, v in lay.seq_caps.items() if (v < b_lo).any()]
-        reasons.append("no EP layout satisfies " + " and ".join(clash) + " together")
-    return "; ".join(dict.fromkeys(reasons))
 
 
 def _no_layout_reason(inst: Instance, arch: str) -> str:
@@ -216,15 +139,6 @@ def _demand_reason(inst: Instance) -> str:
     if inst.search.objective == "min_gpus":
         return (
             f"demand: {inst.workload.demand_tokens_per_s:g} tokens/s is more than any deployment "
-            "within the node limits serves; raise the node limits"
+            "within the node limits serves at its own pace; raise the node limits"
         )
     return "no deployment satisfies all constraints together"
-
-
-def diagnose(inst: Instance, arch: str, imbalance: ImbalanceFn | None = None) -> str:
-    """One sentence (or a few, joined by '; ') saying why `arch` has no feasible deployment."""
-    cm = CostModel.of(inst)
-    imbalance = imbalance or constant_imbalance(inst.workload.expert_imbalance)
-    if arch == "afd":
-        return _diagnose_afd(inst, cm, imbalance)
-    return _diagnose_ep(inst, cm, imbalance)

@@ -1,37 +1,37 @@
-"""Expert layouts and their integer capacity caps: the coefficients of the integer programs.
+"""Layouts and their integer capacity caps: the coefficients of the integer programs.
 
-A *layout* fixes everything about the expert side that the integer programs
-encode by one-hot selection: the number of expert units (N_F for AFD, N for
-EP), the redundant replicas R, the micro-batch count and, on a superpod,
-whether the deployment stays inside one scale-up domain. Each ceiling, min
-and ratio of MODEL.md (G = ceil((E+R)/(N g)), D = min(K, N), the fan-out
-factor K/D) is then a constant of the layout, which is how the programs
-linearise them exactly.
+A *layout* fixes everything about a deployment that the programs encode by one-hot selection:
+the micro-batch count N_BO, the expert units (AFD: N_F; EP: N), the redundant replicas R and,
+on a superpod, whether the deployment stays inside one scale-up domain. Every ceiling, minimum
+and ratio of the cost model (G = ceil((E+R)/GPUs), the fan-out D, the imbalance of the layout's
+expert ranks) is then a constant, which is how the programs linearise them exactly
+(docs/model.md §11). What remains free on a layout: the serving units a (AFD: N_A in
+[serving_lo, serving_hi]; EP: N, fixed) and the batch.
 
-For each layout and each constraint family, `max_feasible_int` finds the
-largest whole batch (sequences per GPU, or sequence slots S = N_A * b of the
-attention pool) for which the family holds, by bisection on the very
-functions of `formulations.deployment`. The caps are exact integers: a
-deployment satisfies a family iff its batch is at most the cap, because every
-stage time and memory figure grows with the batch.
+For each layout and constraint family, `max_feasible_int` finds the largest whole value of the
+family's batch quantity (formulations.families: b, n, S = a b or T = a n) for which the family
+holds, by bisection on the very functions the forward model uses. The caps are exact: a
+deployment satisfies a family iff its batch quantity is at most the cap, because every stage time
+and memory figure grows with it. Memory caps do not depend on the TPOT target; time caps are
+computed for a stage budget, which is what the stage-level scheme varies (docs/model.md §12).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from formulations import deployment as dep
-from formulations.costs import CostModel
-from formulations.types import Deployment, Search
-
-ATTENTION_SEQ_FAMILIES = ("attention:latency", "attention:hbm_capacity", "attention:wire")
-FFN_SLOT_FAMILIES = ("ffn:gemm", "ffn:scale_out", "ffn:scale_up", "ffn:hbm_capacity")
+from formulations import families
+from formulations.types import Deployment, IntRange
 
 ImbalanceFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
 """(expert ranks, redundant replicas) -> max/mean load of the hottest rank."""
+
+# Relative slack for "time <= budget" and "bytes <= capacity": one rounding error of float64
+# must not flip a boundary deployment between the programs and the forward model.
+REL_TOL = 1e-9
 
 
 def constant_imbalance(eps: float) -> ImbalanceFn:
@@ -43,10 +43,17 @@ def constant_imbalance(eps: float) -> ImbalanceFn:
     return fn
 
 
-def layout_eps(imbalance: ImbalanceFn, d: Deployment, unit_gpus: int) -> float:
-    """Max/mean expert load of deployment d's expert ranks (FFN GPUs for AFD, all GPUs for EP)."""
-    units = d.n_ffn if d.architecture == "afd" else d.n_units
-    return float(imbalance(np.array([units * unit_gpus]), np.array([d.redundant]))[0])
+def fits(value: np.ndarray | float, limit: np.ndarray | float) -> np.ndarray:
+    """value <= limit up to float rounding."""
+    return np.asarray(value) <= np.asarray(limit) * (1.0 + REL_TOL)
+
+
+def holds(kind: str, value: np.ndarray, budget_s: np.ndarray | float, usable: float) -> np.ndarray:
+    """A family of `kind` holds: a time within a positive stage budget, or bytes within HBM."""
+    if kind == "memory":
+        return fits(value, usable)
+    budget = np.asarray(budget_s, dtype=float)
+    return (budget > 0) & fits(value, budget)
 
 
 def max_feasible_int(
@@ -74,218 +81,135 @@ def max_feasible_int(
 
 
 @dataclass(frozen=True)
-class AfdLayouts:
-    """Candidate FFN layouts of AFD and their caps (arrays indexed by layout)."""
+class Layouts:
+    """Candidate layouts of one architecture and micro-batch count (arrays indexed by layout)."""
 
+    architecture: str
     micro_batches: int
+    sequences: IntRange
+    """The search range of n (every sequence in flight on one serving GPU)."""
     ffn_units: np.ndarray
+    """Units that hold experts only (AFD N_F; 0 for EP)."""
+    expert_units: np.ndarray
+    """Units whose GPUs are the expert ranks (AFD N_F; EP N)."""
+    serving_lo: np.ndarray
+    """Fewest serving units (AFD N_A; EP N): search limit, superpod domain."""
+    serving_hi: np.ndarray
+    """Most serving units: search limit, GPU cap, superpod domain."""
     redundant: np.ndarray
     in_domain: np.ndarray
     experts_per_gpu: np.ndarray
     eps: np.ndarray
-    attention_lo: np.ndarray
-    """Fewest attention units this layout allows (superpod: outside the domain)."""
-    attention_hi: np.ndarray
-    """Most attention units (search limit, GPU cap, superpod domain)."""
-    seq_caps: dict[str, np.ndarray] = field(default_factory=dict)
-    """Per attention family: the largest b that holds."""
-    slot_caps: dict[str, np.ndarray] = field(default_factory=dict)
-    """Per FFN family: the largest S = N_A * b that holds."""
+    caps: dict[str, np.ndarray] = field(default_factory=dict)
+    """Per family: the largest value of its batch quantity that holds."""
+    budget_s: float | None = None
+    """The stage budget the time caps were computed for (None: none yet)."""
 
     def __len__(self) -> int:
         return len(self.ffn_units)
 
-    def seq_cap(self) -> np.ndarray:
-        return np.minimum.reduce(list(self.seq_caps.values()))
+    @property
+    def micro_lo(self) -> int:
+        """Smallest micro-batch size: ceil(n_lo / N_BO)."""
+        return -(-self.sequences.lo // self.micro_batches)
 
-    def slot_cap(self) -> np.ndarray:
-        return np.minimum.reduce(list(self.slot_caps.values()))
+    @property
+    def micro_hi(self) -> int:
+        return -(-self.sequences.hi // self.micro_batches)
 
-    def take(self, keep: np.ndarray) -> AfdLayouts:
-        return AfdLayouts(
-            micro_batches=self.micro_batches,
-            ffn_units=self.ffn_units[keep],
-            redundant=self.redundant[keep],
-            in_domain=self.in_domain[keep],
-            experts_per_gpu=self.experts_per_gpu[keep],
-            eps=self.eps[keep],
-            attention_lo=self.attention_lo[keep],
-            attention_hi=self.attention_hi[keep],
-            seq_caps={k: v[keep] for k, v in self.seq_caps.items()},
-            slot_caps={k: v[keep] for k, v in self.slot_caps.items()},
-        )
+    def cap(self, batch: str) -> np.ndarray:
+        """The binding cap on one batch quantity: the minimum over its families (none: the
+        search bound)."""
+        values = [
+            self.caps[f.name]
+            for f in families.of(self.architecture)
+            if f.batch == batch and f.name in self.caps
+        ]
+        return np.minimum.reduce(values) if values else search_top(self, batch)
 
+    def take(self, keep: np.ndarray) -> Layouts:
+        arrays = {
+            k: getattr(self, k)[keep]
+            for k in (
+                "ffn_units",
+                "expert_units",
+                "serving_lo",
+                "serving_hi",
+                "redundant",
+                "in_domain",
+                "experts_per_gpu",
+                "eps",
+            )
+        }
+        return replace(self, caps={k: v[keep] for k, v in self.caps.items()}, **arrays)
 
-def afd_layouts(
-    cm: CostModel,
-    micro_batches: int,
-    search: Search,
-    imbalance: ImbalanceFn,
-    keep_infeasible: bool = False,
-) -> AfdLayouts:
-    """Every AFD layout of the search space with its caps; infeasible layouts removed.
+    def best_sequences(self, serving: np.ndarray, idx: np.ndarray | None = None) -> np.ndarray:
+        """n*(a): the most sequences per serving GPU a layout allows with `serving` units;
+        below sequences.lo where none fits.
 
-    With keep_infeasible the layouts that cannot host even the smallest
-    deployment stay in, for diagnostics.
-    """
-    attention_units, seqs, max_gpus = (
-        search.attention_nodes,
-        search.sequences_per_gpu,
-        search.max_gpus,
-    )
-    experts_per_gpu, redundant = search.experts_per_gpu, search.redundant_experts
-    f_grid, r_grid = np.meshgrid(
-        np.arange(search.ffn_nodes.lo, search.ffn_nodes.hi + 1),
-        np.arange(redundant.lo, redundant.hi + 1),
-    )
-    f_all, r_all = f_grid.ravel(), r_grid.ravel()
-    domain_choices = (
-        (True, False) if cm.superpod and np.isfinite(cm.domain_units) else ((cm.superpod,))
-    )
-    parts = []
-    for inside in domain_choices:
-        a_lo = np.full(f_all.shape, attention_units.lo, dtype=np.int64)
-        a_hi = np.full(f_all.shape, attention_units.hi, dtype=np.int64)
-        if cm.superpod and np.isfinite(cm.domain_units):
-            room = np.floor(cm.domain_units + 1e-9).astype(np.int64) - f_all
-            if inside:
-                a_hi = np.minimum(a_hi, room)
-            else:
-                a_lo = np.maximum(a_lo, room + 1)
-        if max_gpus is not None:
-            a_hi = np.minimum(a_hi, max_gpus // cm.unit_gpus - f_all)
-        parts.append((f_all, r_all, np.full(f_all.shape, inside), a_lo, a_hi))
-    f = np.concatenate([p[0] for p in parts])
-    r = np.concatenate([p[1] for p in parts])
-    inside_arr = np.concatenate([p[2] for p in parts])
-    a_lo = np.concatenate([p[3] for p in parts])
-    a_hi = np.concatenate([p[4] for p in parts])
-    eps = imbalance(f * cm.unit_gpus, r)
-    experts = dep.experts_per_gpu(cm.model, r, f * cm.unit_gpus)
-    keep = a_lo <= a_hi
-    if experts_per_gpu is not None:
-        keep &= (experts >= experts_per_gpu.lo) & (experts <= experts_per_gpu.hi)
-    f, r, inside_arr, a_lo, a_hi, eps, experts = (
-        x[keep] for x in (f, r, inside_arr, a_lo, a_hi, eps, experts)
-    )
+        Without `idx`, `serving` has shape (layouts,) or (layouts, k); with `idx`, entry i is
+        layout idx[i] with serving[i] units. n <= n-cap, b = ceil(n / N_BO) <= b-cap,
+        a b <= S-cap, a n <= T-cap and n <= n_hi.
+        """
+        a = np.maximum(np.asarray(serving, dtype=np.int64), 1)
+        shape = (-1,) + (1,) * (a.ndim - 1)
 
-    seq_caps = {}
-    for family, key, limit in (
-        ("attention:latency", "attention_s", "budget"),
-        ("attention:hbm_capacity", "attention_bytes", "hbm"),
-        ("attention:wire", "attention_wire_s", "budget"),
-    ):
+        def cap(batch: str) -> np.ndarray:
+            values = self.cap(batch)
+            return values[idx] if idx is not None else values.reshape(shape)
 
-        def seq_ok(b: np.ndarray, key: str = key, limit: str = limit) -> np.ndarray:
-            side = dep.afd_attention_side(cm, f, b, micro_batches, inside_arr)
-            return _holds(cm, side[key], limit, micro_batches)
+        micro = np.minimum(cap("micro_batch"), cap("pool_micro") // a)
+        best = np.minimum(cap("sequences"), self.micro_batches * micro)
+        best = np.minimum(best, cap("pool_sequences") // a)
+        return np.minimum(best, self.sequences.hi)
 
-        seq_caps[family] = max_feasible_int(seq_ok, np.zeros(f.shape, dtype=np.int64), seqs.hi)
-    slot_caps = {}
-    slot_hi = np.maximum(a_hi, 0) * seqs.hi
-    for family, key, limit in (
-        ("ffn:gemm", "gemm_s", "budget"),
-        ("ffn:scale_out", "ffn_scaleout_s", "budget"),
-        ("ffn:scale_up", "ffn_scaleup_s", "budget"),
-        ("ffn:hbm_capacity", "ffn_bytes", "hbm"),
-    ):
-
-        def slot_ok(s: np.ndarray, key: str = key, limit: str = limit) -> np.ndarray:
-            tokens = dep.afd_tokens(cm, s)
-            side = dep.afd_ffn_side(cm, f, r, micro_batches, tokens, inside_arr, eps)
-            return _holds(cm, side[key], limit, micro_batches)
-
-        slot_caps[family] = max_feasible_int(slot_ok, np.zeros(f.shape, dtype=np.int64), slot_hi)
-    layouts = AfdLayouts(
-        micro_batches=micro_batches,
-        ffn_units=f,
-        redundant=r,
-        in_domain=inside_arr,
-        experts_per_gpu=experts,
-        eps=eps,
-        attention_lo=a_lo,
-        attention_hi=a_hi,
-        seq_caps=seq_caps,
-        slot_caps=slot_caps,
-    )
-    # A layout must host at least the smallest deployment: b >= seqs.lo on N_A >= attention_lo.
-    if keep_infeasible:
-        return layouts
-    viable = (layouts.seq_cap() >= seqs.lo) & (layouts.slot_cap() >= layouts.attention_lo * seqs.lo)
-    return layouts.take(viable)
+    def viable(self) -> np.ndarray:
+        """Layouts that host at least the smallest deployment (n_lo on serving_lo units)."""
+        n_lo = self.sequences.lo
+        best = self.best_sequences(self.serving_lo)
+        return (self.serving_lo <= self.serving_hi) & (best >= n_lo)
 
 
-def _holds(cm: CostModel, value: np.ndarray, limit: str, micro_batches: int) -> np.ndarray:
-    if limit == "hbm":
-        return dep.fits(value, cm.rates.hbm_usable_bytes)
-    budget = cm.stage_budget_s(micro_batches)
-    return (budget > 0) & dep.fits(value, budget)
+def search_top(lay: Layouts, batch: str) -> np.ndarray:
+    """Upper search bound of one batch quantity per layout (what a cap can be at most)."""
+    top = {
+        "micro_batch": lay.micro_hi,
+        "sequences": lay.sequences.hi,
+        "pool_micro": lay.micro_hi,
+        "pool_sequences": lay.sequences.hi,
+    }[batch]
+    if batch in ("pool_micro", "pool_sequences"):
+        return np.maximum(lay.serving_hi, 0).astype(np.int64) * top
+    return np.full(len(lay), top, dtype=np.int64)
 
 
-@dataclass(frozen=True)
-class EpLayouts:
-    """Candidate EP layouts (units, replicas) and their per-family caps on b."""
-
-    micro_batches: int
-    units: np.ndarray
-    redundant: np.ndarray
-    experts_per_gpu: np.ndarray
-    eps: np.ndarray
-    seq_caps: dict[str, np.ndarray] = field(default_factory=dict)
-
-    def __len__(self) -> int:
-        return len(self.units)
-
-    def seq_cap(self) -> np.ndarray:
-        return np.minimum.reduce(list(self.seq_caps.values()))
-
-    def take(self, keep: np.ndarray) -> EpLayouts:
-        return EpLayouts(
-            micro_batches=self.micro_batches,
-            units=self.units[keep],
-            redundant=self.redundant[keep],
-            experts_per_gpu=self.experts_per_gpu[keep],
-            eps=self.eps[keep],
-            seq_caps={k: v[keep] for k, v in self.seq_caps.items()},
-        )
+QuantityFn = Callable[[Layouts, families.Family, np.ndarray], np.ndarray]
+"""(layouts, family, batch values per layout) -> the family's quantity per layout."""
 
 
-def ep_layouts(
-    cm: CostModel,
-    micro_batches: int,
-    search: Search,
-    imbalance: ImbalanceFn,
-    keep_infeasible: bool = False,
-) -> EpLayouts:
-    """Every EP layout of the search space with its caps; infeasible layouts removed."""
-    seqs, max_gpus, experts_per_gpu = (
-        search.sequences_per_gpu,
-        search.max_gpus,
-        search.experts_per_gpu,
-    )
-    redundant = search.redundant_experts
-    n_grid, r_grid = np.meshgrid(
-        np.arange(search.nodes.lo, search.nodes.hi + 1),
-        np.arange(redundant.lo, redundant.hi + 1),
-    )
-    n, r = n_grid.ravel(), r_grid.ravel()
-    keep = np.ones(n.shape, dtype=bool)
-    if max_gpus is not None:
-        keep &= n * cm.unit_gpus <= max_gpus
-    experts = dep.experts_per_gpu(cm.model, r, n * cm.unit_gpus)
-    if experts_per_gpu is not None:
-        keep &= (experts >= experts_per_gpu.lo) & (experts <= experts_per_gpu.hi)
-    n, r, experts = n[keep], r[keep], experts[keep]
-    eps = imbalance(n * cm.unit_gpus, r)
-    seq_caps = {}
-    for family in dep.EP_FAMILIES:
+def with_caps(
+    lay: Layouts,
+    quantity: QuantityFn,
+    kind: str,
+    budget_s: float,
+    usable_bytes: float,
+) -> Layouts:
+    """`lay` with the caps of every family of `kind` ("time" at `budget_s`, or "memory")."""
+    caps = dict(lay.caps)
+    for fam in families.of(lay.architecture):
+        if fam.kind != kind:
+            continue
 
-        def ok(b: np.ndarray, family: str = family) -> np.ndarray:
-            stages = dep.ep_stages(cm, n, b, r, micro_batches, eps)
-            return dep.ep_checks(cm, stages)[family]
+        def ok(x: np.ndarray, fam: families.Family = fam) -> np.ndarray:
+            return holds(fam.kind, quantity(lay, fam, x), budget_s, usable_bytes)
 
-        seq_caps[family] = max_feasible_int(ok, np.zeros(n.shape, dtype=np.int64), seqs.hi)
-    layouts = EpLayouts(micro_batches, n, r, experts, eps, seq_caps)
-    if keep_infeasible:
-        return layouts
-    return layouts.take(layouts.seq_cap() >= seqs.lo)
+        zero = np.zeros(len(lay), dtype=np.int64)
+        caps[fam.name] = max_feasible_int(ok, zero, search_top(lay, fam.batch))
+    out = replace(lay, caps=caps)
+    return replace(out, budget_s=float(budget_s)) if kind == "time" else out
+
+
+def layout_eps(imbalance: ImbalanceFn, d: Deployment, unit_gpus: int) -> float:
+    """Max/mean expert load of deployment d's expert ranks (FFN GPUs for AFD, all GPUs for EP)."""
+    units = d.n_ffn if d.architecture == "afd" else d.n_units
+    return float(imbalance(np.array([units * unit_gpus]), np.array([d.redundant]))[0])

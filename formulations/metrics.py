@@ -1,21 +1,22 @@
-"""Metrics of a deployment and the constraint that binds it (MODEL.md section 5).
+"""Metrics of a deployment at its own pace (docs/model.md §9).
 
-- throughput: sequences in flight times L_accept over the step time. With the
-  SLO enforced (solve) the step is paced at T = SLO * L_accept, as in MODEL.md
-  section 5; without it (evaluate) the step runs at the deployment's own pace
-  t_g + N_layers * N_BO * (slowest stage).
-- budget-based utilisation of the FFN GPUs: temporal sparsity S_t = t_G / t_B,
-  OFU = FLOPs / (t_G * peak), HFU = FLOPs / (t_B * peak) = OFU * S_t, with the
-  useful (mean-rank) expert FLOPs and the peak FP8 rate.
+- throughput: sequences in flight over TPOT (Little's law): tokens/s = serving GPUs *
+  sigma_DP * n / TPOT, TPOT = (t_g + N_layers * N_BO * stage) / L_accept;
+- at the target (the analysis' form, objective tokens_per_gpu_at_target): the same sequences
+  over the TPOT target, as if the stage filled the budget;
+- utilisation of the FFN GPUs against the deployment's own stage: S_t = t_G / stage,
+  OFU = FLOPs / (t_G * peak), HFU = FLOPs / (stage * peak), with the mean FFN GPU's useful
+  expert FLOPs and the peak FP8 rate (the budget forms stay in `closed_forms`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from formulations import deployment as dep
+from formulations import architectures, families
 from formulations.costs import CostModel
 from formulations.types import Deployment
 
@@ -25,106 +26,88 @@ class Metrics:
     """Everything a result row reports about one deployment."""
 
     gpus: int
+    serving_gpus: int
+    sequences_per_gpu: int
+    micro_batch_size: int
     tokens_per_s: float
     tokens_per_s_per_gpu: float
+    at_target_tokens_per_s_per_gpu: float
+    """Throughput per GPU counted at the TPOT target (the analysis' form)."""
     tpot_ms: float
+    step_s: float
+    stage_s: float
+    budget_s: float
     ffn_hfu: float
     ffn_ofu: float
     temporal_sparsity: float
     experts_per_gpu: int
-    stage_s: float
-    budget_s: float
     violated: tuple[str, ...]
     """Constraint families the deployment breaks (empty when feasible)."""
 
 
-def _scalar(x: np.ndarray) -> float:
+def _scalar(x: object) -> float:
     return float(np.asarray(x).reshape(-1)[0])
 
 
-def _pace(
-    cm: CostModel, stage_s: float, micro_batches: int, enforce_slo: bool
-) -> tuple[float, float]:
-    """(step time, TPOT) in seconds for the slowest stage `stage_s`."""
-    step_s = cm.workload.step_gap_ms * 1e-3 + cm.model.num_layers * micro_batches * stage_s
-    tpot_s = step_s / cm.workload.mtp_acceptance
-    if enforce_slo:
-        step_s = max(step_s, cm.step_time_s())
-    return step_s, tpot_s
+def stages_of(cm: CostModel, d: Deployment, eps: float = 1.0) -> Any:
+    """The architecture's forward evaluation of one deployment."""
+    return architectures.get(d.architecture).deployment_stages(cm, d, eps)
 
 
-def _utilisation(
-    cm: CostModel, pairs_mean: float, gemm_s: float, budget_s: float
-) -> tuple[float, float, float]:
-    flops = _scalar(cm.expert_flops(pairs_mean))
-    peak = cm.rates.peak_fp8_flops
-    hfu = flops / (budget_s * peak) if budget_s > 0 else float("nan")
-    ofu = flops / (gemm_s * peak) if gemm_s > 0 else 0.0
-    sparsity = gemm_s / budget_s if budget_s > 0 else float("nan")
-    return hfu, ofu, sparsity
-
-
-def metrics(cm: CostModel, d: Deployment, eps: float = 1.0, enforce_slo: bool = True) -> Metrics:
-    """Metrics of one AFD or EP deployment (MODEL.md section 5)."""
-    s: dep.AfdStages | dep.EpStages
-    if d.architecture == "afd":
-        s = dep.afd_stages(
-            cm, d.n_attention, d.n_ffn, d.seqs_per_gpu, d.redundant, d.micro_batches, eps
-        )
-        checks = dep.afd_checks(cm, s)
-        serving_gpus = d.n_attention * cm.unit_gpus  # only attention GPUs hold sequences
-    else:
-        s = dep.ep_stages(cm, d.n_units, d.seqs_per_gpu, d.redundant, d.micro_batches, eps)
-        checks = dep.ep_checks(cm, s)
-        serving_gpus = d.n_units * cm.unit_gpus
-    w = cm.workload
+def metrics(cm: CostModel, d: Deployment, eps: float = 1.0) -> Metrics:
+    """Metrics of one deployment at its own pace (docs/model.md §9)."""
+    arch = architectures.get(d.architecture)
+    s = arch.deployment_stages(cm, d, eps)
+    checks = arch.checks(cm, s)
+    w, g = cm.workload, cm.unit_gpus
     stage_s = _scalar(s.stage_s)
-    step_s, tpot_s = _pace(cm, stage_s, d.micro_batches, enforce_slo)
-    sequences = w.dp_imbalance * d.micro_batches * serving_gpus * d.seqs_per_gpu
-    tokens_per_s = sequences * w.mtp_acceptance / step_s
-    gpus = d.gpus(cm.unit_gpus)
-    budget_s = _scalar(s.budget_s)
-    hfu, ofu, sparsity = _utilisation(cm, _scalar(s.pairs_mean), _scalar(s.gemm_s), budget_s)
+    step_s = _scalar(cm.step_s(stage_s, d.micro_batches))
+    tpot_s = step_s / w.mtp_acceptance
+    serving = d.serving_units * g
+    in_flight = w.dp_imbalance * serving * d.sequences_per_gpu
+    gpus = d.gpus(g)
+    gemm_s = _scalar(s.gemm_s)
+    flops = _scalar(cm.expert_flops(_scalar(s.pairs_mean)))
+    peak = cm.rates.peak_fp8_flops
     return Metrics(
         gpus=gpus,
-        tokens_per_s=tokens_per_s,
-        tokens_per_s_per_gpu=tokens_per_s / gpus,
+        serving_gpus=serving,
+        sequences_per_gpu=d.sequences_per_gpu,
+        micro_batch_size=d.micro_batch_size,
+        tokens_per_s=in_flight / tpot_s,
+        tokens_per_s_per_gpu=in_flight / tpot_s / gpus,
+        at_target_tokens_per_s_per_gpu=in_flight / (w.tpot_ms * 1e-3) / gpus,
         tpot_ms=tpot_s * 1e3,
-        ffn_hfu=hfu,
-        ffn_ofu=ofu,
-        temporal_sparsity=sparsity,
-        experts_per_gpu=int(_scalar(s.experts_per_gpu)),
+        step_s=step_s,
         stage_s=stage_s,
-        budget_s=budget_s,
+        budget_s=_scalar(s.budget_s),
+        ffn_hfu=flops / (stage_s * peak) if stage_s > 0 else 0.0,
+        ffn_ofu=flops / (gemm_s * peak) if gemm_s > 0 else 0.0,
+        temporal_sparsity=gemm_s / stage_s if stage_s > 0 else 0.0,
+        experts_per_gpu=int(_scalar(s.experts_per_gpu)),
         violated=tuple(k for k, ok in checks.items() if not bool(np.all(ok))),
     )
 
 
 def resource(cm: CostModel, d: Deployment, family: str, eps: float = 1.0) -> str:
-    """Name the physical resource behind a violated family (MODEL.md section 5 regimes).
+    """The physical resource behind a family at deployment d (docs/model.md §9, §10).
 
-    Time families split into compute versus HBM bandwidth by which side of the
-    roofline dominates; wire families keep their link name.
+    Roofline families split into compute versus HBM bandwidth by which side dominates; the
+    attention link is scale-up inside a superpod domain, else scale-out.
     """
-    side, kind = family.split(":")
-    if kind == "wire":
-        inside = bool(np.all(dep.afd_in_domain(cm, d.n_attention, d.n_ffn)))
-        return f"{side}:scale_up" if inside else f"{side}:scale_out"
-    if family == "attention:latency":
-        s = dep.afd_stages(
-            cm, d.n_attention, d.n_ffn, d.seqs_per_gpu, d.redundant, d.micro_batches, eps
-        )
-        flop, byte = _scalar(s.attention_flop_s), _scalar(s.attention_byte_s)
-        return "attention:compute" if flop >= byte else "attention:hbm_bandwidth"
-    if family == "ffn:gemm":
-        s = dep.afd_stages(
-            cm, d.n_attention, d.n_ffn, d.seqs_per_gpu, d.redundant, d.micro_batches, eps
-        )
-        flop, byte = _scalar(s.gemm_compute_s), _scalar(s.gemm_weight_s)
-        return "ffn:compute" if flop >= byte else "ffn:hbm_bandwidth"
-    if family == "ep:latency":
-        e = dep.ep_stages(cm, d.n_units, d.seqs_per_gpu, d.redundant, d.micro_batches, eps)
-        flop = _scalar(e.attention_flop_s) + _scalar(e.gemm_compute_s)
-        byte = _scalar(e.attention_byte_s) + _scalar(e.gemm_weight_s)
-        return "ep:compute" if flop >= byte else "ep:hbm_bandwidth"
-    return family
+    fam = families.get(family)
+    if fam.resource == "link":
+        s = stages_of(cm, d, eps)
+        inside = bool(np.all(s.in_domain))
+        return f"{fam.side}:scale_up" if inside else f"{fam.side}:scale_out"
+    if fam.resource == "roofline":
+        s = stages_of(cm, d, eps)
+        if fam.field == "gemm_s":
+            flop, byte = _scalar(s.gemm_compute_s), _scalar(s.gemm_weight_s)
+        elif fam.field == "attention_s":
+            flop, byte = _scalar(s.attention_flop_s), _scalar(s.attention_byte_s)
+        else:  # attention + grouped GEMM in one stage (EP)
+            flop = _scalar(s.attention_flop_s) + _scalar(s.gemm_compute_s)
+            byte = _scalar(s.attention_byte_s) + _scalar(s.gemm_weight_s)
+        return f"{fam.side}:compute" if flop >= byte else f"{fam.side}:hbm_bandwidth"
+    return f"{fam.side}:{fam.resource}"

@@ -1,80 +1,73 @@
-"""Exact dominance pruning of layouts before the integer programs are built.
+"""Exact dominance pruning of layouts before the integer programs are built (docs/model.md §11).
 
-Layout c' dominates c when it uses no more expert units, allows at least the
-same attention-unit range, and every cap is at least as large: any deployment
-on c then fits on c' with the same N_A and b and no more GPUs, which is no
-worse under every objective. Removing dominated layouts shrinks the one-hot
-without changing the optimum value.
+Layout c' dominates c when it uses no more FFN-only units, allows every serving-unit count c
+allows, and each of its four caps (on b, n, S = a b, T = a n) is at least c's: any deployment on c
+then fits on c' with the same serving units and batch and no more GPUs, which is no worse under
+every objective. Removing dominated layouts shrinks the one-hot without changing the optimum.
 
-The caps enter the programs only through their minimum over families (b and
-S must satisfy all rows), so dominance compares those minima.
+Under a per-GPU objective a layout whose serving units are fixed (EP) is worth its best
+sequences per GPU alone (its throughput per GPU does not depend on its size), so among such
+layouts only the best survive.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from formulations.layouts import AfdLayouts, EpLayouts
+from formulations.layouts import Layouts
+
+BATCHES = ("micro_batch", "sequences", "pool_micro", "pool_sequences")
 
 
-def _dominated(
-    units: np.ndarray, caps_a: np.ndarray, caps_b: np.ndarray, groups: np.ndarray
-) -> np.ndarray:
-    """Mask of entries dominated by another entry of the same group.
-
-    Entry j dominates i when units_j <= units_i, caps_a_j >= caps_a_i and
-    caps_b_j >= caps_b_i (ties broken by position so exactly one of equals
-    survives). Sweeps entries in order of units, then best caps first,
-    keeping per group and per level of `caps_a` the running maximum of `caps_b`.
-    """
-    n = len(units)
-    dominated = np.zeros(n, dtype=bool)
-    if n == 0:
-        return dominated
-    order = np.lexsort((-caps_b, -caps_a, units, groups))
-    for group in np.unique(groups):
-        idx = order[groups[order] == group]
-        a, b = caps_a[idx], caps_b[idx]
-        for level in np.unique(a):
-            eligible = a >= level
-            best = np.where(eligible, b, np.iinfo(np.int64).min)
-            # Best caps_b among strictly earlier eligible entries.
-            prior = np.maximum.accumulate(np.concatenate(([np.iinfo(np.int64).min], best[:-1])))
-            mine = a == level
-            dominated[idx[mine & (prior >= b)]] = True
-    return dominated
+def _caps(lay: Layouts) -> np.ndarray:
+    """The four caps per layout, each clipped to what the serving side can ever use, so caps
+    beyond every reachable batch compare equal."""
+    top_micro = np.minimum(lay.cap("micro_batch"), lay.micro_hi)
+    top_seqs = np.minimum(lay.cap("sequences"), lay.sequences.hi)
+    a_hi = np.maximum(lay.serving_hi, 0)
+    return np.stack(
+        [
+            top_micro,
+            top_seqs,
+            np.minimum(lay.cap("pool_micro"), a_hi * top_micro),
+            np.minimum(lay.cap("pool_sequences"), a_hi * top_seqs),
+        ],
+        axis=1,
+    )
 
 
-def prune_afd(lay: AfdLayouts) -> AfdLayouts:
-    """Drop AFD layouts dominated by another layout.
+def dominated(lay: Layouts) -> np.ndarray:
+    """Mask of layouts dominated by another (exact duplicates: all but the first survive)."""
+    n = len(lay)
+    out = np.zeros(n, dtype=bool)
+    if n < 2:
+        return out
+    caps = _caps(lay)
+    f, lo, hi = lay.ffn_units, lay.serving_lo, lay.serving_hi
+    # A dominator sorts before the layouts it dominates.
+    order = np.lexsort((-hi, lo, *(-caps[:, k] for k in reversed(range(caps.shape[1]))), f))
+    kept: list[int] = []
+    for i in order.tolist():
+        if kept:
+            k = np.asarray(kept)
+            beats = (
+                (f[k] <= f[i])
+                & (lo[k] <= lo[i])
+                & (hi[k] >= hi[i])
+                & np.all(caps[k] >= caps[i], axis=1)
+            )
+            if beats.any():
+                out[i] = True
+                continue
+        kept.append(i)
+    return out
 
-    Within a group of layouts whose attention-unit lower limit is the same,
-    fewer FFN units implies an upper limit at least as high (every upper limit
-    is a search bound, a GPU cap or domain room, all non-increasing in N_F).
-    Layouts outside a superpod domain have a lower limit that falls as N_F
-    grows, so they are compared only with layouts of the same N_F.
-    """
+
+def prune(lay: Layouts, per_gpu: bool) -> Layouts:
+    """`lay` without dominated layouts (`per_gpu`: the objective is a per-GPU ratio)."""
     if len(lay) == 0:
         return lay
-    outside = lay.attention_lo > lay.attention_lo.min()
-    groups = np.where(outside, lay.ffn_units + 1, 0) * 2 + lay.in_domain.astype(np.int64)
-    mask = _dominated(lay.ffn_units, lay.seq_cap(), lay.slot_cap(), groups)
-    return lay.take(~mask)
-
-
-def prune_ep(lay: EpLayouts, objective: str) -> EpLayouts:
-    """Drop EP layouts dominated under `objective`.
-
-    Per-GPU throughput depends on the cap on b alone, so any layout with a
-    larger cap dominates. Under total_tokens and min_gpus the unit count
-    matters in both directions, so only layouts with the same N compete.
-    """
-    caps = lay.seq_cap()
-    if objective == "tokens_per_gpu":
-        units = np.zeros(len(lay), dtype=np.int64)
-        groups = units
-    else:
-        units = lay.units
-        groups = lay.units.astype(np.int64)
-    mask = _dominated(units, caps, caps, groups)
-    return lay.take(~mask)
+    if per_gpu and np.all(lay.serving_lo == lay.serving_hi) and np.all(lay.ffn_units == 0):
+        best = lay.best_sequences(lay.serving_lo)
+        return lay.take(np.flatnonzero(best == best.max())[:1])
+    return lay.take(~dominated(lay))

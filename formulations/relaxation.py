@@ -1,59 +1,64 @@
-"""The AFD optimum with continuous attention-unit counts, for the discrete-scaling penalty.
+"""The optimum with continuous serving units, for the discrete-scaling penalty (docs/model.md §8).
 
-MODEL.md section 6: AFD scales in whole units, so it cannot hit the attention
-to FFN ratio that balances the pools exactly; the penalty is the gap between
-the integer optimum and the optimum where N_A may be fractional. What stays
-whole: the FFN layout (N_F, R: it fixes how experts sit on GPUs) and the
-per-GPU batch b. That is the relaxation behind alpha_exact versus alpha_AFD.
+AFD scales in whole units, so it cannot hit the attention to FFN ratio that balances the pools
+exactly; the penalty is the gap between the integer optimum and the optimum where N_A may be
+fractional, at one stage budget (the optimum's own pace for own-pace objectives: the integer
+optimum is an at-budget optimum at its own TPOT, docs/model.md §12). What stays whole: the layout
+(N_F, R: it fixes how experts sit on GPUs) and the sequences per GPU n.
 
-EP has no such term: its unit count fixes its expert layout and its capacity
-moves with the per-GPU batch, so its penalty is zero by construction.
-
-Given a layout c and a batch b, every constraint is an upper bound on N_A
-(S = N_A b <= slot cap, N_A <= its upper limit) and every objective improves
-with N_A (or, for min_gpus, N_A just meets the demand), so the real-valued
-best N_A has a closed form; the maximum over the finite (c, b) grid is exact.
+For a layout c and n (micro-batch b = ceil(n / N_BO)) every constraint bounds a from above
+(a b <= S-cap, a n <= T-cap, a <= serving_hi) and every objective improves with a (or, for
+min_units, a just meets the demand), so the best real a has a closed form. Within a micro-batch
+size the slots a n grow with n, so n = N_BO b, or the largest n allowed, are the only candidates.
+EP's unit count fixes its expert layout and its capacity moves with n: its penalty is zero.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from formulations.layouts import AfdLayouts
-from formulations.types import IntRange
+from formulations.layouts import Layouts
 
 
-def afd_continuous_optimum(
-    lay: AfdLayouts, seqs: IntRange, objective: str, demand_slots: float | None = None
-) -> tuple[float, float, int, int] | None:
-    """Best objective in program units with real N_A: (value, N_A, layout, b), or None.
+def continuous_optimum(
+    lay: Layouts, objective: str, demand_slots: float | None = None
+) -> float | None:
+    """Best objective in program units with real serving units, or None.
 
-    Program units: tokens_per_gpu -> S / (N_A + N_F); total_tokens -> S;
-    min_gpus -> N_A + N_F.
+    Program units: ratio -> T / U; total -> T; min_units -> U (T = a n, U = a + N_F).
     """
     if len(lay) == 0:
         return None
-    b = np.arange(seqs.lo, seqs.hi + 1)[None, :]
-    seq_ok = b <= lay.seq_cap()[:, None]
-    slot_cap = lay.slot_cap()[:, None].astype(float)
-    lo = lay.attention_lo[:, None].astype(float)
-    hi = lay.attention_hi[:, None].astype(float)
+    nbo = lay.micro_batches
+    micro_cap = np.minimum(lay.cap("micro_batch"), lay.micro_hi)
+    n_max = np.minimum.reduce(
+        [lay.cap("sequences"), nbo * micro_cap, np.full(len(lay), lay.sequences.hi)]
+    )
+    top = int(max(micro_cap.max(), 0))
+    b = np.arange(lay.micro_lo, top + 1, dtype=np.int64)[None, :]
+    n = np.minimum(nbo * b, n_max[:, None])
+    n = np.concatenate([n, n_max[:, None]], axis=1)
+    b = -(-n // nbo)
+    ok = (n >= lay.sequences.lo) & (b <= micro_cap[:, None])
+    lo = lay.serving_lo[:, None].astype(float)
+    hi = lay.serving_hi[:, None].astype(float)
     f = lay.ffn_units[:, None].astype(float)
-    if objective == "min_gpus":
+    pool_micro = lay.cap("pool_micro")[:, None].astype(float)
+    pool_seqs = lay.cap("pool_sequences")[:, None].astype(float)
+    n_f = np.maximum(n, 1).astype(float)
+    a_max = np.minimum(np.minimum(hi, pool_micro / np.maximum(b, 1)), pool_seqs / n_f)
+    if objective == "min_units":
         if demand_slots is None:
-            raise ValueError("objective min_gpus needs a demand")
-        n_a = np.maximum(lo, demand_slots / b)
-        ok = seq_ok & (n_a <= hi) & (n_a * b <= slot_cap * (1 + 1e-12))
-        value = np.where(ok, n_a + f, np.inf)
-        flat = int(np.argmin(value))
-    else:
-        n_a = np.minimum(hi, slot_cap / b)
-        ok = seq_ok & (n_a >= lo)
-        slots = n_a * b
-        value = slots / (n_a + f) if objective == "tokens_per_gpu" else slots
-        value = np.where(ok, value, -np.inf)
-        flat = int(np.argmax(value))
-    c, j = np.unravel_index(flat, value.shape)
-    if not np.isfinite(value[c, j]):
-        return None
-    return float(value[c, j]), float(n_a[c, j]), int(c), int(b[0, j])
+            raise ValueError("objective min_units needs a demand")
+        a = np.maximum(lo, demand_slots / n_f)
+        feasible = ok & (a <= a_max * (1 + 1e-12))
+        value = np.where(feasible, a + f, np.inf)
+        best = float(value.min())
+        return best if np.isfinite(best) else None
+    a = a_max
+    feasible = ok & (a >= lo)
+    slots = a * n
+    value = slots / (a + f) if objective == "ratio" else slots
+    value = np.where(feasible, value, -np.inf)
+    best = float(value.max())
+    return best if np.isfinite(best) else None

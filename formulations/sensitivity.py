@@ -1,17 +1,22 @@
-"""Shadow prices: what one more GB/s, GB or ms buys at an optimum (issue: binding constraints).
+"""Shadow prices: what one more GB/s, GB, TB/s or ms buys at an optimum (docs/model.md §15).
 
-With the integer decisions fixed at their optimum (layout, unit counts, micro-batches), the batch
-b becomes continuous and the program is an LP. Its constraints are written in resource form,
-`load(b) <= capacity`, so the dual of a row is the throughput one more unit of that capacity buys.
-A resource (a bandwidth, HBM capacity, the TPOT target) may enter several rows and the objective;
-its shadow price follows from the envelope theorem:
+With the integer decisions fixed at their optimum (layout, unit counts, micro-batches) the
+sequences per GPU n become continuous (micro-batch n / N_BO), and every quantity is affine in n.
+At the deployment's own pace the objective is a ratio,
 
-    d objective / d theta = d f/d theta + sum_k dual_k * d(capacity_k - load_k(x*)) / d theta
+    max C n / (t_g + kappa s)   s.t.  s >= p_k(n) (every stage piece),  s <= t_B (the target),
+                                      m_j(n) <= capacity_j (memory), n <= n_hi,
 
-evaluated at the LP optimum x*, with the derivatives taken on the very row builder below.
+with C = sigma L_accept (serving GPUs / all GPUs) and kappa = N_layers N_BO. The Charnes-Cooper
+substitution t = 1 / (t_g + kappa s), x = n t, z = s t turns it into the linear program
 
-Objective: output tokens/s per GPU at the TPOT target (MODEL.md section 5), linear in b.
-Variables: b (AFD); b, tau_a, tau_f (EP: the attention and grouped-GEMM times of one micro-batch).
+    max C x  s.t.  t_g t + kappa z = 1,  p_k(x, t) - z <= 0,  z - t_B t <= 0,  m_j(x, t) <= c_j t
+
+(p and m homogenised: alpha t + beta x). For the objective at the target the plain LP
+max C' n s.t. p_k(n) <= t_B, m_j(n) <= c_j is used. Rows are written in resource form; a
+resource theta (a bandwidth, HBM, the TPOT target) may enter several rows, so its price follows
+from the envelope theorem: d V / d theta = d L / d theta at the LP optimum (x*, duals), the
+Lagrangian L = C x + sum_r pi_r (rhs_r - row_r(x*)) rebuilt at a perturbed theta.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from formulations import deployment as dep
+from formulations import architectures, families
 from formulations.costs import CostModel
 from formulations.program import IntegerProgram
 from formulations.types import Deployment, Instance
@@ -35,14 +40,27 @@ RESOURCES = {
     "tpot_ms": ("workload", "tpot_ms"),
 }
 
+# The affine pieces of each time family (sums of stage fields); the stage is their maximum.
+PIECES: dict[str, tuple[tuple[str, ...], ...]] = {
+    "attention:latency": (("attention_flop_s",), ("attention_byte_s",)),
+    "ffn:gemm": (("gemm_compute_s",), ("gemm_weight_s",)),
+    "ep:latency": (
+        ("attention_flop_s", "gemm_compute_s"),
+        ("attention_flop_s", "gemm_weight_s"),
+        ("attention_byte_s", "gemm_compute_s"),
+        ("attention_byte_s", "gemm_weight_s"),
+    ),
+}
+
 
 @dataclass(frozen=True)
 class Row:
-    """`sum coef * x <= capacity`, tagged with the constraint family it models."""
+    """`sum coef * var <= rhs` (or `==` when `equal`), tagged with what it models."""
 
-    family: str
+    label: str
     coef: dict[str, float]
-    capacity: float
+    rhs: float
+    equal: bool = False
 
 
 @dataclass(frozen=True)
@@ -52,122 +70,70 @@ class LinearModel:
     variables: tuple[str, ...]
     rows: list[Row]
     objective: dict[str, float]
+    own_pace: bool
 
 
-def _f(x: object) -> float:
-    return float(np.asarray(x).reshape(-1)[0])
+def _piece_label(fam: families.Family, fields: tuple[str, ...]) -> str:
+    if fam.resource != "roofline":
+        return fam.name
+    compute = all("flop" in f or "compute" in f for f in fields)
+    memory = all("byte" in f or "weight" in f for f in fields)
+    kind = "compute" if compute else ("hbm_bandwidth" if memory else "compute+hbm_bandwidth")
+    return f"{fam.side}:{kind}"
 
 
-def _afd_rows(cm: CostModel, d: Deployment, eps: float) -> list[Row]:
-    """AFD: every family as load per unit of b (plus a constant) against its capacity."""
-    nbo = d.micro_batches
-    budget = _f(cm.stage_budget_s(nbo))
-    r = cm.rates
-    inside = bool(np.all(dep.afd_in_domain(cm, d.n_attention, d.n_ffn)))
-
-    def side(seqs: float) -> dict[str, float]:
-        attn = dep.afd_attention_side(cm, d.n_ffn, seqs, nbo, inside)
-        tokens = dep.afd_tokens(cm, d.n_attention * seqs)
-        ffn = dep.afd_ffn_side(cm, d.n_ffn, d.redundant, nbo, tokens, inside, eps)
-        return {k: _f(v) for k, v in {**attn, **ffn}.items()}
-
-    # Every quantity is affine in b: value at 0 and slope from the value at 1.
-    zero, one = side(0.0), side(1.0)
-
-    def affine(key: str, scale: float = 1.0) -> tuple[float, float]:
-        return zero[key] * scale, (one[key] - zero[key]) * scale
-
-    link_attn = r.scaleup_bytes_per_s if inside else r.scaleout_bytes_per_s
-    rows = []
-    specs: list[tuple[str, str, float, float]] = [
-        # family, key, scale to resource units, capacity
-        ("attention:compute", "attention_flop_s", 1.0, budget),
-        (
-            "attention:hbm_bandwidth",
-            "attention_byte_s",
-            r.hbm_bytes_per_s,
-            r.hbm_bytes_per_s * budget,
-        ),
-        (
-            "attention:scale_up" if inside else "attention:scale_out",
-            "attention_wire_s",
-            link_attn,
-            link_attn * budget,
-        ),
-        ("attention:hbm_capacity", "attention_bytes", 1.0, r.hbm_usable_bytes),
-        ("ffn:compute", "gemm_compute_s", 1.0, budget),
-        ("ffn:scale_up", "ffn_scaleup_s", r.scaleup_bytes_per_s, r.scaleup_bytes_per_s * budget),
-        ("ffn:hbm_capacity", "ffn_bytes", 1.0, r.hbm_usable_bytes),
-    ]
-    if not inside:
-        specs.append(
-            (
-                "ffn:scale_out",
-                "ffn_scaleout_s",
-                r.scaleout_bytes_per_s,
-                r.scaleout_bytes_per_s * budget,
-            )
-        )
-    for family, key, scale, capacity in specs:
-        const, slope = affine(key, scale)
-        rows.append(Row(family, {"b": slope}, capacity - const))
-    return rows
+def _affine(
+    cm: CostModel, d: Deployment, eps: float, inst: Instance
+) -> list[tuple[families.Family, str, float, float]]:
+    """(family, label, value at n = 0, slope per sequence) of every piece of every family."""
+    arch = architectures.get(d.architecture)
+    lay = arch.single_layout(cm, d, eps, inst.search)
+    scale = {
+        "micro_batch": 1.0 / d.micro_batches,
+        "sequences": 1.0,
+        "pool_micro": d.serving_units / d.micro_batches,
+        "pool_sequences": float(d.serving_units),
+    }
+    out = []
+    for fam in families.of(d.architecture):
+        per_n = scale[fam.batch]
+        at0 = arch.quantities(cm, lay, fam.batch, np.zeros(1))
+        at1 = arch.quantities(cm, lay, fam.batch, np.full(1, per_n))
+        for fields in PIECES.get(fam.name, ((fam.field,),)):
+            v0 = sum(float(np.asarray(at0[f]).reshape(-1)[0]) for f in fields)
+            v1 = sum(float(np.asarray(at1[f]).reshape(-1)[0]) for f in fields)
+            out.append((fam, _piece_label(fam, fields), v0, v1 - v0))
+    return out
 
 
-def _ep_rows(cm: CostModel, d: Deployment, eps: float) -> list[Row]:
-    """EP: tau_a >= attention roofline pieces, tau_f >= GEMM pieces, tau_a + tau_f <= t_B."""
-    nbo = d.micro_batches
-    budget = _f(cm.stage_budget_s(nbo))
-    r = cm.rates
-
-    def stages(seqs: float) -> dict[str, float]:
-        s = dep.ep_stages(cm, d.n_units, seqs, d.redundant, nbo, eps)
-        return {f.name: _f(getattr(s, f.name)) for f in dataclasses.fields(s)}
-
-    zero, one = stages(0.0), stages(1.0)
-
-    def affine(key: str, scale: float = 1.0) -> tuple[float, float]:
-        return zero[key] * scale, (one[key] - zero[key]) * scale
-
-    rows = []
-    # Roofline pieces in time units: piece(b) - tau <= 0; HBM pieces scaled to bytes.
-    for family, key, tau, scale in (
-        ("ep:compute", "attention_flop_s", "tau_a", 1.0),
-        ("ep:hbm_bandwidth", "attention_byte_s", "tau_a", r.hbm_bytes_per_s),
-        ("ep:compute", "gemm_compute_s", "tau_f", 1.0),
-        ("ep:hbm_bandwidth", "gemm_weight_s", "tau_f", r.hbm_bytes_per_s),
-    ):
-        const, slope = affine(key, scale)
-        rows.append(Row(family, {"b": slope, tau: -scale}, -const))
-    rows.append(Row("ep:latency", {"tau_a": 1.0, "tau_f": 1.0}, budget))
-    for family, key, scale in (
-        ("ep:scale_out", "scaleout_s", r.scaleout_bytes_per_s),
-        ("ep:scale_up", "scaleup_s", r.scaleup_bytes_per_s),
-    ):
-        const, slope = affine(key, scale)
-        rows.append(Row(family, {"b": slope}, scale * budget - const))
-    const, slope = affine("gpu_bytes")
-    rows.append(Row("ep:hbm_capacity", {"b": slope}, r.hbm_usable_bytes - const))
-    return rows
-
-
-def linear_model(inst: Instance, d: Deployment, eps: float | None = None) -> LinearModel:
-    """The LP around deployment `d`: b continuous, everything else fixed.
-
-    Args:
-        eps: max/mean load of d's hottest expert rank (default: the workload's constant).
-    """
-    cm = CostModel.of(inst)
-    eps = inst.workload.expert_imbalance if eps is None else eps
+def linear_model(inst: Instance, d: Deployment, eps: float = 1.0) -> LinearModel:
+    """The LP around deployment `d`: n continuous, everything else fixed (module docstring)."""
+    cm = CostModel.of(inst, d.architecture)
     w = inst.workload
-    slo_s = w.tpot_ms * 1e-3
-    if d.architecture == "afd":
-        per_seq = (
-            w.dp_imbalance * d.micro_batches * d.n_attention / (slo_s * (d.n_attention + d.n_ffn))
-        )
-        return LinearModel(("b",), _afd_rows(cm, d, eps), {"b": per_seq})
-    per_seq = w.dp_imbalance * d.micro_batches / slo_s
-    return LinearModel(("b", "tau_a", "tau_f"), _ep_rows(cm, d, eps), {"b": per_seq})
+    budget = float(cm.stage_budget_s(d.micro_batches))
+    usable = cm.rates.hbm_usable_bytes
+    per_seq = w.dp_imbalance * d.serving_units / d.total_units
+    own = inst.search.objective != "tokens_per_gpu_at_target"
+    rows: list[Row] = []
+    n_hi = float(inst.search.sequences_per_gpu.hi)
+    if not own:
+        for fam, label, v0, slope in _affine(cm, d, eps, inst):
+            cap = budget if fam.kind == "time" else usable
+            rows.append(Row(label, {"n": slope}, cap - v0))
+        rows.append(Row("search:sequences_per_gpu", {"n": 1.0}, n_hi))
+        return LinearModel(("n",), rows, {"n": per_seq / (w.tpot_ms * 1e-3)}, False)
+    gap_s = w.step_gap_ms * 1e-3
+    kappa = cm.model.num_layers * d.micro_batches
+    rows.append(Row("pace", {"t": gap_s, "z": kappa}, 1.0, equal=True))
+    for fam, label, v0, slope in _affine(cm, d, eps, inst):
+        if fam.kind == "time":
+            rows.append(Row(label, {"t": v0, "x": slope, "z": -1.0}, 0.0))
+        else:
+            rows.append(Row(label, {"t": v0 - usable, "x": slope}, 0.0))
+    rows.append(Row("tpot", {"z": 1.0, "t": -budget}, 0.0))
+    rows.append(Row("search:sequences_per_gpu", {"x": 1.0, "t": -n_hi}, 0.0))
+    objective = {"x": per_seq * w.mtp_acceptance}
+    return LinearModel(("x", "z", "t"), rows, objective, True)
 
 
 def to_program(lm: LinearModel) -> IntegerProgram:
@@ -177,12 +143,18 @@ def to_program(lm: LinearModel) -> IntegerProgram:
     for row in lm.rows:
         prob.add_constraint(
             {index[v]: c for v, c in row.coef.items()},
-            hi=row.capacity,
-            family=row.family,
-            name=row.family,
+            lo=row.rhs if row.equal else -float("inf"),
+            hi=row.rhs,
+            family=row.label,
+            name=row.label,
         )
     prob.set_objective({index[v]: c for v, c in lm.objective.items()})
     return prob
+
+
+def sequences_at_optimum(lm: LinearModel, values: dict[str, float]) -> float:
+    """n at the LP optimum (x / t in the Charnes-Cooper form)."""
+    return values["x"] / values["t"] if lm.own_pace else values["n"]
 
 
 def perturbed(inst: Instance, resource: str, delta: float) -> Instance:
@@ -199,20 +171,20 @@ def shadow_prices(
     values: dict[str, float],
     duals: list[float],
     rel_step: float = 1e-6,
-    eps: float | None = None,
+    eps: float = 1.0,
 ) -> dict[str, float]:
-    """d objective / d resource (tokens/s/GPU per GB/s, GB, TB/s or ms) by the envelope theorem.
+    """d objective / d resource (tokens/s/GPU per GB/s, GB, TB/s or ms), envelope theorem.
 
     Args:
-        values: the LP optimum x* by variable name.
-        duals: one dual per row of `linear_model(inst, d)` (>= 0 for binding rows).
+        values: the LP optimum by variable name.
+        duals: one dual per row of `linear_model(inst, d)` (d objective / d rhs).
     """
 
     def lagrangian(lm: LinearModel) -> float:
         total = sum(c * values[v] for v, c in lm.objective.items())
         for row, pi in zip(lm.rows, duals, strict=True):
             load = sum(c * values[v] for v, c in row.coef.items())
-            total += pi * (row.capacity - load)
+            total += pi * (row.rhs - load)
         return total
 
     prices = {}

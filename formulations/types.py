@@ -224,7 +224,9 @@ class Workload:
 
 
 ARCHITECTURES = ("afd", "ep")
-OBJECTIVES = ("tokens_per_gpu", "total_tokens", "min_gpus")
+OBJECTIVES = ("tokens_per_gpu", "total_tokens", "min_gpus", "tokens_per_gpu_at_target")
+"""All but the last count throughput at the deployment's own pace (docs/model.md §9);
+`tokens_per_gpu_at_target` counts it at the TPOT target, the analysis' budget-filling form."""
 BACKENDS = ("highs", "cbc", "cpsat", "enumerate")
 
 
@@ -253,7 +255,13 @@ class Search:
 
     architectures: tuple[str, ...] = spec("architectures to compare", default=ARCHITECTURES)
     unit_gpus: int = spec("g, GPUs per deployment unit ('node'); 1 = GPU-granular", default=8, ge=1)
-    objective: str = spec("what to optimise", default="tokens_per_gpu", choices=OBJECTIVES)
+    objective: str = spec(
+        "what to optimise: tokens/s per GPU, total tokens/s (needs max_gpus) or the fewest GPUs "
+        "(needs a demand), all at the deployment's own pace; or tokens/s per GPU counted at the "
+        "TPOT target (the analysis' form)",
+        default="tokens_per_gpu",
+        choices=OBJECTIVES,
+    )
     backend: str = spec("solver backend", default="highs", choices=BACKENDS)
     time_limit_s: float = spec("time limit per solve (s)", default=60.0, gt=0.0)
     max_gpus: int | None = spec("GPU cap (required by objective total_tokens)", default=None, ge=1)
@@ -261,7 +269,8 @@ class Search:
     ffn_nodes: IntRange = spec("AFD FFN units N_F", default=IntRange(1, 64))
     nodes: IntRange = spec("EP units N", default=IntRange(1, 64))
     sequences_per_gpu: IntRange = spec(
-        "b, sequences per attention GPU per micro-batch", default=IntRange(1, 4096)
+        "n, sequences in flight on one attention GPU (EP: one GPU), over all its micro-batches",
+        default=IntRange(1, 16384),
     )
     redundant_experts: IntRange = spec(
         "R, redundant expert replicas per layer", default=IntRange(0, 0)
@@ -294,16 +303,23 @@ class Instance:
 class Deployment:
     """One concrete deployment: what the programs choose and what `evaluate` takes.
 
-    AFD uses attention_units and ffn_units; EP uses units.
+    AFD uses attention_units and ffn_units; EP uses units. `sequences_per_gpu` is every
+    sequence in flight on one attention GPU (EP: one GPU), summed over the micro-batches
+    (docs/model.md §2); the micro-batches differ by at most one sequence.
     """
 
     architecture: str
-    seqs_per_gpu: int
+    sequences_per_gpu: int
     micro_batches: int
     redundant: int = 0
     attention_units: int | None = None
     ffn_units: int | None = None
     units: int | None = None
+
+    @property
+    def micro_batch_size(self) -> int:
+        """b = ceil(n / N_BO): the largest micro-batch, which sets every stage time."""
+        return -(-self.sequences_per_gpu // self.micro_batches)
 
     @property
     def n_attention(self) -> int:
@@ -320,7 +336,15 @@ class Deployment:
         """N (EP); 0 for AFD."""
         return int(self.units or 0)
 
+    @property
+    def total_units(self) -> int:
+        """Deployment units of every pool: N_A + N_F (AFD) or N (EP)."""
+        return self.n_attention + self.n_ffn + self.n_units
+
+    @property
+    def serving_units(self) -> int:
+        """Units whose GPUs hold sequences: N_A (AFD) or N (EP)."""
+        return self.n_attention + self.n_units
+
     def gpus(self, unit_gpus: int) -> int:
-        if self.architecture == "afd":
-            return (int(self.attention_units or 0) + int(self.ffn_units or 0)) * unit_gpus
-        return int(self.units or 0) * unit_gpus
+        return self.total_units * unit_gpus

@@ -1,16 +1,15 @@
 """Python API: `solve` and `evaluate` return one pandas row per architecture.
 
-Columns (a contract shared with the CLI's csv/json output):
-architecture, status, attention_nodes, ffn_nodes, nodes, gpus,
-sequences_per_gpu, micro_batches, tokens_per_s_per_gpu, tokens_per_s, tpot_ms,
-ffn_hfu, ffn_ofu, temporal_sparsity, binding, discrete_penalty, objective,
-backend, solve_s.
+Columns (a contract shared with the CLI's csv/json output): `COLUMNS`. Every throughput and
+utilisation column is measured at the deployment's own pace (docs/model.md §9); `objective` is
+the value of the instance's objective (tokens/s per GPU, tokens/s, GPUs, or tokens/s per GPU
+counted at the TPOT target). `sequences_per_gpu` is every sequence in flight on one attention
+GPU (EP: one GPU), `micro_batch_size` the largest of its micro-batches.
 
-`binding` names the binding resources of an optimum; for an infeasible row it
-carries the reason in words, and a time-limited row appends its gap. Then
-expert_imbalance (max/mean load of the hottest expert rank after placement),
-redundant_experts (R) and imbalance_loss (share of the objective lost to expert
-and DP imbalance, against the same instance perfectly balanced).
+`binding` names the binding resources of an optimum; for an infeasible row it carries the reason
+in words, and a time-limited row appends its gap. expert_imbalance is the max/mean load of the
+hottest expert rank after placement, redundant_experts R, imbalance_loss the share of the
+objective lost to expert and DP imbalance (against the same instance perfectly balanced).
 """
 
 from __future__ import annotations
@@ -23,6 +22,7 @@ from typing import Any
 import pandas as pd
 
 from formulations.binding import binding
+from formulations.breakdown import breakdown_of
 from formulations.costs import CostModel
 from formulations.layouts import layout_eps
 from formulations.metrics import metrics, resource
@@ -30,6 +30,7 @@ from formulations.types import Deployment, Instance
 from solver.backends import Status
 from solver.errors import InputError
 from solver.imbalance import imbalance_fn
+from solver.io.deployment_spec import parse_deployment
 from solver.io.loader import load_instance
 from solver.optimize import Outcome, optimize
 from solver.shadow import SHADOW_COLUMNS, shadow_cells
@@ -57,8 +58,8 @@ COLUMNS = (
     "expert_imbalance",
     "redundant_experts",
     "imbalance_loss",
+    "micro_batch_size",
 )
-
 
 INT_COLUMNS = (
     "attention_nodes",
@@ -67,12 +68,20 @@ INT_COLUMNS = (
     "gpus",
     "sequences_per_gpu",
     "micro_batches",
+    "micro_batch_size",
 )
+
+BREAKDOWN_PREFIX = "breakdown_"
+"""`--breakdown` appends every breakdown quantity as a column with this prefix."""
+
+REFERENCE_SHARE = 0.25
+"""Share of an architecture's remaining time the balanced reference solve may take."""
 
 
 def frame(rows: list[dict[str, Any]], extra: tuple[str, ...] = ()) -> pd.DataFrame:
     """Rows as a DataFrame with the contract's columns (then `extra`); counts stay integers."""
-    df = pd.DataFrame(rows, columns=[*COLUMNS, *extra])
+    extras = list(extra) + sorted({k for r in rows for k in r} - set(COLUMNS) - set(extra))
+    df = pd.DataFrame(rows, columns=[*COLUMNS, *extras])
     return df.astype({c: "Int64" for c in INT_COLUMNS})
 
 
@@ -89,19 +98,20 @@ def as_instance(
     return load_instance(path_or_instance, overrides)
 
 
-def _deployment_cells(cm: CostModel, d: Deployment, eps: float) -> dict[str, Any]:
+def deployment_cells(inst: Instance, d: Deployment, eps: float) -> dict[str, Any]:
+    """The columns that describe a deployment and its own-pace metrics."""
+    cm = CostModel.of(inst, d.architecture)
     m = metrics(cm, d, eps)
     return {
         "expert_imbalance": eps,
         "redundant_experts": d.redundant,
         "attention_nodes": d.attention_units,
         "ffn_nodes": d.ffn_units,
-        "nodes": d.units
-        if d.architecture == "ep"
-        else (d.attention_units or 0) + (d.ffn_units or 0),
+        "nodes": d.total_units,
         "gpus": m.gpus,
-        "sequences_per_gpu": d.seqs_per_gpu,
+        "sequences_per_gpu": d.sequences_per_gpu,
         "micro_batches": d.micro_batches,
+        "micro_batch_size": m.micro_batch_size,
         "tokens_per_s_per_gpu": m.tokens_per_s_per_gpu,
         "tokens_per_s": m.tokens_per_s,
         "tpot_ms": m.tpot_ms,
@@ -109,6 +119,13 @@ def _deployment_cells(cm: CostModel, d: Deployment, eps: float) -> dict[str, Any
         "ffn_ofu": m.ffn_ofu,
         "temporal_sparsity": m.temporal_sparsity,
     }
+
+
+def breakdown_cells(inst: Instance, d: Deployment | None, eps: float) -> dict[str, Any]:
+    if d is None:
+        return {}
+    cm = CostModel.of(inst, d.architecture)
+    return {BREAKDOWN_PREFIX + k: v for k, v in breakdown_of(cm, d, eps).items()}
 
 
 def balanced(inst: Instance) -> Instance:
@@ -147,8 +164,8 @@ def outcome_row(inst: Instance, out: Outcome, reference: Outcome | None = None) 
     if out.deployment is None:
         row["binding"] = out.reason or None
         return row
-    cm = CostModel.of(inst)
-    row.update(_deployment_cells(cm, out.deployment, out.eps))
+    cm = CostModel.of(inst, out.architecture)
+    row.update(deployment_cells(inst, out.deployment, out.eps))
     row["imbalance_loss"] = (
         0.0
         if reference is None
@@ -173,6 +190,7 @@ def solve(
     overrides: dict[str, Any] | None = None,
     time_limit_s: float | None = None,
     shadow_prices: bool = False,
+    breakdown: bool = False,
 ) -> pd.DataFrame:
     """Optimise each architecture of an instance; one row per architecture.
 
@@ -181,100 +199,33 @@ def solve(
         architectures: subset of ("afd", "ep"); default the instance's search.architectures.
         backend: highs, cbc, cpsat or enumerate; default the instance's search.backend.
         overrides: dotted field overrides, e.g. {"workload.tpot_ms": 30}.
-        time_limit_s: per-architecture limit; default the instance's search.time_limit_s.
+        time_limit_s: wall-time limit of the whole call, shared by the architectures, their
+            balanced reference solves and the shadow-price LPs; default search.time_limit_s.
         shadow_prices: append the shadow-price columns of `solver.shadow.SHADOW_COLUMNS`.
+        breakdown: append every breakdown quantity (`breakdown_*` columns).
     """
+    start = time.perf_counter()
     inst = as_instance(path_or_instance, overrides)
-    if time_limit_s is not None:
-        inst = inst.replace(search=dataclasses.replace(inst.search, time_limit_s=time_limit_s))
+    limit = inst.search.time_limit_s if time_limit_s is None else time_limit_s
+    deadline = start + limit
     archs = tuple(architectures or inst.search.architectures)
     rows = []
-    for arch in archs:
-        out = optimize(inst, arch, backend)
-        reference = None if is_balanced(inst) else optimize(balanced(inst), arch, backend)
+    for i, arch in enumerate(archs):
+        share = (deadline - time.perf_counter()) / (len(archs) - i)
+        mine = time.perf_counter() + share
+        reference = None
+        if not is_balanced(inst):
+            out = optimize(inst, arch, backend, deadline=mine - REFERENCE_SHARE * share)
+            reference = optimize(balanced(inst), arch, backend, deadline=mine)
+        else:
+            out = optimize(inst, arch, backend, deadline=mine)
         row = outcome_row(inst, out, reference)
         if shadow_prices:
-            row.update(shadow_cells(inst, out.deployment, out.eps))
+            row.update(shadow_cells(inst, out.deployment, out.eps, deadline))
+        if breakdown:
+            row.update(breakdown_cells(inst, out.deployment, out.eps))
         rows.append(row)
     return frame(rows, extra=SHADOW_COLUMNS if shadow_prices else ())
-
-
-DEPLOYMENT_KEYS = {
-    "arch": str,
-    "architecture": str,
-    "attention_nodes": int,
-    "ffn_nodes": int,
-    "nodes": int,
-    "sequences_per_gpu": int,
-    "micro_batches": int,
-    "redundant_experts": int,
-}
-
-
-def parse_deployment(spec: str | dict[str, Any], inst: Instance) -> Deployment:
-    """`arch=afd,attention_nodes=4,ffn_nodes=2,sequences_per_gpu=256` -> `Deployment`."""
-    if isinstance(spec, str):
-        fields: dict[str, Any] = {}
-        for part in filter(None, (p.strip() for p in spec.split(","))):
-            key, sep, value = part.partition("=")
-            if not sep:
-                raise InputError([f"--deployment: {part!r} must be key=value"])
-            fields[key.strip()] = value.strip()
-    else:
-        fields = dict(spec)
-    problems = []
-    for key in fields:
-        if key not in DEPLOYMENT_KEYS:
-            problems.append(
-                f"--deployment: {key}: unknown key; allowed: {', '.join(DEPLOYMENT_KEYS)}"
-            )
-    values: dict[str, Any] = {}
-    for key, value in fields.items():
-        kind = DEPLOYMENT_KEYS.get(key)
-        if kind is int:
-            try:
-                values[key] = int(value)
-            except (TypeError, ValueError):
-                problems.append(f"--deployment: {key} = {value!r} must be an integer")
-                continue
-            if values[key] < (0 if key == "redundant_experts" else 1):
-                problems.append(
-                    f"--deployment: {key} = {value} is out of range: must be >= "
-                    f"{0 if key == 'redundant_experts' else 1}"
-                )
-        elif kind is str:
-            values["arch"] = str(value).lower()
-    arch = values.get("arch")
-    required = {
-        "afd": ("attention_nodes", "ffn_nodes", "sequences_per_gpu"),
-        "ep": ("nodes", "sequences_per_gpu"),
-    }
-    if arch not in required:
-        problems.append("--deployment: arch must be afd or ep")
-    else:
-        problems += [
-            f"--deployment: {k}: missing, required for arch={arch}"
-            for k in required[arch]
-            if k not in values
-        ]
-        nbo = values.get("micro_batches")
-        if arch == "afd" and nbo is not None and nbo < 3:
-            problems.append(
-                "--deployment: micro_batches must be >= 3 for AFD (three-batch overlap)"
-            )
-    if problems:
-        raise InputError(problems)
-    s = inst.search
-    default_nbo = (s.afd_micro_batches if arch == "afd" else s.ep_micro_batches).lo
-    return Deployment(
-        architecture=str(arch),
-        seqs_per_gpu=values["sequences_per_gpu"],
-        micro_batches=values.get("micro_batches", default_nbo),
-        redundant=values.get("redundant_experts", s.redundant_experts.lo),
-        attention_units=values.get("attention_nodes") if arch == "afd" else None,
-        ffn_units=values.get("ffn_nodes") if arch == "afd" else None,
-        units=values.get("nodes") if arch == "ep" else None,
-    )
 
 
 def evaluate(
@@ -282,39 +233,34 @@ def evaluate(
     deployment: str | dict[str, Any] | Deployment,
     *,
     overrides: dict[str, Any] | None = None,
+    breakdown: bool = False,
 ) -> pd.DataFrame:
-    """Evaluate one fixed deployment without optimising and without forcing the SLO.
+    """Evaluate one fixed deployment without optimising, at its own pace.
 
-    Reports the TPOT it would reach and its throughput at that pace. Status:
-    `feasible` (meets the SLO and fits), `slo_violated` (fits but is slower than
-    the TPOT target), `infeasible` (does not fit in memory); `binding` lists
-    the violated families, or for a feasible one what stops it growing.
+    Reports the TPOT it reaches and its throughput at that pace. Status: `feasible` (meets the
+    TPOT target and fits), `slo_violated` (fits but is slower than the target), `infeasible`
+    (does not fit in memory); `binding` lists the violated families, or for a feasible one what
+    stops it growing. Any whole sequences_per_gpu is allowed: the micro-batches then differ by
+    at most one sequence and the largest sets the stage time.
     """
     start = time.perf_counter()
     inst = as_instance(path_or_instance, overrides)
     d = deployment if isinstance(deployment, Deployment) else parse_deployment(deployment, inst)
-    cm = CostModel.of(inst)
+    cm = CostModel.of(inst, d.architecture)
     eps = layout_eps(imbalance_fn(inst), d, inst.search.unit_gpus)
-    m = metrics(cm, d, eps, enforce_slo=False)
+    m = metrics(cm, d, eps)
     memory = [v for v in m.violated if v.endswith("hbm_capacity")]
-    if memory:
-        status = "infeasible"
-    elif m.violated:
-        status = "slo_violated"
-    else:
-        status = "feasible"
+    status = "infeasible" if memory else ("slo_violated" if m.violated else "feasible")
     row: dict[str, Any] = {c: None for c in COLUMNS}
     row.update(architecture=d.architecture, status=status, backend="evaluate")
-    row.update(_deployment_cells(cm, d, eps))
-    row.update(
-        tokens_per_s=m.tokens_per_s,
-        tokens_per_s_per_gpu=m.tokens_per_s_per_gpu,
-    )
-    even = metrics(CostModel.of(balanced(inst)), d, 1.0, enforce_slo=False)
+    row.update(deployment_cells(inst, d, eps))
+    even = metrics(CostModel.of(balanced(inst), d.architecture), d, 1.0)
     row["imbalance_loss"] = imbalance_loss("tokens_per_gpu", m.tokens_per_s, even.tokens_per_s)
     if m.violated:
         row["binding"] = "+".join(dict.fromkeys(resource(cm, d, f, eps) for f in m.violated))
     else:
         row["binding"] = "+".join(binding(cm, d, inst.search, eps)) or None
+    if breakdown:
+        row.update(breakdown_cells(inst, d, eps))
     row["solve_s"] = time.perf_counter() - start
     return frame([row])

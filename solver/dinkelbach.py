@@ -1,83 +1,85 @@
-"""Dinkelbach's method for the AFD per-GPU objective max S / (N_A + N_F), solved exactly.
+"""Dinkelbach's method for the per-GPU ratio max T / U at one stage budget, solved exactly.
 
-Each step solves the linear program max den*S - num*(N_A + N_F) for the incumbent ratio
-num/den (integers, so CP-SAT takes the same model); a non-positive optimum proves the
-incumbent optimal, a positive one gives a better deployment and the next ratio. Starting from
-the best vertex of the layouts' upper hulls (each a reachable deployment) usually leaves a
-single step: the optimality proof.
+T = a n sequence slots, U = a + N_F units (docs/model.md §11). Each step solves the program
+max den*T - num*U for the incumbent ratio num/den (integers, so CP-SAT takes the same model); a
+non-positive optimum proves the incumbent optimal, a positive one gives a better deployment and
+the next ratio. Starting from the best vertex of the layouts' upper hulls (each a reachable
+deployment, and the best ratio is at one of them) usually leaves a single step: the proof, which
+the program's LP relaxation gives at root cost when the backend solves relaxations (the hull cuts
+make it tight).
 """
 
 from __future__ import annotations
 
 import time
+from fractions import Fraction
 
-from formulations import afd_program
-from formulations.layouts import AfdLayouts
-from formulations.types import IntRange
-from solver.backends import Backend, Status, make_backend
+from formulations import deployment_program as dp
+from formulations.hull import best_vertex, layout_hulls
+from formulations.layouts import Layouts
+from formulations.program import IntegerProgram
+from solver.backends import Backend, Status
 
 
-def warm_start(lay: AfdLayouts, hulls: list[list[tuple[int, int]]]) -> afd_program.AfdChoice | None:
-    """The best hull vertex by S / (N_A + N_F): every vertex is a reachable deployment."""
-    best: tuple[float, afd_program.AfdChoice] | None = None
-    for c, hull in enumerate(hulls):
-        f = int(lay.ffn_units[c])
-        for a, slots in hull:
-            ratio = slots / (a + f)
-            if best is None or ratio > best[0]:
-                best = (ratio, afd_program.AfdChoice(c, a, slots // a))
-    return None if best is None else best[1]
+def relaxation_proves(backend: Backend, prob: IntegerProgram, time_limit_s: float) -> bool:
+    """True when the LP relaxation alone proves the program's optimum non-positive (max) or
+    non-negative (min): the objective has integer coefficients on integer variables, so a
+    relaxation below 1 (above -1) leaves no room for an improving integer point."""
+    if not backend.capabilities.relaxation:
+        return False
+    lp = backend.relax(prob, time_limit_s)
+    if lp.status != Status.OPTIMAL or lp.objective is None:
+        return False
+    return lp.objective < 1 - 1e-6 if prob.maximize else lp.objective > -1 + 1e-6
 
 
 def solve_ratio(
-    lay: AfdLayouts, seqs: IntRange, backend: Backend, deadline: float, start: bool = True
-) -> tuple[Status, afd_program.AfdChoice | None, float | None]:
-    """Max S / (N_A + N_F) over `lay`: (status, choice, upper bound on the ratio or None).
+    lay: Layouts, backend: Backend, deadline: float, start: bool = True
+) -> tuple[Status, dp.Choice | None, Fraction | None, int]:
+    """Max T / U over `lay`: (status, choice, proven upper bound on the ratio or None, solves).
 
     Args:
-        seqs: the search range of b.
         deadline: `time.perf_counter()` value to stop at (then the incumbent is `feasible`).
         start: begin from the best hull vertex (False: from scratch, as tests check).
     """
-    hulls = afd_program.layout_hulls(lay, seqs)
-    num, den = (0, 1)
-    choice = warm_start(lay, hulls) if start else None
-    if choice is not None:
-        num = choice.attention_units * choice.seqs
-        den = choice.attention_units + int(lay.ffn_units[choice.layout])
-    min_units = int((lay.attention_lo + lay.ffn_units).min())
+    hulls = layout_hulls(lay)
+    num, den = 0, 1
+    choice: dp.Choice | None = None
+    vertex = best_vertex(lay, hulls) if start else None
+    if vertex is not None:
+        c, a, slots = vertex
+        choice = dp.Choice(c, a, slots // a)
+        num, den = slots, a + int(lay.ffn_units[c])
+    min_units = int((lay.serving_lo + lay.ffn_units).min())
+    solves = 0
     while True:
         remaining = deadline - time.perf_counter()
         if remaining <= 0:
-            return (Status.FEASIBLE if choice else Status.TIME_LIMIT), choice, None
-        prob, h = afd_program.build_afd_program(
-            lay, seqs, "tokens_per_gpu", ratio=(num, den), hulls=hulls
-        )
+            return (Status.FEASIBLE if choice else Status.TIME_LIMIT), choice, None, solves
+        prob, h = dp.build(lay, "ratio", ratio=(num, den), hulls=hulls)
+        if choice is not None and relaxation_proves(backend, prob, remaining):
+            return Status.OPTIMAL, choice, Fraction(num, den), solves + 1
         sol = backend.solve(prob, remaining)
+        solves += 1
         if sol.status == Status.INFEASIBLE:
-            return (Status.OPTIMAL if choice else Status.INFEASIBLE), choice, None
+            if choice is not None:
+                # The incumbent itself is a feasible point of every step's program.
+                return Status.ERROR, choice, None, solves
+            return Status.INFEASIBLE, None, None, solves
         if not sol.has_values:
-            return (Status.FEASIBLE if choice else sol.status), choice, None
-        found = afd_program.read_afd_choice(h, sol.values)
-        slots = found.attention_units * found.seqs
-        units = found.attention_units + int(lay.ffn_units[found.layout])
+            return (Status.FEASIBLE if choice else sol.status), choice, None, solves
+        found = dp.read_choice(lay, h, sol.values)
+        slots = found.serving * found.sequences
+        units = found.serving + int(lay.ffn_units[found.layout])
         improved = slots * den > num * units
         if improved:
             choice, num, den = found, slots, units
         if sol.status == Status.FEASIBLE:
-            # Stopped by the time limit: S/U <= num/den + bound/(den * U_min).
+            # Stopped by the time limit: T/U <= num/den + bound/(den * U_min).
             bound = None
             if sol.bound is not None:
-                bound = num / den + max(0.0, sol.bound) / (den * min_units)
-            return Status.FEASIBLE, choice, bound
+                extra = Fraction(max(0.0, sol.bound)).limit_denominator(10**9)
+                bound = Fraction(num, den) + extra / (den * min_units)
+            return Status.FEASIBLE, choice, bound, solves
         if not improved:
-            return Status.OPTIMAL, choice, num / den
-
-
-def solve_afd_ratio(
-    lay: AfdLayouts, seqs: IntRange, backend_name: str = "highs", time_limit_s: float = 60.0
-) -> tuple[Status, afd_program.AfdChoice | None]:
-    """Max S / (N_A + N_F) over given layouts (for tests and studies of the program alone)."""
-    deadline = time.perf_counter() + time_limit_s
-    status, choice, _ = solve_ratio(lay, seqs, make_backend(backend_name), deadline)
-    return status, choice
+            return Status.OPTIMAL, choice, Fraction(num, den), solves

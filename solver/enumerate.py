@@ -1,10 +1,10 @@
 """Exhaustive enumeration: the oracle every integer program is checked against.
 
-It walks the full candidate grid of the search space (every N_BO, unit count,
-replica count, N_A and b), evaluates each deployment forward with
-`formulations.deployment`, and keeps the best feasible one. It never looks
-at layouts, caps, pruning or programs, so it shares no modelling shortcut
-with the backends it checks.
+It walks the full candidate grid of the search space (every N_BO, expert units, replica count,
+serving units and sequences per GPU n), evaluates each deployment forward with the architecture's
+cost model, scores it at its own pace (or at the target for tokens_per_gpu_at_target) and keeps
+the best feasible one. It never looks at layouts, caps, pruning, levels or programs, so it shares
+no modelling shortcut with the backends it checks.
 """
 
 from __future__ import annotations
@@ -15,10 +15,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from formulations import deployment as dep
+from formulations import afd, ep
+from formulations.costs import experts_per_gpu
 from formulations.costs import CostModel
 from formulations.layouts import ImbalanceFn
-from formulations.types import Deployment, Search
+from formulations.types import Deployment, Instance, Search
 
 # Candidates evaluated per numpy call: large enough to amortise Python, small enough for memory.
 CHUNK = 1 << 21
@@ -33,167 +34,152 @@ class Best:
     complete: bool
 
 
-def afd_candidates(search: Search) -> int:
+def candidates(search: Search, arch: str) -> int:
+    """Size of the grid enumeration walks."""
     s = search
-    return (
-        len(s.afd_micro_batches.values())
-        * len(s.ffn_nodes.values())
-        * len(s.redundant_experts.values())
-        * len(s.attention_nodes.values())
-        * len(s.sequences_per_gpu.values())
-    )
+    per = len(s.redundant_experts.values()) * len(s.sequences_per_gpu.values())
+    if arch == "afd":
+        grid = len(s.ffn_nodes.values()) * len(s.attention_nodes.values())
+        return len(s.afd_micro_batches.values()) * grid * per
+    return len(s.ep_micro_batches.values()) * len(s.nodes.values()) * per
 
 
-def ep_candidates(search: Search) -> int:
-    s = search
-    return (
-        len(s.ep_micro_batches.values())
-        * len(s.nodes.values())
-        * len(s.redundant_experts.values())
-        * len(s.sequences_per_gpu.values())
-    )
+class _Tracker:
+    """The best candidate so far: strictly better objective (relative 1e-12), then fewer GPUs."""
 
+    def __init__(self, maximize: bool) -> None:
+        self.maximize = maximize
+        self.value: float | None = None
+        self.gpus = 0
+        self.deployment: Deployment | None = None
 
-def _better(
-    value: float, gpus: int, best_value: float | None, best_gpus: int, maximize: bool
-) -> bool:
-    """Strictly better objective (relative 1e-12), then fewer GPUs."""
-    if best_value is None:
-        return True
-    tol = 1e-12 * max(1.0, abs(best_value))
-    if maximize:
-        if value > best_value + tol:
-            return True
-        return value >= best_value - tol and gpus < best_gpus
-    if value < best_value - tol:
-        return True
-    return value <= best_value + tol and gpus < best_gpus
-
-
-def _demand(objective: str, demand: float | None) -> float:
-    """The throughput a min_gpus objective must reach, with float slack."""
-    if objective != "min_gpus":
-        return 0.0
-    if demand is None:
-        raise ValueError("objective min_gpus needs a demand")
-    return demand * (1 - 1e-12)
+    def offer(self, value: float, gpus: int, make: object) -> None:
+        if not math.isfinite(value):
+            return
+        if self.value is not None:
+            tol = 1e-12 * max(1.0, abs(self.value))
+            sign = 1 if self.maximize else -1
+            better = sign * (value - self.value) > tol
+            tie = abs(value - self.value) <= tol
+            if not (better or (tie and gpus < self.gpus)):
+                return
+        self.value, self.gpus = value, gpus
+        self.deployment = make() if callable(make) else None
 
 
 def _scores(
-    objective: str, ok: np.ndarray, served: np.ndarray, gpus: np.ndarray, need: float
+    inst: Instance, ok: np.ndarray, in_flight: np.ndarray, gpus: np.ndarray, tpot_s: np.ndarray
 ) -> np.ndarray:
-    """Objective of every candidate; infeasible ones get the worst value."""
+    """Objective of every candidate in natural units; infeasible ones get the worst value.
+
+    in_flight: sequences in flight over all serving GPUs (sigma * serving GPUs * n).
+    """
+    s, w = inst.search, inst.workload
+    objective = s.objective
     if objective == "min_gpus":
-        value = np.where(ok & (served >= need), gpus, np.inf).astype(float)
-        return value
-    value = served if objective == "total_tokens" else served / gpus
+        meets = in_flight / tpot_s >= float(w.demand_tokens_per_s or 0.0) * (1 - 1e-12)
+        return np.where(ok & meets, gpus, np.inf).astype(float)
+    if s.max_gpus is not None:
+        ok = ok & (gpus <= s.max_gpus)
+    if objective == "tokens_per_gpu_at_target":
+        value = in_flight / (w.tpot_ms * 1e-3) / gpus
+    elif objective == "total_tokens":
+        value = in_flight / tpot_s
+    else:
+        value = in_flight / tpot_s / gpus
     return np.where(ok, value, -np.inf)
 
 
-def enumerate_afd(
-    cm: CostModel,
-    search: Search,
-    objective: str,
-    demand: float | None,
-    imbalance: ImbalanceFn,
-    time_limit_s: float = math.inf,
-) -> Best:
-    """Best AFD deployment by brute force over the whole grid."""
-    start = time.perf_counter()
-    g, w = cm.unit_gpus, cm.workload
-    slo_s = w.tpot_ms * 1e-3
-    need = _demand(objective, demand)
-    a_vals = np.arange(search.attention_nodes.lo, search.attention_nodes.hi + 1)
-    b_vals = np.arange(search.sequences_per_gpu.lo, search.sequences_per_gpu.hi + 1)
-    best_value: float | None = None
-    best_gpus = 0
-    best: Deployment | None = None
-    maximize = objective != "min_gpus"
+def _afd(inst: Instance, imbalance: ImbalanceFn, limit_s: float, start: float) -> Best:
+    s, cm = inst.search, CostModel.of(inst, "afd")
+    g, sigma = cm.unit_gpus, inst.workload.dp_imbalance
+    track = _Tracker(s.objective != "min_gpus")
+    a_vals = np.arange(s.attention_nodes.lo, s.attention_nodes.hi + 1)
+    n_vals = np.arange(s.sequences_per_gpu.lo, s.sequences_per_gpu.hi + 1)
+    rows = max(1, CHUNK // len(n_vals))
     count = 0
-    rows = max(1, CHUNK // len(b_vals))
-    for nbo in search.afd_micro_batches.values():
-        for f in search.ffn_nodes.values():
-            for r in search.redundant_experts.values():
+    for nbo in s.afd_micro_batches.values():
+        for f in s.ffn_nodes.values():
+            for r in s.redundant_experts.values():
                 eps = float(imbalance(np.array([f * g]), np.array([r]))[0])
-                experts = int(dep.experts_per_gpu(cm.model, r, f * g))
-                if search.experts_per_gpu and not (
-                    search.experts_per_gpu.lo <= experts <= search.experts_per_gpu.hi
-                ):
-                    count += len(a_vals) * len(b_vals)
+                experts = int(experts_per_gpu(cm.model, r, f * g))
+                if s.experts_per_gpu and not s.experts_per_gpu.lo <= experts <= s.experts_per_gpu.hi:
+                    count += len(a_vals) * len(n_vals)
                     continue
                 for i in range(0, len(a_vals), rows):
-                    if time.perf_counter() - start > time_limit_s:
-                        return Best(best, best_value, count, time.perf_counter() - start, False)
-                    a = a_vals[i : i + rows, None]
-                    b = b_vals[None, :]
-                    count += a.size * b.size
-                    s = dep.afd_stages(cm, a, f, b, r, nbo, eps)
-                    ok = np.logical_and.reduce(list(dep.afd_checks(cm, s).values()))
-                    units = a + f
-                    if search.max_gpus is not None:
-                        ok &= units * g <= search.max_gpus
-                    served = w.dp_imbalance * nbo * g * (a * b) / slo_s
-                    value = _scores(objective, ok, served, units * g + 0 * b, need)
-                    flat = int(np.argmax(value) if maximize else np.argmin(value))
-                    ai, bi = np.unravel_index(flat, value.shape)
-                    v = float(value[ai, bi])
-                    if not math.isfinite(v):
-                        continue
-                    # Among ties inside the chunk prefer fewer GPUs: fewer attention units.
-                    gpus = int((a[ai, 0] + f) * g)
-                    if _better(v, gpus, best_value, best_gpus, maximize):
-                        best_value, best_gpus = v, gpus
-                        best = Deployment(
+                    if time.perf_counter() - start > limit_s:
+                        return Best(track.deployment, track.value, count, 0.0, False)
+                    a, n = a_vals[i : i + rows, None], n_vals[None, :]
+                    count += a.size * n.size
+                    st = afd.stages(cm, a, f, n, r, nbo, eps)
+                    ok = np.logical_and.reduce(list(afd.checks(cm, st).values()))
+                    tpot = cm.tpot_s(st.stage_s, nbo)
+                    gpus = (a + f) * g + 0 * n
+                    score = _scores(inst, ok, sigma * g * a * n, gpus, tpot)
+                    k = int(np.argmax(score) if track.maximize else np.argmin(score))
+                    ai, ni = np.unravel_index(k, score.shape)
+                    track.offer(
+                        float(score[ai, ni]),
+                        int(gpus[ai, ni]),
+                        lambda ai=ai, ni=ni, f=f, r=r, nbo=nbo: Deployment(
                             "afd",
-                            int(b[0, bi]),
+                            int(n[0, ni]),
                             int(nbo),
                             int(r),
                             attention_units=int(a[ai, 0]),
                             ffn_units=int(f),
-                        )
-    return Best(best, best_value, count, time.perf_counter() - start, True)
+                        ),
+                    )
+    return Best(track.deployment, track.value, count, 0.0, True)
 
 
-def enumerate_ep(
-    cm: CostModel,
-    search: Search,
-    objective: str,
-    demand: float | None,
-    imbalance: ImbalanceFn,
-    time_limit_s: float = math.inf,
-) -> Best:
-    """Best EP deployment by brute force over the whole grid."""
-    start = time.perf_counter()
-    g, w = cm.unit_gpus, cm.workload
-    slo_s = w.tpot_ms * 1e-3
-    need = _demand(objective, demand)
-    b_vals = np.arange(search.sequences_per_gpu.lo, search.sequences_per_gpu.hi + 1)
-    best_value: float | None = None
-    best_gpus = 0
-    best: Deployment | None = None
-    maximize = objective != "min_gpus"
+def _ep(inst: Instance, imbalance: ImbalanceFn, limit_s: float, start: float) -> Best:
+    s, cm = inst.search, CostModel.of(inst, "ep")
+    g, sigma = cm.unit_gpus, inst.workload.dp_imbalance
+    track = _Tracker(s.objective != "min_gpus")
+    n_vals = np.arange(s.sequences_per_gpu.lo, s.sequences_per_gpu.hi + 1)
     count = 0
-    for nbo in search.ep_micro_batches.values():
-        for n in search.nodes.values():
-            for r in search.redundant_experts.values():
-                if time.perf_counter() - start > time_limit_s:
-                    return Best(best, best_value, count, time.perf_counter() - start, False)
-                count += len(b_vals)
-                if search.max_gpus is not None and n * g > search.max_gpus:
+    for nbo in s.ep_micro_batches.values():
+        for units in s.nodes.values():
+            for r in s.redundant_experts.values():
+                if time.perf_counter() - start > limit_s:
+                    return Best(track.deployment, track.value, count, 0.0, False)
+                count += len(n_vals)
+                experts = int(experts_per_gpu(cm.model, r, units * g))
+                if s.experts_per_gpu and not s.experts_per_gpu.lo <= experts <= s.experts_per_gpu.hi:
                     continue
-                experts = int(dep.experts_per_gpu(cm.model, r, n * g))
-                if search.experts_per_gpu and not (
-                    search.experts_per_gpu.lo <= experts <= search.experts_per_gpu.hi
-                ):
-                    continue
-                eps = float(imbalance(np.array([n * g]), np.array([r]))[0])
-                s = dep.ep_stages(cm, n, b_vals, r, nbo, eps)
-                ok = np.logical_and.reduce(list(dep.ep_checks(cm, s).values()))
-                served = w.dp_imbalance * nbo * g * n * b_vals / slo_s
-                value = _scores(objective, ok, served, np.full(b_vals.shape, n * g), need)
-                k = int(np.argmax(value) if maximize else np.argmin(value))
-                v = float(value[k])
-                if math.isfinite(v) and _better(v, int(n * g), best_value, best_gpus, maximize):
-                    best_value, best_gpus = v, int(n * g)
-                    best = Deployment("ep", int(b_vals[k]), int(nbo), int(r), units=int(n))
-    return Best(best, best_value, count, time.perf_counter() - start, True)
+                eps = float(imbalance(np.array([units * g]), np.array([r]))[0])
+                st = ep.stages(cm, units, n_vals, r, nbo, eps)
+                ok = np.logical_and.reduce(list(ep.checks(cm, st).values()))
+                tpot = cm.tpot_s(st.stage_s, nbo)
+                gpus = np.full(n_vals.shape, units * g)
+                score = _scores(inst, ok, sigma * units * g * n_vals, gpus, tpot)
+                k = int(np.argmax(score) if track.maximize else np.argmin(score))
+                track.offer(
+                    float(score[k]),
+                    int(units * g),
+                    lambda k=k, units=units, r=r, nbo=nbo: Deployment(
+                        "ep", int(n_vals[k]), int(nbo), int(r), units=int(units)
+                    ),
+                )
+    return Best(track.deployment, track.value, count, 0.0, True)
+
+
+ORACLES = {"afd": _afd, "ep": _ep}
+"""One oracle per architecture, each written from its cost model alone."""
+
+
+def enumerate_best(
+    inst: Instance, arch: str, imbalance: ImbalanceFn, time_limit_s: float = math.inf
+) -> Best:
+    """Best deployment of `arch` by brute force over the whole grid."""
+    start = time.perf_counter()
+    run = ORACLES[arch]
+    found = run(inst, imbalance, time_limit_s, start)
+    return Best(
+        found.deployment,
+        found.objective,
+        found.candidates,
+        time.perf_counter() - start,
+        found.complete,
+    )

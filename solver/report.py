@@ -19,8 +19,9 @@ _TABLE = (
     ("ffn_nodes", "N_F", "{:.0f}"),
     ("nodes", "nodes", "{:.0f}"),
     ("gpus", "GPUs", "{:.0f}"),
-    ("sequences_per_gpu", "b", "{:.0f}"),
+    ("sequences_per_gpu", "n/GPU", "{:.0f}"),
     ("micro_batches", "N_BO", "{:.0f}"),
+    ("micro_batch_size", "b", "{:.0f}"),
     ("tokens_per_s_per_gpu", "tok/s/GPU", "{:,.0f}"),
     ("tokens_per_s", "tok/s", "{:,.0f}"),
     ("tpot_ms", "TPOT ms", "{:.1f}"),
@@ -95,16 +96,26 @@ def to_table(df: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def _why_not(rec: dict[str, Any]) -> str:
+    status = rec.get("status")
+    return {"time_limit": "time limit, no deployment found", "error": "solver error"}.get(
+        str(status), "infeasible"
+    )
+
+
 def verdict(df: pd.DataFrame, objective: str = "tokens_per_gpu") -> str:
-    """One line: which architecture wins and by how much."""
-    ok = [
-        r for r in records(df) if r.get("status") in ("optimal", "feasible") and r.get("objective")
-    ]
+    """One line: which architecture wins and by how much (an architecture without a deployment
+    says whether it is infeasible or ran out of time)."""
+    rows = records(df)
+    ok = [r for r in rows if r.get("status") in ("optimal", "feasible") and r.get("objective")]
     if not ok:
-        return "verdict: no architecture has a feasible deployment"
+        if not rows:
+            return "verdict: nothing solved"
+        reasons = ", ".join(f"{r['architecture'].upper()} {_why_not(r)}" for r in rows)
+        return f"verdict: no architecture has a deployment ({reasons})"
     if len(ok) == 1:
-        others = [r["architecture"].upper() for r in records(df) if r not in ok]
-        tail = f" ({', '.join(others)} infeasible)" if others else ""
+        others = [f"{r['architecture'].upper()} {_why_not(r)}" for r in rows if r not in ok]
+        tail = f" ({', '.join(others)})" if others else ""
         return f"verdict: {ok[0]['architecture'].upper()}{tail}"
     lower_better = objective == "min_gpus"
     ranked = sorted(ok, key=lambda r: r["objective"], reverse=not lower_better)
@@ -121,11 +132,14 @@ def verdict(df: pd.DataFrame, objective: str = "tokens_per_gpu") -> str:
         "tokens_per_gpu": "tokens/s per GPU",
         "total_tokens": "total tokens/s",
         "min_gpus": "fewer GPUs",
+        "tokens_per_gpu_at_target": "tokens/s per GPU at the TPOT target",
     }[objective]
+    unproven = [r["architecture"].upper() for r in ok if r.get("status") == "feasible"]
+    note = f"; {', '.join(unproven)} not proven optimal (time limit)" if unproven else ""
     return (
         f"verdict: {best['architecture'].upper()} wins, "
         f"{ratio:.3f}x {second['architecture'].upper()}"
-        f" ({what})"
+        f" ({what}{note})"
     )
 
 

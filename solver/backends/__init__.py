@@ -9,7 +9,11 @@ __all__ = ["Backend", "Capabilities", "Solution", "Status", "make_backend"]
 
 def make_backend(name: str) -> Backend:
     """The program backend called `name` (highs, cbc or cpsat)."""
-    if name in ("highs", "cbc"):
+    if name == "highs":
+        from solver.backends.highs_backend import HighsBackend
+
+        return HighsBackend()
+    if name == "cbc":
         from solver.backends.pulp_backend import PulpBackend
 
         return PulpBackend(name)

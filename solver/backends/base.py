@@ -46,6 +46,8 @@ class Capabilities:
     """Reports a dual bound when stopped by a time limit."""
     duals: bool = False
     """Reports constraint duals of a continuous program (an LP)."""
+    relaxation: bool = False
+    """Solves the LP relaxation of an integer program (`Backend.relax`): a bound at root cost."""
 
 
 class Backend:
@@ -57,6 +59,11 @@ class Backend:
     def solve(self, prob: IntegerProgram, time_limit_s: float, rel_gap: float = 0.0) -> Solution:
         """Solve `prob`; stop at `time_limit_s` or once the relative gap is at most `rel_gap`."""
         raise NotImplementedError
+
+    def relax(self, prob: IntegerProgram, time_limit_s: float) -> Solution:
+        """The LP relaxation (integrality dropped): its optimum bounds the program's. Only for
+        backends whose capabilities declare `relaxation`."""
+        raise NotImplementedError(f"backend {self.name} does not solve LP relaxations")
 
     def check(self, prob: IntegerProgram) -> None:
         """Refuse programs this backend cannot represent exactly."""

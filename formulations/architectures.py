@@ -1,0 +1,31 @@
+"""The architectures the solver compares, behind one small interface (docs/model.md §11).
+
+An architecture is a module with:
+    NAME, MICRO_BATCHES_FIELD        its name and the Search field of its micro-batch counts
+    WIRE_FIELDS                      stage fields that are link times, with their breakdown stem
+    Stages, stages(...), deployment_stages(cm, d, eps), checks(cm, stages)   forward model
+    layouts(cm, micro_batches, search, imbalance)                            its layouts
+    quantities(cm, layouts, batch, x), family_quantity(cm, layouts, family, x)  for the caps
+    single_layout(cm, deployment, eps, search)                               one deployment's layout
+    read_deployment(layouts, c, serving, sequences)                          solution -> Deployment
+    layout_stages(cm, layouts, idx, serving, sequences)                      candidates, vectorised
+and its constraint families in `formulations.families`. The integer program, the stage-level
+scheme, pruning, diagnostics, metrics and the oracle are written once against this interface, so a
+third architecture is one new module plus its families.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from formulations import afd, ep
+
+MODULES: dict[str, ModuleType] = {afd.NAME: afd, ep.NAME: ep}
+
+
+def get(name: str) -> ModuleType:
+    """The module of architecture `name`."""
+    try:
+        return MODULES[name]
+    except KeyError:
+        raise ValueError(f"unknown architecture {name!r}; known: {', '.join(MODULES)}") from None

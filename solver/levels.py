@@ -1,0 +1,301 @@
+"""Own-pace optima by the stage-level scheme (formulations.levels, docs/model.md §12).
+
+`Context` prepares an architecture's layouts once (memory caps per micro-batch count); a level is
+the same layouts with their time caps at the stage budget a TPOT allows. Each level's at-budget
+program (Dinkelbach for per-GPU ratios, one program for totals and unit counts) settles an
+interval of TPOTs; candidates evaluated at their own pace supply the incumbents that push the
+levels down.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import time
+from dataclasses import dataclass, field, replace
+from types import ModuleType
+
+import numpy as np
+
+from formulations import deployment_program as dp
+from formulations import levels
+from formulations.costs import CostModel
+from formulations.hull import layout_hulls
+from formulations.layouts import ImbalanceFn, Layouts, with_caps
+from formulations.pruning import prune
+from formulations.types import Deployment, Instance
+from solver import dinkelbach
+from solver.backends import Backend, Status
+
+Incumbent = tuple[float, Deployment]
+"""(value at own pace in natural units, deployment)."""
+
+
+@dataclass
+class Context:
+    """One architecture of one instance, ready for level solves."""
+
+    inst: Instance
+    arch: ModuleType
+    cm: CostModel
+    imbalance: ImbalanceFn
+    backend: Backend
+    deadline: float
+    base: list[Layouts]
+    programs: int = 0
+    levels: int = 0
+    statuses: list[Status] = field(default_factory=list)
+
+    @staticmethod
+    def of(
+        inst: Instance, arch: ModuleType, imbalance: ImbalanceFn, backend: Backend, deadline: float
+    ) -> Context:
+        cm = CostModel.of(inst, arch.NAME)
+        s = inst.search
+        quantity = functools.partial(arch.family_quantity, cm)
+        usable = cm.rates.hbm_usable_bytes
+        base = []
+        for nbo in getattr(s, arch.MICRO_BATCHES_FIELD).values():
+            lay = arch.layouts(cm, nbo, s, imbalance)
+            base.append(with_caps(lay, quantity, "memory", 0.0, usable))
+        return Context(inst, arch, cm, imbalance, backend, deadline, base)
+
+    @property
+    def sigma(self) -> float:
+        return self.inst.workload.dp_imbalance
+
+    def remaining(self) -> float:
+        return self.deadline - time.perf_counter()
+
+    def level(self, tpot_s: float, max_units: int | None = None) -> list[Layouts]:
+        """Every micro-batch count's layouts with time caps for TPOT <= tpot_s, viable only."""
+        quantity = functools.partial(self.arch.family_quantity, self.cm)
+        usable = self.cm.rates.hbm_usable_bytes
+        out = []
+        for lay in self.base:
+            if max_units is not None:
+                lay = replace(lay, serving_hi=np.minimum(lay.serving_hi, max_units - lay.ffn_units))
+            budget = float(self.cm.stage_budget_s(lay.micro_batches, tpot_s))
+            if budget <= 0 or len(lay) == 0:
+                continue
+            lay = with_caps(lay, quantity, "time", budget, usable)
+            lay = lay.take(lay.viable())
+            if len(lay):
+                out.append(lay)
+        return out
+
+    def deployment(self, lay: Layouts, choice: dp.Choice) -> Deployment:
+        return self.arch.read_deployment(lay, choice.layout, choice.serving, choice.sequences)
+
+    def own_pace(self, lay: Layouts, total: bool) -> tuple[np.ndarray, np.ndarray, tuple]:
+        """Candidates of `lay` at their own pace: (tokens/s per GPU or in all, GPUs, (idx, a, n))."""
+        idx, a, n = levels.candidates(lay, None if levels.full_scan(lay) else layout_hulls(lay))
+        if len(idx) == 0:
+            empty = np.zeros(0)
+            return empty, empty, (idx, a, n)
+        s = self.arch.layout_stages(self.cm, lay, idx, a, n)
+        tpot = self.cm.tpot_s(s.stage_s, lay.micro_batches)
+        g = self.cm.unit_gpus
+        units = a + lay.ffn_units[idx]
+        in_flight = self.sigma * a * n * g
+        value = in_flight / tpot if total else in_flight / tpot / (units * g)
+        return value, units * g, (idx, a, n)
+
+
+def _better(new: Incumbent | None, old: Incumbent | None) -> Incumbent | None:
+    if new is None:
+        return old
+    if old is None or new[0] > old[0]:
+        return new
+    return old
+
+
+def best_candidate(ctx: Context, lay: Layouts, total: bool) -> Incumbent | None:
+    value, _, (idx, a, n) = ctx.own_pace(lay, total)
+    if len(value) == 0:
+        return None
+    k = int(np.argmax(value))
+    return float(value[k]), ctx.arch.read_deployment(lay, int(idx[k]), int(a[k]), int(n[k]))
+
+
+@dataclass
+class LevelResult:
+    """One level's outcome: the program optimum F (sequences in flight per GPU, or in all)."""
+
+    best: float | None
+    choice: Deployment | None
+    incumbent: Incumbent | None
+    proven: bool
+    bound: float | None = None
+    """Upper bound on F when the level was cut short."""
+
+
+def solve_level(
+    ctx: Context, tpot_s: float, total: bool, max_units: int | None = None
+) -> LevelResult:
+    """F(tpot_s): the most sequences in flight (per GPU, or in all) with TPOT <= tpot_s, each
+    micro-batch count's program solved exactly; own-pace candidates as incumbents."""
+    ctx.levels += 1
+    scale = ctx.sigma * ctx.cm.unit_gpus if total else ctx.sigma
+    result = LevelResult(None, None, None, True)
+    for lay in ctx.level(tpot_s, max_units):
+        result.incumbent = _better(best_candidate(ctx, lay, total), result.incumbent)
+        pruned = prune(lay, per_gpu=not total)
+        if total:
+            status, found, upper = _solve_total(ctx, pruned)
+        else:
+            status, found, frac, solves = dinkelbach.solve_ratio(pruned, ctx.backend, ctx.deadline)
+            ctx.programs += solves
+            upper = None if frac is None else float(frac)
+        ctx.statuses.append(status)
+        if status not in (Status.OPTIMAL, Status.INFEASIBLE):
+            result.proven = False
+            if upper is not None:
+                result.bound = max(result.bound or 0.0, upper * scale)
+        if found is None:
+            continue
+        units = found.serving + int(pruned.ffn_units[found.layout])
+        slots = found.serving * found.sequences
+        value = scale * (slots if total else slots / units)
+        if result.best is None or value > result.best:
+            result.best, result.choice = value, ctx.deployment(pruned, found)
+            own = _own(ctx, pruned, found, total)
+            result.incumbent = _better((own, result.choice), result.incumbent)
+    return result
+
+
+def _own(ctx: Context, lay: Layouts, found: dp.Choice, total: bool) -> float:
+    """One program solution's throughput at its own pace."""
+    one = lay.take(np.array([found.layout]))
+    s = ctx.arch.layout_stages(
+        ctx.cm, one, np.array([0]), np.array([found.serving]), np.array([found.sequences])
+    )
+    tpot = float(np.asarray(ctx.cm.tpot_s(s.stage_s, lay.micro_batches)).reshape(-1)[0])
+    g = ctx.cm.unit_gpus
+    in_flight = ctx.sigma * found.serving * found.sequences * g
+    units = found.serving + int(lay.ffn_units[found.layout])
+    return in_flight / tpot if total else in_flight / tpot / (units * g)
+
+
+def _solve_total(ctx: Context, lay: Layouts) -> tuple[Status, dp.Choice | None, float | None]:
+    prob, h = dp.build(lay, "total")
+    sol = ctx.backend.solve(prob, max(ctx.remaining(), 1e-3))
+    ctx.programs += 1
+    if not sol.has_values:
+        return sol.status, None, None
+    return sol.status, dp.read_choice(lay, h, sol.values), sol.bound
+
+
+@dataclass
+class Descent:
+    """The own-pace optimum the levels proved (or the incumbent when cut short)."""
+
+    incumbent: Incumbent | None
+    proven: bool
+    bound: float | None
+    """Upper bound on the optimum when not proven (None: unknown)."""
+
+
+def _floor_tpot(ctx: Context) -> float:
+    """The TPOT of a zero-length stage: t_g / L_accept; no deployment is faster."""
+    w = ctx.inst.workload
+    return w.step_gap_ms * 1e-3 / w.mtp_acceptance
+
+
+def descend(ctx: Context, total: bool, max_units: int | None = None) -> Descent:
+    """The own-pace optimum of tokens/s per GPU (or in all, `total`): levels from the target
+    down, each settled by its program, until no deployment is fast enough to win."""
+    theta = ctx.inst.workload.tpot_ms * 1e-3
+    floor = _floor_tpot(ctx)
+    incumbent: Incumbent | None = None
+    last_best: float | None = None
+    while True:
+        if ctx.remaining() <= 0:
+            return Descent(incumbent, False, _cut_bound(last_best, floor, incumbent))
+        res = solve_level(ctx, theta, total, max_units)
+        incumbent = _better(res.incumbent, incumbent)
+        if not res.proven:
+            best = res.bound if res.bound is not None else last_best
+            return Descent(incumbent, False, _cut_bound(best, floor, incumbent))
+        if res.best is None or incumbent is None:
+            return Descent(incumbent, True, None)
+        last_best = res.best
+        nxt = min(levels.next_level(res.best, incumbent[0]), theta * (1 - levels.LEVEL_STEP))
+        if nxt <= floor:
+            return Descent(incumbent, True, None)
+        theta = nxt
+
+
+def _cut_bound(best: float | None, floor: float, incumbent: Incumbent | None) -> float | None:
+    """What an unexplored level could still be worth: F / (fastest possible TPOT)."""
+    if best is None or floor <= 0:
+        return None
+    return max(best / floor, incumbent[0] if incumbent else 0.0)
+
+
+def at_target(ctx: Context) -> Descent:
+    """Tokens/s per GPU counted at the TPOT target: one level, its ratio over the target."""
+    theta = ctx.inst.workload.tpot_ms * 1e-3
+    res = solve_level(ctx, theta, total=False)
+    if res.choice is None or res.best is None:
+        bound = None if res.bound is None else res.bound / theta
+        return Descent(None, res.proven, bound)
+    bound = None if res.proven else (None if res.bound is None else res.bound / theta)
+    return Descent((res.best / theta, res.choice), res.proven, bound)
+
+
+def fewest_gpus(ctx: Context, demand: float) -> Descent:
+    """The fewest GPUs whose own-pace throughput meets `demand` tokens/s (value: -GPUs).
+
+    Per level theta: the fewest units with sigma g T >= demand * theta (enough at any TPOT <=
+    theta) is an incumbent; then the most slots T_max with fewer units than the incumbent
+    bounds every cheaper deployment: it meets the demand only if TPOT <= sigma g T_max / demand,
+    the next level.
+    """
+    theta = ctx.inst.workload.tpot_ms * 1e-3
+    floor = _floor_tpot(ctx)
+    g, sigma = ctx.cm.unit_gpus, ctx.sigma
+    incumbent: Incumbent | None = None
+    while True:
+        if ctx.remaining() <= 0:
+            return Descent(incumbent, False, None)
+        need = math.ceil(demand * theta / (sigma * g) * (1 - 1e-12))
+        for lay in ctx.level(theta):
+            incumbent = _fewer(_fewest_candidate(ctx, lay, demand), incumbent)
+            pruned = prune(lay, per_gpu=False)
+            prob, h = dp.build(pruned, "min_units", demand_slots=need)
+            sol = ctx.backend.solve(prob, max(ctx.remaining(), 1e-3))
+            ctx.programs += 1
+            ctx.statuses.append(sol.status)
+            if sol.status not in (Status.OPTIMAL, Status.INFEASIBLE):
+                return Descent(incumbent, False, None)
+            if sol.has_values:
+                found = dp.read_choice(pruned, h, sol.values)
+                units = found.serving + int(pruned.ffn_units[found.layout])
+                incumbent = _fewer((-float(units * g), ctx.deployment(pruned, found)), incumbent)
+        cap = None if incumbent is None else int(-incumbent[0]) // g - 1
+        if cap is not None and cap < 1:
+            return Descent(incumbent, True, None)
+        res = solve_level(ctx, theta, total=True, max_units=cap)
+        if not res.proven:
+            return Descent(incumbent, False, None)
+        if res.best is None:
+            return Descent(incumbent, True, None)
+        nxt = min(res.best / demand * (1 - levels.LEVEL_STEP), theta * (1 - levels.LEVEL_STEP))
+        if nxt <= floor:
+            return Descent(incumbent, True, None)
+        theta = nxt
+
+
+def _fewer(new: Incumbent | None, old: Incumbent | None) -> Incumbent | None:
+    """Keep the incumbent with fewer GPUs (values are -GPUs)."""
+    return _better(new, old)
+
+
+def _fewest_candidate(ctx: Context, lay: Layouts, demand: float) -> Incumbent | None:
+    value, gpus, (idx, a, n) = ctx.own_pace(lay, total=True)
+    ok = value >= demand * (1 - 1e-12)
+    if not ok.any():
+        return None
+    k = int(np.flatnonzero(ok)[np.argmin(gpus[ok])])
+    return -float(gpus[k]), ctx.arch.read_deployment(lay, int(idx[k]), int(a[k]), int(n[k]))
