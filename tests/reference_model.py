@@ -1,0 +1,495 @@
+"""Independent reference evaluator of the AFD / EP cost model (the oracle of issue 8).
+
+Straight-line scalar Python written from the model document (MODEL.md sections 2-5), the
+README's "Assumptions (beyond MODEL.md)" and the design changes of issues 7 and 8 (batch
+semantics, own pace, shared-expert fixes). It imports nothing from `formulations/` or
+`solver/` and only the standard library, so a wrong formula in the forward model cannot hide
+behind shared code. `evaluate()` returns exactly the breakdown keys of one deployment.
+
+Symbols (MODEL.md): H hidden size, M expert intermediate size, E routed experts, K experts per
+token, S shared experts, g GPUs per deployment unit, n sequences in flight per attention GPU
+(all micro-batches), N_BO micro-batches, b = ceil(n / N_BO) the largest micro-batch (it sets
+every stage time), q tokens computed per sequence per step, L_accept tokens accepted per step,
+sigma_DP the DP imbalance, eps the hottest expert GPU's max/mean load.
+
+Conventions taken from the current code where the documents are silent (see the report of
+issue 8; they belong in the model document):
+  C1  dense-layer FFNs and shared experts are SwiGLU blocks of 3 H I parameters; layer norms,
+      biases and the router are ignored; embedding and LM head are two vocab x H matrices.
+  C2  attention projections (and the attention-side dense work) run at the FP8 peak when
+      attention weights take at most 1 byte, else at the BF16 peak; both attention rates use
+      attention_efficiency. Attention-side shared/dense weights are stored and streamed at
+      attention_weight_bytes; FFN-side shared experts at expert_weight_bytes.
+  C3  the sliding window also caps the KV cache those layers hold (mean context for memory).
+  C4  a scale-up domain is `scaleup_domain_gpus` GPUs (the README's "node"); a pool of P GPUs
+      spans ceil(P / domain) domains; gpus_per_node is not used. Scale-out ingress enters a
+      domain through the NICs of the pool's GPUs in it, so the node-load factor
+      (eps + n - 1) / n takes n = min(domain, P) (a pool smaller than a domain has fewer NICs).
+  C5  shared experts on the FFN side: every FFN GPU runs an even share X / (N_F g) of the tokens
+      (dense work, no routing skew: eps does not scale it), at the constant FFN rate
+      (fp8 * ffn_efficiency) even with a calibrated curve; their weights are streamed once per
+      stage and held at expert_weight_bytes.
+  C6  scale-up carries every expert-token pair of the GPU (EP included: no local shortcut);
+      in a superpod domain an attention GPU sends min(K, FFN GPUs) direct copies per token.
+  C7  outside a superpod, AFD traffic always crosses scale-out, even for pools of a few GPUs
+      that would fit one node (the pools are separate nodes).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any
+
+TERA = 1e12
+GIGA = 1e9
+
+COMMON_KEYS = (
+    "budget_s",
+    "micro_batch_size",
+    "stage_s",
+    "step_gap_s",
+    "step_s",
+    "tpot_ms",
+    "tokens_per_s",
+    "tokens_per_s_per_gpu",
+    "gpus",
+    "ffn_hfu",
+    "ffn_ofu",
+    "temporal_sparsity",
+    "experts_per_gpu",
+    "pairs_mean",
+    "pairs_hot",
+    "attention_flop_s",
+    "attention_byte_s",
+    "attention_s",
+    "gemm_compute_s",
+    "gemm_weight_s",
+    "gemm_s",
+    "usable_bytes",
+)
+AFD_KEYS = COMMON_KEYS + (
+    "attention_dispatch_s",
+    "attention_combine_s",
+    "attention_wire_s",
+    "ffn_scaleout_dispatch_s",
+    "ffn_scaleout_combine_s",
+    "ffn_scaleout_s",
+    "ffn_scaleup_dispatch_s",
+    "ffn_scaleup_combine_s",
+    "ffn_scaleup_s",
+    "attention_weight_bytes",
+    "attention_kv_bytes",
+    "attention_buffer_bytes",
+    "attention_bytes",
+    "ffn_weight_bytes",
+    "ffn_buffer_bytes",
+    "ffn_bytes",
+)
+EP_KEYS = COMMON_KEYS + (
+    "scaleout_dispatch_s",
+    "scaleout_combine_s",
+    "scaleout_s",
+    "scaleup_dispatch_s",
+    "scaleup_combine_s",
+    "scaleup_s",
+    "attention_weight_bytes",
+    "expert_weight_bytes",
+    "kv_bytes",
+    "buffer_bytes",
+    "gpu_bytes",
+)
+
+
+def _known(cls: type, table: dict[str, Any]) -> dict[str, Any]:
+    names = {f.name for f in fields(cls)}
+    return {k: v for k, v in table.items() if k in names}
+
+
+@dataclass(frozen=True)
+class RefModel:
+    """Architecture fields of a model file (informational keys dropped)."""
+
+    num_layers: int
+    num_dense_layers: int
+    hidden_size: int
+    num_routed_experts: int
+    experts_per_token: int
+    num_shared_experts: int
+    moe_intermediate_size: int
+    vocab_size: int
+    attention: str
+    num_attention_heads: int
+    shared_intermediate_size: int | None = None
+    dense_intermediate_size: int | None = None
+    num_kv_heads: int | None = None
+    head_dim: int | None = None
+    q_lora_rank: int | None = None
+    kv_lora_rank: int | None = None
+    qk_rope_head_dim: int | None = None
+    qk_nope_head_dim: int | None = None
+    v_head_dim: int | None = None
+    sliding_window: int | None = None
+    sliding_window_fraction: float = 0.5
+    n_group: int | None = None
+    topk_group: int | None = None
+    expert_weight_bytes: float = 1.0
+    attention_weight_bytes: float = 1.0
+    embedding_bytes: float = 2.0
+    kv_cache_bytes: float = 1.0
+    dispatch_bytes: float = 1.0
+    combine_bytes: float = 2.0
+
+    @classmethod
+    def from_dict(cls, table: dict[str, Any]) -> RefModel:
+        return cls(**_known(cls, table))
+
+
+@dataclass(frozen=True)
+class RefHardware:
+    """One platform after its profile is applied (per GPU, one direction)."""
+
+    fp8_tflops: float
+    bf16_tflops: float
+    hbm_gb: float
+    hbm_tbps: float
+    scaleup_gbps: float
+    scaleout_gbps: float
+    gpus_per_node: int
+    scaleup_domain_gpus: int
+    superpod: bool = False
+    superpod_unbounded: bool = False
+    hbm_usable_fraction: float = 0.9
+    ffn_efficiency: float = 1.0
+    attention_efficiency: float = 1.0
+    hbm_efficiency: float = 1.0
+    scaleup_efficiency: float = 1.0
+    scaleout_efficiency: float = 1.0
+    gemm_calibration: tuple[tuple[float, float], ...] = ()
+
+    @classmethod
+    def from_dict(cls, table: dict[str, Any]) -> RefHardware:
+        kw = _known(cls, table)
+        kw["gemm_calibration"] = tuple(
+            (float(t), float(r)) for t, r in kw.get("gemm_calibration", ())
+        )
+        return cls(**kw)
+
+
+EFFICIENCIES = ("ffn", "attention", "hbm", "scaleup", "scaleout")
+
+
+def hardware_from_file(table: dict[str, Any], profile: str) -> RefHardware:
+    """Apply a profile to a raw hardware file (README "Instance files").
+
+    sustained: datasheet peaks times [efficiency] (and the calibrated curve, if any);
+    datasheet: peaks, efficiency 1; paper: [paper] values over the peaks, efficiency 1, and a
+    superpod's scale-up domain taken as unbounded.
+    """
+    base = {k: v for k, v in table.items() if k not in ("efficiency", "paper", "gemm_calibration")}
+    if profile == "paper":
+        base.update(table.get("paper", {}))
+        base["superpod_unbounded"] = bool(base.get("superpod", False))
+    elif profile == "sustained":
+        for key, value in table.get("efficiency", {}).items():
+            base[f"{key}_efficiency"] = value
+        cal = table.get("gemm_calibration")
+        if cal:
+            base["gemm_calibration"] = list(
+                zip(cal["tokens_per_expert"], cal["tflops"], strict=True)
+            )
+    elif profile != "datasheet":
+        raise ValueError(f"unknown profile {profile!r}")
+    return RefHardware.from_dict(base)
+
+
+@dataclass(frozen=True)
+class RefWorkload:
+    tpot_ms: float
+    context_tokens: float
+    mtp_acceptance: float = 1.0
+    tokens_per_step: float = 1.0
+    step_gap_ms: float = 0.0
+    dp_imbalance: float = 1.0
+    routing: str = "worst-case"
+    shared_experts: str = "attention"
+
+    @classmethod
+    def from_dict(cls, table: dict[str, Any]) -> RefWorkload:
+        return cls(**_known(cls, table))
+
+
+@dataclass(frozen=True)
+class RefDeployment:
+    architecture: str
+    sequences_per_gpu: int
+    micro_batches: int
+    redundant: int = 0
+    attention_units: int = 0
+    ffn_units: int = 0
+    units: int = 0
+
+
+# ---- architecture -------------------------------------------------------------------------
+
+
+def attention_layer(m: RefModel) -> tuple[int, int, int]:
+    """(projection parameters, cached elements per token, core FLOPs per query and cached token)
+    of one attention layer at decode time. Multiply-add = 2 FLOP."""
+    h, heads = m.hidden_size, m.num_attention_heads
+    if m.attention == "mla":
+        # Weight-absorbed MLA: the query's no-RoPE part is mapped into the 512-dim latent
+        # (W_UK folded in), scores use latent + RoPE (576 dims), values stay latent (512) and
+        # W_UV maps each head's 512-dim result to v_head_dim before the output projection.
+        lat, rope = m.kv_lora_rank or 0, m.qk_rope_head_dim or 0
+        nope, vdim = m.qk_nope_head_dim or 0, m.v_head_dim or 0
+        q_head = nope + rope
+        if m.q_lora_rank:
+            q_proj = h * m.q_lora_rank + m.q_lora_rank * heads * q_head
+        else:
+            q_proj = h * heads * q_head
+        latent_down = h * (lat + rope)
+        absorb_k = heads * nope * lat
+        absorb_v = heads * lat * vdim
+        out = heads * vdim * h
+        params = q_proj + latent_down + absorb_k + absorb_v + out
+        return params, lat + rope, 2 * heads * (lat + rope) + 2 * heads * lat
+    hd = m.head_dim or 0
+    kv_heads = heads if m.attention == "mha" else (m.num_kv_heads or 0)
+    if m.attention == "mfa":
+        q_proj = h * (m.q_lora_rank or 0) + (m.q_lora_rank or 0) * heads * hd
+    else:
+        q_proj = h * heads * hd
+    params = q_proj + 2 * h * kv_heads * hd + heads * hd * h
+    # QK^T and PV: heads * hd multiply-adds each per cached token.
+    return params, 2 * kv_heads * hd, 2 * heads * hd + 2 * heads * hd
+
+
+def mean_context(m: RefModel, ctx: float) -> float:
+    """Cached tokens a layer reads, averaged over layers (window layers see at most the window)."""
+    if m.sliding_window is None:
+        return float(ctx)
+    f = m.sliding_window_fraction
+    return (1.0 - f) * ctx + f * min(float(ctx), float(m.sliding_window))
+
+
+def shared_params(m: RefModel) -> int:
+    inter = m.shared_intermediate_size or m.moe_intermediate_size
+    return m.num_shared_experts * 3 * m.hidden_size * inter
+
+
+def attention_side_params(m: RefModel, shared_on_attention: bool) -> int:
+    """Dense work the attention GPUs hold over all layers: dense-layer FFNs (+ shared experts)."""
+    total = m.num_dense_layers * 3 * m.hidden_size * (m.dense_intermediate_size or 0)
+    if shared_on_attention:
+        total += (m.num_layers - m.num_dense_layers) * shared_params(m)
+    return total
+
+
+def groups_span(n_group: int, domains: int) -> int:
+    """Most scale-up domains one expert group touches, groups and domains laid out contiguously
+    over the experts (group j covers [j/n_group, (j+1)/n_group), domain i [i/d, (i+1)/d))."""
+    worst = 0
+    for j in range(n_group):
+        first = (j * domains) // n_group
+        last = ((j + 1) * domains - 1) // n_group
+        worst = max(worst, last - first + 1)
+    return worst
+
+
+def fanout(m: RefModel, w: RefWorkload, domains: int) -> int:
+    """D: destination domains a token reaches in a pool spanning `domains` domains."""
+    d = min(m.experts_per_token, domains)
+    if w.routing == "node-limited" and m.n_group and m.topk_group:
+        d = min(d, m.topk_group * groups_span(m.n_group, domains))
+    return d
+
+
+def gemm_rate(hw: RefHardware, tokens_per_expert: float) -> float:
+    """Grouped-GEMM FLOP/s: fp8 * ffn_efficiency, or the calibrated curve interpolated linearly
+    in tokens per expert and flat outside the measured points."""
+    pts = sorted(hw.gemm_calibration)
+    if not pts:
+        return hw.fp8_tflops * TERA * hw.ffn_efficiency
+    if tokens_per_expert <= pts[0][0]:
+        return pts[0][1] * TERA
+    if tokens_per_expert >= pts[-1][0]:
+        return pts[-1][1] * TERA
+    for (x0, y0), (x1, y1) in zip(pts, pts[1:], strict=False):
+        if x0 <= tokens_per_expert <= x1:
+            return (y0 + (y1 - y0) * (tokens_per_expert - x0) / (x1 - x0)) * TERA
+    raise AssertionError("unreachable")
+
+
+# ---- one deployment -------------------------------------------------------------------------
+
+
+def evaluate(
+    m: RefModel,
+    hw: RefHardware,
+    w: RefWorkload,
+    unit_gpus: int,
+    eps: float,
+    d: RefDeployment,
+) -> dict[str, float]:
+    """Every breakdown term of one AFD or EP deployment (SI units: s, bytes, FLOP)."""
+    afd = d.architecture == "afd"
+    g = unit_gpus
+    h, inter, k = m.hidden_size, m.moe_intermediate_size, m.experts_per_token
+    n_layers, n_moe = m.num_layers, m.num_layers - m.num_dense_layers
+    q, sigma = w.tokens_per_step, w.dp_imbalance
+    n, n_bo = d.sequences_per_gpu, d.micro_batches
+    b = -(-n // n_bo)
+
+    # Rates (README "Instance files": peak times efficiency).
+    fp8, bf16 = hw.fp8_tflops * TERA, hw.bf16_tflops * TERA
+    proj_rate = (fp8 if m.attention_weight_bytes <= 1.0 else bf16) * hw.attention_efficiency
+    core_rate = bf16 * hw.attention_efficiency
+    hbm = hw.hbm_tbps * TERA * hw.hbm_efficiency
+    up = hw.scaleup_gbps * GIGA * hw.scaleup_efficiency
+    out = hw.scaleout_gbps * GIGA * hw.scaleout_efficiency
+    usable = hw.hbm_gb * GIGA * hw.hbm_usable_fraction
+    dispatch_tok, combine_tok = h * m.dispatch_bytes, h * m.combine_bytes
+
+    # Budget (MODEL.md section 2).
+    budget = (w.tpot_ms / 1000 * w.mtp_acceptance - w.step_gap_ms / 1000) / (n_layers * n_bo)
+
+    # Attention GPU (MODEL.md 3; README "Attention stage" / "Attention-side dense work").
+    # EP always keeps the shared experts with attention (issue 8 fix).
+    shared_on_attention = (not afd) or w.shared_experts == "attention"
+    proj, kv_elems, core_per_ctx = attention_layer(m)
+    side_total = attention_side_params(m, shared_on_attention)
+    per_stage_params = proj + side_total / n_layers
+    ctx = mean_context(m, w.context_tokens)
+    kv_seq_layer = kv_elems * m.kv_cache_bytes * ctx
+    att_flop = b * q * core_per_ctx * ctx / core_rate + b * q * 2 * per_stage_params / proj_rate
+    att_byte = (per_stage_params * m.attention_weight_bytes + b * kv_seq_layer) / hbm
+    att = max(att_flop, att_byte)
+    static_bytes = (
+        n_layers * proj * m.attention_weight_bytes
+        + side_total * m.attention_weight_bytes
+        + 2 * m.vocab_size * h * m.embedding_bytes
+    )
+    kv_bytes = n * kv_seq_layer * n_layers
+
+    expert_bytes = 3 * h * inter * m.expert_weight_bytes
+    domain = hw.scaleup_domain_gpus
+    r: dict[str, float] = {}
+
+    if afd:
+        n_a, n_f = d.attention_units, d.ffn_units
+        ffn_gpus = n_f * g
+        experts = -(-(m.num_routed_experts + d.redundant) // ffn_gpus)
+        inside = hw.superpod and (hw.superpod_unbounded or (n_a + n_f) * g <= domain)
+        x = sigma * n_a * g * b * q  # tokens of one micro-batch reaching the FFN pool
+        pairs_mean = x * k / ffn_gpus
+        pairs_hot = pairs_mean * eps
+        dd = fanout(m, w, -(-ffn_gpus // domain))
+        per_domain = min(domain, ffn_gpus)
+        node_load = (eps + per_domain - 1) / per_domain
+        # FFN GPU: scale-out ingress (one copy per destination domain, node load), scale-up.
+        out_copies = 0.0 if inside else x * dd / ffn_gpus * node_load
+        r["ffn_scaleout_dispatch_s"] = out_copies * dispatch_tok / out
+        r["ffn_scaleout_combine_s"] = out_copies * combine_tok / out
+        r["ffn_scaleup_dispatch_s"] = pairs_hot * dispatch_tok / up
+        r["ffn_scaleup_combine_s"] = pairs_hot * combine_tok / up
+        # Grouped GEMM (+ shared experts on the FFN side: 2 S 3 H M_s FLOP per token).
+        tpe = pairs_hot / experts
+        compute = 6 * pairs_hot * h * inter / gemm_rate(hw, tpe)
+        weights = experts * expert_bytes
+        ffn_shared_bytes = 0.0
+        if not shared_on_attention:
+            shared_tokens = x / ffn_gpus  # an even share: no eps
+            compute += shared_tokens * 2 * shared_params(m) / (fp8 * hw.ffn_efficiency)
+            ffn_shared_bytes = shared_params(m) * m.expert_weight_bytes
+            weights += ffn_shared_bytes
+        r["gemm_compute_s"] = compute
+        r["gemm_weight_s"] = weights / hbm
+        # Attention GPU's own link: D copies on scale-out, or direct copies on scale-up.
+        copies = min(k, ffn_gpus) if inside else dd
+        link = up if inside else out
+        r["attention_dispatch_s"] = b * q * copies * dispatch_tok / link
+        r["attention_combine_s"] = b * q * copies * combine_tok / link
+        # Memory: buffers hold one layer's traffic of all n sequences in flight.
+        r["attention_weight_bytes"] = static_bytes
+        r["attention_kv_bytes"] = kv_bytes
+        r["attention_buffer_bytes"] = n * q * copies * (dispatch_tok + combine_tok)
+        pairs_hot_all = sigma * n_a * g * n * q * k / ffn_gpus * eps
+        r["ffn_weight_bytes"] = n_moe * (experts * expert_bytes + ffn_shared_bytes)
+        r["ffn_buffer_bytes"] = pairs_hot_all * (dispatch_tok + combine_tok)
+        serving, gpus = n_a * g, (n_a + n_f) * g
+    else:
+        units = d.units
+        all_gpus = units * g
+        experts = -(-(m.num_routed_experts + d.redundant) // all_gpus)
+        inside = hw.superpod and (hw.superpod_unbounded or all_gpus <= domain)
+        tokens = sigma * b * q
+        pairs_mean = tokens * k
+        pairs_hot = pairs_mean * eps
+        domains = -(-all_gpus // domain)
+        remote = min(fanout(m, w, domains), domains - 1)
+        per_domain = min(domain, all_gpus)
+        node_load = (eps + per_domain - 1) / per_domain
+        out_copies = 0.0 if inside else tokens * remote * node_load
+        r["scaleout_dispatch_s"] = out_copies * dispatch_tok / out
+        r["scaleout_combine_s"] = out_copies * combine_tok / out
+        r["scaleup_dispatch_s"] = pairs_hot * dispatch_tok / up
+        r["scaleup_combine_s"] = pairs_hot * combine_tok / up
+        r["gemm_compute_s"] = 6 * pairs_hot * h * inter / gemm_rate(hw, pairs_hot / experts)
+        r["gemm_weight_s"] = experts * expert_bytes / hbm
+        r["attention_weight_bytes"] = static_bytes
+        r["expert_weight_bytes"] = n_moe * experts * expert_bytes
+        r["kv_bytes"] = kv_bytes
+        r["buffer_bytes"] = sigma * n * q * k * eps * (dispatch_tok + combine_tok)
+        serving = gpus = all_gpus
+
+    gemm = max(r["gemm_compute_s"], r["gemm_weight_s"])
+    if afd:
+        r["attention_wire_s"] = r["attention_dispatch_s"] + r["attention_combine_s"]
+        r["ffn_scaleout_s"] = r["ffn_scaleout_dispatch_s"] + r["ffn_scaleout_combine_s"]
+        r["ffn_scaleup_s"] = r["ffn_scaleup_dispatch_s"] + r["ffn_scaleup_combine_s"]
+        r["attention_bytes"] = (
+            r["attention_weight_bytes"] + r["attention_kv_bytes"] + r["attention_buffer_bytes"]
+        )
+        r["ffn_bytes"] = r["ffn_weight_bytes"] + r["ffn_buffer_bytes"]
+        stage = max(att, r["attention_wire_s"], gemm, r["ffn_scaleout_s"], r["ffn_scaleup_s"])
+    else:
+        r["scaleout_s"] = r["scaleout_dispatch_s"] + r["scaleout_combine_s"]
+        r["scaleup_s"] = r["scaleup_dispatch_s"] + r["scaleup_combine_s"]
+        r["gpu_bytes"] = (
+            r["attention_weight_bytes"]
+            + r["expert_weight_bytes"]
+            + r["kv_bytes"]
+            + r["buffer_bytes"]
+        )
+        stage = max(att + gemm, r["scaleout_s"], r["scaleup_s"])
+
+    # Own pace (MODEL.md 5, issue 7).
+    gap = w.step_gap_ms / 1000
+    step = gap + n_layers * n_bo * stage
+    tokens_per_s = sigma * serving * n * w.mtp_acceptance / step
+    useful = 6 * pairs_mean * h * inter
+    r.update(
+        budget_s=budget,
+        micro_batch_size=float(b),
+        stage_s=stage,
+        step_gap_s=gap,
+        step_s=step,
+        tpot_ms=step / w.mtp_acceptance * 1000,
+        tokens_per_s=tokens_per_s,
+        tokens_per_s_per_gpu=tokens_per_s / gpus,
+        gpus=float(gpus),
+        ffn_hfu=useful / (stage * fp8),
+        ffn_ofu=useful / (gemm * fp8),
+        temporal_sparsity=gemm / stage,
+        experts_per_gpu=float(experts),
+        pairs_mean=pairs_mean,
+        pairs_hot=pairs_hot,
+        attention_flop_s=att_flop,
+        attention_byte_s=att_byte,
+        attention_s=att,
+        gemm_s=gemm,
+        usable_bytes=usable,
+    )
+    keys = AFD_KEYS if afd else EP_KEYS
+    assert set(r) == set(keys), sorted(set(r) ^ set(keys))
+    return {key: float(r[key]) for key in keys}
