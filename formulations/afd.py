@@ -21,7 +21,11 @@ from formulations.types import Deployment, Search
 NAME = "afd"
 MICRO_BATCHES_FIELD = "afd_micro_batches"
 """The Search field with this architecture's micro-batch counts."""
-WIRE_FIELDS = {"attention_wire_s": "attention", "ffn_scaleout_s": "ffn_scaleout", "ffn_scaleup_s": "ffn_scaleup"}
+WIRE_FIELDS = {
+    "attention_wire_s": "attention",
+    "ffn_scaleout_s": "ffn_scaleout",
+    "ffn_scaleup_s": "ffn_scaleup",
+}
 """Link-time stage fields and the stem of their dispatch/combine parts in a breakdown."""
 
 
@@ -121,7 +125,11 @@ def ffn_memory(
     pairs_hot = np.asarray(flight_tokens, dtype=float) * cm.model.experts_per_token / ffn_gpus
     weights = cm.expert_memory_bytes(experts, cm.shared_on_ffn)
     buffers = cm.buffer_bytes(pairs_hot * eps)
-    return {"ffn_weight_bytes": weights, "ffn_buffer_bytes": buffers, "ffn_bytes": weights + buffers}
+    return {
+        "ffn_weight_bytes": weights,
+        "ffn_buffer_bytes": buffers,
+        "ffn_bytes": weights + buffers,
+    }
 
 
 def attention_copies(cm: CostModel, ffn_units: Num, inside: Num) -> np.ndarray:
@@ -209,9 +217,7 @@ def deployment_stages(cm: CostModel, d: Deployment, eps: float = 1.0) -> Stages:
 # ---- layouts (docs/model.md §11) -----------------------------------------------------------
 
 
-def layouts(
-    cm: CostModel, micro_batches: int, search: Search, imbalance: ImbalanceFn
-) -> Layouts:
+def layouts(cm: CostModel, micro_batches: int, search: Search, imbalance: ImbalanceFn) -> Layouts:
     """Every FFN layout (N_F, R, inside/outside a superpod domain) of the search space, with its
     limits on N_A and its memory caps; no time caps yet (`time_caps` adds them)."""
     f_grid, r_grid = np.meshgrid(search.ffn_nodes.values(), search.redundant_experts.values())
@@ -304,8 +310,7 @@ def checks(cm: CostModel, s: Stages) -> dict[str, np.ndarray]:
     """One boolean array per AFD constraint family (True = holds)."""
     usable = cm.rates.hbm_usable_bytes
     return {
-        f.name: holds(f.kind, getattr(s, f.field), s.budget_s, usable)
-        for f in families.of(NAME)
+        f.name: holds(f.kind, getattr(s, f.field), s.budget_s, usable) for f in families.of(NAME)
     }
 
 

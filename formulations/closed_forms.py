@@ -23,7 +23,7 @@ import numpy as np
 
 from formulations import afd
 from formulations.costs import CostModel, experts_per_gpu
-from formulations.layouts import fits
+from formulations.layouts import fits as within
 
 REGIMES = ("scale-up", "stable", "dead-zone", "max-intensity")
 
@@ -94,9 +94,7 @@ def ffn_point(cm: CostModel, ffn_nodes: int, micro_batches: int = 3) -> FfnPoint
     if float(side["gemm_compute_s"]) > budget:
         tokens = _largest(
             lambda x: (
-                float(
-                    _ffn_side(cm, ffn_nodes, micro_batches, x, inside)["gemm_compute_s"]
-                )
+                float(_ffn_side(cm, ffn_nodes, micro_batches, x, inside)["gemm_compute_s"])
                 <= budget
             ),
             tokens,
@@ -104,8 +102,8 @@ def ffn_point(cm: CostModel, ffn_nodes: int, micro_batches: int = 3) -> FfnPoint
         side = _ffn_side(cm, ffn_nodes, micro_batches, tokens, inside)
     hfu_feasible = float(cm.expert_flops(side["pairs_mean"])) / (budget * cm.rates.peak_fp8_flops)
     fits = bool(
-        fits(side["ffn_bytes"], cm.rates.hbm_usable_bytes)
-        and fits(side["gemm_weight_s"], budget)
+        within(side["ffn_bytes"], cm.rates.hbm_usable_bytes)
+        and within(side["gemm_weight_s"], budget)
     )
     return FfnPoint(
         ffn_nodes, experts, pairs, continuous, discrete, hfu, regime, link, fits, hfu_feasible

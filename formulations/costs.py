@@ -195,18 +195,20 @@ class CostModel:
         then fans out over scale-up. With units of one node (g = GPUs per
         node, the default) this is D = min(K, N_F) (docs/model.md §6); with finer
         units several units share a node and its scale-out crossing.
-        Node-limited routing caps it at topk_group times the domains one
-        group spans (groups laid out contiguously; a group straddles one extra
-        domain when the counts do not divide each other).
+        Node-limited routing caps it at topk_group times the most domains one
+        group touches (groups and domains laid out contiguously over the experts:
+        group j covers [j, j+1) / n_group, domain i covers [i, i+1) / domains).
         """
         n = self.domains(units)
         k = self.model.experts_per_token
         d = np.minimum(k, n)
         m = self.model
         if self.workload.routing == "node-limited" and m.n_group and m.topk_group:
-            span = -(-n // m.n_group)
-            aligned = (n % m.n_group == 0) | (m.n_group % np.maximum(n, 1) == 0)
-            span = np.where(aligned, span, span + 1)
+            groups = np.arange(m.n_group)
+            dom = np.asarray(n)[..., None]
+            first = (groups * dom) // m.n_group
+            last = ((groups + 1) * dom - 1) // m.n_group
+            span = (last - first + 1).max(axis=-1)
             d = np.minimum(d, m.topk_group * span)
         return d
 

@@ -178,12 +178,16 @@ def add_free_batch(
         family="product",
         name="gap_bits",
     )
-    s_c = [prob.add_var(f"micro_slots[{c}]", 0, max(int(m), 0)) for c, m in enumerate(
-        np.minimum(lay.cap("pool_micro"), lay.serving_hi * micro_hi).tolist()
-    )]
-    t_c = [prob.add_var(f"slots[{c}]", 0, max(int(m), 0)) for c, m in enumerate(
-        np.minimum(lay.cap("pool_sequences"), lay.serving_hi * seq_hi).tolist()
-    )]
+    s_c = [
+        prob.add_var(f"micro_slots[{c}]", 0, max(int(m), 0))
+        for c, m in enumerate(np.minimum(lay.cap("pool_micro"), lay.serving_hi * micro_hi).tolist())
+    ]
+    t_c = [
+        prob.add_var(f"slots[{c}]", 0, max(int(m), 0))
+        for c, m in enumerate(
+            np.minimum(lay.cap("pool_sequences"), lay.serving_hi * seq_hi).tolist()
+        )
+    ]
     # S = a b_lo + sum 2^k w_k, split over the layouts.
     s_sum = {i: 1.0 for i in s_c}
     s_sum.update({i: -float(micro_lo) for i in a})

@@ -75,7 +75,7 @@ def _family_reason(
     return (
         f"{fam.name}: {fam.what} needs {_amount(float(value[c]), fam.unit)} against "
         f"{_amount(limit, fam.unit)} of {against}, even on the most favourable layout "
-        f"({_layout_text(lay, c, int(lay.serving_lo[c]))}, {int(first)} sequence(s) per GPU); "
+        f"({_layout_text(lay, c, int(lay.serving_lo[c]))}, {int(first)} sequence(s) per GPU), "
         f"fix: {fam.fix}"
     )
 
@@ -101,8 +101,9 @@ def diagnose(inst: Instance, arch_name: str, imbalance: ImbalanceFn | None = Non
             continue
         any_layout = True
         budget_s = float(cm.stage_budget_s(nbo))
-        lay = with_caps(with_caps(lay, quantity, "memory", 0.0, usable), quantity, "time",
-                        budget_s, usable)
+        lay = with_caps(
+            with_caps(lay, quantity, "memory", 0.0, usable), quantity, "time", budget_s, usable
+        )
         for fam in families.of(arch_name):
             reason = _family_reason(cm, arch, lay, fam, budget_s)
             if reason:

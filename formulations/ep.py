@@ -151,9 +151,7 @@ def deployment_stages(cm: CostModel, d: Deployment, eps: float = 1.0) -> Stages:
     return stages(cm, d.n_units, d.sequences_per_gpu, d.redundant, d.micro_batches, eps)
 
 
-def layouts(
-    cm: CostModel, micro_batches: int, search: Search, imbalance: ImbalanceFn
-) -> Layouts:
+def layouts(cm: CostModel, micro_batches: int, search: Search, imbalance: ImbalanceFn) -> Layouts:
     """Every EP layout (N, R) of the search space; no caps yet."""
     n_grid, r_grid = np.meshgrid(search.nodes.values(), search.redundant_experts.values())
     n, r = n_grid.ravel().astype(np.int64), r_grid.ravel().astype(np.int64)
@@ -224,8 +222,7 @@ def checks(cm: CostModel, s: Stages) -> dict[str, np.ndarray]:
     """One boolean array per EP constraint family (True = holds)."""
     usable = cm.rates.hbm_usable_bytes
     return {
-        f.name: holds(f.kind, getattr(s, f.field), s.budget_s, usable)
-        for f in families.of(NAME)
+        f.name: holds(f.kind, getattr(s, f.field), s.budget_s, usable) for f in families.of(NAME)
     }
 
 

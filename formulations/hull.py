@@ -48,7 +48,9 @@ def _records(
 def all_points(lay: Layouts) -> list[tuple[np.ndarray, np.ndarray]]:
     """The points (a, T) that can matter on every layout: the ends of the flat part, then every
     record of a * n*(a) beyond the knee, for a with n*(a) >= sequences.lo."""
-    caps = [lay.cap(b).tolist() for b in ("micro_batch", "sequences", "pool_micro", "pool_sequences")]
+    caps = [
+        lay.cap(b).tolist() for b in ("micro_batch", "sequences", "pool_micro", "pool_sequences")
+    ]
     knees = knee(lay).tolist()
     los, his = lay.serving_lo.tolist(), lay.serving_hi.tolist()
     nbo, n_lo, n_hi = lay.micro_batches, lay.sequences.lo, lay.sequences.hi

@@ -213,3 +213,28 @@ def layout_eps(imbalance: ImbalanceFn, d: Deployment, unit_gpus: int) -> float:
     """Max/mean expert load of deployment d's expert ranks (FFN GPUs for AFD, all GPUs for EP)."""
     units = d.n_ffn if d.architecture == "afd" else d.n_units
     return float(imbalance(np.array([units * unit_gpus]), np.array([d.redundant]))[0])
+
+
+def real_caps(
+    lay: Layouts, quantity: QuantityFn, budget_s: float, usable_bytes: float, batch: str
+) -> np.ndarray:
+    """The largest real value of a pool batch quantity (S or T) every family of that batch
+    allows, per layout, by float bisection (for the fractional-unit relaxation, §8)."""
+    top = search_top(lay, batch).astype(float)
+    low = np.zeros(len(lay))
+    high = top.copy()
+    names = [f for f in families.of(lay.architecture) if f.batch == batch]
+
+    def ok(x: np.ndarray) -> np.ndarray:
+        good = np.ones(len(lay), dtype=bool)
+        for fam in names:
+            good &= holds(fam.kind, quantity(lay, fam, x), budget_s, usable_bytes)
+        return good
+
+    full = ok(top)
+    for _ in range(64):
+        mid = (low + high) / 2
+        passed = ok(mid)
+        low = np.where(passed, mid, low)
+        high = np.where(passed, high, mid)
+    return np.where(full, top, np.where(ok(np.zeros(len(lay))), low, -1.0))

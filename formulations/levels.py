@@ -45,9 +45,7 @@ def full_scan(lay: Layouts) -> bool:
     return int(np.maximum(lay.serving_hi - lay.serving_lo + 1, 0).sum()) <= FULL_SCAN
 
 
-def candidates(
-    lay: Layouts, hulls: list[Hull] | None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def candidates(lay: Layouts, hulls: list[Hull] | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(layout index, serving units, sequences per GPU) worth evaluating at own pace.
 
     Every serving-unit count when the grid is small, else the hull vertices and the knee ends;
@@ -57,7 +55,7 @@ def candidates(
     rows: list[np.ndarray] = []
     units: list[np.ndarray] = []
     if hulls is None or int(span.sum()) <= FULL_SCAN:
-        for c in np.flatnonzero(span):
+        for c in np.flatnonzero(span).tolist():
             a = np.arange(lay.serving_lo[c], lay.serving_hi[c] + 1, dtype=np.int64)
             rows.append(np.full(a.shape, c, dtype=np.int64))
             units.append(a)

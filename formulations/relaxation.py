@@ -7,7 +7,7 @@ optimum is an at-budget optimum at its own TPOT, docs/model.md §12). What stays
 (N_F, R: it fixes how experts sit on GPUs) and the sequences per GPU n.
 
 For a layout c and n (micro-batch b = ceil(n / N_BO)) every constraint bounds a from above
-(a b <= S-cap, a n <= T-cap, a <= serving_hi) and every objective improves with a (or, for
+(a b <= S-cap, a n <= T-cap with real caps, a <= serving_hi) and every objective improves with a (or, for
 min_units, a just meets the demand), so the best real a has a closed form. Within a micro-batch
 size the slots a n grow with n, so n = N_BO b, or the largest n allowed, are the only candidates.
 EP's unit count fixes its expert layout and its capacity moves with n: its penalty is zero.
@@ -21,11 +21,16 @@ from formulations.layouts import Layouts
 
 
 def continuous_optimum(
-    lay: Layouts, objective: str, demand_slots: float | None = None
+    lay: Layouts,
+    objective: str,
+    pool_caps: tuple[np.ndarray, np.ndarray],
+    demand_slots: float | None = None,
 ) -> float | None:
     """Best objective in program units with real serving units, or None.
 
     Program units: ratio -> T / U; total -> T; min_units -> U (T = a n, U = a + N_F).
+    `pool_caps`: the real caps on S = a b and T = a n (formulations.layouts.real_caps): with a
+    fractional N_A the slots are fractional too.
     """
     if len(lay) == 0:
         return None
@@ -43,8 +48,8 @@ def continuous_optimum(
     lo = lay.serving_lo[:, None].astype(float)
     hi = lay.serving_hi[:, None].astype(float)
     f = lay.ffn_units[:, None].astype(float)
-    pool_micro = lay.cap("pool_micro")[:, None].astype(float)
-    pool_seqs = lay.cap("pool_sequences")[:, None].astype(float)
+    pool_micro = pool_caps[0][:, None]
+    pool_seqs = pool_caps[1][:, None]
     n_f = np.maximum(n, 1).astype(float)
     a_max = np.minimum(np.minimum(hi, pool_micro / np.maximum(b, 1)), pool_seqs / n_f)
     if objective == "min_units":

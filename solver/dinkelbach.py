@@ -21,16 +21,25 @@ from formulations.program import IntegerProgram
 from solver.backends import Backend, Status
 
 
+def relax_bound(backend: Backend, prob: IntegerProgram, time_limit_s: float) -> float | None:
+    """The optimum of the program's LP relaxation (a bound on the program), or None when the
+    backend does not solve relaxations or the LP did not finish."""
+    if not backend.capabilities.relaxation:
+        return None
+    lp = backend.relax(prob, time_limit_s)
+    if lp.status != Status.OPTIMAL or lp.objective is None:
+        return None
+    return lp.objective
+
+
 def relaxation_proves(backend: Backend, prob: IntegerProgram, time_limit_s: float) -> bool:
     """True when the LP relaxation alone proves the program's optimum non-positive (max) or
     non-negative (min): the objective has integer coefficients on integer variables, so a
     relaxation below 1 (above -1) leaves no room for an improving integer point."""
-    if not backend.capabilities.relaxation:
+    bound = relax_bound(backend, prob, time_limit_s)
+    if bound is None:
         return False
-    lp = backend.relax(prob, time_limit_s)
-    if lp.status != Status.OPTIMAL or lp.objective is None:
-        return False
-    return lp.objective < 1 - 1e-6 if prob.maximize else lp.objective > -1 + 1e-6
+    return bound < 1 - 1e-6 if prob.maximize else bound > -1 + 1e-6
 
 
 def solve_ratio(

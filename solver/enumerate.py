@@ -9,6 +9,7 @@ no modelling shortcut with the backends it checks.
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from dataclasses import dataclass
@@ -16,8 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from formulations import afd, ep
-from formulations.costs import experts_per_gpu
-from formulations.costs import CostModel
+from formulations.costs import CostModel, experts_per_gpu
 from formulations.layouts import ImbalanceFn
 from formulations.types import Deployment, Instance, Search
 
@@ -103,7 +103,10 @@ def _afd(inst: Instance, imbalance: ImbalanceFn, limit_s: float, start: float) -
             for r in s.redundant_experts.values():
                 eps = float(imbalance(np.array([f * g]), np.array([r]))[0])
                 experts = int(experts_per_gpu(cm.model, r, f * g))
-                if s.experts_per_gpu and not s.experts_per_gpu.lo <= experts <= s.experts_per_gpu.hi:
+                if (
+                    s.experts_per_gpu
+                    and not s.experts_per_gpu.lo <= experts <= s.experts_per_gpu.hi
+                ):
                     count += len(a_vals) * len(n_vals)
                     continue
                 for i in range(0, len(a_vals), rows):
@@ -121,7 +124,8 @@ def _afd(inst: Instance, imbalance: ImbalanceFn, limit_s: float, start: float) -
                     track.offer(
                         float(score[ai, ni]),
                         int(gpus[ai, ni]),
-                        lambda ai=ai, ni=ni, f=f, r=r, nbo=nbo: Deployment(
+                        functools.partial(
+                            Deployment,
                             "afd",
                             int(n[0, ni]),
                             int(nbo),
@@ -146,7 +150,10 @@ def _ep(inst: Instance, imbalance: ImbalanceFn, limit_s: float, start: float) ->
                     return Best(track.deployment, track.value, count, 0.0, False)
                 count += len(n_vals)
                 experts = int(experts_per_gpu(cm.model, r, units * g))
-                if s.experts_per_gpu and not s.experts_per_gpu.lo <= experts <= s.experts_per_gpu.hi:
+                if (
+                    s.experts_per_gpu
+                    and not s.experts_per_gpu.lo <= experts <= s.experts_per_gpu.hi
+                ):
                     continue
                 eps = float(imbalance(np.array([units * g]), np.array([r]))[0])
                 st = ep.stages(cm, units, n_vals, r, nbo, eps)
@@ -158,8 +165,8 @@ def _ep(inst: Instance, imbalance: ImbalanceFn, limit_s: float, start: float) ->
                 track.offer(
                     float(score[k]),
                     int(units * g),
-                    lambda k=k, units=units, r=r, nbo=nbo: Deployment(
-                        "ep", int(n_vals[k]), int(nbo), int(r), units=int(units)
+                    functools.partial(
+                        Deployment, "ep", int(n_vals[k]), int(nbo), int(r), units=int(units)
                     ),
                 )
     return Best(track.deployment, track.value, count, 0.0, True)

@@ -42,6 +42,9 @@ class Context:
     backend: Backend
     deadline: float
     base: list[Layouts]
+    warm_start: bool = True
+    """Start each program from the layouts' hull vertices (tests turn it off to check the
+    programs alone reach the optimum)."""
     programs: int = 0
     levels: int = 0
     statuses: list[Status] = field(default_factory=list)
@@ -88,7 +91,7 @@ class Context:
         return self.arch.read_deployment(lay, choice.layout, choice.serving, choice.sequences)
 
     def own_pace(self, lay: Layouts, total: bool) -> tuple[np.ndarray, np.ndarray, tuple]:
-        """Candidates of `lay` at their own pace: (tokens/s per GPU or in all, GPUs, (idx, a, n))."""
+        """Candidates of `lay` at own pace: (tokens/s per GPU or in all, GPUs, (idx, a, n))."""
         idx, a, n = levels.candidates(lay, None if levels.full_scan(lay) else layout_hulls(lay))
         if len(idx) == 0:
             empty = np.zeros(0)
@@ -134,24 +137,32 @@ def solve_level(
     ctx: Context, tpot_s: float, total: bool, max_units: int | None = None
 ) -> LevelResult:
     """F(tpot_s): the most sequences in flight (per GPU, or in all) with TPOT <= tpot_s, each
-    micro-batch count's program solved exactly; own-pace candidates as incumbents."""
+    micro-batch count's program solved exactly; own-pace candidates as incumbents. Past the
+    deadline the candidates still count, the programs are skipped and the level is unproven
+    (its bound: the best hull vertex, which is where the program's optimum lies)."""
     ctx.levels += 1
     scale = ctx.sigma * ctx.cm.unit_gpus if total else ctx.sigma
     result = LevelResult(None, None, None, True)
     for lay in ctx.level(tpot_s, max_units):
         result.incumbent = _better(best_candidate(ctx, lay, total), result.incumbent)
         pruned = prune(lay, per_gpu=not total)
+        if ctx.remaining() <= 0:
+            result.proven = False
+            result.bound = max(result.bound or 0.0, scale * _hull_best(pruned, total))
+            continue
         if total:
             status, found, upper = _solve_total(ctx, pruned)
         else:
-            status, found, frac, solves = dinkelbach.solve_ratio(pruned, ctx.backend, ctx.deadline)
+            status, found, frac, solves = dinkelbach.solve_ratio(
+                pruned, ctx.backend, ctx.deadline, ctx.warm_start
+            )
             ctx.programs += solves
             upper = None if frac is None else float(frac)
         ctx.statuses.append(status)
         if status not in (Status.OPTIMAL, Status.INFEASIBLE):
             result.proven = False
-            if upper is not None:
-                result.bound = max(result.bound or 0.0, upper * scale)
+            best = upper if upper is not None else _hull_best(pruned, total)
+            result.bound = max(result.bound or 0.0, best * scale)
         if found is None:
             continue
         units = found.serving + int(pruned.ffn_units[found.layout])
@@ -162,6 +173,16 @@ def solve_level(
             own = _own(ctx, pruned, found, total)
             result.incumbent = _better((own, result.choice), result.incumbent)
     return result
+
+
+def _hull_best(lay: Layouts, total: bool) -> float:
+    """The best T / U (or T) over the layouts' hull vertices, in program units."""
+    values = [
+        (t if total else t / (a + int(lay.ffn_units[c])))
+        for c, hull in enumerate(layout_hulls(lay))
+        for a, t in hull
+    ]
+    return max(values, default=0.0)
 
 
 def _own(ctx: Context, lay: Layouts, found: dp.Choice, total: bool) -> float:
@@ -178,11 +199,26 @@ def _own(ctx: Context, lay: Layouts, found: dp.Choice, total: bool) -> float:
 
 
 def _solve_total(ctx: Context, lay: Layouts) -> tuple[Status, dp.Choice | None, float | None]:
+    """Max T over `lay`: the best hull point (every layout's largest T is a hull vertex) is the
+    incumbent, which the LP relaxation often proves; else the program decides."""
     prob, h = dp.build(lay, "total")
+    best: dp.Choice | None = None
+    if ctx.warm_start:
+        top = max(
+            ((c, a, t) for c, hull in enumerate(layout_hulls(lay)) for a, t in hull),
+            key=lambda x: x[2],
+            default=None,
+        )
+        if top is not None:
+            best = dp.Choice(top[0], top[1], top[2] // top[1])
+            ctx.programs += 1
+            lp = dinkelbach.relax_bound(ctx.backend, prob, max(ctx.remaining(), 1e-3))
+            if lp is not None and lp < top[2] + 1 - 1e-6:
+                return Status.OPTIMAL, best, float(top[2])
     sol = ctx.backend.solve(prob, max(ctx.remaining(), 1e-3))
     ctx.programs += 1
     if not sol.has_values:
-        return sol.status, None, None
+        return sol.status, best, None
     return sol.status, dp.read_choice(lay, h, sol.values), sol.bound
 
 
@@ -197,9 +233,21 @@ class Descent:
 
 
 def _floor_tpot(ctx: Context) -> float:
-    """The TPOT of a zero-length stage: t_g / L_accept; no deployment is faster."""
+    """No deployment is faster than this TPOT: the gap t_g plus every layer and micro-batch at
+    the shortest stage any layout has (its smallest deployment; stages grow with the batch and
+    the serving units)."""
     w = ctx.inst.workload
-    return w.step_gap_ms * 1e-3 / w.mtp_acceptance
+    fastest = math.inf
+    for lay in ctx.base:
+        lay = lay.take(lay.serving_lo <= lay.serving_hi)
+        if len(lay) == 0:
+            continue
+        n = np.full(len(lay), lay.sequences.lo)
+        s = ctx.arch.layout_stages(ctx.cm, lay, np.arange(len(lay)), lay.serving_lo, n)
+        tpot = ctx.cm.tpot_s(s.stage_s, lay.micro_batches)
+        fastest = min(fastest, float(np.min(tpot)))
+    gap_only = w.step_gap_ms * 1e-3 / w.mtp_acceptance
+    return gap_only if not math.isfinite(fastest) else max(gap_only, fastest * (1 - 1e-9))
 
 
 def descend(ctx: Context, total: bool, max_units: int | None = None) -> Descent:
@@ -210,7 +258,7 @@ def descend(ctx: Context, total: bool, max_units: int | None = None) -> Descent:
     incumbent: Incumbent | None = None
     last_best: float | None = None
     while True:
-        if ctx.remaining() <= 0:
+        if ctx.remaining() <= 0 and incumbent is not None:
             return Descent(incumbent, False, _cut_bound(last_best, floor, incumbent))
         res = solve_level(ctx, theta, total, max_units)
         incumbent = _better(res.incumbent, incumbent)

@@ -10,6 +10,7 @@ bypasses all of that and walks the grid (solver.enumerate).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 from dataclasses import dataclass
 
@@ -17,7 +18,7 @@ import numpy as np
 
 from formulations import architectures
 from formulations.diagnose import diagnose
-from formulations.layouts import ImbalanceFn, layout_eps
+from formulations.layouts import ImbalanceFn, Layouts, layout_eps, real_caps
 from formulations.metrics import metrics
 from formulations.relaxation import continuous_optimum
 from formulations.types import Deployment, Instance
@@ -76,14 +77,25 @@ def discrete_penalty(ctx: levels.Context, d: Deployment) -> float | None:
         tpot_s = m.tpot_ms * 1e-3 * (1 + 1e-12)
     slots = d.serving_units * d.sequences_per_gpu
     units = d.total_units
+    quantity = functools.partial(ctx.arch.family_quantity, ctx.cm)
+    usable = ctx.cm.rates.hbm_usable_bytes
+
+    def relaxed(lay: Layouts, kind: str, need: float | None = None) -> float | None:
+        assert lay.budget_s is not None
+        pool = tuple(
+            real_caps(lay, quantity, lay.budget_s, usable, b)
+            for b in ("pool_micro", "pool_sequences")
+        )
+        return continuous_optimum(lay, kind, pool, need)  # type: ignore[arg-type]
+
     if s.objective == "min_gpus":
         demand = ctx.inst.workload.demand_tokens_per_s or 0.0
         need = demand * tpot_s / (ctx.sigma * s.unit_gpus)
-        values = [continuous_optimum(lay, "min_units", need) for lay in ctx.level(tpot_s)]
+        values = [relaxed(lay, "min_units", need) for lay in ctx.level(tpot_s)]
         best = min((v for v in values if v is not None), default=None)
         return None if best is None else max(0.0, 1.0 - best / units)
     kind = "total" if s.objective == "total_tokens" else "ratio"
-    values = [continuous_optimum(lay, kind) for lay in ctx.level(tpot_s)]
+    values = [relaxed(lay, kind) for lay in ctx.level(tpot_s)]
     best = max((v for v in values if v is not None), default=None)
     mine = slots if kind == "total" else slots / units
     return None if not best else max(0.0, 1.0 - mine / best)
@@ -95,11 +107,14 @@ def optimize(
     backend_name: str | None = None,
     imbalance: ImbalanceFn | None = None,
     deadline: float | None = None,
+    warm_start: bool = True,
 ) -> Outcome:
     """Optimise `arch` of `inst` with `backend_name` (default: the instance's).
 
     Args:
         deadline: `time.perf_counter()` value to stop at (default: now + search.time_limit_s).
+        warm_start: start the programs from the layouts' hull vertices (False: tests check
+            that the programs alone reach the optimum).
     """
     t0 = time.perf_counter()
     name = backend_name or inst.search.backend
@@ -112,6 +127,7 @@ def optimize(
         return _from_enumeration(inst, arch, t0, imbalance, deadline)
     module = architectures.get(arch)
     ctx = levels.Context.of(inst, module, imbalance, make_backend(name), deadline)
+    ctx.warm_start = warm_start
     objective = inst.search.objective
     if objective == "tokens_per_gpu":
         found = levels.descend(ctx, total=False)
@@ -121,15 +137,15 @@ def optimize(
         found = levels.fewest_gpus(ctx, float(inst.workload.demand_tokens_per_s or 0.0))
     else:
         found = levels.at_target(ctx)
-    counts = {"levels": ctx.levels, "programs": ctx.programs}
+    empty = dataclasses.replace(empty, levels=ctx.levels, programs=ctx.programs)
     elapsed = time.perf_counter() - t0
     if found.incumbent is None:
         if found.proven:
             reason = diagnose(inst, arch, imbalance)
-            return dataclasses.replace(empty, solve_s=elapsed, reason=reason, **counts)
+            return dataclasses.replace(empty, solve_s=elapsed, reason=reason)
         status = Status.ERROR if Status.ERROR in ctx.statuses else Status.TIME_LIMIT
         reason = "no feasible deployment found within the time limit"
-        return dataclasses.replace(empty, status=status, solve_s=elapsed, reason=reason, **counts)
+        return dataclasses.replace(empty, status=status, solve_s=elapsed, reason=reason)
     value, d = found.incumbent
     minimise = objective == "min_gpus"
     natural = -value if minimise else value
@@ -144,7 +160,8 @@ def optimize(
         time.perf_counter() - t0,
         name,
         eps=layout_eps(imbalance, d, inst.search.unit_gpus),
-        **counts,
+        levels=ctx.levels,
+        programs=ctx.programs,
     )
 
 
@@ -157,9 +174,13 @@ def _from_enumeration(
     if found.deployment is None:
         if found.complete:
             reason = diagnose(inst, arch, imbalance)
-            return Outcome(arch, Status.INFEASIBLE, None, None, None, None, elapsed, "enumerate", reason)
+            return Outcome(
+                arch, Status.INFEASIBLE, None, None, None, None, elapsed, "enumerate", reason
+            )
         reason = "no feasible deployment found within the time limit"
-        return Outcome(arch, Status.TIME_LIMIT, None, None, None, None, elapsed, "enumerate", reason)
+        return Outcome(
+            arch, Status.TIME_LIMIT, None, None, None, None, elapsed, "enumerate", reason
+        )
     penalty = None
     if arch == "ep":
         penalty = 0.0

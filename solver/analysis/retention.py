@@ -17,7 +17,7 @@ import dataclasses
 import pandas as pd
 
 from formulations import closed_forms as cf
-from formulations import deployment as dep
+from formulations import ep
 from formulations.costs import CostModel
 from formulations.types import Instance, IntRange
 from solver.api import balanced
@@ -47,7 +47,7 @@ def ep_lambda(inst: Instance, backend: str | None = None) -> float | None:
     d = out.deployment
     if d is None:
         return None
-    s = dep.ep_stages(CostModel.of(inst), d.n_units, d.seqs_per_gpu, d.redundant, d.micro_batches)
+    s = ep.deployment_stages(CostModel.of(inst, "ep"), d)
     return float(s.attention_s) / float(s.gemm_s)
 
 

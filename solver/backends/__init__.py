@@ -14,9 +14,9 @@ def make_backend(name: str) -> Backend:
 
         return HighsBackend()
     if name == "cbc":
-        from solver.backends.pulp_backend import PulpBackend
+        from solver.backends.cbc_backend import CbcBackend
 
-        return PulpBackend(name)
+        return CbcBackend()
     if name == "cpsat":
         from solver.backends.cpsat_backend import CpSatBackend
 

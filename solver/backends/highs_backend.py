@@ -49,11 +49,13 @@ def _model(prob: IntegerProgram) -> highspy.HighsLp:
         cost[i] = c
     lp.col_cost_ = cost
     lp.offset_ = prob.objective_constant
-    lp.col_lower_ = np.array([_bound(v.lo) for v in prob.variables], dtype=float)
-    lp.col_upper_ = np.array([_bound(v.hi) for v in prob.variables], dtype=float)
-    lp.row_lower_ = np.array([_bound(c.lo) for c in prob.constraints], dtype=float)
-    lp.row_upper_ = np.array([_bound(c.hi) for c in prob.constraints], dtype=float)
-    starts, index, value = [0], [], []
+    lp.col_lower_ = np.array([_bound(v.lo) for v in prob.variables], dtype=np.float64)
+    lp.col_upper_ = np.array([_bound(v.hi) for v in prob.variables], dtype=np.float64)
+    lp.row_lower_ = np.array([_bound(c.lo) for c in prob.constraints], dtype=np.float64)
+    lp.row_upper_ = np.array([_bound(c.hi) for c in prob.constraints], dtype=np.float64)
+    starts: list[int] = [0]
+    index: list[int] = []
+    value: list[float] = []
     for con in prob.constraints:
         index.extend(con.terms.keys())
         value.extend(con.terms.values())
@@ -61,7 +63,7 @@ def _model(prob: IntegerProgram) -> highspy.HighsLp:
     lp.a_matrix_.format_ = highspy.MatrixFormat.kRowwise
     lp.a_matrix_.start_ = np.array(starts, dtype=np.int32)
     lp.a_matrix_.index_ = np.array(index, dtype=np.int32)
-    lp.a_matrix_.value_ = np.array(value, dtype=float)
+    lp.a_matrix_.value_ = np.array(value, dtype=np.float64)
     lp.a_matrix_.num_col_ = n
     lp.a_matrix_.num_row_ = m
     if any(v.integer for v in prob.variables):
