@@ -143,6 +143,97 @@ def verdict(df: pd.DataFrame, objective: str = "tokens_per_gpu") -> str:
     )
 
 
+# Breakdown lines: (label, time key, parts) per architecture; parts are (name, key) pairs.
+_STAGES = (
+    ("attention", "attention_s", (("compute", "attention_flop_s"), ("HBM", "attention_byte_s"))),
+    (
+        "attention link",
+        "attention_wire_s",
+        (("dispatch", "attention_dispatch_s"), ("combine", "attention_combine_s")),
+    ),
+    ("grouped GEMM", "gemm_s", (("compute", "gemm_compute_s"), ("weights", "gemm_weight_s"))),
+    (
+        "FFN scale-out",
+        "ffn_scaleout_s",
+        (("dispatch", "ffn_scaleout_dispatch_s"), ("combine", "ffn_scaleout_combine_s")),
+    ),
+    (
+        "FFN scale-up",
+        "ffn_scaleup_s",
+        (("dispatch", "ffn_scaleup_dispatch_s"), ("combine", "ffn_scaleup_combine_s")),
+    ),
+    (
+        "all-to-all scale-out",
+        "scaleout_s",
+        (("dispatch", "scaleout_dispatch_s"), ("combine", "scaleout_combine_s")),
+    ),
+    (
+        "all-to-all scale-up",
+        "scaleup_s",
+        (("dispatch", "scaleup_dispatch_s"), ("combine", "scaleup_combine_s")),
+    ),
+)
+_POOLS = (
+    (
+        "attention GPU",
+        "attention_bytes",
+        (
+            ("weights", "attention_weight_bytes"),
+            ("KV cache", "attention_kv_bytes"),
+            ("buffers", "attention_buffer_bytes"),
+        ),
+    ),
+    ("FFN GPU", "ffn_bytes", (("weights", "ffn_weight_bytes"), ("buffers", "ffn_buffer_bytes"))),
+    (
+        "GPU",
+        "gpu_bytes",
+        (
+            ("attention weights", "attention_weight_bytes"),
+            ("experts", "expert_weight_bytes"),
+            ("KV cache", "kv_bytes"),
+            ("buffers", "buffer_bytes"),
+        ),
+    ),
+)
+
+
+def breakdown_text(rec: dict[str, Any], prefix: str = "breakdown_") -> list[str]:
+    """The per-layer stage times against the budget and each pool's memory against usable HBM,
+    for one row that carries `breakdown_*` columns."""
+    b = {k[len(prefix) :]: v for k, v in rec.items() if k.startswith(prefix) and v is not None}
+    if not b:
+        return []
+    arch = str(rec.get("architecture", "")).upper()
+    budget, stage = b["budget_s"], b["stage_s"]
+    lines = [
+        f"{arch} breakdown, per layer and micro-batch (stage budget {budget * 1e6:.1f} us at "
+        f"the target, own stage {stage * 1e6:.1f} us):"
+    ]
+    for label, key, parts in _STAGES:
+        if key not in b:
+            continue
+        detail = ", ".join(f"{name} {b[k] * 1e6:.1f}" for name, k in parts if k in b)
+        mark = "  <- sets the pace" if b[key] >= stage * (1 - 1e-12) else ""
+        lines.append(
+            f"  {label:<22}{b[key] * 1e6:9.1f} us {b[key] / budget:7.1%} of budget"
+            f"  ({detail}){mark}"
+        )
+    nbo = int(rec.get("micro_batches") or 1)
+    layers = round((b["step_s"] - b["step_gap_s"]) / (stage * nbo)) if stage > 0 else 0
+    lines.append(
+        f"  step {b['step_s'] * 1e3:.2f} ms = gap {b['step_gap_s'] * 1e3:.2f} ms + {layers} "
+        f"layers x {nbo} micro-batches x {stage * 1e6:.1f} us; TPOT {b['tpot_ms']:.2f} ms"
+    )
+    usable = b["usable_bytes"]
+    lines.append(f"  memory per GPU, {usable / 1e9:.1f} GB usable:")
+    for label, key, parts in _POOLS:
+        if key not in b:
+            continue
+        detail = ", ".join(f"{name} {b[k] / 1e9:.2f} GB" for name, k in parts if k in b)
+        lines.append(f"  {label:<22}{b[key] / 1e9:9.2f} GB {b[key] / usable:7.1%}  ({detail})")
+    return lines
+
+
 def render(
     df: pd.DataFrame, fmt: str, objective: str = "tokens_per_gpu", with_verdict: bool = True
 ) -> str:
@@ -151,4 +242,7 @@ def render(
     if fmt == "csv":
         return to_csv(df).rstrip("\n")
     text = to_table(df)
+    extra = [line for rec in records(df) for line in breakdown_text(rec)]
+    if extra:
+        text = text + "\n" + "\n".join(extra)
     return f"{text}\n{verdict(df, objective)}" if with_verdict else text

@@ -6,7 +6,7 @@ import dataclasses
 import json
 
 import pytest
-from conftest import INSTANCES, deepseek_v3, make_instance
+from conftest import INSTANCES, make_instance
 
 from formulations.types import IntRange, Workload
 from solver import COLUMNS, evaluate, solve
@@ -249,7 +249,8 @@ def test_discrete_penalty_against_the_scale_up_closed_form():
     assert n_a == int(cap) // 79
     relaxed = cap / 79
     assert out.discrete_penalty == pytest.approx(
-        1 - (n_a * 79 / (n_a + 2)) / (cap / (relaxed + 2)), abs=1e-8  # caps allow 1e-9 slack
+        1 - (n_a * 79 / (n_a + 2)) / (cap / (relaxed + 2)),
+        abs=1e-8,  # caps allow 1e-9 slack
     )
 
 
@@ -358,11 +359,14 @@ def test_discrete_penalty_against_a_direct_relaxation(objective):
                 continue
             if float(mem["attention_bytes"]) > usable * (1 + 1e-9):
                 continue
+
             # Largest real N_A: bisection on the FFN pool's time and memory (monotone in N_A).
             def ok(a: float, f: int = f, b: int = b, n: int = n) -> bool:
                 t = afd.ffn_times(cm, f, 0, afd.pool_tokens(cm, a * b), False)
                 m_ = afd.ffn_memory(cm, f, 0, afd.pool_tokens(cm, a * n))
-                slow = max(float(t["gemm_s"]), float(t["ffn_scaleout_s"]), float(t["ffn_scaleup_s"]))
+                slow = max(
+                    float(t["gemm_s"]), float(t["ffn_scaleout_s"]), float(t["ffn_scaleup_s"])
+                )
                 return slow <= budget * (1 + 1e-9) and float(m_["ffn_bytes"]) <= usable * (1 + 1e-9)
 
             hi = 160 / 8 - f

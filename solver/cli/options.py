@@ -59,7 +59,18 @@ def add_time_limit(p: argparse.ArgumentParser) -> None:
         type=float,
         default=None,
         metavar="S",
-        help="time limit per architecture in seconds (default: the instance's)",
+        help="wall-time limit of the whole command in seconds, shared by its solves "
+        "(default: the instance's search.time_limit_s)",
+    )
+
+
+def add_breakdown(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--breakdown",
+        action="store_true",
+        help="per-layer time of every stage (attention, grouped GEMM, dispatch and combine on "
+        "each link, the step gap) against the stage budget, and each pool's memory (weights, "
+        "KV cache, buffers) against usable HBM; json/csv get breakdown_* fields",
     )
 
 

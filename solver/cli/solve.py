@@ -24,6 +24,7 @@ def cmd_solve(args: argparse.Namespace) -> int:
         backend=args.backend,
         time_limit_s=args.time_limit,
         shadow_prices=args.shadow_prices,
+        breakdown=args.breakdown,
     )
     print(report.render(df, args.format, inst.search.objective))
     return 0
@@ -33,7 +34,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from solver.api import as_instance, evaluate
 
     inst = as_instance(args.file, parse_assignments(args.set))
-    df = evaluate(inst, args.deployment)
+    df = evaluate(inst, args.deployment, breakdown=args.breakdown)
     print(report.render(df, args.format, with_verdict=False))
     return 0
 
@@ -83,6 +84,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="append shadow prices from the LP with integers fixed: tokens/s/GPU per "
         "GB/s of scale-out/scale-up, GB and TB/s of HBM, ms of TPOT target",
     )
+    options.add_breakdown(p)
     p.set_defaults(handler=cmd_solve)
 
     p = sub.add_parser("evaluate", help="metrics of one fixed deployment (SLO not enforced)")
@@ -97,6 +99,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     options.add_format(p)
     options.add_set(p)
+    options.add_breakdown(p)
     p.set_defaults(handler=cmd_evaluate)
 
     p = sub.add_parser(
