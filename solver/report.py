@@ -144,7 +144,8 @@ def verdict(df: pd.DataFrame, objective: str = "tokens_per_gpu") -> str:
 
 
 # Breakdown lines: (label, time key, parts) per architecture; parts are (name, key) pairs.
-_STAGES = (
+_Lines = tuple[tuple[str, str, tuple[tuple[str, str], ...]], ...]
+_STAGES: _Lines = (
     ("attention", "attention_s", (("compute", "attention_flop_s"), ("HBM", "attention_byte_s"))),
     (
         "attention link",
@@ -173,7 +174,7 @@ _STAGES = (
         (("dispatch", "scaleup_dispatch_s"), ("combine", "scaleup_combine_s")),
     ),
 )
-_POOLS = (
+_POOLS: _Lines = (
     (
         "attention GPU",
         "attention_bytes",
