@@ -8,8 +8,9 @@ optimum is an at-budget optimum at its own TPOT, docs/model.md §12). What stays
 
 For a layout c and n (micro-batch b = ceil(n / N_BO)) every constraint bounds a from above
 (a b <= S-cap, a n <= T-cap with real caps, a <= serving_hi) and every objective improves
-with a (or, for min_units, a just meets the demand), so the best real a has a closed form. Within a micro-batch
-size the slots a n grow with n, so n = N_BO b, or the largest n allowed, are the only candidates.
+with a (or, for min_units, a just meets the demand), so the best real a has a closed form.
+Within a micro-batch size the slots a n grow with n, so n = N_BO b, or the largest n allowed,
+are the only candidates.
 EP's unit count fixes its expert layout and its capacity moves with n: its penalty is zero.
 """
 
