@@ -144,7 +144,11 @@ def solve_level(
     scale = ctx.sigma * ctx.cm.unit_gpus if total else ctx.sigma
     result = LevelResult(None, None, None, True)
     for lay in ctx.level(tpot_s, max_units):
-        result.incumbent = _better(best_candidate(ctx, lay, total), result.incumbent)
+        # Every viable layout hosts a deployment at this level (its caps say so): a program
+        # that finds none contradicts the forward model.
+        hosted = len(lay) > 0
+        if ctx.warm_start:
+            result.incumbent = _better(best_candidate(ctx, lay, total), result.incumbent)
         pruned = prune(lay, per_gpu=not total)
         if ctx.remaining() <= 0:
             result.proven = False
@@ -158,6 +162,8 @@ def solve_level(
             )
             ctx.programs += solves
             upper = None if frac is None else float(frac)
+        if status == Status.INFEASIBLE and hosted:
+            status = Status.ERROR
         ctx.statuses.append(status)
         if status not in (Status.OPTIMAL, Status.INFEASIBLE):
             result.proven = False
@@ -309,7 +315,8 @@ def fewest_gpus(ctx: Context, demand: float) -> Descent:
             return Descent(incumbent, False, None)
         need = math.ceil(demand * theta / (sigma * g) * (1 - 1e-12))
         for lay in ctx.level(theta):
-            incumbent = _fewer(_fewest_candidate(ctx, lay, demand), incumbent)
+            if ctx.warm_start:
+                incumbent = _fewer(_fewest_candidate(ctx, lay, demand), incumbent)
             pruned = prune(lay, per_gpu=False)
             prob, h = dp.build(pruned, "min_units", demand_slots=need)
             sol = ctx.backend.solve(prob, max(ctx.remaining(), 1e-3))

@@ -100,7 +100,15 @@ def _range(draw, lo: int, hi: int) -> IntRange:
 @st.composite
 def searches(draw) -> Search:
     objective = draw(
-        st.sampled_from(["tokens_per_gpu", "tokens_per_gpu", "total_tokens", "min_gpus"])
+        st.sampled_from(
+            [
+                "tokens_per_gpu",
+                "tokens_per_gpu",
+                "total_tokens",
+                "min_gpus",
+                "tokens_per_gpu_at_target",
+            ]
+        )
     )
     return Search(
         unit_gpus=draw(st.sampled_from([1, 2, 4, 8])),
