@@ -1,8 +1,11 @@
 """Benchmark: solve time of each backend versus exhaustive enumeration as the search space grows.
 
-Not part of the test run. Prints, per search space (node limit, unit size, replicas on/off), the
-number of candidate deployments, each backend's solve time and status, and the ratio of
-enumeration's time to the default backend's (both measured in this process).
+Not part of the test run. Prints, for the shipped scenarios, the default backend's time with the
+own-pace objective next to the objective counted at the target (and their ratio); then, per
+search space (node limit, unit size, replicas on/off), the number of candidate deployments, each
+backend's solve time and status, the levels the own-pace scheme solved, and the ratio of
+enumeration's time to the default backend's (both measured in this process); then the exact
+TPOT frontier of the standard instance (breakpoints and time).
 
     python benchmarks/bench_solve.py                       # the full grid (minutes)
     python benchmarks/bench_solve.py --limits 16,64 --units 8 --replicas off
@@ -35,20 +38,47 @@ def _space(inst, limit: int, unit: int, replicas: bool):
     return inst.replace(search=s)
 
 
-def _run(inst, arch: str, backend: str, time_limit_s: float) -> tuple[float, str, float | None]:
+def _run(
+    inst, arch: str, backend: str, time_limit_s: float
+) -> tuple[float, str, float | None, int]:
     inst = inst.replace(search=dataclasses.replace(inst.search, time_limit_s=time_limit_s))
     start = time.perf_counter()
     out = optimize(inst, arch, backend)
-    return time.perf_counter() - start, str(out.status), out.objective
+    return time.perf_counter() - start, str(out.status), out.objective, out.levels
 
 
 def shipped(time_limit_s: float) -> None:
-    print("shipped scenarios, default backend (highs), both architectures")
-    print(f"{'scenario':36s} {'afd s':>8s} {'ep s':>8s}")
+    print("shipped scenarios, default backend (highs): own pace vs at the target (seconds)")
+    print(
+        f"{'scenario':28s} {'arch':4s} {'own s':>7s} {'levels':>6s} {'target s':>8s} "
+        f"{'ratio':>6s} {'own tok/s/GPU':>13s} {'target tok/s/GPU':>16s}"
+    )
     for path in sorted((ROOT / "instances").glob("*.toml")):
-        inst = load_instance(path)
-        times = [_run(inst, arch, "highs", time_limit_s)[0] for arch in ("afd", "ep")]
-        print(f"{path.stem:36s} {times[0]:8.3f} {times[1]:8.3f}")
+        own = load_instance(path)
+        target = load_instance(path, {"search.objective": "tokens_per_gpu_at_target"})
+        for arch in ("afd", "ep"):
+            t_own, s_own, v_own, levels = _run(own, arch, "highs", time_limit_s)
+            t_tgt, s_tgt, v_tgt, _ = _run(target, arch, "highs", time_limit_s)
+            print(
+                f"{path.stem:28s} {arch:4s} {t_own:7.3f} {levels:6d} {t_tgt:8.3f} "
+                f"{t_own / t_tgt:6.1f} {v_own or 0:13,.0f} {v_tgt or 0:16,.0f}"
+                + ("" if s_own == s_tgt == "optimal" else f"  ({s_own}, {s_tgt})")
+            )
+    print()
+
+
+def frontier(time_limit_s: float) -> None:
+    from solver.analysis.pareto import pareto
+
+    inst = load_instance(ROOT / "instances" / "deepseek-v3-h800.toml")
+    start = time.perf_counter()
+    df = pareto(inst, (10.0, 200.0), time_limit_s=time_limit_s)
+    elapsed = time.perf_counter() - start
+    counts = df.groupby("architecture").size().to_dict()
+    print(
+        f"pareto deepseek-v3-h800 10-200 ms: {len(df)} breakpoints "
+        f"({', '.join(f'{a} {n}' for a, n in sorted(counts.items()))}) in {elapsed:.2f} s"
+    )
     print()
 
 
@@ -71,6 +101,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     shipped(args.time_limit)
+    frontier(args.time_limit)
     base = load_instance(args.instance)
     backends = args.backends.split(",")
     header = f"{'arch':4s} {'limit':>5s} {'g':>2s} {'R':>3s} {'candidates':>10s}"
@@ -83,9 +114,7 @@ def main() -> None:
             for unit in (int(u) for u in args.units.split(",")):
                 for limit in (int(x) for x in args.limits.split(",")):
                     inst = _space(base, limit, unit, replicas)
-                    count = (brute.afd_candidates if arch == "afd" else brute.ep_candidates)(
-                        inst.search
-                    )
+                    count = brute.candidates(inst.search, arch)
                     flag = "on" if replicas else "off"
                     row = f"{arch:4s} {limit:5d} {unit:2d} {flag:>3s} {count:10.2e}"
                     times: dict[str, float] = {}
@@ -94,10 +123,12 @@ def main() -> None:
                         if b == "enumerate" and count > args.max_enumerate:
                             row += f" {'skipped':>12s}"
                             continue
-                        elapsed, status, value = _run(inst, arch, b, args.time_limit)
+                        elapsed, status, value, levels = _run(inst, arch, b, args.time_limit)
                         times[b] = elapsed
                         mark = "" if status == "optimal" else f"({status[:4]})"
                         row += f" {elapsed:7.3f}{mark:>5s}"
+                        if b == "highs":
+                            row += f" {levels:3d}L"
                         if status == "optimal" and value is not None:
                             values.add(round(value, 6))
                     ratio = times.get("enumerate", float("nan")) / times.get("highs", float("nan"))

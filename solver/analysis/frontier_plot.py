@@ -26,10 +26,11 @@ def _label(row: pd.Series) -> str:
     return f"{shape}, n={row['sequences_per_gpu']}"
 
 
-def plot_pareto(df: pd.DataFrame, path: Path, target_ms: float) -> Path:
-    """Write the frontier of `df` (rows of `solver.analysis.pareto.pareto`) to `path`."""
-    from solver.analysis.pareto import winner_changes
-
+def plot_pareto(
+    df: pd.DataFrame, path: Path, target_ms: float, changes: list[tuple[float, str]]
+) -> Path:
+    """Write the frontier of `df` (rows of `solver.analysis.pareto.pareto`) to `path`, with the
+    points where the better architecture changes (`changes`: (TPOT ms, architecture))."""
     fig, ax = plt.subplots(figsize=(8, 5))
     for arch, rows in df.groupby("architecture", sort=True):
         rows = rows.sort_values("tpot_ms")
@@ -52,7 +53,7 @@ def plot_pareto(df: pd.DataFrame, path: Path, target_ms: float) -> Path:
         color="gray",
         fontsize=8,
     )
-    for t, arch in winner_changes(df):
+    for t, arch in changes:
         live = df[(df["architecture"] == arch) & (df["target_from_ms"] <= t)]
         if live.empty:
             continue

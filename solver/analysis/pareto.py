@@ -247,7 +247,7 @@ def write(df: pd.DataFrame, out_dir: Path, target_ms: float, force: bool = False
     if existing and not force:
         raise InputError([f"{p}: exists; pass --force to overwrite" for p in existing])
     df.to_csv(paths[0], index=False, float_format="%.10g")
-    plot_pareto(df, paths[1], target_ms)
+    plot_pareto(df, paths[1], target_ms, winner_changes(df))
     return paths
 
 
