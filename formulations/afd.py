@@ -92,7 +92,7 @@ def ffn_times(
     cm: CostModel, ffn_units: Num, redundant: Num, micro_tokens: Num, inside: Num, eps: Num = 1.0
 ) -> dict[str, np.ndarray]:
     """The FFN pool's per-stage times for `micro_tokens` tokens in one micro-batch (§5, §6)."""
-    m, r = cm.model, cm.rates
+    m = cm.model
     ffn_gpus = np.asarray(ffn_units, dtype=np.int64) * cm.unit_gpus
     experts = experts_per_gpu(m, redundant, ffn_gpus)
     tokens = np.asarray(micro_tokens, dtype=float)
@@ -101,14 +101,14 @@ def ffn_times(
     # Two-stage path: one scale-out copy per destination domain, then scale-up fan-out; inside a
     # superpod's domain the scale-up fabric carries everything (§6).
     copies_out_hot = tokens * cm.fanout_units(ffn_units) / ffn_gpus * cm.node_eps(eps, ffn_gpus)
-    scaleout_s = np.where(inside, 0.0, cm.wire_time_s(copies_out_hot, r.scaleout_bytes_per_s))
+    scaleout_s = np.where(inside, 0.0, cm.wire_time_s(copies_out_hot, cm.link_bytes_per_s))
     compute_s, weight_s = cm.gemm_times_s(pairs_hot, experts, tokens / ffn_gpus)
     return {
         "gemm_compute_s": compute_s,
         "gemm_weight_s": weight_s,
         "gemm_s": np.maximum(compute_s, weight_s),
         "ffn_scaleout_s": scaleout_s,
-        "ffn_scaleup_s": cm.wire_time_s(pairs_hot, r.scaleup_bytes_per_s),
+        "ffn_scaleup_s": cm.wire_time_s(pairs_hot, cm.ffn_rates.scaleup_bytes_per_s),
         "experts_per_gpu": experts,
         "pairs_hot": pairs_hot,
         "pairs_mean": pairs_mean,
@@ -143,9 +143,8 @@ def attention_times(
     cm: CostModel, ffn_units: Num, micro: Num, inside: Num
 ) -> dict[str, np.ndarray]:
     """One attention GPU's per-stage times for a micro-batch of `micro` sequences (§4, §6)."""
-    r = cm.rates
     micro = np.asarray(micro, dtype=float)
-    link = np.where(inside, r.scaleup_bytes_per_s, r.scaleout_bytes_per_s)
+    link = np.where(inside, cm.rates.scaleup_bytes_per_s, cm.link_bytes_per_s)
     flop_s, byte_s = cm.attention_time_parts_s(micro)
     copies = micro * cm.workload.tokens_per_step * attention_copies(cm, ffn_units, inside)
     return {
@@ -308,9 +307,9 @@ def read_deployment(lay: Layouts, c: int, serving: int, sequences: int) -> Deplo
 
 def checks(cm: CostModel, s: Stages) -> dict[str, np.ndarray]:
     """One boolean array per AFD constraint family (True = holds)."""
-    usable = cm.rates.hbm_usable_bytes
     return {
-        f.name: holds(f.kind, getattr(s, f.field), s.budget_s, usable) for f in families.of(NAME)
+        f.name: holds(f.kind, getattr(s, f.field), s.budget_s, cm.usable_bytes(f.side))
+        for f in families.of(NAME)
     }
 
 

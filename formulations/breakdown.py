@@ -53,6 +53,6 @@ def breakdown_of(cm: CostModel, d: Deployment, eps: float = 1.0) -> dict[str, fl
         ffn_hfu=m.ffn_hfu,
         ffn_ofu=m.ffn_ofu,
         temporal_sparsity=m.temporal_sparsity,
-        usable_bytes=cm.rates.hbm_usable_bytes,
+        usable_bytes=cm.usable_bytes("attention"),
     )
     return out

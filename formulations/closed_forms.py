@@ -81,7 +81,7 @@ def ffn_point(cm: CostModel, ffn_nodes: int, micro_batches: int = 3) -> FfnPoint
     weight_bytes = m.expert_weight_bytes
     continuous = 2.0 * pairs / (m.num_routed_experts / (ffn_nodes * g) * weight_bytes)
     discrete = 2.0 * pairs / (experts * weight_bytes)
-    hfu = float(cm.expert_flops(pairs)) / (budget * cm.rates.peak_fp8_flops)
+    hfu = float(cm.expert_flops(pairs)) / (budget * cm.ffn_rates.peak_fp8_flops)
     if link == "scale-up":
         regime = "scale-up"
     elif experts == 1:
@@ -100,10 +100,11 @@ def ffn_point(cm: CostModel, ffn_nodes: int, micro_batches: int = 3) -> FfnPoint
             tokens,
         )
         side = _ffn_side(cm, ffn_nodes, micro_batches, tokens, inside)
-    hfu_feasible = float(cm.expert_flops(side["pairs_mean"])) / (budget * cm.rates.peak_fp8_flops)
+    hfu_feasible = float(cm.expert_flops(side["pairs_mean"])) / (
+        budget * cm.ffn_rates.peak_fp8_flops
+    )
     fits = bool(
-        within(side["ffn_bytes"], cm.rates.hbm_usable_bytes)
-        and within(side["gemm_weight_s"], budget)
+        within(side["ffn_bytes"], cm.usable_bytes("ffn")) and within(side["gemm_weight_s"], budget)
     )
     return FfnPoint(
         ffn_nodes, experts, pairs, continuous, discrete, hfu, regime, link, fits, hfu_feasible

@@ -79,12 +79,19 @@ class CostModel:
     model: Model
     workload: Workload
     rates: Rates
+    """The attention pool's rates (EP: every GPU's)."""
+    ffn_rates: Rates
+    """The FFN pool's rates (AFD; the same as `rates` unless the pools use different hardware)."""
+    link_bytes_per_s: float
+    """AFD: bandwidth per GPU between the pools, one direction: the slower side's sustained
+    scale-out unless the instance gives the link (docs/model.md §17)."""
     unit_gpus: int
     superpod: bool
+    """Both pools sit in one superpod's scale-up fabric (never for pools of different hardware)."""
     domain_units: float
     """Units that fit in one scale-up domain (inf when the domain is unbounded)."""
     domain_gpus: int
-    """GPUs per scale-up domain: one node, or a whole rack on a superpod."""
+    """GPUs per scale-up domain of the expert pool: one node, or a rack on a superpod."""
     expert_bytes: float
     """One routed expert of one layer: 3 H M w."""
     shared_bytes: float
@@ -130,16 +137,25 @@ class CostModel:
         ctx = effective_context(m, w.context_tokens)
         kv_token_layer = geo.kv_elements_per_token * m.kv_cache_bytes
         g = inst.search.unit_gpus
-        unbounded = hw.superpod_unbounded
-        domain_units = math.inf if unbounded else hw.scaleup_domain_gpus / g
+        rates = Rates.of(hw, m)
+        ffn_hw = inst.ffn_hardware if architecture == "afd" and inst.ffn_hardware else hw
+        ffn_rates = Rates.of(ffn_hw, m) if ffn_hw is not hw else rates
+        mixed = ffn_hw is not hw
+        link = min(rates.scaleout_bytes_per_s, ffn_rates.scaleout_bytes_per_s)
+        if inst.link_gbps is not None and architecture == "afd":
+            link = inst.link_gbps * GIGA
+        unbounded = hw.superpod_unbounded and not mixed
+        domain_units = math.inf if unbounded else ffn_hw.scaleup_domain_gpus / g
         return CostModel(
             model=m,
             workload=w,
-            rates=Rates.of(hw, m),
+            rates=rates,
+            ffn_rates=ffn_rates,
+            link_bytes_per_s=link,
             unit_gpus=g,
-            superpod=hw.superpod,
+            superpod=hw.superpod and not mixed,
             domain_units=domain_units,
-            domain_gpus=hw.scaleup_domain_gpus,
+            domain_gpus=ffn_hw.scaleup_domain_gpus,
             expert_bytes=3 * hidden * m.moe_intermediate_size * m.expert_weight_bytes,
             shared_bytes=shared_params * m.expert_weight_bytes,
             token_wire_bytes=(m.dispatch_bytes + m.combine_bytes) * hidden,
@@ -244,7 +260,7 @@ class CostModel:
 
     def gemm_rate_flops(self, tokens_per_expert: Num) -> np.ndarray:
         """Achieved grouped-GEMM FLOP/s: constant, or the calibrated curve (flat outside it)."""
-        r = self.rates
+        r = self.ffn_rates
         if not r.calibration_tpe:
             return np.full(np.shape(tokens_per_expert), r.ffn_flops)
         return np.asarray(np.interp(tokens_per_expert, r.calibration_tpe, r.calibration_flops))
@@ -270,10 +286,10 @@ class CostModel:
         if self.shared_on_ffn:
             # shared_flops_per_token already counts the three matrices (docs/model.md §5).
             compute = compute + np.asarray(shared_tokens) * self.shared_flops_per_token / (
-                self.rates.ffn_flops
+                self.ffn_rates.ffn_flops
             )
             weights = weights + self.shared_bytes
-        return compute, weights / self.rates.hbm_bytes_per_s
+        return compute, weights / self.ffn_rates.hbm_bytes_per_s
 
     def expert_flops(self, pairs: Num) -> np.ndarray:
         """Useful FLOPs of `pairs` expert-token pairs: 6 H M each (three GEMMs, 2 FLOP per MAC)."""
@@ -289,6 +305,11 @@ class CostModel:
     def wire_time_s(self, copies: Num, bytes_per_s: float | np.ndarray) -> np.ndarray:
         """Time to move `copies` token round trips (dispatch + combine) at `bytes_per_s`."""
         return np.asarray(copies, dtype=float) * self.token_wire_bytes / bytes_per_s
+
+    def usable_bytes(self, side: str) -> float:
+        """Usable HBM per GPU of one side ("ffn": the FFN pool; else attention/EP)."""
+        rates = self.ffn_rates if side == "ffn" else self.rates
+        return rates.hbm_usable_bytes
 
     # ---- memory (docs/model.md §7) --------------------------------------------------------
 

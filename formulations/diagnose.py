@@ -68,7 +68,7 @@ def _family_reason(
     if (lay.caps[fam.name] >= need).any():
         return None
     value = arch.family_quantity(cm, lay, fam, need)  # type: ignore[attr-defined]
-    limit = budget_s if fam.kind == "time" else cm.rates.hbm_usable_bytes
+    limit = budget_s if fam.kind == "time" else cm.usable_bytes(fam.side)
     c = int(np.argmin(np.asarray(value, dtype=float) / limit))
     first = _minimum(lay, "sequences")[c]
     against = "the stage budget" if fam.kind == "time" else "usable HBM per GPU"
@@ -90,7 +90,6 @@ def diagnose(inst: Instance, arch_name: str, imbalance: ImbalanceFn | None = Non
     imbalance = imbalance or constant_imbalance(inst.workload.expert_imbalance)
     s = inst.search
     quantity = functools.partial(arch.family_quantity, cm)
-    usable = cm.rates.hbm_usable_bytes
     reasons: list[str] = []
     clash: list[str] = []
     any_layout = False
@@ -101,9 +100,8 @@ def diagnose(inst: Instance, arch_name: str, imbalance: ImbalanceFn | None = Non
             continue
         any_layout = True
         budget_s = float(cm.stage_budget_s(nbo))
-        lay = with_caps(
-            with_caps(lay, quantity, "memory", 0.0, usable), quantity, "time", budget_s, usable
-        )
+        lay = with_caps(lay, quantity, "memory", 0.0, cm.usable_bytes)
+        lay = with_caps(lay, quantity, "time", budget_s, cm.usable_bytes)
         for fam in families.of(arch_name):
             reason = _family_reason(cm, arch, lay, fam, budget_s)
             if reason:

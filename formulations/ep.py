@@ -220,9 +220,9 @@ def read_deployment(lay: Layouts, c: int, serving: int, sequences: int) -> Deplo
 
 def checks(cm: CostModel, s: Stages) -> dict[str, np.ndarray]:
     """One boolean array per EP constraint family (True = holds)."""
-    usable = cm.rates.hbm_usable_bytes
     return {
-        f.name: holds(f.kind, getattr(s, f.field), s.budget_s, usable) for f in families.of(NAME)
+        f.name: holds(f.kind, getattr(s, f.field), s.budget_s, cm.usable_bytes(f.side))
+        for f in families.of(NAME)
     }
 
 

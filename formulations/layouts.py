@@ -48,6 +48,10 @@ def fits(value: np.ndarray | float, limit: np.ndarray | float) -> np.ndarray:
     return np.asarray(value) <= np.asarray(limit) * (1.0 + REL_TOL)
 
 
+Usable = Callable[[str], float]
+"""Usable HBM per GPU of one side of a deployment (CostModel.usable_bytes)."""
+
+
 def holds(kind: str, value: np.ndarray, budget_s: np.ndarray | float, usable: float) -> np.ndarray:
     """A family of `kind` holds: a time within a positive stage budget, or bytes within HBM."""
     if kind == "memory":
@@ -192,7 +196,7 @@ def with_caps(
     quantity: QuantityFn,
     kind: str,
     budget_s: float,
-    usable_bytes: float,
+    usable: Usable,
 ) -> Layouts:
     """`lay` with the caps of every family of `kind` ("time" at `budget_s`, or "memory")."""
     caps = dict(lay.caps)
@@ -201,7 +205,7 @@ def with_caps(
             continue
 
         def ok(x: np.ndarray, fam: families.Family = fam) -> np.ndarray:
-            return holds(fam.kind, quantity(lay, fam, x), budget_s, usable_bytes)
+            return holds(fam.kind, quantity(lay, fam, x), budget_s, usable(fam.side))
 
         zero = np.zeros(len(lay), dtype=np.int64)
         caps[fam.name] = max_feasible_int(ok, zero, search_top(lay, fam.batch))
@@ -216,7 +220,7 @@ def layout_eps(imbalance: ImbalanceFn, d: Deployment, unit_gpus: int) -> float:
 
 
 def real_caps(
-    lay: Layouts, quantity: QuantityFn, budget_s: float, usable_bytes: float, batch: str
+    lay: Layouts, quantity: QuantityFn, budget_s: float, usable: Usable, batch: str
 ) -> np.ndarray:
     """The largest real value of a pool batch quantity (S or T) every family of that batch
     allows, per layout, by float bisection (for the fractional-unit relaxation, §8)."""
@@ -228,7 +232,7 @@ def real_caps(
     def ok(x: np.ndarray) -> np.ndarray:
         good = np.ones(len(lay), dtype=bool)
         for fam in names:
-            good &= holds(fam.kind, quantity(lay, fam, x), budget_s, usable_bytes)
+            good &= holds(fam.kind, quantity(lay, fam, x), budget_s, usable(fam.side))
         return good
 
     full = ok(top)

@@ -68,7 +68,7 @@ def metrics(cm: CostModel, d: Deployment, eps: float = 1.0) -> Metrics:
     gpus = d.gpus(g)
     gemm_s = _scalar(s.gemm_s)
     flops = _scalar(cm.expert_flops(_scalar(s.pairs_mean)))
-    peak = cm.rates.peak_fp8_flops
+    peak = cm.ffn_rates.peak_fp8_flops
     return Metrics(
         gpus=gpus,
         serving_gpus=serving,

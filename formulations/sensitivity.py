@@ -111,14 +111,13 @@ def linear_model(inst: Instance, d: Deployment, eps: float = 1.0) -> LinearModel
     cm = CostModel.of(inst, d.architecture)
     w = inst.workload
     budget = float(cm.stage_budget_s(d.micro_batches))
-    usable = cm.rates.hbm_usable_bytes
     per_seq = w.dp_imbalance * d.serving_units / d.total_units
     own = inst.search.objective != "tokens_per_gpu_at_target"
     rows: list[Row] = []
     n_hi = float(inst.search.sequences_per_gpu.hi)
     if not own:
         for fam, label, v0, slope in _affine(cm, d, eps, inst):
-            cap = budget if fam.kind == "time" else usable
+            cap = budget if fam.kind == "time" else cm.usable_bytes(fam.side)
             rows.append(Row(label, {"n": slope}, cap - v0))
         rows.append(Row("search:sequences_per_gpu", {"n": 1.0}, n_hi))
         return LinearModel(("n",), rows, {"n": per_seq / (w.tpot_ms * 1e-3)}, False)
@@ -129,7 +128,7 @@ def linear_model(inst: Instance, d: Deployment, eps: float = 1.0) -> LinearModel
         if fam.kind == "time":
             rows.append(Row(label, {"t": v0, "x": slope, "z": -1.0}, 0.0))
         else:
-            rows.append(Row(label, {"t": v0 - usable, "x": slope}, 0.0))
+            rows.append(Row(label, {"t": v0 - cm.usable_bytes(fam.side), "x": slope}, 0.0))
     rows.append(Row("tpot", {"z": 1.0, "t": -budget}, 0.0))
     rows.append(Row("search:sequences_per_gpu", {"x": 1.0, "t": -n_hi}, 0.0))
     objective = {"x": per_seq * w.mtp_acceptance}

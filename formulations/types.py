@@ -291,9 +291,25 @@ class Instance:
     name: str
     model: Model
     hardware: Hardware
+    """The attention pool's hardware (AFD), every GPU's (EP)."""
     workload: Workload
     search: Search
     path: str | None = None
+    ffn_hardware: Hardware | None = None
+    """AFD's FFN pool hardware when it differs from `hardware` (docs/model.md §17)."""
+    link_gbps: float | None = None
+    """AFD: bandwidth per GPU between the pools, one direction (GB/s); default the slower
+    side's sustained scale-out."""
+    hardware_choices: tuple[tuple[Hardware, Hardware], ...] = ()
+    """(attention, FFN) hardware pairings the programs may choose from (search lists)."""
+
+    @property
+    def attention_hardware_name(self) -> str:
+        return self.hardware.name
+
+    @property
+    def ffn_hardware_name(self) -> str:
+        return (self.ffn_hardware or self.hardware).name
 
     def replace(self, **changes: Any) -> Instance:
         return dataclasses.replace(self, **changes)

@@ -56,11 +56,10 @@ class Context:
         cm = CostModel.of(inst, arch.NAME)
         s = inst.search
         quantity = functools.partial(arch.family_quantity, cm)
-        usable = cm.rates.hbm_usable_bytes
         base = []
         for nbo in getattr(s, arch.MICRO_BATCHES_FIELD).values():
             lay = arch.layouts(cm, nbo, s, imbalance)
-            base.append(with_caps(lay, quantity, "memory", 0.0, usable))
+            base.append(with_caps(lay, quantity, "memory", 0.0, cm.usable_bytes))
         return Context(inst, arch, cm, imbalance, backend, deadline, base)
 
     @property
@@ -73,7 +72,6 @@ class Context:
     def level(self, tpot_s: float, max_units: int | None = None) -> list[Layouts]:
         """Every micro-batch count's layouts with time caps for TPOT <= tpot_s, viable only."""
         quantity = functools.partial(self.arch.family_quantity, self.cm)
-        usable = self.cm.rates.hbm_usable_bytes
         out = []
         for lay in self.base:
             if max_units is not None:
@@ -81,7 +79,7 @@ class Context:
             budget = float(self.cm.stage_budget_s(lay.micro_batches, tpot_s))
             if budget <= 0 or len(lay) == 0:
                 continue
-            lay = with_caps(lay, quantity, "time", budget, usable)
+            lay = with_caps(lay, quantity, "time", budget, self.cm.usable_bytes)
             lay = lay.take(lay.viable())
             if len(lay):
                 out.append(lay)

@@ -78,7 +78,7 @@ def discrete_penalty(ctx: levels.Context, d: Deployment) -> float | None:
     slots = d.serving_units * d.sequences_per_gpu
     units = d.total_units
     quantity = functools.partial(ctx.arch.family_quantity, ctx.cm)
-    usable = ctx.cm.rates.hbm_usable_bytes
+    usable = ctx.cm.usable_bytes
 
     def relaxed(lay: Layouts, kind: str, need: float | None = None) -> float | None:
         assert lay.budget_s is not None

@@ -411,7 +411,7 @@ def default_slots_per_rank(instance: Instance) -> int:
     """Expert slots per GPU that usable HBM holds: floor(HBM / (N_moe * expert bytes))."""
     cost = CostModel.of(instance)
     per_slot = cost.model.num_moe_layers * cost.expert_bytes
-    return int(cost.rates.hbm_usable_bytes // per_slot)
+    return int(cost.usable_bytes("ffn") // per_slot)
 
 
 _IMBALANCE_CACHE: dict[tuple, dict[int, int]] = {}
