@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import math
 
 from formulations.types import ARCHITECTURES, BACKENDS
 from solver import report
 from solver.errors import InputError
+from solver.io import limits
 
 # ---- shared options ----------------------------------------------------------------------
 
@@ -69,5 +71,98 @@ def archs(text: str | None) -> list[str] | None:
     archs = [a.strip().lower() for a in text.split(",") if a.strip()]
     bad = [a for a in archs if a not in ARCHITECTURES]
     if bad or not archs:
-        raise InputError([f"--arch {text!r}: choose from {', '.join(ARCHITECTURES)}"])
+        raise InputError([f"--arch {text[:60]!r}: choose from {', '.join(ARCHITECTURES)}"])
+    dupes = sorted({a for a in archs if archs.count(a) > 1})
+    if dupes:
+        raise InputError([f"--arch {text!r}: {', '.join(dupes)} given more than once"])
     return archs
+
+
+def add_debug(p: argparse.ArgumentParser) -> None:
+    """`--debug` after the subcommand too (SUPPRESS keeps the top-level value when absent)."""
+    p.add_argument(
+        "--debug",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="show tracebacks for input errors too",
+    )
+
+
+def add_force(p: argparse.ArgumentParser, what: str = "existing output files") -> None:
+    p.add_argument("--force", action="store_true", help=f"replace {what}")
+
+
+# ---- option checks (InputError: one `error:` line each, exit code 2) ----------------------
+
+
+def search_bound(name: str) -> float:
+    import dataclasses
+
+    from formulations.types import Search
+
+    meta = {f.name: f.metadata for f in dataclasses.fields(Search)}[name]
+    return float(meta["le"])
+
+
+def time_limit(value: float | None, option: str = "--time-limit") -> float | None:
+    """A time limit in seconds: finite, > 0 and at most search.time_limit_s's bound."""
+    if value is None:
+        return None
+    top = search_bound("time_limit_s")
+    if not (math.isfinite(value) and 0 < value <= top):
+        raise InputError([f"{option} {value:g}: must be a number of seconds in (0, {top:,g}]"])
+    return value
+
+
+def count(value: int | None, option: str, lo: int, hi: int) -> int | None:
+    """An integer option in [lo, hi] (None stays None: the option was not given)."""
+    if value is not None and not lo <= value <= hi:
+        raise InputError([f"{option} {value}: must be in [{lo:,}, {hi:,}]"])
+    return value
+
+
+def workers(value: int | None, option: str = "--workers") -> int | None:
+    return count(value, option, 1, limits.MAX_WORKERS)
+
+
+def no_duplicate_keys(spec: str, option: str) -> None:
+    """`key=value,...` options (e.g. --deployment) may not give a key twice."""
+    keys = [p.partition("=")[0].strip() for p in spec.split(",") if p.strip()]
+    aliases = {"architecture": "arch"}
+    seen = [aliases.get(k, k) for k in keys]
+    dupes = sorted({k for k in seen if seen.count(k) > 1})
+    if dupes:
+        raise InputError([f"{option}: {', '.join(dupes)} given more than once; keep one"])
+
+
+DEPLOYMENT_BOUNDS = {
+    "attention_nodes": "attention_nodes",
+    "ffn_nodes": "ffn_nodes",
+    "nodes": "nodes",
+    "sequences_per_gpu": "sequences_per_gpu",
+    "micro_batches": "afd_micro_batches",
+    "redundant_experts": "redundant_experts",
+}
+"""--deployment keys and the search field whose upper bound they share."""
+
+
+def deployment_spec(spec: str, option: str = "--deployment") -> None:
+    """No key twice and every count within the bound of its search range."""
+    no_duplicate_keys(spec, option)
+    problems = []
+    for part in filter(None, (p.strip() for p in spec.split(","))):
+        key, _, value = part.partition("=")
+        field = DEPLOYMENT_BOUNDS.get(key.strip())
+        if field is None:
+            continue
+        try:
+            number = int(value.strip())
+        except ValueError:
+            continue  # the deployment parser names the bad value
+        top = int(search_bound(field))
+        if number > top:
+            problems.append(
+                f"{option}: {key.strip()} = {number:,} is out of range: must be <= {top:,}"
+            )
+    if problems:
+        raise InputError(problems)
