@@ -170,3 +170,43 @@ def bisection_steps(width: float, tol: float) -> float:
     if tol <= 0 or not math.isfinite(tol):
         return math.inf if tol <= 0 else 0.0
     return max(0.0, math.log2(width / tol)) if width > 0 else 0.0
+
+
+def resource_markdown() -> str:
+    """The README's list of resource limits, generated from the constants above."""
+    items = [
+        (
+            "input file (instance, model, hardware)",
+            f"{MAX_TOML_BYTES:,} bytes, nested at most "
+            f"{MAX_TOML_DEPTH} levels, strings of at most {MAX_TEXT_CHARS:,} characters",
+        ),
+        (
+            "loads CSV",
+            f"a regular file of at most {MAX_LOADS_FILE_BYTES:,} bytes, "
+            f"{MAX_LOADS_ROWS:,} rows, lines of {MAX_LOADS_LINE_CHARS:,} characters, "
+            f"{MAX_TOKENS_PER_ROW:,} tokens per row and {MAX_TOKENS_PER_LAYER:,} per layer",
+        ),
+        (
+            "loads array (CSV or generated)",
+            f"layers x experts <= {MAX_LOAD_CELLS:,} cells; "
+            "generated layers <= the model's MoE layers",
+        ),
+        (
+            "search space",
+            f"<= {MAX_LAYOUTS:,} candidate layouts per architecture (unit counts "
+            f"x replica budgets x micro-batch counts), <= {MAX_GPUS:,} GPUs in the largest "
+            "deployment",
+        ),
+        (
+            "placement",
+            f"ranks x replicas <= {MAX_PLACEMENT_CELLS:,} (`place`, and every layout "
+            "when `workload.expert_loads` is set)",
+        ),
+        (
+            "options",
+            f"--workers <= {MAX_WORKERS}, crossover --grid <= {MAX_CROSSOVER_GRID} and "
+            f"--tol of at most {MAX_BISECTION_STEPS} halvings, imbalance --sigmas in "
+            f"[{MIN_SIGMA:g}, 1], --lambdas <= {MAX_LAMBDA:g}",
+        ),
+    ]
+    return "\n".join(f"- {what}: {limit}" for what, limit in items)

@@ -195,36 +195,33 @@ def _int_range(value: Any, where: str, meta: dict[str, Any]) -> tuple[Any, str |
     if isinstance(value, bool):
         return None, shape
     if _is_number(value):
-        one, problem = _as_int(value, where)
-        if problem:
-            return None, problem
-        lo = hi = one
+        ends = {"min": value, "max": value}
     elif isinstance(value, list):
         if len(value) != 2:
             return None, shape
-        pair = [_as_int(v, where) for v in value]
-        problem = next((p for _, p in pair if p), None)
-        if problem:
-            return None, f"{where}: [min, max] must be two integers"
-        lo, hi = (v for v, _ in pair)
+        ends = {"min": value[0], "max": value[1]}
     elif isinstance(value, dict):
         extra = set(value) - {"min", "max"}
         if extra:
             return None, f"{where}: unknown key(s) {show(sorted(extra))}; allowed: min, max"
-        ends = {k: _as_int(v, f"{where}.{k}") for k, v in value.items()}
-        problems = [p for _, p in ends.values() if p]
-        if problems:
-            return None, problems[0].replace(" must be an integer", " must be an integer (min/max)")
-        lo = ends["min"][0] if "min" in ends else (default.lo if default else 0)
-        hi = ends["max"][0] if "max" in ends else (default.hi if default else lo)
+        ends = dict(value)
     else:
         return None, shape
-    assert lo is not None and hi is not None
+    whole: dict[str, int] = {}
+    for key, given in ends.items():
+        end, problem = _as_int(given, f"{where}.{key}" if isinstance(value, dict) else where)
+        if problem:
+            return None, problem
+        assert end is not None
+        whole[key] = end
+    lo = whole.get("min", default.lo if default else 0)
+    hi = whole.get("max", default.hi if default else lo)
     floor, ceiling = meta.get("ge"), meta.get("le")
+    given_lo, given_hi = show(ends.get("min", lo)), show(ends.get("max", hi))
     if floor is not None and lo < floor:
-        return None, f"{where}: min {show(lo)} is out of range: must be >= {number(floor)}"
+        return None, f"{where}: min {given_lo} is out of range: must be >= {number(floor)}"
     if ceiling is not None and hi > ceiling:
-        return None, f"{where}: max {show(hi)} is out of range: must be <= {number(ceiling)}"
+        return None, f"{where}: max {given_hi} is out of range: must be <= {number(ceiling)}"
     if lo > hi:
         return None, f"{where}: min {lo} is above max {hi}"
     return IntRange(int(lo), int(hi)), None
@@ -311,3 +308,35 @@ def field_doc(cls: type) -> list[tuple[str, str, str, str]]:
         doc = f.metadata.get("doc", "") + (f" ({allowed})" if allowed else "")
         rows.append((f.name, _type_name(tp), default, doc))
     return rows
+
+
+def bounds_rows(cls: type, section: str) -> list[tuple[str, str, str]]:
+    """(dotted field, allowed range, what it is) for every numeric field of `cls`."""
+    hints = _hints(cls)
+    rows = []
+    for f in dataclasses.fields(cls):
+        tp, _ = _unwrap_optional(hints[f.name])
+        meta = dict(f.metadata)
+        if tp not in (int, float, IntRange) or not _describe(meta):
+            continue
+        kind = {int: "integer", float: "number", IntRange: "integer range"}[tp]
+        doc = str(meta.get("doc", "")).replace("|", "/")
+        rows.append((f"{section}.{f.name}", f"{kind} {_describe(meta)}", doc))
+    return rows
+
+
+def bounds_markdown() -> str:
+    """The README's table of allowed ranges, generated from `formulations.types`."""
+    from formulations.types import Hardware, Model, Search, Workload
+
+    lines = ["| field | allowed | what |", "| --- | --- | --- |"]
+    for cls, section in (
+        (Model, "model"),
+        (Hardware, "hardware"),
+        (Workload, "workload"),
+        (Search, "search"),
+    ):
+        lines += [
+            f"| `{name}` | {allowed} | {doc} |" for name, allowed, doc in bounds_rows(cls, section)
+        ]
+    return "\n".join(lines)
