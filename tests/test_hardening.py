@@ -332,6 +332,23 @@ def test_search_spaces_are_sized_before_allocation(tmp_path, capsys):
     assert code == 2 and "102,400,000 GPUs" in err
 
 
+def test_sweeps_are_sized_before_validation(tmp_path, capsys):
+    start = time.monotonic()
+    code, _, err = run(
+        capsys,
+        "sweep",
+        scenario(tmp_path),
+        "--vary",
+        "workload.tpot_ms=1:1000:1",
+        "--vary",
+        "hardware.hbm_gb=1:1000:1",
+        "--out",
+        tmp_path / "never",
+    )
+    assert code == 2 and "1000 x 1000 = 1,000,000 points; the limit is 100,000" in err
+    assert time.monotonic() - start < 5 and not (tmp_path / "never").exists()
+
+
 def test_loads_are_sized_and_bounded(tmp_path):
     model = load_instance(GOOD).model
     huge = model.__class__(**{**model.__dict__, "num_layers": 1000, "num_routed_experts": 65536})

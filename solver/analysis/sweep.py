@@ -18,6 +18,7 @@ import functools
 import hashlib
 import itertools
 import json
+import math
 import os
 import sqlite3
 from collections.abc import Sequence
@@ -118,6 +119,16 @@ def parse_varies(varies: Sequence[str | tuple[str, Sequence[Value]] | Vary]) -> 
 def sweep_points(varies: list[Vary], one_at_a_time: bool) -> list[dict[str, Any]]:
     """Points of a full grid (first key slowest), or each key alone around the base."""
     pairs = [(v.key, v.values) for v in varies]
+    sizes = [len(v.values) for v in varies]
+    count = sum(sizes) if one_at_a_time else math.prod(sizes)
+    if count > limits.MAX_SWEEP_POINTS:
+        shape = " + ".join(map(str, sizes)) if one_at_a_time else " x ".join(map(str, sizes))
+        raise InputError(
+            [
+                f"sweep: {shape} = {count:,} points; the limit is {limits.MAX_SWEEP_POINTS:,}: "
+                "use fewer --vary values"
+            ]
+        )
     try:
         if not one_at_a_time:
             return build_points(pairs, grid=True)

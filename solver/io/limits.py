@@ -50,6 +50,11 @@ MAX_PLACEMENT_CELLS = 1 << 24
 MAX_GPUS = 10_000_000
 """GPUs in the largest deployment a search space allows (units x unit_gpus)."""
 
+# ---- sweeps ----
+MAX_SWEEP_POINTS = 100_000
+"""Points of one sweep (grid product, or the sum with --one-at-a-time); each is a solve of
+every architecture, and each distinct value is validated before the first point runs."""
+
 # ---- command-line options ----
 MAX_WORKERS = 256
 """Local worker processes of a sweep or a placement."""
@@ -201,6 +206,10 @@ def resource_markdown() -> str:
             "placement",
             f"ranks x replicas <= {MAX_PLACEMENT_CELLS:,} (`place`, and every layout "
             "when `workload.expert_loads` is set)",
+        ),
+        (
+            "sweep",
+            f"<= {MAX_SWEEP_POINTS:,} points (grid product, or the sum with --one-at-a-time)",
         ),
         (
             "options",
