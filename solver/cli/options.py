@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import math
 
 from formulations.types import ARCHITECTURES, BACKENDS
 from solver import report
 from solver.errors import InputError
-from solver.io import limits
+from solver.io import checks, limits
 
 # ---- shared options ----------------------------------------------------------------------
 
@@ -96,21 +95,15 @@ def add_force(p: argparse.ArgumentParser, what: str = "existing output files") -
 
 
 def search_bound(name: str) -> float:
-    import dataclasses
-
-    from formulations.types import Search
-
-    meta = {f.name: f.metadata for f in dataclasses.fields(Search)}[name]
-    return float(meta["le"])
+    """The upper bound of a search field (the single source: formulations.types)."""
+    return checks.search_bound(name)
 
 
 def time_limit(value: float | None, option: str = "--time-limit") -> float | None:
     """A time limit in seconds: finite, > 0 and at most search.time_limit_s's bound."""
-    if value is None:
-        return None
-    top = search_bound("time_limit_s")
-    if not (math.isfinite(value) and 0 < value <= top):
-        raise InputError([f"{option} {value:g}: must be a number of seconds in (0, {top:,g}]"])
+    problems = checks.check_time_limit(value, option)
+    if problems:
+        raise InputError(problems)
     return value
 
 
@@ -125,44 +118,8 @@ def workers(value: int | None, option: str = "--workers") -> int | None:
     return count(value, option, 1, limits.MAX_WORKERS)
 
 
-def no_duplicate_keys(spec: str, option: str) -> None:
-    """`key=value,...` options (e.g. --deployment) may not give a key twice."""
-    keys = [p.partition("=")[0].strip() for p in spec.split(",") if p.strip()]
-    aliases = {"architecture": "arch"}
-    seen = [aliases.get(k, k) for k in keys]
-    dupes = sorted({k for k in seen if seen.count(k) > 1})
-    if dupes:
-        raise InputError([f"{option}: {', '.join(dupes)} given more than once; keep one"])
-
-
-DEPLOYMENT_BOUNDS = {
-    "attention_nodes": "attention_nodes",
-    "ffn_nodes": "ffn_nodes",
-    "nodes": "nodes",
-    "sequences_per_gpu": "sequences_per_gpu",
-    "micro_batches": "afd_micro_batches",
-    "redundant_experts": "redundant_experts",
-}
-"""--deployment keys and the search field whose upper bound they share."""
-
-
 def deployment_spec(spec: str, option: str = "--deployment") -> None:
     """No key twice and every count within the bound of its search range."""
-    no_duplicate_keys(spec, option)
-    problems = []
-    for part in filter(None, (p.strip() for p in spec.split(","))):
-        key, _, value = part.partition("=")
-        field = DEPLOYMENT_BOUNDS.get(key.strip())
-        if field is None:
-            continue
-        try:
-            number = int(value.strip())
-        except ValueError:
-            continue  # the deployment parser names the bad value
-        top = int(search_bound(field))
-        if number > top:
-            problems.append(
-                f"{option}: {key.strip()} = {number:,} is out of range: must be <= {top:,}"
-            )
+    problems = checks.check_deployment_spec(spec, option)
     if problems:
         raise InputError(problems)

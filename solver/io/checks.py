@@ -7,10 +7,12 @@ skipped (`run`), so one pass reports every problem that can be judged.
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from formulations.types import ARCHITECTURES
+from formulations.types import ARCHITECTURES, Search
 from solver.io import limits
 from solver.io.schema import Unjudged
 
@@ -222,3 +224,56 @@ def _objective_needs(pair: Any) -> list[str]:
 
 def check_workload_search(w: Any, s: Any) -> list[str]:
     return run([_objective_needs], (w, s))
+
+
+# ---- options given as text (the CLI, and the API's deployment specs) ----
+
+
+def search_bound(name: str) -> float:
+    """The upper bound (`le`) of a Search field."""
+    meta = {f.name: f.metadata for f in dataclasses.fields(Search)}[name]
+    return float(meta["le"])
+
+
+def check_time_limit(value: float | None, where: str = "time_limit_s") -> list[str]:
+    """A time limit in seconds must be finite, > 0 and within search.time_limit_s's bound."""
+    if value is None:
+        return []
+    top = search_bound("time_limit_s")
+    if not (math.isfinite(value) and 0 < value <= top):
+        return [f"{where} {value:g}: must be a number of seconds in (0, {top:,g}]"]
+    return []
+
+
+DEPLOYMENT_BOUNDS = {
+    "attention_nodes": "attention_nodes",
+    "ffn_nodes": "ffn_nodes",
+    "nodes": "nodes",
+    "sequences_per_gpu": "sequences_per_gpu",
+    "micro_batches": "afd_micro_batches",
+    "redundant_experts": "redundant_experts",
+}
+"""Deployment spec keys and the search field whose upper bound they share."""
+_ALIASES = {"architecture": "arch"}
+
+
+def check_deployment_spec(spec: str, where: str = "--deployment") -> list[str]:
+    """A `key=value,...` deployment: no key twice, every count within its search bound.
+    (Unknown keys and non-integers are the deployment parser's to name.)"""
+    parts = [p.strip() for p in spec.split(",") if p.strip()]
+    keys = [_ALIASES.get(k, k) for k in (p.partition("=")[0].strip() for p in parts)]
+    dupes = sorted({k for k in keys if keys.count(k) > 1})
+    problems = [f"{where}: {', '.join(dupes)} given more than once; keep one"] if dupes else []
+    for part in parts:
+        key, _, value = (x.strip() for x in part.partition("="))
+        field = DEPLOYMENT_BOUNDS.get(key)
+        if field is None:
+            continue
+        try:
+            number = int(value)
+        except ValueError:
+            continue
+        top = int(search_bound(field))
+        if number > top:
+            problems.append(f"{where}: {key} = {number:,} is out of range: must be <= {top:,}")
+    return problems
