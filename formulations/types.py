@@ -49,65 +49,88 @@ class Model:
     """One MoE model's architecture (facts from its published config)."""
 
     name: str = spec("model name")
-    num_layers: int = spec("decoder layers, MTP layers excluded", ge=1)
-    num_dense_layers: int = spec("leading dense (non-MoE) layers", ge=0)
-    hidden_size: int = spec("H, hidden size (elements)", ge=1)
-    num_routed_experts: int = spec("E, routed experts per MoE layer", ge=1)
-    experts_per_token: int = spec("K, routed experts per token (top-k)", ge=1)
-    num_shared_experts: int = spec("S, shared experts per MoE layer", ge=0)
-    moe_intermediate_size: int = spec("M, routed expert intermediate size (elements)", ge=1)
-    vocab_size: int = spec("vocabulary size (tokens)", ge=1)
+    num_layers: int = spec("decoder layers, MTP layers excluded", ge=1, le=1000)
+    num_dense_layers: int = spec("leading dense (non-MoE) layers", ge=0, le=1000)
+    hidden_size: int = spec("H, hidden size (elements)", ge=1, le=1_000_000)
+    num_routed_experts: int = spec("E, routed experts per MoE layer", ge=1, le=65_536)
+    experts_per_token: int = spec("K, routed experts per token (top-k)", ge=1, le=1024)
+    num_shared_experts: int = spec("S, shared experts per MoE layer", ge=0, le=64)
+    moe_intermediate_size: int = spec(
+        "M, routed expert intermediate size (elements)", ge=1, le=1_000_000
+    )
+    vocab_size: int = spec("vocabulary size (tokens)", ge=1, le=10_000_000)
     attention: str = spec("attention type", choices=ATTENTION_TYPES)
-    num_attention_heads: int = spec("query heads", ge=1)
+    num_attention_heads: int = spec("query heads", ge=1, le=4096)
     shared_intermediate_size: int | None = spec(
-        "shared expert intermediate size (elements); default M", default=None, ge=1
+        "shared expert intermediate size (elements); default M", default=None, ge=1, le=1_000_000
     )
     dense_intermediate_size: int | None = spec(
         "dense-layer FFN intermediate size (elements); required with dense layers",
         default=None,
         ge=1,
+        le=1_000_000,
     )
     num_kv_heads: int | None = spec(
-        "KV heads (gqa, mfa); mha uses the query heads", default=None, ge=1
+        "KV heads (gqa, mfa); mha uses the query heads", default=None, ge=1, le=4096
     )
-    head_dim: int | None = spec("head dimension (gqa, mha, mfa)", default=None, ge=1)
-    q_lora_rank: int | None = spec("low-rank query dimension (mla, mfa)", default=None, ge=1)
-    kv_lora_rank: int | None = spec("latent KV dimension (mla)", default=None, ge=1)
-    qk_rope_head_dim: int | None = spec("decoupled RoPE key dimension (mla)", default=None, ge=1)
+    head_dim: int | None = spec("head dimension (gqa, mha, mfa)", default=None, ge=1, le=4096)
+    q_lora_rank: int | None = spec(
+        "low-rank query dimension (mla, mfa)", default=None, ge=1, le=65_536
+    )
+    kv_lora_rank: int | None = spec("latent KV dimension (mla)", default=None, ge=1, le=65_536)
+    qk_rope_head_dim: int | None = spec(
+        "decoupled RoPE key dimension (mla)", default=None, ge=1, le=4096
+    )
     qk_nope_head_dim: int | None = spec(
-        "non-RoPE query/key head dimension (mla)", default=None, ge=1
+        "non-RoPE query/key head dimension (mla)", default=None, ge=1, le=4096
     )
-    v_head_dim: int | None = spec("value head dimension (mla)", default=None, ge=1)
-    sliding_window: int | None = spec("sliding-window length (tokens)", default=None, ge=1)
+    v_head_dim: int | None = spec("value head dimension (mla)", default=None, ge=1, le=4096)
+    sliding_window: int | None = spec(
+        "sliding-window length (tokens)", default=None, ge=1, le=100_000_000
+    )
     sliding_window_fraction: float = spec(
         "fraction of layers using the sliding window (alternating layers: 0.5)",
         default=0.5,
         ge=0.0,
         le=1.0,
     )
-    n_group: int | None = spec("expert groups for node-limited routing", default=None, ge=1)
-    topk_group: int | None = spec(
-        "groups a token may reach (node-limited routing)", default=None, ge=1
+    n_group: int | None = spec(
+        "expert groups for node-limited routing", default=None, ge=1, le=65_536
     )
-    expert_weight_bytes: float = spec("bytes per expert weight (FP8 = 1)", default=1.0, gt=0.0)
+    topk_group: int | None = spec(
+        "groups a token may reach (node-limited routing)", default=None, ge=1, le=65_536
+    )
+    expert_weight_bytes: float = spec(
+        "bytes per expert weight (FP8 = 1)", default=1.0, gt=0.0, le=8.0
+    )
     attention_weight_bytes: float = spec(
-        "bytes per attention/dense weight (FP8 = 1)", default=1.0, gt=0.0
+        "bytes per attention/dense weight (FP8 = 1)", default=1.0, gt=0.0, le=8.0
     )
     embedding_bytes: float = spec(
-        "bytes per embedding/LM-head weight (BF16 = 2)", default=2.0, gt=0.0
+        "bytes per embedding/LM-head weight (BF16 = 2)", default=2.0, gt=0.0, le=8.0
     )
-    kv_cache_bytes: float = spec("bytes per cached KV element (FP8 = 1)", default=1.0, gt=0.0)
+    kv_cache_bytes: float = spec(
+        "bytes per cached KV element (FP8 = 1)", default=1.0, gt=0.0, le=8.0
+    )
     dispatch_bytes: float = spec(
-        "bytes per hidden element on dispatch (FP8 = 1)", default=1.0, gt=0.0
+        "bytes per hidden element on dispatch (FP8 = 1)", default=1.0, gt=0.0, le=8.0
     )
     combine_bytes: float = spec(
-        "bytes per hidden element on combine (BF16 = 2)", default=2.0, gt=0.0
+        "bytes per hidden element on combine (BF16 = 2)", default=2.0, gt=0.0, le=8.0
     )
     # Informational: provenance and catalogue facts, checked by tests, unused by the math.
-    total_params_b: float | None = spec("total parameters (billions)", default=None, info=True)
-    active_params_b: float | None = spec("active parameters (billions)", default=None, info=True)
-    mtp_layers: int | None = spec("multi-token-prediction layers", default=None, info=True)
-    max_context: int | None = spec("maximum context (tokens)", default=None, info=True)
+    total_params_b: float | None = spec(
+        "total parameters (billions)", default=None, info=True, ge=0.0, le=1_000_000.0
+    )
+    active_params_b: float | None = spec(
+        "active parameters (billions)", default=None, info=True, ge=0.0, le=1_000_000.0
+    )
+    mtp_layers: int | None = spec(
+        "multi-token-prediction layers", default=None, info=True, ge=0, le=64
+    )
+    max_context: int | None = spec(
+        "maximum context (tokens)", default=None, info=True, ge=1, le=1_000_000_000
+    )
     native_weight_dtype: str | None = spec("checkpoint weight dtype", default=None, info=True)
     source: str | None = spec("where the facts come from", default=None, info=True)
     unverified: tuple[str, ...] = spec("facts not confirmed at the source", default=(), info=True)
@@ -130,18 +153,18 @@ class Hardware:
     """
 
     name: str = spec("platform name")
-    fp8_tflops: float = spec("peak dense FP8 rate (TFLOP/s)", gt=0.0)
-    bf16_tflops: float = spec("peak dense BF16 rate (TFLOP/s)", gt=0.0)
-    hbm_gb: float = spec("HBM capacity per GPU (GB = 1e9 bytes)", gt=0.0)
-    hbm_tbps: float = spec("HBM bandwidth per GPU (TB/s)", gt=0.0)
+    fp8_tflops: float = spec("peak dense FP8 rate (TFLOP/s)", gt=0.0, le=1_000_000.0)
+    bf16_tflops: float = spec("peak dense BF16 rate (TFLOP/s)", gt=0.0, le=1_000_000.0)
+    hbm_gb: float = spec("HBM capacity per GPU (GB = 1e9 bytes)", gt=0.0, le=100_000.0)
+    hbm_tbps: float = spec("HBM bandwidth per GPU (TB/s)", gt=0.0, le=1000.0)
     scaleup_gbps: float = spec(
-        "scale-up (NVLink-class) bandwidth per GPU, one direction (GB/s)", gt=0.0
+        "scale-up (NVLink-class) bandwidth per GPU, one direction (GB/s)", gt=0.0, le=100_000.0
     )
     scaleout_gbps: float = spec(
-        "scale-out (RDMA NIC) bandwidth per GPU, one direction (GB/s)", gt=0.0
+        "scale-out (RDMA NIC) bandwidth per GPU, one direction (GB/s)", gt=0.0, le=100_000.0
     )
-    gpus_per_node: int = spec("GPUs per physical node or tray", ge=1)
-    scaleup_domain_gpus: int = spec("GPUs in one scale-up domain", ge=1)
+    gpus_per_node: int = spec("GPUs per physical node or tray", ge=1, le=1024)
+    scaleup_domain_gpus: int = spec("GPUs in one scale-up domain", ge=1, le=1_000_000)
     superpod: bool = spec("scale-up domain spans many nodes (rack-scale system)", default=False)
     hbm_usable_fraction: float = spec(
         "fraction of HBM usable for weights, KV cache and buffers", default=0.9, gt=0.0, le=1.0
@@ -161,7 +184,8 @@ class Hardware:
     )
     gemm_calibration: tuple[tuple[float, float], ...] = spec(
         "measured grouped-GEMM rate: (tokens per expert, achieved TFLOP/s) points; "
-        "replaces fp8_tflops * ffn_efficiency when given",
+        "replaces fp8_tflops * ffn_efficiency when given (2 to 64 points, tokens per expert "
+        "in (0, 1e9], TFLOP/s in (0, 1e6])",
         default=(),
     )
     superpod_unbounded: bool = spec(
@@ -182,16 +206,16 @@ SHARED_PLACEMENTS = ("attention", "ffn")
 class Workload:
     """The decode workload and its latency target (MODEL.md sections 1, 2 and 6)."""
 
-    tpot_ms: float = spec("TPOT target, time per output token (ms)", gt=0.0)
-    context_tokens: float = spec("mean KV length per sequence (tokens)", gt=0.0)
+    tpot_ms: float = spec("TPOT target, time per output token (ms)", gt=0.0, le=10_000.0)
+    context_tokens: float = spec("mean KV length per sequence (tokens)", gt=0.0, le=100_000_000.0)
     mtp_acceptance: float = spec(
-        "L_accept, mean tokens accepted per decode step", default=1.0, ge=1.0
+        "L_accept, mean tokens accepted per decode step", default=1.0, ge=1.0, le=64.0
     )
     tokens_per_step: float = spec(
-        "q, tokens computed per sequence per step (1 + draft tokens)", default=1.0, ge=1.0
+        "q, tokens computed per sequence per step (1 + draft tokens)", default=1.0, ge=1.0, le=64.0
     )
     step_gap_ms: float = spec(
-        "t_g, per-step time outside the overlapped pipeline (ms)", default=0.0, ge=0.0
+        "t_g, per-step time outside the overlapped pipeline (ms)", default=0.0, ge=0.0, le=10_000.0
     )
     dp_imbalance: float = spec(
         "sigma_DP in (0, 1]: share of attention capacity that carries tokens",
@@ -203,6 +227,7 @@ class Workload:
         "max/mean load of the hottest expert rank (>= 1), when no expert_loads are given",
         default=1.0,
         ge=1.0,
+        le=1000.0,
     )
     expert_loads: str | None = spec(
         "per-layer expert loads: a CSV (layer,expert,tokens; relative to the instance file) or "
@@ -219,7 +244,7 @@ class Workload:
         "where AFD computes the shared experts", default="attention", choices=SHARED_PLACEMENTS
     )
     demand_tokens_per_s: float | None = spec(
-        "output tokens/s to serve (objective min_gpus)", default=None, gt=0.0
+        "output tokens/s to serve (objective min_gpus)", default=None, gt=0.0, le=1e10
     )
 
 
@@ -254,7 +279,9 @@ class Search:
     """
 
     architectures: tuple[str, ...] = spec("architectures to compare", default=ARCHITECTURES)
-    unit_gpus: int = spec("g, GPUs per deployment unit ('node'); 1 = GPU-granular", default=8, ge=1)
+    unit_gpus: int = spec(
+        "g, GPUs per deployment unit ('node'); 1 = GPU-granular", default=8, ge=1, le=1024
+    )
     objective: str = spec(
         "what to optimise: tokens/s per GPU, total tokens/s (needs max_gpus) or the fewest GPUs "
         "(needs a demand), all at the deployment's own pace; or tokens/s per GPU counted at the "
@@ -263,25 +290,33 @@ class Search:
         choices=OBJECTIVES,
     )
     backend: str = spec("solver backend", default="highs", choices=BACKENDS)
-    time_limit_s: float = spec("time limit per solve (s)", default=60.0, gt=0.0)
-    max_gpus: int | None = spec("GPU cap (required by objective total_tokens)", default=None, ge=1)
-    attention_nodes: IntRange = spec("AFD attention units N_A", default=IntRange(1, 64))
-    ffn_nodes: IntRange = spec("AFD FFN units N_F", default=IntRange(1, 64))
-    nodes: IntRange = spec("EP units N", default=IntRange(1, 64))
+    time_limit_s: float = spec("time limit per solve (s)", default=60.0, gt=0.0, le=86_400.0)
+    max_gpus: int | None = spec(
+        "GPU cap (required by objective total_tokens)", default=None, ge=1, le=10_000_000
+    )
+    attention_nodes: IntRange = spec(
+        "AFD attention units N_A", default=IntRange(1, 64), ge=1, le=100_000
+    )
+    ffn_nodes: IntRange = spec("AFD FFN units N_F", default=IntRange(1, 64), ge=1, le=100_000)
+    nodes: IntRange = spec("EP units N", default=IntRange(1, 64), ge=1, le=100_000)
     sequences_per_gpu: IntRange = spec(
         "n, sequences in flight on one attention GPU (EP: one GPU), over all its micro-batches",
         default=IntRange(1, 16384),
+        ge=1,
+        le=1_048_576,
     )
     redundant_experts: IntRange = spec(
-        "R, redundant expert replicas per layer", default=IntRange(0, 0)
+        "R, redundant expert replicas per layer", default=IntRange(0, 0), ge=0, le=65_536
     )
     experts_per_gpu: IntRange | None = spec(
-        "G, expert slots per FFN GPU (pin to force)", default=None
+        "G, expert slots per FFN GPU (pin to force)", default=None, ge=1, le=131_072
     )
     afd_micro_batches: IntRange = spec(
-        "N_BO for AFD (>= 3, three-batch overlap)", default=IntRange(3, 3)
+        "N_BO for AFD (>= 3, three-batch overlap)", default=IntRange(3, 3), le=64
     )
-    ep_micro_batches: IntRange = spec("N_BO for EP (two-batch overlap)", default=IntRange(2, 2))
+    ep_micro_batches: IntRange = spec(
+        "N_BO for EP (two-batch overlap)", default=IntRange(2, 2), ge=1, le=64
+    )
 
 
 @dataclass(frozen=True)

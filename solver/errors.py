@@ -15,3 +15,10 @@ class InputError(AfdSolverError):
     def __init__(self, problems: list[str]) -> None:
         self.problems = problems
         super().__init__("\n".join(problems))
+
+
+class LimitError(InputError):
+    """A request beyond a stated resource limit; the message gives the size it would need."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__([message])

@@ -58,7 +58,7 @@ def test_csv_accepts_whole_floats_and_any_column_order(tmp_path):
     "text, line, fragment",
     [
         ("layer,expert\n0,1\n", 1, "missing column(s) tokens"),
-        ("layer,expert,tokens\n0,1,5\n0,2,-3\n", 3, "tokens -3 is out of range (allowed >= 0)"),
+        ("layer,expert,tokens\n0,1,5\n0,2,-3\n", 3, "tokens -3 is out of range (allowed >= 0 and"),
         ("layer,expert,tokens\n0,1,lots\n", 2, "tokens 'lots' is not a number"),
         ("layer,expert,tokens\n0,1,2.5\n", 2, "not a whole number"),
         ("layer,expert,tokens\n0,1,5\n0,8,1\n", 3, "expert 8 is out of range (allowed [0, 8))"),

@@ -86,4 +86,4 @@ def test_imbalance_table(capsys):
     assert second["alpha_afd"] <= second["alpha_exact"] <= 1
     assert 0 < second["afd_program"] <= 1 and 0 < second["ep_program"] <= 1
     code, _, err = _run(capsys, "imbalance", GOOD, "--sigmas", "1.5")
-    assert code == 2 and "(0, 1]" in err
+    assert code == 2 and "[0.001, 1]" in err

@@ -41,8 +41,8 @@ KEYS = [
 ]
 
 
-def _json(capsys, *argv):
-    assert main(list(argv)) == 0
+def _json(capsys, *argv, code=0):
+    assert main(list(argv)) == code
     return json.loads(capsys.readouterr().out)
 
 
@@ -193,6 +193,7 @@ def test_infeasible_row_keeps_the_reason(capsys):
         "search.ffn_nodes=1",
         "--arch",
         "afd",
+        code=1,  # no architecture produced a deployment
     )
     assert rows[0]["status"] == "infeasible"
     assert "ffn:hbm_capacity: FFN-GPU memory" in rows[0]["binding"]

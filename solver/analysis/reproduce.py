@@ -25,6 +25,7 @@ from formulations.costs import CostModel
 from formulations.types import Instance
 from solver.errors import InputError
 from solver.io.loader import SHIPPED, load_instance
+from solver.io.outputs import check_out_dir
 
 STANDARD_INSTANCE = SHIPPED / "deepseek-v3-h800.toml"
 FFN_NODES = list(range(1, 65))
@@ -57,6 +58,8 @@ class Step:
     name: str
     help: str
     run: Callable[[Path], list[Path]]
+    outputs: tuple[str, ...] = ()
+    """File names it writes in the output directory (checked before any step runs)."""
 
 
 def standard_instance(model: str = "deepseek-v3", hardware: str = "h800") -> Instance:
@@ -148,32 +151,43 @@ STEPS: list[Step] = [
         "ffn_regimes",
         "FFN regimes of DeepSeek-V3 on H800 as N_F grows (CSV + plot)",
         ffn_regimes_step,
+        ("ffn_regimes.csv", "ffn_regimes.png"),
     ),
     Step(
         "hfu_ceiling",
         "communication-bound FFN HFU ceiling, 6 models x 8 platforms (CSV + heatmap)",
         hfu_ceiling_step,
+        ("hfu_ceiling.csv", "hfu_ceiling.png"),
     ),
     Step(
         "imbalance_retention",
         "imbalance retention vs sigma, AFD and EP: closed forms and the programs (CSV + plot)",
         imbalance_retention_step,
+        ("imbalance_retention.csv", "imbalance_retention.png"),
     ),
 ]
 
 
 def reproduce(
-    out_dir: str | os.PathLike[str] = DEFAULT_OUT_DIR, only: Sequence[str] | None = None
+    out_dir: str | os.PathLike[str] = DEFAULT_OUT_DIR,
+    only: Sequence[str] | None = None,
+    force: bool = False,
 ) -> dict[str, list[Path]]:
     """Run the reproduction steps (all, or those named in `only`) into `out_dir`.
 
+    Args:
+        force: replace result files already in `out_dir` (otherwise refuse before any step).
+
     Raises:
-        InputError: if `only` names an unknown step.
+        InputError: if `only` names an unknown step, or `out_dir` is unusable or holds
+            results and `force` is not given.
     """
     names = [s.name for s in STEPS]
     unknown = [n for n in (only or []) if n not in names]
     if unknown:
-        raise InputError([f"--only {', '.join(unknown)}: unknown step; known: {', '.join(names)}"])
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    return {s.name: s.run(out) for s in STEPS if not only or s.name in only}
+        shown = ", ".join(n[:40] for n in unknown[:5])
+        raise InputError([f"--only {shown}: unknown step; known: {', '.join(names)}"])
+    steps = [s for s in STEPS if not only or s.name in only]
+    outputs = [f for s in steps for f in s.outputs]
+    out = check_out_dir(out_dir, "--out", outputs, force)
+    return {s.name: s.run(out) for s in steps}

@@ -81,11 +81,15 @@ class ResultStore:
         self.path = p
         # isolation_level=None: we issue BEGIN/COMMIT ourselves, one per point.
         self._conn = sqlite3.connect(p, isolation_level=None, timeout=30.0)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        # NORMAL is safe against a killed process in WAL mode (only an OS crash or
-        # power loss can drop the last commits) and avoids an fsync per point.
-        self._conn.execute("PRAGMA synchronous=NORMAL")
-        self._conn.executescript(_SCHEMA)
+        try:
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            # NORMAL is safe against a killed process in WAL mode (only an OS crash or
+            # power loss can drop the last commits) and avoids an fsync per point.
+            self._conn.execute("PRAGMA synchronous=NORMAL")
+            self._conn.executescript(_SCHEMA)
+        except sqlite3.Error:
+            self._conn.close()  # e.g. "file is not a database": the caller reports it
+            raise
 
     def close(self) -> None:
         """Close the connection (idempotent)."""

@@ -13,9 +13,14 @@ keeps one column per *varied* key only.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import hashlib
+import itertools
 import json
+import math
 import os
+import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,15 +29,18 @@ from typing import Any
 import pandas as pd
 
 from solver import report
-from solver.analysis.engine import PointFn, run_points
-from solver.analysis.store import ResultStore
+from solver.analysis.engine import RESULTS_CSV, PointFn, check_scheduler, run_points
+from solver.analysis.store import STORE_NAME, ResultStore
 from solver.analysis.sweep_spec import Value, build_points, parse_vary
 from solver.errors import InputError
+from solver.io import limits
 from solver.io.loader import load_instance
+from solver.io.outputs import check_out_dir, remove_outputs
 
 # A bad value in a 2,000-point sweep should not print 2,000 lines.
 MAX_PROBLEMS_SHOWN = 12
-_SET_META = "sweep_set_overrides"
+_PARAMS_META = "sweep_parameters"
+STORE_FILES = (STORE_NAME, f"{STORE_NAME}-wal", f"{STORE_NAME}-shm", RESULTS_CSV)
 
 
 @dataclass(frozen=True)
@@ -56,6 +64,10 @@ class SweepResult:
     n_failed: int
     """Rows with status `error` (see `count_failed`)."""
     plots: list[Path] = field(default_factory=list)
+    failed_points: int = 0
+    """Points with a row of status `error` (the sweep's exit code is 1 when > 0)."""
+    first_failure: str | None = None
+    """The reason of the first failed point, for the summary line."""
 
 
 # ---- point functions (module level: workers import them by reference) ---------------------
@@ -107,6 +119,16 @@ def parse_varies(varies: Sequence[str | tuple[str, Sequence[Value]] | Vary]) -> 
 def sweep_points(varies: list[Vary], one_at_a_time: bool) -> list[dict[str, Any]]:
     """Points of a full grid (first key slowest), or each key alone around the base."""
     pairs = [(v.key, v.values) for v in varies]
+    sizes = [len(v.values) for v in varies]
+    count = sum(sizes) if one_at_a_time else math.prod(sizes)
+    if count > limits.MAX_SWEEP_POINTS:
+        shape = " + ".join(map(str, sizes)) if one_at_a_time else " x ".join(map(str, sizes))
+        raise InputError(
+            [
+                f"sweep: {shape} = {count:,} points; the limit is {limits.MAX_SWEEP_POINTS:,}: "
+                "use fewer --vary values"
+            ]
+        )
     try:
         if not one_at_a_time:
             return build_points(pairs, grid=True)
@@ -152,21 +174,97 @@ def validate(file: str, varies: list[Vary], set_overrides: dict[str, Any]) -> No
         raise InputError(shown + ([f"... and {extra} more"] if extra > 0 else []))
 
 
-def _check_resume_set(out_dir: Path, set_overrides: dict[str, Any], resume: bool) -> None:
-    """Refuse to resume a sweep that ran with different `--set` overrides (mixed results)."""
-    text = json.dumps(set_overrides, sort_keys=True)
-    with ResultStore(out_dir) as store:
-        if store.count() and not resume:
-            return  # the engine refuses with its own message
-        stored = store.get_meta(_SET_META)
-        if resume and store.count() and stored is not None and stored != text:
-            raise InputError(
-                [
-                    f"{out_dir}: the stored sweep used --set {stored}, this run {text}; "
-                    "rerun with the same --set or pick another --out directory"
-                ]
-            )
-        store.set_meta(_SET_META, text)
+def plot_files(varies: list[Vary], grid: bool) -> list[str]:
+    """Names of the plots `solver.analysis.plots.plot_sweep` writes for these keys."""
+    if not grid or len(varies) == 1:
+        return [f"{v.key}.png" for v in varies]
+    pairs = itertools.combinations(varies, 2)
+    return [f"{kind}_{a.key}__{b.key}.png" for a, b in pairs for kind in ("phase", "ratio")]
+
+
+def parameters(
+    file: str, varies: list[Vary], one_at_a_time: bool, set_overrides: dict[str, Any]
+) -> dict[str, Any]:
+    """What makes two sweeps the same: the instance's content (its model and hardware files
+    included), the varied values, the grid form and the `--set` overrides."""
+    inst = load_instance(file, set_overrides)
+    content = json.dumps(dataclasses.asdict(inst.replace(path=None)), sort_keys=True, default=str)
+    return {
+        "instance_sha256": hashlib.sha256(content.encode()).hexdigest(),
+        "vary": [[v.key, list(v.values)] for v in varies],
+        "one_at_a_time": one_at_a_time,
+        "set": set_overrides,
+    }
+
+
+_WHAT = {
+    "instance_sha256": "the instance (or a file it names) changed",
+    "vary": "other --vary values",
+    "one_at_a_time": "another --one-at-a-time setting",
+    "set": "other --set/--arch/--backend overrides",
+}
+
+
+def _check_resume(store: ResultStore, params: dict[str, Any]) -> None:
+    """Refuse to resume a store made with other parameters (its results would mix)."""
+    text = store.get_meta(_PARAMS_META)
+    if text is None:
+        raise InputError(
+            [
+                f"{store.path}: holds {store.count()} results but does not say which sweep made "
+                "them; pass --force to start over, or pick another --out directory"
+            ]
+        )
+    stored = json.loads(text)
+    mine = json.loads(json.dumps(params, sort_keys=True, default=str))
+    diff = [k for k in _WHAT if stored.get(k) != mine.get(k)]
+    if diff:
+        if "set" in diff:
+            detail = f" (stored --set {json.dumps(stored.get('set'), sort_keys=True)})"
+        else:
+            detail = ""
+        raise InputError(
+            [
+                f"{store.path}: made by another sweep: {'; '.join(_WHAT[k] for k in diff)}"
+                f"{detail}; rerun with the same options, --force to start over, or pick "
+                "another --out directory"
+            ]
+        )
+
+
+def _prepare_out(
+    out: Path, outputs: list[str], params: dict[str, Any], resume: bool, force: bool
+) -> None:
+    """Check the output directory before any point runs; --force clears earlier results."""
+    if resume and force:
+        raise InputError(
+            ["--resume and --force: give one (continue the stored sweep, or replace it)"]
+        )
+    check_out_dir(out, "--out", [], force=True)  # a writable directory
+    try:
+        stored = 0
+        if not force and (out / STORE_NAME).exists():
+            with ResultStore(out) as store:
+                stored = store.count()
+                if stored and not resume:
+                    raise InputError(
+                        [
+                            f"{store.path} already holds {stored} results; pass --resume "
+                            "to continue that sweep, --force to start over, or pick another "
+                            "--out directory"
+                        ]
+                    )
+                if stored:
+                    _check_resume(store, params)
+        if not resume and not stored:
+            others = [f for f in outputs if f not in STORE_FILES[:3]]
+            check_out_dir(out, "--out", others, force=force)
+        if force:
+            remove_outputs(out, outputs)
+        with ResultStore(out) as store:
+            store.set_meta(_PARAMS_META, json.dumps(params, sort_keys=True, default=str))
+    except sqlite3.Error as exc:
+        raise InputError([f"--out {out}: {STORE_NAME}: {exc}"]) from None
 
 
 def default_out_dir(file: str | os.PathLike[str]) -> Path:
@@ -180,6 +278,23 @@ def count_failed(table: pd.DataFrame) -> int:
     if "status" not in table.columns:
         return 0
     return int((table["status"] == "error").sum())
+
+
+def failed_points(out: Path) -> tuple[int, str | None]:
+    """(points with an error, the first one's reason) from the store."""
+    with ResultStore(out) as store:
+        failed = [
+            r
+            for r in store.records()
+            if r["status"] == "error" or any(row.get("status") == "error" for row in r["rows"])
+        ]
+    if not failed:
+        return 0, None
+    first = failed[0]
+    reason = first["reason"] or next(
+        (str(row.get("binding")) for row in first["rows"] if row.get("status") == "error"), None
+    )
+    return len(failed), reason
 
 
 def _whole_counts(table: pd.DataFrame, out: Path) -> pd.DataFrame:
@@ -209,6 +324,7 @@ def run_sweep(
     extra_overrides: dict[str, Any] | None = None,
     *,
     make_plots: bool = True,
+    force: bool = False,
 ) -> SweepResult:
     """Validate, run and plot a sweep of `solve` over the varied instance fields.
 
@@ -224,22 +340,32 @@ def run_sweep(
         progress: progress bar (None: only on a terminal).
         extra_overrides: `--set` overrides applied to every point.
         make_plots: write the plots of `solver.analysis.plots` (benchmarks skip them).
+        force: replace the results and plots of an earlier sweep in `out_dir`.
 
     Raises:
-        InputError: bad keys, values, `--set`, output directory or scheduler address.
+        InputError: bad keys, values, `--set`, output directory or scheduler address, or a
+            resumed store made with other parameters.
         SweepInterrupted: on Ctrl-C, after everything finished was stored.
     """
     path = str(file)
     parsed = parse_varies(varies)
     if not parsed:
         raise InputError(["sweep: give at least one --vary KEY=SPEC"])
-    if workers is not None and workers < 1:
-        raise InputError([f"--workers {workers}: must be at least 1"])
+    if workers is not None and not 1 <= workers <= limits.MAX_WORKERS:
+        raise InputError([f"--workers {workers}: must be in [1, {limits.MAX_WORKERS}]"])
     set_overrides = dict(extra_overrides or {})
     points = sweep_points(parsed, one_at_a_time)
     validate(path, parsed, set_overrides)
+    if scheduler:
+        try:
+            check_scheduler(scheduler, path)
+        except ConnectionError as exc:
+            raise InputError([str(exc)]) from None
     out = Path(out_dir) if out_dir is not None else default_out_dir(path)
-    _check_resume_set(out, set_overrides, resume)
+    outputs = [*STORE_FILES, *(plot_files(parsed, not one_at_a_time) if make_plots else [])]
+    _prepare_out(
+        out, outputs, parameters(path, parsed, one_at_a_time, set_overrides), resume, force
+    )
     try:
         table = run_points(
             path,
@@ -253,6 +379,8 @@ def run_sweep(
         )
     except (ValueError, ConnectionError) as exc:  # refusals before any point runs
         raise InputError([str(exc)]) from None
+    except sqlite3.Error as exc:
+        raise InputError([f"--out {out}: {STORE_NAME}: {exc}"]) from None
     table = _whole_counts(table, out)
     plots: list[Path] = []
     if make_plots:
@@ -260,4 +388,5 @@ def run_sweep(
 
         objective = load_instance(path, set_overrides).search.objective
         plots = plot_sweep(table, parsed, not one_at_a_time, out, objective)
-    return SweepResult(table, out, len(points), count_failed(table), plots)
+    n_bad, reason = failed_points(out)
+    return SweepResult(table, out, len(points), count_failed(table), plots, n_bad, reason)

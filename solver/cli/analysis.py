@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from typing import Any
 
 import pandas as pd
 
-from solver import report
+from solver import exit_codes, report
 from solver.cli import options
 from solver.errors import InputError
+from solver.io import limits
 from solver.io.loader import parse_assignments
 
 
@@ -44,6 +46,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from solver.analysis.engine import SweepInterrupted
     from solver.analysis.sweep import run_sweep
 
+    options.workers(args.workers)
     try:
         result = run_sweep(
             args.file,
@@ -55,26 +58,33 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             one_at_a_time=args.one_at_a_time,
             progress=None,
             extra_overrides=_set_overrides(args),
+            force=args.force,
         )
     except SweepInterrupted as exc:
         print(
             f"interrupted: {exc.n_stored} of {exc.n_total} points stored; rerun with --resume",
             file=sys.stderr,
         )
-        return 130
+        return exit_codes.INTERRUPTED
     if args.format != "table":
         _print_table(result.table, args.format)
-        return 0
-    table = result.table
-    infeasible = int((table["status"] == "infeasible").sum()) if "status" in table else 0
-    print(
-        f"sweep: {result.n_points} points, {len(table)} rows "
-        f"({infeasible} infeasible), {result.n_failed} failed"
-    )
-    print(f"results: {result.out_dir / 'results.csv'}")
-    if result.plots:
-        print("plots: " + ", ".join(str(p) for p in result.plots))
-    return 0
+    else:
+        table = result.table
+        infeasible = int((table["status"] == "infeasible").sum()) if "status" in table else 0
+        print(
+            f"sweep: {result.n_points} points, {len(table)} rows "
+            f"({infeasible} infeasible), {result.n_failed} failed"
+        )
+        print(f"results: {result.out_dir / 'results.csv'}")
+        if result.plots:
+            print("plots: " + ", ".join(str(p) for p in result.plots))
+    if result.failed_points:
+        print(
+            f"error: {result.failed_points} of {result.n_points} points failed "
+            f"(first: {result.first_failure}); see {result.out_dir / 'results.csv'}",
+            file=sys.stderr,
+        )
+    return exit_codes.sweep_exit_code(result.failed_points)
 
 
 def register_sweep(sub: argparse._SubParsersAction) -> None:
@@ -87,6 +97,7 @@ def register_sweep(sub: argparse._SubParsersAction) -> None:
         "--one-at-a-time, DIR/phase_<k1>__<k2>.png and DIR/ratio_<k1>__<k2>.png for every "
         "pair of grid keys (with more than two keys, the others at their first value).",
     )
+    options.add_debug(p)
     options.add_file(p)
     p.add_argument(
         "--vary",
@@ -124,8 +135,10 @@ def register_sweep(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--resume",
         action="store_true",
-        help="continue an interrupted sweep in DIR, skipping the points already stored",
+        help="continue an interrupted sweep in DIR, skipping the points already stored "
+        "(refused if DIR holds a sweep of other --vary, --set or instance)",
     )
+    options.add_force(p, "the results and plots of an earlier sweep in DIR")
     for add in (options.add_arch, options.add_backend, options.add_set):
         add(p)
     p.add_argument(
@@ -143,19 +156,39 @@ def register_sweep(sub: argparse._SubParsersAction) -> None:
 def _interval(text: str) -> tuple[str, float, float]:
     key, sep, spec = text.partition("=")
     parts = spec.split(":")
+    shown = text if len(text) <= 60 else f"{text[:55]}..."
     if not sep or len(parts) != 2:
-        raise InputError([f"--vary {text!r}: expected KEY=LO:HI, e.g. hardware.hbm_gb=40:80"])
+        raise InputError([f"--vary {shown!r}: expected KEY=LO:HI, e.g. hardware.hbm_gb=40:80"])
     try:
         lo, hi = float(parts[0]), float(parts[1])
     except ValueError:
-        raise InputError([f"--vary {text!r}: LO and HI must be numbers"]) from None
+        raise InputError([f"--vary {shown!r}: LO and HI must be numbers"]) from None
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        raise InputError([f"--vary {shown!r}: LO and HI must be finite"])
     return key.strip(), lo, hi
+
+
+def _crossover_options(lo: float, hi: float, tol: float | None, grid: int) -> None:
+    """--grid and --tol within what a crossover can afford (each point is two solves)."""
+    options.count(grid, "--grid", 2, limits.MAX_CROSSOVER_GRID)
+    if tol is None:
+        return
+    if not (math.isfinite(tol) and tol > 0):
+        raise InputError([f"--tol {tol:g}: must be a positive number"])
+    if limits.bisection_steps(hi - lo, tol) > limits.MAX_BISECTION_STEPS:
+        raise InputError(
+            [
+                f"--tol {tol:g}: needs more than {limits.MAX_BISECTION_STEPS} halvings of "
+                f"[{lo:g}, {hi:g}]; use --tol >= {(hi - lo) / 2**limits.MAX_BISECTION_STEPS:.3g}"
+            ]
+        )
 
 
 def cmd_crossover(args: argparse.Namespace) -> int:
     from solver.analysis import crossover
 
     key, lo, hi = _interval(args.vary)
+    _crossover_options(lo, hi, args.tol, args.grid)
     result = crossover.find_crossovers(
         args.file,
         key,
@@ -184,6 +217,7 @@ def register_crossover(sub: argparse._SubParsersAction) -> None:
         "every change of winner down to --tol, and report each bracket, or the architecture "
         "that wins everywhere with its smallest and largest advantage.",
     )
+    options.add_debug(p)
     options.add_file(p)
     p.add_argument(
         "--vary",
@@ -219,7 +253,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     from solver.analysis import reproduce
 
     only = [s.strip() for s in args.only.split(",") if s.strip()] if args.only else None
-    written = reproduce.reproduce(args.out, only)
+    written = reproduce.reproduce(args.out, only, force=args.force)
     if args.format == "json":
         print(json.dumps({k: [str(p) for p in v] for k, v in written.items()}, indent=2))
     elif args.format == "csv":
@@ -239,6 +273,7 @@ def register_reproduce(sub: argparse._SubParsersAction) -> None:
         help="regenerate the analysis' results (CSV + plots) from the shipped instances",
         description="Steps: " + "; ".join(f"{s.name}: {s.help}" for s in STEPS) + ".",
     )
+    options.add_debug(p)
     p.add_argument(
         "--out",
         default=DEFAULT_OUT_DIR,
@@ -251,6 +286,7 @@ def register_reproduce(sub: argparse._SubParsersAction) -> None:
         metavar="STEP,...",
         help="run only these steps: " + ", ".join(s.name for s in STEPS),
     )
+    options.add_force(p, "existing result files in DIR")
     p.add_argument(
         "--format",
         choices=report.FORMATS,

@@ -7,6 +7,7 @@ import argparse
 from formulations.types import ARCHITECTURES, BACKENDS
 from solver import report
 from solver.errors import InputError
+from solver.io import checks, limits
 
 # ---- shared options ----------------------------------------------------------------------
 
@@ -80,5 +81,56 @@ def archs(text: str | None) -> list[str] | None:
     archs = [a.strip().lower() for a in text.split(",") if a.strip()]
     bad = [a for a in archs if a not in ARCHITECTURES]
     if bad or not archs:
-        raise InputError([f"--arch {text!r}: choose from {', '.join(ARCHITECTURES)}"])
+        raise InputError([f"--arch {text[:60]!r}: choose from {', '.join(ARCHITECTURES)}"])
+    dupes = sorted({a for a in archs if archs.count(a) > 1})
+    if dupes:
+        raise InputError([f"--arch {text!r}: {', '.join(dupes)} given more than once"])
     return archs
+
+
+def add_debug(p: argparse.ArgumentParser) -> None:
+    """`--debug` after the subcommand too (SUPPRESS keeps the top-level value when absent)."""
+    p.add_argument(
+        "--debug",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="show tracebacks for input errors too",
+    )
+
+
+def add_force(p: argparse.ArgumentParser, what: str = "existing output files") -> None:
+    p.add_argument("--force", action="store_true", help=f"replace {what}")
+
+
+# ---- option checks (InputError: one `error:` line each, exit code 2) ----------------------
+
+
+def search_bound(name: str) -> float:
+    """The upper bound of a search field (the single source: formulations.types)."""
+    return checks.search_bound(name)
+
+
+def time_limit(value: float | None, option: str = "--time-limit") -> float | None:
+    """A time limit in seconds: finite, > 0 and at most search.time_limit_s's bound."""
+    problems = checks.check_time_limit(value, option)
+    if problems:
+        raise InputError(problems)
+    return value
+
+
+def count(value: int | None, option: str, lo: int, hi: int) -> int | None:
+    """An integer option in [lo, hi] (None stays None: the option was not given)."""
+    if value is not None and not lo <= value <= hi:
+        raise InputError([f"{option} {value}: must be in [{lo:,}, {hi:,}]"])
+    return value
+
+
+def workers(value: int | None, option: str = "--workers") -> int | None:
+    return count(value, option, 1, limits.MAX_WORKERS)
+
+
+def deployment_spec(spec: str, option: str = "--deployment") -> None:
+    """No key twice and every count within the bound of its search range."""
+    problems = checks.check_deployment_spec(spec, option)
+    if problems:
+        raise InputError(problems)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import math
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -12,7 +11,12 @@ import pandas as pd
 from solver import report
 from solver.cli import options
 from solver.errors import InputError
+from solver.io import limits
 from solver.io.loader import parse_assignments
+from solver.io.outputs import check_out_file, replacing
+
+MAX_OPTION_VALUES = 100
+"""Longest --sigmas / --lambdas list (each sigma costs a few solves)."""
 
 PLACE_KEYS = (
     "layer",
@@ -29,13 +33,22 @@ PLACE_KEYS = (
 )
 
 
-def _floats(text: str, option: str) -> tuple[float, ...]:
+def _floats(text: str, option: str, lo: float, hi: float) -> tuple[float, ...]:
+    """Comma-separated finite numbers in [lo, hi], no value twice."""
+    shown = text if len(text) <= 60 else f"{text[:55]}..."
     try:
         values = tuple(float(v) for v in text.split(",") if v.strip())
     except ValueError:
-        raise InputError([f"{option} {text!r}: expected comma-separated numbers"]) from None
+        raise InputError([f"{option} {shown!r}: expected comma-separated numbers"]) from None
     if not values:
         raise InputError([f"{option}: give at least one value"])
+    if len(values) > MAX_OPTION_VALUES:
+        raise InputError([f"{option}: {len(values)} values; at most {MAX_OPTION_VALUES}"])
+    bad = [v for v in values if not (math.isfinite(v) and lo <= v <= hi)]
+    if bad:
+        raise InputError([f"{option} {bad[0]:g}: each value must be in [{lo:g}, {hi:g}]"])
+    if len(set(values)) != len(values):
+        raise InputError([f"{option} {shown!r}: a value is given twice"])
     return values
 
 
@@ -51,6 +64,14 @@ def cmd_place(args: argparse.Namespace) -> int:
     from solver.io.loads import LoadsError, load_expert_loads
     from solver.placement.place import default_slots_per_rank, place_layers
 
+    replica_top = int(options.search_bound("redundant_experts"))
+    options.count(args.ranks, "--ranks", 1, int(options.search_bound("nodes")))
+    options.count(
+        args.slots_per_rank, "--slots-per-rank", 1, int(options.search_bound("experts_per_gpu"))
+    )
+    options.count(args.replicas, "--replicas", 0, replica_top)
+    options.workers(args.workers)
+    time_limit_s = options.time_limit(args.time_limit)
     inst = as_instance(args.file, parse_assignments(args.set))
     loads: np.ndarray | None
     if args.loads:
@@ -68,32 +89,37 @@ def cmd_place(args: argparse.Namespace) -> int:
                 ]
             )
     replicas = inst.search.redundant_experts.lo if args.replicas is None else args.replicas
-    slots = args.slots_per_rank or default_slots_per_rank(inst)
+    slots = default_slots_per_rank(inst) if args.slots_per_rank is None else args.slots_per_rank
     experts = inst.model.num_routed_experts + replicas
-    ranks = args.ranks or default_ranks(experts, slots, inst.search.unit_gpus)
+    ranks = default_ranks(experts, max(slots, 1), inst.search.unit_gpus)
+    ranks = ranks if args.ranks is None else args.ranks
     problems = []
-    if replicas < 0:
-        problems.append(f"--replicas {replicas}: must be >= 0")
     if slots < 1:
         problems.append(f"slots per rank {slots}: HBM holds no expert slot; pass --slots-per-rank")
-    if ranks < 1 or ranks * slots < experts:
+    elif ranks * slots < experts:
         problems.append(f"--ranks {ranks} x {slots} slots hold fewer than the {experts} replicas")
+    if replicas > inst.model.num_routed_experts * (ranks - 1):
+        problems.append(
+            f"--replicas {replicas}: more than one replica per expert per rank "
+            f"(at most {inst.model.num_routed_experts * (ranks - 1)} on {ranks} ranks)"
+        )
     if problems:
         raise InputError(problems)
+    limits.check_placement_size(ranks, experts, "place")
+    out = check_out_file(args.out, "--out", args.force) if args.out else None
     summary, placement = place_layers(
         loads,
         ranks,
         slots,
         replicas,
         backend=args.backend or "highs",
-        time_limit_s=args.time_limit or 2.0,
+        time_limit_s=2.0 if time_limit_s is None else time_limit_s,
         workers=args.workers,
     )
     summary = summary[list(PLACE_KEYS)]
-    if args.out:
-        out = Path(args.out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        placement.to_csv(out, index=False)
+    if out is not None:
+        with replacing(out) as tmp:
+            placement.to_csv(tmp, index=False)
     if args.format == "table":
         print(_place_table(summary))
         if args.out:
@@ -133,13 +159,11 @@ def cmd_imbalance(args: argparse.Namespace) -> int:
     from solver.analysis.retention import retention_table
     from solver.api import as_instance
 
+    # sigma >= MIN_SIGMA: the hottest rank then carries at most 1 / MIN_SIGMA of the mean,
+    # the largest workload.expert_imbalance (and the closed forms never divide by zero).
+    sigmas = _floats(args.sigmas, "--sigmas", limits.MIN_SIGMA, 1.0)
+    lambdas = _floats(args.lambdas, "--lambdas", 1e-6, limits.MAX_LAMBDA)
     inst = as_instance(args.file, parse_assignments(args.set))
-    sigmas = _floats(args.sigmas, "--sigmas")
-    if any(not 0 < s <= 1 for s in sigmas):
-        raise InputError([f"--sigmas {args.sigmas}: each sigma must be in (0, 1]"])
-    lambdas = _floats(args.lambdas, "--lambdas")
-    if any(v <= 0 for v in lambdas):
-        raise InputError([f"--lambdas {args.lambdas}: each lambda must be > 0"])
     df = retention_table(inst, sigmas, lambdas, args.backend)
     if args.format == "table":
         print(df.to_string(index=False, float_format=lambda x: f"{x:.4f}"))
@@ -150,6 +174,7 @@ def cmd_imbalance(args: argparse.Namespace) -> int:
 
 def register_place(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("place", help="place expert replicas on ranks, layer by layer")
+    options.add_debug(p)
     options.add_file(p)
     p.add_argument(
         "--loads",
@@ -198,6 +223,7 @@ def register_place(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--out", metavar="CSV", help="write the placement: layer,rank,expert,replica_share"
     )
+    options.add_force(p, "an existing --out file")
     options.add_format(p)
     options.add_set(p)
     p.set_defaults(handler=cmd_place)
@@ -207,14 +233,17 @@ def register_imbalance(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "imbalance", help="closed-form imbalance retention next to what the programs achieve"
     )
+    options.add_debug(p)
     options.add_file(p)
     p.add_argument(
         "--sigmas",
         default="1,0.95,0.9,0.85,0.8,0.75,0.7,0.6,0.5",
-        help="share of its capacity the imbalanced expert stage keeps, in (0, 1]",
+        help="share of its capacity the imbalanced expert stage keeps, in [0.001, 1]",
     )
     p.add_argument(
-        "--lambdas", default="1,2,3,4", help="t_a / t_f values for the EP closed-form grid"
+        "--lambdas",
+        default="1,2,3,4",
+        help="t_a / t_f values for the EP closed-form grid, in [1e-6, 1e6]",
     )
     options.add_backend(p)
     options.add_format(p)

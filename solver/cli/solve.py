@@ -5,11 +5,16 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from formulations.types import Hardware, Model
-from solver import report
+from solver import exit_codes, report
 from solver.cli import options
 from solver.errors import InputError
-from solver.io.loader import parse_assignments, read_toml
+from solver.io.loader import (
+    file_kind,
+    parse_assignments,
+    read_toml,
+    validate_hardware_file,
+    validate_model_file,
+)
 
 # ---- subcommands -------------------------------------------------------------------------
 
@@ -17,22 +22,25 @@ from solver.io.loader import parse_assignments, read_toml
 def cmd_solve(args: argparse.Namespace) -> int:
     from solver.api import as_instance, solve
 
+    archs = options.archs(args.arch)
+    time_limit_s = options.time_limit(args.time_limit)
     inst = as_instance(args.file, parse_assignments(args.set))
     df = solve(
         inst,
-        architectures=options.archs(args.arch),
+        architectures=archs,
         backend=args.backend,
-        time_limit_s=args.time_limit,
+        time_limit_s=time_limit_s,
         shadow_prices=args.shadow_prices,
         breakdown=args.breakdown,
     )
     print(report.render(df, args.format, inst.search.objective))
-    return 0
+    return exit_codes.solve_exit_code(report.records(df))
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from solver.api import as_instance, evaluate
 
+    options.deployment_spec(args.deployment)
     inst = as_instance(args.file, parse_assignments(args.set))
     df = evaluate(inst, args.deployment, breakdown=args.breakdown)
     print(report.render(df, args.format, with_verdict=False))
@@ -41,28 +49,26 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     from solver.api import as_instance
-    from solver.io.schema import build
 
     path = Path(args.file)
-    raw = read_toml(path)
-    if "workload" in raw or "search" in raw or isinstance(raw.get("model"), (str, dict)):
-        inst = as_instance(path, parse_assignments(args.set))
+    overrides = parse_assignments(args.set)
+    kind = file_kind(read_toml(path), path)
+    if kind == "instance":
+        inst = as_instance(path, overrides)
         print(
             f"ok: {path}: model {inst.model.name}, hardware {inst.hardware.name} "
             f"({inst.hardware.profile} profile), "
             f"architectures {', '.join(inst.search.architectures)}"
         )
         return 0
-    problems: list[str] = []
-    kind = Hardware if path.parent.name == "hardware" or "hbm_gb" in raw else Model
-    raw.setdefault("name", path.stem)
-    if kind is Hardware:
-        for key in ("efficiency", "paper", "gemm_calibration"):
-            raw.pop(key, None)
-    build(kind, raw, str(path), "", problems)
-    if problems:
-        raise InputError(problems)
-    print(f"ok: {path}: {kind.__name__.lower()} {raw['name']}")
+    if overrides:
+        raise InputError([f"--set: applies to instance files; {path} is a {kind} file"])
+    if kind == "hardware":
+        hw = validate_hardware_file(path)
+        print(f"ok: {path}: hardware {hw.name} (every profile, [efficiency], [paper] checked)")
+    else:
+        model = validate_model_file(path)
+        print(f"ok: {path}: model {model.name}")
     return 0
 
 
@@ -70,6 +76,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     """Add solve, evaluate and validate to the subcommand parser."""
     p = sub.add_parser("solve", help="best AFD and EP deployments of an instance, side by side")
     for add in (
+        options.add_debug,
         options.add_file,
         options.add_arch,
         options.add_backend,
@@ -88,6 +95,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=cmd_solve)
 
     p = sub.add_parser("evaluate", help="metrics of one fixed deployment (SLO not enforced)")
+    options.add_debug(p)
     options.add_file(p)
     p.add_argument(
         "--deployment",
@@ -105,6 +113,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "validate", help="check an instance, model or hardware file and its references"
     )
+    options.add_debug(p)
     options.add_file(p)
     options.add_set(p)
     p.set_defaults(handler=cmd_validate)

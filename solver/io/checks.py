@@ -1,8 +1,22 @@
-"""Cross-field rules of instance files, one `check_*` per object; each says how to fix it."""
+"""Cross-field rules of instance files, one function per rule; each says how to fix it.
+
+Rules take the validated object or a `schema.Partial` of its valid fields; a rule
+that reads a field which failed its own check raises `schema.Unjudged` and is
+skipped (`run`), so one pass reports every problem that can be judged.
+"""
 
 from __future__ import annotations
 
-from formulations.types import ARCHITECTURES, Hardware, Model, Search, Workload
+import dataclasses
+import math
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from formulations.types import ARCHITECTURES, Search
+from solver.io import limits
+from solver.io.schema import Unjudged
+
+Rule = Callable[[Any], list[str]]
 
 _ATTENTION_FIELDS = {
     "mla": ("kv_lora_rank", "qk_rope_head_dim", "qk_nope_head_dim", "v_head_dim"),
@@ -10,89 +24,256 @@ _ATTENTION_FIELDS = {
     "mha": ("head_dim",),
     "mfa": ("num_kv_heads", "head_dim", "q_lora_rank"),
 }
+MAX_CALIBRATION_TOKENS = 1e9
+"""Largest calibrated tokens per expert (a billion)."""
+MAX_CALIBRATION_TFLOPS = 1e6
+"""Largest calibrated rate: the fp8_tflops bound."""
 
 
-def check_model(m: Model) -> list[str]:
-    problems = []
-    for name in _ATTENTION_FIELDS[m.attention]:
-        if getattr(m, name) is None:
-            problems.append(f"{name}: missing, required by attention = '{m.attention}'")
+def run(rules: Iterable[Rule], obj: Any) -> list[str]:
+    """Every problem the rules find; a rule that needs an invalid field is skipped."""
+    problems: list[str] = []
+    for rule in rules:
+        try:
+            problems += rule(obj)
+        except Unjudged:
+            continue
+    return problems
+
+
+# ---- model ----
+
+
+def _attention_fields(m: Any) -> list[str]:
+    return [
+        f"{name}: missing, required by attention = '{m.attention}'"
+        for name in _ATTENTION_FIELDS.get(m.attention, ())
+        if getattr(m, name) is None
+    ]
+
+
+def _dense_layers(m: Any) -> list[str]:
     if m.num_dense_layers >= m.num_layers:
-        problems.append(
+        return [
             f"num_dense_layers = {m.num_dense_layers} must be below num_layers = {m.num_layers}"
-        )
+        ]
+    return []
+
+
+def _top_k(m: Any) -> list[str]:
     if m.experts_per_token > m.num_routed_experts:
-        problems.append(
+        return [
             f"experts_per_token = {m.experts_per_token} exceeds num_routed_experts = "
             f"{m.num_routed_experts}"
-        )
+        ]
+    return []
+
+
+def _dense_size(m: Any) -> list[str]:
     if m.num_dense_layers > 0 and m.dense_intermediate_size is None:
-        problems.append("dense_intermediate_size: missing, required when num_dense_layers > 0")
+        return ["dense_intermediate_size: missing, required when num_dense_layers > 0"]
+    return []
+
+
+def _groups(m: Any) -> list[str]:
     if (m.n_group is None) != (m.topk_group is None):
-        problems.append("n_group and topk_group: give both (node-limited routing) or neither")
-    elif m.n_group is not None and m.topk_group is not None:
+        return ["n_group and topk_group: give both (node-limited routing) or neither"]
+    problems = []
+    if m.n_group is not None and m.topk_group is not None:
         if m.topk_group > m.n_group:
             problems.append(f"topk_group = {m.topk_group} exceeds n_group = {m.n_group}")
         if m.num_routed_experts % m.n_group:
             problems.append(
                 f"n_group = {m.n_group} must divide num_routed_experts = {m.num_routed_experts}"
             )
+    return problems
+
+
+def _kv_heads(m: Any) -> list[str]:
     if m.num_kv_heads is not None and m.num_attention_heads % m.num_kv_heads:
-        problems.append(
+        return [
             f"num_kv_heads = {m.num_kv_heads} must divide num_attention_heads = "
             f"{m.num_attention_heads}"
-        )
-    return problems
+        ]
+    return []
 
 
-def check_hardware(hw: Hardware) -> list[str]:
-    problems = []
+MODEL_RULES: tuple[Rule, ...] = (
+    _attention_fields,
+    _dense_layers,
+    _top_k,
+    _dense_size,
+    _groups,
+    _kv_heads,
+)
+
+
+def check_model(m: Any) -> list[str]:
+    return run(MODEL_RULES, m)
+
+
+# ---- hardware ----
+
+
+def _domain(hw: Any) -> list[str]:
     if hw.scaleup_domain_gpus < hw.gpus_per_node:
-        problems.append(
+        return [
             f"scaleup_domain_gpus = {hw.scaleup_domain_gpus} is smaller than gpus_per_node = "
             f"{hw.gpus_per_node}"
-        )
-    points = sorted(hw.gemm_calibration)
-    if points:
-        if any(t <= 0 or r <= 0 for t, r in points):
-            problems.append("gemm_calibration: tokens_per_expert and tflops must be > 0")
-        # The cap search needs GEMM time to grow with the tokens: tokens / rate non-decreasing.
-        elif any(t2 / r2 < t1 / r1 for (t1, r1), (t2, r2) in zip(points, points[1:], strict=False)):
-            problems.append(
-                "gemm_calibration: time per expert (tokens_per_expert / tflops) must not fall as "
-                "tokens grow; check the measurements"
-            )
-    return problems
+        ]
+    return []
 
 
-def check_search(s: Search) -> list[str]:
-    problems = []
-    unknown = [a for a in s.architectures if a not in ARCHITECTURES]
-    if unknown or not s.architectures:
-        problems.append(
-            f"search.architectures = {list(s.architectures)}: "
-            f"choose from {', '.join(ARCHITECTURES)}"
-        )
+def _calibration(hw: Any) -> list[str]:
+    return calibration_problems(hw.gemm_calibration)
+
+
+def calibration_problems(pairs: Iterable[tuple[float, float]]) -> list[str]:
+    """Rules of gemm_calibration points (already finite numbers)."""
+    points = sorted(pairs)
+    if not points:
+        return []
+    if not all(
+        0 < t <= MAX_CALIBRATION_TOKENS and 0 < r <= MAX_CALIBRATION_TFLOPS for t, r in points
+    ):
+        return [
+            f"gemm_calibration: tokens_per_expert must be in (0, {MAX_CALIBRATION_TOKENS:g}] and "
+            f"tflops in (0, {MAX_CALIBRATION_TFLOPS:g}]"
+        ]
+    # The cap search needs GEMM time to grow with the tokens: tokens / rate non-decreasing.
+    if any(t2 / r2 < t1 / r1 for (t1, r1), (t2, r2) in zip(points, points[1:], strict=False)):
+        return [
+            "gemm_calibration: time per expert (tokens_per_expert / tflops) must not fall as "
+            "tokens grow; check the measurements"
+        ]
+    return []
+
+
+HARDWARE_PROFILE_RULES: tuple[Rule, ...] = (_domain,)
+"""Rules of one profile's values (the loader checks gemm_calibration once, as it is read)."""
+HARDWARE_RULES: tuple[Rule, ...] = (*HARDWARE_PROFILE_RULES, _calibration)
+
+
+def check_hardware(hw: Any) -> list[str]:
+    return run(HARDWARE_RULES, hw)
+
+
+# ---- search ----
+
+
+def _architectures(s: Any) -> list[str]:
+    archs = list(s.architectures)
+    unknown = [a for a in archs if a not in ARCHITECTURES]
+    if unknown or not archs:
+        return [f"search.architectures = {archs}: choose from {', '.join(ARCHITECTURES)}"]
+    dupes = sorted({a for a in archs if archs.count(a) > 1})
+    if dupes:
+        return [f"search.architectures = {archs}: {', '.join(dupes)} given more than once"]
+    return []
+
+
+def _afd_overlap(s: Any) -> list[str]:
     if s.afd_micro_batches.lo < 3:
-        problems.append(
+        return [
             f"search.afd_micro_batches: min {s.afd_micro_batches.lo} is out of range: AFD needs "
             ">= 3 micro-batches (three-batch overlap, MODEL.md section 2)"
+        ]
+    return []
+
+
+SEARCH_RULES: tuple[Rule, ...] = (_architectures, _afd_overlap)
+
+
+def check_search(s: Any) -> list[str]:
+    return run(SEARCH_RULES, s)
+
+
+def check_search_size(s: Any, model: Any, workload: Any, hardware: Any) -> list[str]:
+    """Search spaces too large to allocate (see `solver.io.limits`)."""
+
+    def rule(_: Any) -> list[str]:
+        experts = _or_none(lambda: model.num_routed_experts)
+        loads = _or_none(lambda: workload.expert_loads) is not None
+        superpod = bool(
+            _or_none(lambda: hardware.superpod and not hardware.superpod_unbounded) or False
         )
-    for name in ("attention_nodes", "ffn_nodes", "nodes", "sequences_per_gpu", "ep_micro_batches"):
-        rng = getattr(s, name)
-        if rng.lo < 1:
-            problems.append(f"search.{name}: min {rng.lo} is out of range: must be >= 1")
-    if s.redundant_experts.lo < 0:
-        problems.append(f"search.redundant_experts: min {s.redundant_experts.lo} must be >= 0")
-    if s.experts_per_gpu is not None and s.experts_per_gpu.lo < 1:
-        problems.append(f"search.experts_per_gpu: min {s.experts_per_gpu.lo} must be >= 1")
-    return problems
+        return limits.search_problems(s, experts, loads, superpod)
+
+    return run([rule], s)
 
 
-def check_workload_search(w: Workload, s: Search) -> list[str]:
+def _or_none(get: Callable[[], Any]) -> Any:
+    try:
+        return get()
+    except (Unjudged, AttributeError):
+        return None
+
+
+# ---- workload and search ----
+
+
+def _objective_needs(pair: Any) -> list[str]:
+    w, s = pair
     problems = []
     if s.objective == "total_tokens" and s.max_gpus is None:
         problems.append("search.max_gpus: required by objective = 'total_tokens' (the GPU cap)")
     if s.objective == "min_gpus" and w.demand_tokens_per_s is None:
         problems.append("workload.demand_tokens_per_s: required by objective = 'min_gpus'")
+    return problems
+
+
+def check_workload_search(w: Any, s: Any) -> list[str]:
+    return run([_objective_needs], (w, s))
+
+
+# ---- options given as text (the CLI, and the API's deployment specs) ----
+
+
+def search_bound(name: str) -> float:
+    """The upper bound (`le`) of a Search field."""
+    meta = {f.name: f.metadata for f in dataclasses.fields(Search)}[name]
+    return float(meta["le"])
+
+
+def check_time_limit(value: float | None, where: str = "time_limit_s") -> list[str]:
+    """A time limit in seconds must be finite, > 0 and within search.time_limit_s's bound."""
+    if value is None:
+        return []
+    top = search_bound("time_limit_s")
+    if not (math.isfinite(value) and 0 < value <= top):
+        return [f"{where} {value:g}: must be a number of seconds in (0, {top:,g}]"]
+    return []
+
+
+DEPLOYMENT_BOUNDS = {
+    "attention_nodes": "attention_nodes",
+    "ffn_nodes": "ffn_nodes",
+    "nodes": "nodes",
+    "sequences_per_gpu": "sequences_per_gpu",
+    "micro_batches": "afd_micro_batches",
+    "redundant_experts": "redundant_experts",
+}
+"""Deployment spec keys and the search field whose upper bound they share."""
+_ALIASES = {"architecture": "arch"}
+
+
+def check_deployment_spec(spec: str, where: str = "--deployment") -> list[str]:
+    """A `key=value,...` deployment: no key twice, every count within its search bound.
+    (Unknown keys and non-integers are the deployment parser's to name.)"""
+    parts = [p.strip() for p in spec.split(",") if p.strip()]
+    keys = [_ALIASES.get(k, k) for k in (p.partition("=")[0].strip() for p in parts)]
+    dupes = sorted({k for k in keys if keys.count(k) > 1})
+    problems = [f"{where}: {', '.join(dupes)} given more than once; keep one"] if dupes else []
+    for part in parts:
+        key, _, value = (x.strip() for x in part.partition("="))
+        field = DEPLOYMENT_BOUNDS.get(key)
+        if field is None:
+            continue
+        try:
+            number = int(value)
+        except ValueError:
+            continue
+        top = int(search_bound(field))
+        if number > top:
+            problems.append(f"{where}: {key} = {number:,} is out of range: must be <= {top:,}")
     return problems

@@ -8,27 +8,47 @@ one) or as a path relative to the instance file. Nothing in a file is ever
 executed or evaluated: TOML is parsed with the standard library and every
 value is type- and range-checked against `formulations.types`.
 
+Validation is one pass: every problem of the scenario, its model and hardware
+files, its overrides and its expert loads is reported at once, unknown names
+included, and a model or hardware file obeys the same rules whether it is
+validated alone (`validate_model_file`, `validate_hardware_file`) or as part of
+a scenario.
+
 Hardware profiles:
     sustained (default)  datasheet peaks times the `[efficiency]` factors
     datasheet            datasheet peaks, efficiency 1
     paper                the `[paper]` values of the AFD analysis, efficiency 1,
                          superpod traffic on scale-up whatever the deployment size
+`[efficiency]`, `[paper]` and `gemm_calibration` are checked whatever the profile.
 """
 
 from __future__ import annotations
 
 import copy
 import dataclasses
-import tomllib
 from pathlib import Path
 from typing import Any
 
 from formulations.types import PROFILES, Hardware, Instance, Model, Search, Workload
 from solver.errors import InputError
 from solver.io import checks
-from solver.io.schema import build
+from solver.io.files import parse_assignments, parse_value, read_toml, shipped_catalogue
+from solver.io.loads import LoadsError, check_expert_loads
+from solver.io.schema import Partial, build_partial, coerce_field, short, unknown_key
 
-SHIPPED = Path(__file__).resolve().parents[2] / "instances"
+__all__ = [
+    "SHIPPED",
+    "apply_overrides",
+    "instance_from_table",
+    "load_instance",
+    "parse_assignments",
+    "parse_value",
+    "read_toml",
+    "validate_hardware_file",
+    "validate_model_file",
+]
+
+SHIPPED = shipped_catalogue()
 TOP_KEYS = (
     "name",
     "description",
@@ -41,72 +61,47 @@ TOP_KEYS = (
 )
 SECTIONS = ("model", "hardware", "workload", "search")
 EFFICIENCY_KEYS = ("ffn", "attention", "hbm", "scaleup", "scaleout")
-HARDWARE_FILE_KEYS = (
-    {f.name for f in dataclasses.fields(Hardware)}
-    - {
-        "profile",
-        "superpod_unbounded",
-        "gemm_calibration",
-    }
-    - {f"{k}_efficiency" for k in EFFICIENCY_KEYS}
+HARDWARE_TABLES = ("efficiency", "paper", "gemm_calibration")
+# Set by the profile, never by a hardware file (an `ffn_efficiency` at the top of a file
+# would otherwise override even the paper profile's efficiency of 1).
+PROFILE_KEYS = {f"{k}_efficiency": k for k in EFFICIENCY_KEYS} | {
+    "profile": None,
+    "superpod_unbounded": None,
+}
+HARDWARE_FILE_KEYS = sorted(
+    {f.name for f in dataclasses.fields(Hardware)} - set(PROFILE_KEYS) - {"gemm_calibration"}
 )
-
-
-def read_toml(path: Path) -> dict[str, Any]:
-    try:
-        with path.open("rb") as fh:
-            return tomllib.load(fh)
-    except FileNotFoundError:
-        raise InputError([f"{path}: file not found"]) from None
-    except IsADirectoryError:
-        raise InputError([f"{path}: is a directory, expected a TOML file"]) from None
-    except tomllib.TOMLDecodeError as exc:
-        raise InputError([f"{path}: malformed TOML: {exc}"]) from None
-    except UnicodeDecodeError:
-        raise InputError([f"{path}: not a UTF-8 text file"]) from None
-
-
-def parse_value(text: str) -> Any:
-    """A `--set` value: a TOML value (number, bool, string, list, table), else a bare string."""
-    try:
-        return tomllib.loads(f"v = {text}")["v"]
-    except tomllib.TOMLDecodeError:
-        return text
-
-
-def parse_assignments(items: list[str], option: str = "--set") -> dict[str, Any]:
-    """["workload.tpot_ms=30", ...] -> {"workload.tpot_ms": 30.0, ...}."""
-    out: dict[str, Any] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        key = key.strip()
-        if not sep or not key or any(not part.isidentifier() for part in key.split(".")):
-            raise InputError(
-                [f"{option} {item!r}: expected dotted.key=value, e.g. workload.tpot_ms=30"]
-            )
-        out[key] = parse_value(value.strip())
-    return out
 
 
 def apply_overrides(raw: dict[str, Any], overrides: dict[str, Any], origin: str) -> dict[str, Any]:
     """Put dotted overrides into a raw instance table (model./hardware. go to [overrides])."""
     raw = copy.deepcopy(raw)
+    problems = []
     for key, value in overrides.items():
         parts = key.split(".")
         if parts[0] in ("model", "hardware") and len(parts) > 1:
             parts = ["overrides", *parts]
         elif parts[0] not in TOP_KEYS:
-            raise InputError(
-                [f"{origin}: {key}: unknown section '{parts[0]}'; allowed: {', '.join(SECTIONS)}"]
+            problems.append(
+                f"{origin}: {short(key)}: unknown section '{short(parts[0])}'; "
+                f"allowed: {', '.join(SECTIONS)}"
             )
+            continue
         table = raw
         for part in parts[:-1]:
             nxt = table.setdefault(part, {})
             if not isinstance(nxt, dict):
-                raise InputError([f"{origin}: {key}: '{part}' is not a table"])
+                problems.append(f"{origin}: {short(key)}: '{part}' is not a table")
+                break
             table = nxt
-        table[parts[-1]] = value
+        else:
+            table[parts[-1]] = value
+    if problems:
+        raise InputError(problems)
     return raw
+
+
+# ---- references ----
 
 
 def _search_roots(base: Path) -> list[Path]:
@@ -124,153 +119,298 @@ def _search_roots(base: Path) -> list[Path]:
     return list(dict.fromkeys(roots))
 
 
-def resolve(kind: str, ref: str, base: Path, origin: str) -> Path:
-    """Find the `kind` ("models" or "hardware") file `ref` names."""
-    candidate = (base / ref) if ref.endswith(".toml") or "/" in ref else None
-    if candidate is not None:
-        if candidate.is_file():
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except (OSError, ValueError):  # a name too long for the file system, a NUL byte, ...
+        return False
+
+
+def resolve(kind: str, ref: str, base: Path, origin: str, problems: list[str]) -> Path | None:
+    """The `kind` ("models" or "hardware") file `ref` names, or None with a problem appended."""
+    field = "model" if kind == "models" else "hardware"
+    if ref.endswith(".toml") or "/" in ref:
+        candidate = base / ref
+        if _is_file(candidate):
             return candidate
-        raise InputError(
-            [f"{origin}: {kind[:-1] if kind == 'models' else kind} = {ref!r}: no file {candidate}"]
-        )
+        problems.append(f"{origin}: {field} = {short(ref)!r}: no file {short(str(candidate))}")
+        return None
     known: set[str] = set()
     for root in _search_roots(base):
         path = root / kind / f"{ref}.toml"
-        if path.is_file():
+        if _is_file(path):
             return path
         known.update(p.stem for p in (root / kind).glob("*.toml"))
-    field = "model" if kind == "models" else "hardware"
-    raise InputError(
-        [
-            f"{origin}: {field} = {ref!r}: unknown {field}; "
-            f"known: {', '.join(sorted(known)) or 'none'} "
-            f"(or give a path relative to the instance file)"
-        ]
+    problems.append(
+        f"{origin}: {field} = {short(ref)!r}: unknown {field}; "
+        f"known: {', '.join(sorted(known)) or 'none'} "
+        f"(or give a path relative to the instance file)"
     )
+    return None
 
 
-def _unknown_overrides(
-    cls: type, section: str, overrides: dict[str, Any], origin: str
-) -> list[str]:
-    """Override keys that are not fields of `cls`, reported against the instance file."""
-    names = [f.name for f in dataclasses.fields(cls)]
-    return [
-        f"{origin}: {section}.{key}: unknown field; allowed: {', '.join(names)}"
-        for key in overrides
-        if key not in names
-    ]
+def _table(
+    kind: str, raw: Any, base: Path, origin: str, problems: list[str]
+) -> tuple[dict[str, Any], str, str] | None:
+    """(table, file it came from, section label) of a model or hardware reference or table."""
+    field = "model" if kind == "models" else "hardware"
+    if isinstance(raw, str):
+        path = resolve(kind, raw, base, origin, problems)
+        if path is None:
+            return None
+        try:
+            table = read_toml(path)
+        except InputError as exc:
+            problems.extend(exc.problems)
+            return None
+        table.setdefault("name", path.stem)
+        return table, str(path), ""
+    if isinstance(raw, dict):
+        table = dict(raw)
+        table.setdefault("name", "inline")
+        return table, origin, field
+    problems.append(
+        f"{origin}: {field} = {short(repr(raw))}: must be a {field} name, a path, or a table"
+    )
+    return None
 
 
-def _model(
-    raw: Any, base: Path, origin: str, overrides: dict[str, Any], problems: list[str]
+def _overrides(
+    cls: type, section: str, overrides: dict[str, Any], origin: str, problems: list[str]
+) -> dict[str, Any]:
+    """Valid override values of `cls` fields; problems are reported against the instance file."""
+    names = [f.name for f in dataclasses.fields(cls) if f.name != "profile"]
+    good = {}
+    for key, value in overrides.items():
+        where = f"{origin}: {section}.{short(key)}"
+        if key == "profile":
+            problems.append(f"{where}: set hardware_profile instead")
+        elif key not in names:
+            problems.append(unknown_key(key, names, where))
+        else:
+            converted, problem = coerce_field(cls, key, value, where)
+            if problem:
+                problems.append(problem)
+            else:
+                good[key] = converted
+    return good
+
+
+def _with_overrides(messages: list[str], merged: list[str], where: str, origin: str) -> list[str]:
+    """Cross-field problems of the file, then those only the overrides cause."""
+    out = [f"{where}: {m}" for m in messages]
+    out += [f"{where}: {m} (with the overrides of {origin})" for m in merged if m not in messages]
+    return out
+
+
+# ---- models ----
+
+
+def model_from_table(
+    table: dict[str, Any],
+    where: str,
+    section: str,
+    problems: list[str],
+    overrides: dict[str, Any] | None = None,
+    origin: str | None = None,
 ) -> Model | None:
+    """Validate a model table (a file or an inline `[model]`), with the scenario's overrides."""
     start = len(problems)
-    bad = _unknown_overrides(Model, "model", overrides, origin)
-    if bad:
-        problems.extend(bad)
-        return None
-    if isinstance(raw, str):
-        path = resolve("models", raw, base, origin)
-        table = read_toml(path)
-        table.setdefault("name", path.stem)
-        where = str(path)
-    elif isinstance(raw, dict):
-        table, where = dict(raw), origin
-        table.setdefault("name", "inline")
-    else:
-        problems.append(f"{origin}: model must be a model name, a path, or a table")
-        return None
-    table.update(overrides)
-    model = build(Model, table, where, "" if where != origin else "model", problems)
-    if model is not None:
-        problems.extend(f"{where}: {p}" for p in checks.check_model(model))
-    return model if len(problems) == start else None
-
-
-def _hardware(
-    raw: Any, profile: str, base: Path, origin: str, overrides: dict[str, Any], problems: list[str]
-) -> Hardware | None:
-    bad = _unknown_overrides(Hardware, "hardware", overrides, origin)
-    if bad:
-        problems.extend(bad)
-        return None
-    if isinstance(raw, str):
-        path = resolve("hardware", raw, base, origin)
-        table = read_toml(path)
-        table.setdefault("name", path.stem)
-        where, section = str(path), ""
-    elif isinstance(raw, dict):
-        table, where, section = dict(raw), origin, "hardware."
-        table.setdefault("name", "inline")
-    else:
-        problems.append(f"{origin}: hardware must be a hardware name, a path, or a table")
-        return None
-    efficiency = table.pop("efficiency", {})
-    paper = table.pop("paper", {})
-    calibration = table.pop("gemm_calibration", None)
-    start = len(problems)
-    for name, sub, allowed in (
-        ("efficiency", efficiency, EFFICIENCY_KEYS),
-        ("paper", paper, sorted(HARDWARE_FILE_KEYS)),
-    ):
-        if not isinstance(sub, dict):
-            problems.append(f"{where}: {section}{name} must be a table")
-            continue
-        for key in sub:
-            if key not in allowed:
-                problems.append(
-                    f"{where}: {section}{name}.{key}: unknown field; allowed: {', '.join(allowed)}"
-                )
+    _, view = build_partial(Model, table, where, section, problems)
+    good = _overrides(Model, "model", overrides or {}, origin or where, problems)
+    own = checks.check_model(view)
+    merged = checks.check_model(Partial({**view.values(), **good})) if good else own
+    problems += _with_overrides(own, merged, where, origin or where)
     if len(problems) > start:
         return None
-    fields = {k: v for k, v in table.items()}
-    if profile == "paper":
-        fields.update(paper)
-        fields["superpod_unbounded"] = bool(fields.get("superpod", False))
-    elif profile == "sustained":
-        fields.update({f"{k}_efficiency": v for k, v in efficiency.items()})
-    if calibration is not None and profile == "sustained":
-        fields["gemm_calibration"] = _calibration(calibration, where, section, problems)
-    fields["profile"] = profile
-    fields.update(overrides)
-    hw = build(Hardware, fields, where, section.rstrip("."), problems)
-    if hw is not None:
-        problems.extend(f"{where}: {p}" for p in checks.check_hardware(hw))
-    return hw if len(problems) == start else None
+    return Model(**{**view.values(), **good})
 
 
-def _calibration(raw: Any, where: str, section: str, problems: list[str]) -> list[list[float]]:
+def validate_model_file(path: str | Path) -> Model:
+    """A model file alone, by the rules it obeys inside a scenario."""
+    path = Path(path)
+    table = read_toml(path)
+    table.setdefault("name", path.stem)
+    problems: list[str] = []
+    model = model_from_table(table, str(path), "", problems)
+    if model is None:
+        raise InputError(problems)
+    return model
+
+
+# ---- hardware ----
+
+
+def _profile_key(where: str, key: str) -> str:
+    what = PROFILE_KEYS[key]
+    if what is not None:
+        fix = f"put it in [efficiency] as {what} = ... (used by the sustained profile)"
+    elif key == "profile":
+        fix = "choose the profile with hardware_profile in the scenario"
+    else:
+        fix = "the paper profile sets it for superpods"
+    return f"{where}{key}: not allowed in a hardware file: {fix}"
+
+
+def _sub_table(
+    name: str, raw: Any, allowed: dict[str, str], prefix: str, problems: list[str]
+) -> dict[str, Any]:
+    """Valid entries of [efficiency] or [paper]: key -> Hardware field value."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        problems.append(f"{prefix}{name} = {short(repr(raw))}: must be a table [{name}]")
+        return {}
+    good = {}
+    for key, value in raw.items():
+        where = f"{prefix}{name}.{short(key)}"
+        if key not in allowed:
+            problems.append(unknown_key(key, list(allowed), where))
+            continue
+        converted, problem = coerce_field(Hardware, allowed[key], value, where)
+        if problem:
+            problems.append(problem)
+        else:
+            good[allowed[key]] = converted
+    return good
+
+
+def _calibration(raw: Any, prefix: str, problems: list[str]) -> tuple[tuple[float, float], ...]:
+    where = f"{prefix}gemm_calibration"
+    if raw is None:
+        return ()
     if not isinstance(raw, dict) or set(raw) != {"tokens_per_expert", "tflops"}:
         problems.append(
-            f"{where}: {section}gemm_calibration must be a table with "
-            "tokens_per_expert = [...] and tflops = [...]"
+            f"{where} must be a table with tokens_per_expert = [...] and tflops = [...]"
         )
-        return []
+        return ()
     tpe, tflops = raw["tokens_per_expert"], raw["tflops"]
     if not (isinstance(tpe, list) and isinstance(tflops, list) and len(tpe) == len(tflops) >= 2):
-        problems.append(
-            f"{where}: {section}gemm_calibration: two lists of the same length (>= 2) expected"
-        )
-        return []
-    return [[x, y] for x, y in zip(tpe, tflops, strict=True)]
+        problems.append(f"{where}: two lists of the same length (>= 2) expected")
+        return ()
+    pairs, problem = coerce_field(
+        Hardware, "gemm_calibration", [[x, y] for x, y in zip(tpe, tflops, strict=True)], where
+    )
+    if problem:
+        problems.append(problem)
+        return ()
+    bad = checks.calibration_problems(pairs)
+    problems += [f"{prefix}{p}" for p in bad]
+    return () if bad else pairs
 
 
-def _resolve_loads(workload: Workload, base: Path, origin: str, problems: list[str]) -> Workload:
-    """Make a loads CSV path absolute (relative to the instance file); specs stay as they are."""
+def hardware_from_table(
+    table: dict[str, Any],
+    profile: str,
+    where: str,
+    section: str,
+    problems: list[str],
+    overrides: dict[str, Any] | None = None,
+    origin: str | None = None,
+) -> Hardware | None:
+    """Validate a hardware table under every profile; return it under `profile`."""
+    start = len(problems)
+    prefix = f"{where}: {section}." if section else f"{where}: "
+    table = dict(table)
+    extra = {k: table.pop(k, None) for k in HARDWARE_TABLES}
+    for key in [k for k in table if k in PROFILE_KEYS]:
+        problems.append(_profile_key(prefix, key))
+        del table[key]
+    _, view = build_partial(Hardware, {**table, "profile": "datasheet"}, where, section, problems)
+    efficiency = _sub_table(
+        "efficiency",
+        extra["efficiency"],
+        {k: f"{k}_efficiency" for k in EFFICIENCY_KEYS},
+        prefix,
+        problems,
+    )
+    paper = _sub_table(
+        "paper", extra["paper"], {k: k for k in HARDWARE_FILE_KEYS}, prefix, problems
+    )
+    calibration = _calibration(extra["gemm_calibration"], prefix, problems)
+    good = _overrides(Hardware, "hardware", overrides or {}, origin or where, problems)
+    bad = checks.calibration_problems(good.get("gemm_calibration", ()))
+    problems += [f"{origin or where}: hardware.{p}" for p in bad]
+
+    def compose(name: str, over: dict[str, Any]) -> dict[str, Any]:
+        fields = view.values()
+        if name == "paper":
+            fields.update(paper)
+            fields["superpod_unbounded"] = bool(fields.get("superpod", False))
+        elif name == "sustained":
+            fields.update(efficiency)
+            if calibration:
+                fields["gemm_calibration"] = calibration
+        fields["profile"] = name
+        return {**fields, **over}
+
+    own: dict[str, list[str]] = {}
+    for name in PROFILES:
+        for message in checks.run(checks.HARDWARE_PROFILE_RULES, Partial(compose(name, {}))):
+            own.setdefault(message, []).append(name)
+    messages = [
+        m if len(p) == len(PROFILES) else f"{m} ({' and '.join(p)} profile)" for m, p in own.items()
+    ]
+    merged = checks.run(checks.HARDWARE_PROFILE_RULES, Partial(compose(profile, good)))
+    problems += _with_overrides(
+        messages, [m for m in merged if m not in own], where, origin or where
+    )
+    if len(problems) > start:
+        return None
+    return Hardware(**compose(profile, good))
+
+
+def validate_hardware_file(path: str | Path) -> Hardware:
+    """A hardware file alone: every profile, [efficiency], [paper] and gemm_calibration."""
+    path = Path(path)
+    table = read_toml(path)
+    table.setdefault("name", path.stem)
+    problems: list[str] = []
+    hw = hardware_from_table(table, "sustained", str(path), "", problems)
+    if hw is None:
+        raise InputError(problems)
+    return hw
+
+
+def file_kind(raw: dict[str, Any], path: Path) -> str:
+    """ "instance", "hardware" or "model": what a TOML file holds, by its keys and folder."""
+    if any(k in raw for k in ("workload", "search", "overrides", "hardware_profile")) or any(
+        isinstance(raw.get(k), (str, dict)) for k in ("model", "hardware")
+    ):
+        return "instance"
+    hardware_keys = {"hbm_gb", "fp8_tflops", "scaleup_gbps", *HARDWARE_TABLES}
+    if path.parent.name == "hardware" or hardware_keys & set(raw):
+        return "hardware"
+    return "model"
+
+
+# ---- instances ----
+
+
+def _resolve_loads(
+    workload: Workload, model: Model | None, base: Path, origin: str, problems: list[str]
+) -> Workload:
+    """Make a loads CSV path absolute (relative to the instance file) and check the loads."""
     loads = str(workload.expert_loads)
+    where = f"{origin}: workload.expert_loads"
     if workload.expert_imbalance != 1.0:
         problems.append(
             f"{origin}: workload.expert_imbalance and workload.expert_loads: give one of them "
             "(the loads determine the imbalance)"
         )
-    is_path = loads.endswith(".csv") or "/" in loads or (base / loads).is_file()
-    if not is_path:
-        return workload
-    path = Path(loads) if Path(loads).is_absolute() else base / loads
-    if not path.is_file():
-        problems.append(f"{origin}: workload.expert_loads = {loads!r}: no file {path}")
-        return workload
-    return dataclasses.replace(workload, expert_loads=str(path.resolve()))
+    is_path = loads.endswith(".csv") or "/" in loads or _is_file(base / loads)
+    if is_path:
+        path = Path(loads) if Path(loads).is_absolute() else base / loads
+        if not _is_file(path):
+            problems.append(f"{where} = {short(loads)!r}: no file {short(str(path))}")
+            return workload
+        workload = dataclasses.replace(workload, expert_loads=str(path.resolve()))
+    if model is not None:
+        try:
+            check_expert_loads(str(workload.expert_loads), model)
+        except LoadsError as exc:
+            problems.append(f"{where}: {exc}")
+    return workload
 
 
 def load_instance(path: str | Path, overrides: dict[str, Any] | None = None) -> Instance:
@@ -283,6 +423,47 @@ def load_instance(path: str | Path, overrides: dict[str, Any] | None = None) -> 
     return instance_from_table(raw, path.parent, origin, default_name=path.stem, path=str(path))
 
 
+def _top_level(raw: dict[str, Any], origin: str, problems: list[str]) -> tuple[str, dict, dict]:
+    """Checks of the instance table itself; (profile, model overrides, hardware overrides)."""
+    for key in raw:
+        if key not in TOP_KEYS:
+            problems.append(unknown_key(key, list(TOP_KEYS), f"{origin}: {short(key)}"))
+    for key in ("model", "hardware", "workload"):
+        if key not in raw:
+            problems.append(f"{origin}: {key}: missing required field")
+    for key in ("name", "description"):
+        if key in raw and not isinstance(raw[key], str):
+            problems.append(f"{origin}: {key} = {short(repr(raw[key]))} must be a string")
+    profile = raw.get("hardware_profile", "sustained")
+    if profile not in PROFILES:
+        problems.append(
+            f"{origin}: hardware_profile = {short(repr(profile))}: must be one of "
+            f"{', '.join(PROFILES)}"
+        )
+        profile = "sustained"  # still check the hardware, under every profile
+    over = raw.get("overrides", {})
+    tables: dict[str, dict] = {"model": {}, "hardware": {}}
+    if not isinstance(over, dict):
+        problems.append(
+            f"{origin}: overrides must be a table with [overrides.model] and [overrides.hardware]"
+        )
+        over = {}
+    for key, value in over.items():
+        if key not in tables:
+            problems.append(
+                f"{origin}: overrides.{short(key)}: only [overrides.model] and "
+                "[overrides.hardware] are allowed"
+            )
+        elif not isinstance(value, dict):
+            problems.append(
+                f"{origin}: overrides.{key} = {short(repr(value))}: must be a table "
+                f"[overrides.{key}] of {key} fields"
+            )
+        else:
+            tables[key] = value
+    return profile, tables["model"], tables["hardware"]
+
+
 def instance_from_table(
     raw: dict[str, Any],
     base: Path,
@@ -292,41 +473,39 @@ def instance_from_table(
 ) -> Instance:
     """Validate a raw instance table; raise `InputError` listing every problem."""
     problems: list[str] = []
-    for key in raw:
-        if key not in TOP_KEYS:
-            problems.append(f"{origin}: {key}: unknown field; allowed: {', '.join(TOP_KEYS)}")
-    for key in ("model", "hardware", "workload"):
-        if key not in raw:
-            problems.append(f"{origin}: {key}: missing required field")
-    profile = raw.get("hardware_profile", "sustained")
-    if profile not in PROFILES:
-        problems.append(
-            f"{origin}: hardware_profile = {profile!r}: must be one of {', '.join(PROFILES)}"
+    profile, model_over, hardware_over = _top_level(raw, origin, problems)
+    model = hardware = None
+    if "model" in raw and (found := _table("models", raw["model"], base, origin, problems)):
+        model = model_from_table(*found, problems, model_over, origin)
+    if "hardware" in raw and (found := _table("hardware", raw["hardware"], base, origin, problems)):
+        hardware = hardware_from_table(
+            found[0], profile, found[1], found[2], problems, hardware_over, origin
         )
-    over = raw.get("overrides", {})
-    if not isinstance(over, dict) or any(k not in ("model", "hardware") for k in over):
-        problems.append(
-            f"{origin}: overrides: only [overrides.model] and [overrides.hardware] are allowed"
-        )
-        over = {}
-    for key in ("workload", "search"):
-        if key in raw and not isinstance(raw[key], dict):
-            problems.append(f"{origin}: {key} must be a table [{key}]")
-    if problems:
-        raise InputError(problems)
-    model = _model(raw["model"], base, origin, over.get("model", {}), problems)
-    hardware = _hardware(raw["hardware"], profile, base, origin, over.get("hardware", {}), problems)
-    workload = build(Workload, raw["workload"], origin, "workload", problems)
-    search = build(Search, raw.get("search", {}), origin, "search", problems)
-    if search is not None:
-        problems.extend(f"{origin}: {p}" for p in checks.check_search(search))
+    views: dict[str, Any] = {}
+    built: dict[str, Any] = {}
+    for key, cls in (("workload", Workload), ("search", Search)):
+        table = raw.get(key, {} if key == "search" else None)
+        if table is None:
+            continue
+        if not isinstance(table, dict):
+            problems.append(f"{origin}: {key} = {short(repr(table))} must be a table [{key}]")
+            continue
+        built[key], views[key] = build_partial(cls, table, origin, key, problems)
+    workload, search = built.get("workload"), built.get("search")
+    if "search" in views:
+        problems += [f"{origin}: {p}" for p in checks.check_search(views["search"])]
+        if search is not None:
+            problems += [
+                f"{origin}: {p}"
+                for p in checks.check_search_size(search, model, views.get("workload"), hardware)
+            ]
+    if "workload" in views and "search" in views:
+        problems += [
+            f"{origin}: {p}"
+            for p in checks.check_workload_search(views["workload"], views["search"])
+        ]
     if workload is not None and workload.expert_loads is not None:
-        workload = _resolve_loads(workload, base, origin, problems)
-    if workload is not None and search is not None:
-        problems.extend(f"{origin}: {p}" for p in checks.check_workload_search(workload, search))
+        workload = _resolve_loads(workload, model, base, origin, problems)
     if problems or model is None or hardware is None or workload is None or search is None:
         raise InputError(problems or [f"{origin}: invalid instance"])
-    name = raw.get("name", default_name)
-    if not isinstance(name, str):
-        raise InputError([f"{origin}: name must be a string"])
-    return Instance(name, model, hardware, workload, search, path)
+    return Instance(raw.get("name", default_name), model, hardware, workload, search, path)

@@ -13,13 +13,18 @@ above that cap are water-filled onto the other experts.
 from __future__ import annotations
 
 import csv
+import functools
 import math
+import os
 import re
+import stat
 from pathlib import Path
 
 import numpy as np
 
 from formulations.types import Model
+from solver.errors import LimitError
+from solver.io import limits
 
 SPEC_FORMS = (
     "zipf[:s=1.0,seed=0]",
@@ -65,24 +70,87 @@ def load_expert_loads(spec_or_path: str, model: Model) -> np.ndarray:
     Raises:
         LoadsError: unreadable or malformed file, or a bad spec.
     """
-    if _is_spec(spec_or_path) and not Path(spec_or_path).is_file():
+    if _is_spec(spec_or_path) and not _is_file(Path(spec_or_path)):
         return generate_loads(spec_or_path, model)
-    return read_loads_csv(Path(spec_or_path), model)
+    path = Path(spec_or_path)
+    info = _regular_file(path)
+    key = (str(path.resolve()), info.st_size, info.st_mtime_ns, _model_key(model))
+    loads = _cached_csv(key, model)
+    return loads.copy()
+
+
+def check_expert_loads(spec_or_path: str, model: Model) -> None:
+    """Validate loads without generating them: a spec's ranges and size, or a CSV in full.
+
+    Raises:
+        LoadsError: what `load_expert_loads` would raise.
+    """
+    if _is_spec(spec_or_path) and not _is_file(Path(spec_or_path)):
+        kind, params = _parse_spec(spec_or_path)
+        _check_spec(spec_or_path, params, model)
+        return
+    load_expert_loads(spec_or_path, model)
+
+
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except (OSError, ValueError):  # e.g. a name too long for the file system
+        return False
+
+
+def _model_key(model: Model) -> tuple[int, int]:
+    return (model.num_routed_experts, model.num_moe_layers)
+
+
+@functools.lru_cache(maxsize=8)
+def _cached_csv(key: tuple, model: Model) -> np.ndarray:
+    """A CSV read once per (file, size, mtime, model shape): validation and solve share it."""
+    loads = read_loads_csv(Path(key[0]), model)
+    loads.flags.writeable = False
+    return loads
+
+
+def _check_cells(layers: int, experts: int, what: str) -> None:
+    try:
+        limits.check_load_cells(layers, experts, what)
+    except LimitError as exc:
+        raise LoadsError(exc.problems[0]) from None
+
+
+def _regular_file(path: Path) -> os.stat_result:
+    """The file's stat if it is a regular file within the size cap, else LoadsError."""
+    try:
+        info = path.stat()
+    except (OSError, ValueError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise LoadsError(f"{path}: cannot read loads file ({reason}); {_allowed_forms()}") from None
+    if not stat.S_ISREG(info.st_mode):
+        kind = "a directory" if stat.S_ISDIR(info.st_mode) else "not a regular file"
+        raise LoadsError(f"{path}: cannot read loads file ({kind}); {_allowed_forms()}")
+    if info.st_size > limits.MAX_LOADS_FILE_BYTES:
+        raise LoadsError(
+            f"{path}: {info.st_size:,} bytes; a loads file may have at most "
+            f"{limits.MAX_LOADS_FILE_BYTES:,} bytes"
+        )
+    return info
 
 
 # ---- CSV traces ----
 
 
-def _parse_int(text: str, what: str, where: str, lo: int, hi: int | None) -> int:
-    allowed = f"[{lo}, {hi})" if hi is not None else f">= {lo}"
+def _parse_int(text: str, what: str, where: str, lo: int, hi: int, top: bool = False) -> int:
+    """A whole number in [lo, hi) (`top`: in [lo, hi], said as >= lo and <= hi)."""
+    allowed = f">= {lo} and <= {hi:,}" if top else f"[{lo:,}, {hi:,})"
+    shown = text if len(text) <= 30 else f"{text[:25]}... ({len(text):,} chars)"
     try:
-        value = float(text)
+        value = int(text) if text.lstrip("+-").isdigit() and len(text) <= 30 else float(text)
     except ValueError:
-        raise LoadsError(f"{where}: {what} {text!r} is not a number (allowed {allowed})") from None
-    if not math.isfinite(value) or not value.is_integer():
-        raise LoadsError(f"{where}: {what} {text!r} is not a whole number (allowed {allowed})")
-    if value < lo or (hi is not None and value >= hi):
-        raise LoadsError(f"{where}: {what} {int(value)} is out of range (allowed {allowed})")
+        raise LoadsError(f"{where}: {what} {shown!r} is not a number (allowed {allowed})") from None
+    if isinstance(value, float) and (not math.isfinite(value) or not value.is_integer()):
+        raise LoadsError(f"{where}: {what} {shown!r} is not a whole number (allowed {allowed})")
+    if value < lo or value > hi or (value == hi and not top):
+        raise LoadsError(f"{where}: {what} {shown} is out of range (allowed {allowed})")
     return int(value)
 
 
@@ -93,6 +161,8 @@ def read_loads_csv(path: Path, model: Model) -> np.ndarray:
     largest layer present, each with a positive total.
     """
     num_experts, max_layers = model.num_routed_experts, model.num_moe_layers
+    _regular_file(path)
+    _check_cells(max_layers, num_experts, f"{path}: loads of this model")
     try:
         with path.open(newline="") as handle:
             rows = list(_csv_rows(handle, path, num_experts, max_layers))
@@ -106,22 +176,45 @@ def read_loads_csv(path: Path, model: Model) -> np.ndarray:
     num_layers = max(layer for _, layer, _, _ in rows) + 1
     loads = np.zeros((num_layers, num_experts), dtype=np.int64)
     first_line: dict[int, int] = {}
+    # At most MAX_LOADS_ROWS rows of at most MAX_TOKENS_PER_ROW each: no int64 overflow.
     for line, layer, expert, tokens in rows:
         loads[layer, expert] += tokens
         first_line.setdefault(layer, line)
     for layer in range(num_layers):
-        if loads[layer].sum() == 0:
-            where = f"line {first_line[layer]}" if layer in first_line else "no rows"
+        total = int(loads[layer].sum())
+        where = f"line {first_line[layer]}" if layer in first_line else "no rows"
+        if total == 0:
             raise LoadsError(
                 f"{path}: empty layer {layer} ({where}): every layer in [0, {num_layers}) "
                 "needs a positive token total"
+            )
+        if total > limits.MAX_TOKENS_PER_LAYER:
+            raise LoadsError(
+                f"{path}: layer {layer} ({where}) totals {total:,} tokens; at most "
+                f"{limits.MAX_TOKENS_PER_LAYER:,} per layer"
             )
     return loads
 
 
 def _csv_rows(handle, path: Path, num_experts: int, max_layers: int):
     """Yield `(line, layer, expert, tokens)` for every data row, checking each field."""
-    reader = csv.reader(handle)
+    reader = csv.reader(_capped_lines(handle, path))
+    try:
+        yield from _checked_rows(reader, path, num_experts, max_layers)
+    except csv.Error as exc:
+        raise LoadsError(f"{path}: line {reader.line_num}: malformed CSV ({exc})") from None
+
+
+def _capped_lines(handle, path: Path):
+    """The file's lines, refusing one longer than a row can sensibly be."""
+    cap = limits.MAX_LOADS_LINE_CHARS
+    for number, line in enumerate(iter(lambda: handle.readline(cap + 1), ""), start=1):
+        if len(line) > cap and not line.endswith("\n"):
+            raise LoadsError(f"{path}: line {number}: longer than {cap:,} characters")
+        yield line
+
+
+def _checked_rows(reader, path: Path, num_experts: int, max_layers: int):
     header = next(reader, None)
     if header is None:
         raise LoadsError(f"{path}: line 1: empty file; {_allowed_forms()}")
@@ -133,6 +226,7 @@ def _csv_rows(handle, path: Path, num_experts: int, max_layers: int):
             f"the header needs {','.join(_COLUMNS)} (found {','.join(names)})"
         )
     col = {c: names.index(c) for c in _COLUMNS}
+    count = 0
     for row in reader:
         line = reader.line_num
         if not row or all(not cell.strip() for cell in row):
@@ -140,51 +234,79 @@ def _csv_rows(handle, path: Path, num_experts: int, max_layers: int):
         where = f"{path}: line {line}"
         if len(row) <= max(col.values()):
             raise LoadsError(f"{where}: {len(row)} fields, expected at least {len(names)}")
+        count += 1
+        if count > limits.MAX_LOADS_ROWS:
+            raise LoadsError(f"{where}: more than {limits.MAX_LOADS_ROWS:,} data rows")
         layer = _parse_int(row[col["layer"]].strip(), "layer", where, 0, max_layers)
         expert = _parse_int(row[col["expert"]].strip(), "expert", where, 0, num_experts)
-        tokens = _parse_int(row[col["tokens"]].strip(), "tokens", where, 0, None)
+        tokens = _parse_int(
+            row[col["tokens"]].strip(), "tokens", where, 0, limits.MAX_TOKENS_PER_ROW, top=True
+        )
         yield line, layer, expert, tokens
 
 
 # ---- generated loads ----
 
 
+MAX_SPEC_CHARS = 200
+"""Longest generator spec (the longest sensible one has about 50 characters)."""
+MAX_SEED = 2**63 - 1
+"""numpy seeds are unbounded; one that fits in 64 bits is plenty."""
+MAX_EXPONENT = 100.0
+"""Largest Zipf s or lognormal sigma: beyond it every weight underflows but the first."""
+
+
 def _parse_spec(spec: str) -> tuple[str, dict[str, float]]:
+    shown = spec if len(spec) <= 60 else f"{spec[:55]}... ({len(spec):,} chars)"
+    if len(spec) > MAX_SPEC_CHARS:
+        raise LoadsError(f"loads spec {shown!r}: longer than {MAX_SPEC_CHARS} characters")
     kind, _, rest = spec.partition(":")
     kind = kind.strip().lower()
     if kind not in _PARAMS:
-        raise LoadsError(f"unknown loads spec {spec!r}; {_allowed_forms()}")
+        raise LoadsError(f"unknown loads spec {shown!r}; {_allowed_forms()}")
     params: dict[str, float] = dict(_PARAMS[kind])
+    seen: set[str] = set()
     for item in filter(None, (p.strip() for p in rest.split(","))):
         key, eq, value = item.partition("=")
         key = key.strip().lower()
         if not eq or (key not in params and key not in _COMMON):
             allowed = ", ".join([*_PARAMS[kind], *_COMMON])
-            raise LoadsError(f"loads spec {spec!r}: bad item {item!r} (allowed keys: {allowed})")
+            raise LoadsError(f"loads spec {shown!r}: bad item {item!r} (allowed keys: {allowed})")
+        if key in seen:
+            raise LoadsError(f"loads spec {shown!r}: {key} given more than once")
+        seen.add(key)
         try:
             params[key] = float(value)
         except ValueError:
-            raise LoadsError(f"loads spec {spec!r}: {key}={value!r} is not a number") from None
+            raise LoadsError(f"loads spec {shown!r}: {key}={value!r} is not a number") from None
+        if not math.isfinite(params[key]):
+            raise LoadsError(f"loads spec {shown!r}: {key}={value.strip()} must be finite")
     return kind, params
 
 
 def _check_spec(spec: str, params: dict[str, float], model: Model) -> tuple[int, int, int]:
-    """Validate numeric ranges; return (tokens per layer, layers, seed)."""
+    """Validate numeric ranges and the array size; return (tokens per layer, layers, seed)."""
     k = model.experts_per_token
     tokens = params.get("tokens", 4096 * k)
     layers = params.get("layers", model.num_moe_layers)
     seed = params.get("seed", 0)
     checks = [
-        ("tokens", tokens, 1, "a whole number >= 1"),
-        ("layers", layers, 1, "a whole number >= 1"),
-        ("seed", seed, 0, "a whole number >= 0"),
+        ("tokens", tokens, 1, limits.MAX_TOKENS_PER_LAYER),
+        ("layers", layers, 1, model.num_moe_layers),
+        ("seed", seed, 0, MAX_SEED),
     ]
-    for key, value, lo, allowed in checks:
-        if not float(value).is_integer() or value < lo:
-            raise LoadsError(f"loads spec {spec!r}: {key}={value:g} must be {allowed}")
+    for key, value, lo, hi in checks:
+        if not float(value).is_integer() or not lo <= value <= hi:
+            top = f"{hi:,}" + (" (the model's MoE layers)" if key == "layers" else "")
+            raise LoadsError(
+                f"loads spec {spec!r}: {key}={value:g} must be a whole number >= {lo} and <= {top}"
+            )
     for key in ("s", "sigma"):
-        if key in params and not (math.isfinite(params[key]) and params[key] >= 0):
-            raise LoadsError(f"loads spec {spec!r}: {key}={params[key]:g} must be >= 0")
+        if key in params and not 0 <= params[key] <= MAX_EXPONENT:
+            raise LoadsError(
+                f"loads spec {spec!r}: {key}={params[key]:g} must be >= 0 and <= {MAX_EXPONENT:g}"
+            )
+    _check_cells(int(layers), model.num_routed_experts, f"loads spec {spec!r}")
     return int(tokens), int(layers), int(seed)
 
 

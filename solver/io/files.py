@@ -1,0 +1,132 @@
+"""Reading input text safely: TOML files, `--set` values, and where the shipped catalogue lives.
+
+Every read is bounded: a file must be a regular file (not a directory, a FIFO or
+/dev/zero) of at most `limits.MAX_TOML_BYTES`, nested at most `limits.MAX_TOML_DEPTH`
+levels, and any failure is an `InputError` naming the file, never a traceback.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import stat
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from solver.errors import InputError
+from solver.io import limits
+
+
+def shipped_catalogue() -> Path:
+    """The shipped `instances/` folder: the repository's in a checkout, else the package's.
+
+    A checkout (editable install or PYTHONPATH) keeps the catalogue next to `solver/`;
+    a wheel carries it as package data `solver/instances` (see pyproject.toml).
+    """
+    root = Path(__file__).resolve().parents[2]
+    if (root / "pyproject.toml").is_file() and (root / "instances").is_dir():
+        return root / "instances"
+    return Path(str(importlib.resources.files("solver") / "instances"))
+
+
+def depth(value: Any) -> int:
+    """Nesting depth of tables and lists (a scalar is 0), without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        deepest = max(deepest, level)
+        if level > limits.MAX_TOML_DEPTH:
+            return level  # deep enough to refuse; no need to walk further
+        stack.extend((child, level + 1) for child in children)
+    return deepest
+
+
+def _too_deep(where: str) -> InputError:
+    return InputError(
+        [f"{where}: nested more than {limits.MAX_TOML_DEPTH} levels deep (tables and arrays)"]
+    )
+
+
+def read_toml(path: str | Path) -> dict[str, Any]:
+    """Parse a TOML file; InputError for anything but a readable, small, well-formed file."""
+    path = Path(path)
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        raise InputError([f"{path}: file not found"]) from None
+    except (OSError, ValueError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise InputError([f"{path}: cannot read ({reason})"]) from None
+    if stat.S_ISDIR(info.st_mode):
+        raise InputError([f"{path}: is a directory, expected a TOML file"])
+    if not stat.S_ISREG(info.st_mode):
+        raise InputError([f"{path}: not a regular file, expected a TOML file"])
+    if info.st_size > limits.MAX_TOML_BYTES:
+        raise InputError(
+            [
+                f"{path}: {info.st_size:,} bytes; an input file may have at most "
+                f"{limits.MAX_TOML_BYTES:,} bytes"
+            ]
+        )
+    try:
+        with path.open("rb") as fh:
+            data = fh.read(limits.MAX_TOML_BYTES + 1)
+    except OSError as exc:
+        raise InputError([f"{path}: cannot read ({exc.strerror or exc})"]) from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InputError([f"{path}: not a UTF-8 text file"]) from None
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError([f"{path}: malformed TOML: {exc}"]) from None
+    except RecursionError:
+        raise _too_deep(str(path)) from None
+    if depth(raw) > limits.MAX_TOML_DEPTH:
+        raise _too_deep(str(path))
+    return raw
+
+
+def parse_value(text: str, where: str = "--set") -> Any:
+    """A `--set` value: a TOML value (number, bool, string, list, table), else a bare string."""
+    try:
+        value = tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+    except RecursionError:
+        raise _too_deep(where) from None
+    if depth(value) > limits.MAX_TOML_DEPTH:
+        raise _too_deep(where)
+    return value
+
+
+def parse_assignments(items: list[str], option: str = "--set") -> dict[str, Any]:
+    """["workload.tpot_ms=30", ...] -> {"workload.tpot_ms": 30.0, ...}; a key given twice fails."""
+    out: dict[str, Any] = {}
+    problems = []
+    for item in items:
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or not key or any(not part.isidentifier() for part in key.split(".")):
+            shown = item if len(item) <= 60 else f"{item[:55]}... ({len(item):,} chars)"
+            problems.append(
+                f"{option} {shown!r}: expected dotted.key=value, e.g. workload.tpot_ms=30"
+            )
+            continue
+        if key in out:
+            problems.append(f"{option} {key}: given more than once; keep one")
+            continue
+        try:
+            out[key] = parse_value(value.strip(), f"{option} {key}")
+        except InputError as exc:
+            problems += exc.problems
+    if problems:
+        raise InputError(problems)
+    return out
