@@ -35,11 +35,16 @@ def _silence_highs_banner() -> None:
         highspy.Highs()
 
 
-def _to_pulp(prob: IntegerProgram) -> tuple[pulp.LpProblem, list[pulp.LpVariable]]:
+def _to_pulp(
+    prob: IntegerProgram,
+    var_names: list[str] | None = None,
+    con_names: list[str] | None = None,
+) -> tuple[pulp.LpProblem, list[pulp.LpVariable]]:
+    """The PuLP model of `prob`; names x<i> and c<k> unless given (the export's are readable)."""
     lp = pulp.LpProblem(prob.name, pulp.LpMaximize if prob.maximize else pulp.LpMinimize)
     xs = [
         lp.add_variable(
-            f"x{i}",
+            var_names[i] if var_names else f"x{i}",
             None if math.isinf(v.lo) else v.lo,
             None if math.isinf(v.hi) else v.hi,
             cat=pulp.LpInteger if v.integer else pulp.LpContinuous,
@@ -53,13 +58,14 @@ def _to_pulp(prob: IntegerProgram) -> tuple[pulp.LpProblem, list[pulp.LpVariable
     )
     for k, con in enumerate(prob.constraints):
         expr = pulp.LpAffineExpression([(xs[i], c) for i, c in con.terms.items()])
+        name = con_names[k] if con_names else f"c{k}"
         if con.lo == con.hi:
-            lp.addConstraint(expr == con.lo, f"c{k}")
+            lp.addConstraint(expr == con.lo, name)
             continue
         if not math.isinf(con.lo):
-            lp.addConstraint(expr >= con.lo, f"c{k}_lo")
+            lp.addConstraint(expr >= con.lo, f"{name}_lo")
         if not math.isinf(con.hi):
-            lp.addConstraint(expr <= con.hi, f"c{k}_hi")
+            lp.addConstraint(expr <= con.hi, f"{name}_hi")
     return lp, xs
 
 

@@ -8,7 +8,7 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-from solver.cli import analysis, placement, solve
+from solver.cli import analysis, placement, size, solve
 from solver.errors import AfdSolverError
 
 
@@ -20,7 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks for input errors too")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (solve, analysis, placement):
+    for module in (solve, analysis, placement, size):
         module.register(sub)
     return parser
 

@@ -1,0 +1,113 @@
+"""Write an `IntegerProgram` as `.lp` and `.mps` files for any other solver (Gurobi, CPLEX, ...).
+
+The files come from PuLP's writers on the same translation the PuLP backend
+solves, with readable names (the program's own variable and constraint names,
+made legal and unique). Two details keep the files faithful:
+
+- an objective constant (LP and MPS writers drop it) becomes a variable fixed
+  at 1 with the constant as its cost, so every solver reports the same value;
+- the MPS file carries an `OBJSENSE` section right after `NAME` (free-MPS
+  style, read by HiGHS, Gurobi, CPLEX and SCIP), so a maximisation stays one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Iterable
+from pathlib import Path
+
+from formulations.program import IntegerProgram
+
+SUFFIXES = (".lp", ".mps")
+_ILLEGAL = re.compile(r"[^A-Za-z0-9_.]")
+
+
+def _legal(names: Iterable[str], prefix: str) -> list[str]:
+    """Names with only letters, digits, `_` and `.`, unique, never starting with a digit."""
+    out: list[str] = []
+    seen: set[str] = set()
+    for i, name in enumerate(names):
+        clean = _ILLEGAL.sub("_", name).strip("_") or f"{prefix}{i}"
+        if clean[0].isdigit() or clean[0] == ".":
+            clean = f"{prefix}_{clean}"
+        clean = clean[:80]
+        if clean in seen:
+            clean = f"{clean}_{i}"
+        seen.add(clean)
+        out.append(clean)
+    return out
+
+
+def _with_constant_as_variable(prob: IntegerProgram) -> IntegerProgram:
+    if prob.objective_constant == 0:
+        return prob
+    copy = dataclasses.replace(
+        prob,
+        variables=list(prob.variables),
+        objective=dict(prob.objective),
+        objective_constant=0.0,
+    )
+    index = copy.add_var("objective_constant", 1, 1)
+    copy.objective[index] = prob.objective_constant
+    return copy
+
+
+def _objsense_after_name(path: Path) -> None:
+    """PuLP writes OBJSENSE before NAME; most readers expect it after NAME."""
+    lines = path.read_text().splitlines(keepends=True)
+    if len(lines) < 3 or not lines[0].startswith("OBJSENSE"):
+        return
+    sense, rest = lines[:2], lines[2:]
+    at = next((i for i, line in enumerate(rest) if line.startswith("NAME")), None)
+    if at is None:
+        return
+    path.write_text("".join(rest[: at + 1] + sense + rest[at + 1 :]))
+
+
+def stem(*parts: str) -> str:
+    """A file stem from parts such as an instance name and an architecture."""
+    return ".".join(_ILLEGAL.sub("-", p).strip("-") or "program" for p in parts)
+
+
+def write_program(
+    prob: IntegerProgram, directory: str | Path, file_stem: str, *, force: bool = True
+) -> list[Path]:
+    """Write `prob` as `<directory>/<file_stem>.lp` and `.mps`; returns the two paths.
+
+    Args:
+        prob: the program to write.
+        directory: created if missing.
+        file_stem: the files' name without suffix (see `stem`).
+        force: overwrite existing files; with False an existing file raises FileExistsError.
+    """
+    from solver.backends.pulp_backend import _to_pulp  # PuLP only when exporting
+
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [out / f"{file_stem}{suffix}" for suffix in SUFFIXES]
+    if not force:
+        existing = [p for p in paths if p.exists()]
+        if existing:
+            raise FileExistsError(", ".join(str(p) for p in existing))
+    full = _with_constant_as_variable(prob)
+    var_names = _legal((v.name for v in full.variables), "x")
+    con_names = _legal((c.name for c in full.constraints), "c")
+    lp, _ = _to_pulp(full, var_names, con_names)
+    lp.name = _ILLEGAL.sub("_", prob.name) or "program"
+    lp.writeLP(str(paths[0]))
+    lp.writeMPS(str(paths[1]), with_objsense=True)
+    _objsense_after_name(paths[1])
+    return paths
+
+
+def export_solve_program(
+    directory: str | Path, instance: str, architecture: str, prob: IntegerProgram
+) -> list[Path]:
+    """Write the program that proved an instance's optimum: `<instance>.<architecture>.lp/.mps`.
+
+    For ratio objectives pass the last Dinkelbach step's program (its optimum
+    certifies the ratio). `instance` is the instance file's stem or its name.
+    """
+    name = Path(instance).stem if instance.endswith(".toml") else instance
+    return write_program(prob, directory, stem(name, architecture))
