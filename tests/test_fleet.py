@@ -63,7 +63,7 @@ def random_fleet(seed: int, inventories: bool = True) -> FleetProblem:
 
 
 def brute_force(problem: FleetProblem, shortage: bool = False) -> float | None:
-    """Cheapest plan by enumerating every replica count (or, with `shortage`, fewest missing GPUs)."""
+    """Cheapest plan by enumerating replica counts (with `shortage`: the fewest missing GPUs)."""
     ranges = [
         range(math.ceil(problem.demands[c.workload] / c.tokens_per_s) + 2)
         for c in problem.candidates

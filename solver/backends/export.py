@@ -90,11 +90,12 @@ def write_program(
         existing = [p for p in paths if p.exists()]
         if existing:
             raise FileExistsError(", ".join(str(p) for p in existing))
-    full = _with_constant_as_variable(prob)
+    full = dataclasses.replace(
+        _with_constant_as_variable(prob), name=_ILLEGAL.sub("_", prob.name) or "program"
+    )
     var_names = _legal((v.name for v in full.variables), "x")
     con_names = _legal((c.name for c in full.constraints), "c")
     lp, _ = _to_pulp(full, var_names, con_names)
-    lp.name = _ILLEGAL.sub("_", prob.name) or "program"
     lp.writeLP(str(paths[0]))
     lp.writeMPS(str(paths[1]), with_objsense=True)
     _objsense_after_name(paths[1])

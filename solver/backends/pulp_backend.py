@@ -41,7 +41,8 @@ def _to_pulp(
     con_names: list[str] | None = None,
 ) -> tuple[pulp.LpProblem, list[pulp.LpVariable]]:
     """The PuLP model of `prob`; names x<i> and c<k> unless given (the export's are readable)."""
-    lp = pulp.LpProblem(prob.name, pulp.LpMaximize if prob.maximize else pulp.LpMinimize)
+    sense = pulp.LpMaximize if prob.maximize else pulp.LpMinimize
+    lp = pulp.LpProblem(prob.name.replace(" ", "_"), sense)  # PuLP warns about spaces
     xs = [
         lp.add_variable(
             var_names[i] if var_names else f"x{i}",

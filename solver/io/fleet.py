@@ -56,6 +56,15 @@ DEMAND_MAX = 1e12
 
 
 @dataclass(frozen=True)
+class FleetDemand:
+    """The demand of a `[[workload]]` entry: required in a fleet, bounded above."""
+
+    demand_tokens_per_s: float = spec(
+        "output tokens/s the fleet must serve for this workload", gt=0.0, le=DEMAND_MAX
+    )
+
+
+@dataclass(frozen=True)
 class FleetWorkload:
     name: str
     model: str
@@ -134,6 +143,22 @@ def _entries(raw: Any, key: str, origin: str, problems: list[str]) -> list[dict[
     return raw
 
 
+def _unique_name(
+    entry: dict[str, Any], i: int, kind: str, seen: dict[str, int], origin: str
+) -> str | None:
+    """A problem if the entry's name was used by an earlier entry of the same kind."""
+    name = entry.get("name")
+    if not isinstance(name, str):
+        return None
+    if name in seen:
+        return (
+            f"{origin}: {kind}[{i}].name = {name!r}: not unique (also {kind}[{seen[name]}]); "
+            f"give each {kind} a different name"
+        )
+    seen[name] = i
+    return None
+
+
 def _hardware(
     entries: list[dict[str, Any]], origin: str, base: Path, problems: list[str]
 ) -> list[FleetHardware]:
@@ -141,26 +166,26 @@ def _hardware(
     seen: dict[str, int] = {}
     for i, entry in enumerate(entries):
         section = f"hardware[{i}]"
+        start = len(problems)
         hw = build(FleetHardware, entry, origin, section, problems)
-        if hw is None:
-            continue
-        if hw.name in seen:
-            problems.append(
-                f"{origin}: {section}.name = {hw.name!r}: listed twice "
-                f"(also hardware[{seen[hw.name]}]); give each hardware once"
-            )
-            continue
-        seen[hw.name] = i
-        try:
-            resolve("hardware", hw.name, base, origin)
-        except InputError as exc:
-            problems.extend(p.replace(": hardware =", f": {section}.name =") for p in exc.problems)
-            continue
-        out.append(hw)
+        duplicate = _unique_name(entry, i, "hardware", seen, origin)
+        if duplicate:
+            problems.append(duplicate)
+        elif isinstance(entry.get("name"), str):
+            try:
+                resolve("hardware", entry["name"], base, origin)
+            except InputError as exc:
+                problems.extend(
+                    p.replace(": hardware =", f": {section}.name =") for p in exc.problems
+                )
+        if hw is not None and len(problems) == start:
+            out.append(hw)
     return out
 
 
-def _workloads(entries: list[dict[str, Any]], origin: str, problems: list[str]) -> list[Any]:
+def _workloads(
+    entries: list[dict[str, Any]], origin: str, base: Path, problems: list[str]
+) -> list[Any]:
     out = []
     seen: dict[str, int] = {}
     head_keys = {f.name for f in dataclasses.fields(FleetWorkloadHead)}
@@ -175,26 +200,19 @@ def _workloads(entries: list[dict[str, Any]], origin: str, problems: list[str]) 
             problems,
         )
         raw = {k: v for k, v in entry.items() if k not in head_keys}
+        demand = {k: raw[k] for k in ("demand_tokens_per_s",) if k in raw}
+        build(FleetDemand, demand, origin, section, problems)
         workload = build(Workload, raw, origin, section, problems)
-        if workload is not None:
-            demand = workload.demand_tokens_per_s
-            if demand is None:
-                problems.append(
-                    f"{origin}: {section}.demand_tokens_per_s: missing required field "
-                    "(output tokens/s the fleet must serve)"
+        duplicate = _unique_name(entry, i, "workload", seen, origin)
+        if duplicate:
+            problems.append(duplicate)
+        if isinstance(entry.get("model"), str):
+            try:
+                resolve("models", entry["model"], base, origin)
+            except InputError as exc:
+                problems.extend(
+                    p.replace(": model =", f": {section}.model =") for p in exc.problems
                 )
-            elif not demand <= DEMAND_MAX:
-                problems.append(
-                    f"{origin}: {section}.demand_tokens_per_s = {demand!r} is out of range: "
-                    f"must be <= {DEMAND_MAX:g}"
-                )
-        if head is not None:
-            if head.name in seen:
-                problems.append(
-                    f"{origin}: {section}.name = {head.name!r}: not unique "
-                    f"(also workload[{seen[head.name]}]); workload names must differ"
-                )
-            seen.setdefault(head.name, i)
         if len(problems) == start and head is not None and workload is not None:
             out.append((head, workload, raw))
     return out
@@ -226,7 +244,7 @@ def _search(raw: Any, origin: str, problems: list[str]) -> dict[str, Any] | None
     return dict(raw) if len(problems) == start else None
 
 
-def _check_models(
+def _check_scenarios(
     workloads: list[Any],
     hardware: list[FleetHardware],
     search: dict[str, Any],
@@ -234,38 +252,27 @@ def _check_models(
     base: Path,
     problems: list[str],
 ) -> None:
-    """Build one scenario per distinct model and per hardware, so every reference is checked."""
-    if not hardware:
+    """Build one scenario per distinct model and one per hardware, so every file is checked."""
+    if not hardware or not workloads:
         return
-    checked_models: set[str] = set()
+    tables = []
+    done: set[str] = set()
     for i, (head, _, raw) in enumerate(workloads):
-        if head.model in checked_models:
-            continue
-        checked_models.add(head.model)
+        if head.model not in done:
+            done.add(head.model)
+            tables.append((f"{origin}: workload[{i}]", head.model, hardware[0], raw))
+    first = workloads[0]
+    tables += [(origin, first[0].model, hw, first[2]) for hw in hardware[1:]]
+    for where, model, hw, raw in tables:
         table = {
-            "model": head.model,
-            "hardware": hardware[0].name,
-            "hardware_profile": hardware[0].profile,
+            "model": model,
+            "hardware": hw.name,
+            "hardware_profile": hw.profile,
             "workload": raw,
             "search": search,
         }
         try:
-            instance_from_table(table, base, f"{origin}: workload[{i}]")
-        except InputError as exc:
-            problems.extend(p.replace(": model =", ".model =") for p in exc.problems)
-    first = workloads[0] if workloads else None
-    if first is None:
-        return
-    for hw in hardware[1:]:
-        table = {
-            "model": first[0].model,
-            "hardware": hw.name,
-            "hardware_profile": hw.profile,
-            "workload": first[2],
-            "search": search,
-        }
-        try:
-            instance_from_table(table, base, origin)
+            instance_from_table(table, base, where)
         except InputError as exc:
             problems.extend(exc.problems)
 
@@ -287,9 +294,9 @@ def load_fleet(path: str | Path) -> Fleet:
     hardware_entries = _entries(raw.get("hardware"), "hardware", origin, problems)
     search = _search(raw.get("search"), origin, problems)
     hardware = _hardware(hardware_entries, origin, path.parent, problems)
-    workloads = _workloads(workload_entries, origin, problems)
-    # Model references and model files are checked even when other entries have problems.
-    _check_models(workloads, hardware, search or {}, origin, path.parent, problems)
+    workloads = _workloads(workload_entries, origin, path.parent, problems)
+    if search is not None:
+        _check_scenarios(workloads, hardware, search, origin, path.parent, problems)
     if problems:
         raise InputError(list(dict.fromkeys(problems)))
     return Fleet(
