@@ -118,14 +118,19 @@ class FleetHandles:
 # ---- integer coefficients (shared by the program, pruning and checks) -------------------------
 
 
+# Throughputs come from float arithmetic (120000 tokens/s may arrive as 119999.99999999999):
+# rounding forgives that much, and no more.
+_ROUNDING_SLACK = 1e-9
+
+
 def demand_units(demand: float) -> int:
     """The demand in whole tokens/s, rounded up."""
-    return max(1, math.ceil(demand - 1e-9))
+    return max(1, math.ceil(demand * (1 - _ROUNDING_SLACK)))
 
 
 def served_units(c: Candidate, demand: float) -> int:
     """What one replica counts towards its workload's demand row: min(floor(t_c), D_w)."""
-    return min(math.floor(c.tokens_per_s + 1e-9), demand_units(demand))
+    return min(math.floor(c.tokens_per_s * (1 + _ROUNDING_SLACK)), demand_units(demand))
 
 
 def cost_units(problem: FleetProblem, c: Candidate) -> int:

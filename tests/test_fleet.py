@@ -233,3 +233,25 @@ def test_over_constrained_fleet_names_its_shortage():
     prob, handles = build_fleet_program(problem, elastic=True)
     sol = make_backend("cpsat").solve(prob, 10)
     assert sum(read_shortage(handles, sol.values).values()) == 8
+
+
+def test_pruning_keeps_a_candidate_that_beats_replicas_by_one_token():
+    # B (16 GPUs, 2001 tokens/s) beats two replicas of A (2000) by one token/s: it stays.
+    # C (24 GPUs, 3000) is no better than A + B (3001): it goes.
+    pools = (Pool("h800", 1.0),)
+    a = Candidate(0, 1000.0, (("h800", 8),))
+    b = Candidate(0, 2001.0, (("h800", 16),))
+    c = Candidate(0, 3000.0, (("h800", 24),))
+    problem = FleetProblem((3001.0,), pools, (a, b, c))
+    assert prune(problem) == [0, 1]
+    assert solve_fleet(problem).cost_per_hour == pytest.approx(24.0)
+
+
+def test_cover_finds_the_optimum_two_cents_below_the_first_cover():
+    # Three A (100 tokens/s, $1.00 each) are the first cover found (best cost per token);
+    # one B (300 tokens/s, $2.98) is cheaper, and its branch's bound is only 2 cents away.
+    pools = (Pool("h800", 2.98), Pool("h20", 1.0))
+    cands = (Candidate(0, 300.0, (("h800", 1),)), Candidate(0, 100.0, (("h20", 1),)))
+    problem = FleetProblem((250.0,), pools, cands)
+    cover = cover_optimum(problem, [0, 1])
+    assert cover is not None and cover.replicas == {0: 1} and cover.cost_units == 29_800
