@@ -28,6 +28,7 @@ from formulations.fleet import (
     read_replicas,
     read_shortage,
 )
+from formulations.fleet_mixes import build_mix_program, fleet_mixes, mix_cost_matches, mix_replicas
 from solver.backends import Status, make_backend
 from solver.sizing.solve import solve_fleet, solve_shortage
 
@@ -35,7 +36,8 @@ BACKENDS = ("highs", "cbc", "cpsat")
 HARDWARE = ("h800", "h20", "h200")
 
 
-def random_fleet(seed: int, inventories: bool = True) -> FleetProblem:
+def random_fleet(seed: int, inventories: bool = True, two_pools: bool = False) -> FleetProblem:
+    """A small random fleet; with `two_pools` some candidates split over two hardware pools."""
     rng = random.Random(seed)
     n_pools = rng.choice((2, 3))
     pools = tuple(
@@ -54,11 +56,11 @@ def random_fleet(seed: int, inventories: bool = True) -> FleetProblem:
             p = rng.choice(pools)
             gpus = 8 * rng.randrange(1, 4)
             per_gpu = rng.randrange(20, 90)
-            candidates.append(
-                Candidate(
-                    w, float(gpus * per_gpu), ((p.hardware, gpus),), rng.choice(("afd", "ep"))
-                )
-            )
+            split: tuple[tuple[str, int], ...] = ((p.hardware, gpus),)
+            if two_pools and gpus > 8 and rng.random() < 0.5:
+                other = rng.choice([q for q in pools if q is not p])
+                split = ((p.hardware, 8), (other.hardware, gpus - 8))
+            candidates.append(Candidate(w, float(gpus * per_gpu), split, rng.choice(("afd", "ep"))))
     return FleetProblem(demands, pools, tuple(candidates))
 
 
@@ -115,6 +117,44 @@ def test_plan_equals_brute_force(seed):
     assert got.status == Status.OPTIMAL
     assert got.cost_per_hour == pytest.approx(expected, abs=1e-6)
     assert check_plan(problem, got.replicas) == []
+
+
+@pytest.mark.parametrize("seed", SEEDS[:12])
+def test_heterogeneous_candidates_take_the_replica_form(seed):
+    """Candidates on two pools (attention and FFN hardware apart) skip the mix form."""
+    problem = random_fleet(seed, two_pools=True)
+    got = solve_fleet(problem, "highs", 30)
+    expected = brute_force(problem)
+    if expected is None:
+        assert got.status == Status.INFEASIBLE
+        return
+    assert got.cost_per_hour == pytest.approx(expected, abs=1e-6)
+    kept = problem.restrict(prune(problem))
+    if any(len(c.gpus) > 1 for c in kept.candidates) and got.method != "decomposition":
+        assert got.method == "highs"
+
+
+@pytest.mark.parametrize("seed", SEEDS[:12])
+def test_every_backend_agrees_on_the_mix_program(seed):
+    problem = random_fleet(seed)
+    expected = brute_force(problem)
+    mixes, scarce = fleet_mixes(problem)
+    if any(not options for options in mixes):
+        assert expected is None
+        return
+    prob, z = build_mix_program(problem, mixes, scarce)
+    assert prob.is_integral()
+    for backend in BACKENDS:
+        sol = make_backend(backend).solve(prob, 30)
+        if expected is None:
+            assert sol.status == Status.INFEASIBLE, backend
+            continue
+        assert sol.status == Status.OPTIMAL, backend
+        picks = [next(m for m, v in enumerate(zw) if sol.values[v] > 0.5) for zw in z]
+        replicas = mix_replicas(problem, mixes, picks)
+        assert plan_cost(problem, replicas) == pytest.approx(expected, abs=1e-6), backend
+        assert check_plan(problem, replicas) == [], backend
+        assert all(mix_cost_matches(problem, mix) for options in mixes for mix in options)
 
 
 @pytest.mark.parametrize("seed", SEEDS[:12])
@@ -192,7 +232,7 @@ def test_decomposition_and_program_agree_when_inventories_bind():
     )
     problem = FleetProblem((1600.0, 1500.0), pools, cands)
     got = solve_fleet(problem, "highs", 30)
-    assert got.method == "highs"  # the workloads' own optima need 32 h20 GPUs
+    assert got.method == "highs (mixes)"  # the workloads' own optima need 32 h20 GPUs
     assert got.cost_per_hour == pytest.approx(brute_force(problem))
     free = solve_fleet(problem.with_inventory("h20", None), "highs", 30)
     assert free.method == "decomposition"

@@ -4,14 +4,18 @@
 2. Each workload's cheapest cover ignoring inventories (`cover_optimum`, exact)
    is a lower bound on what the workload costs in any plan.
 3. If the union of those covers fits every inventory, it is optimal: it meets
-   the sum of the lower bounds. Otherwise the fleet program, with the bounds
-   as valid rows (`add_workload_bounds`), goes to the backend, whose optimum
-   is the proof.
+   the sum of the lower bounds. Otherwise the fleet program goes to the
+   backend, whose optimum is the proof: in mix form
+   (`formulations.fleet_mixes`: each workload picks one undominated cover, the
+   covers share the scarce inventories) when every candidate runs on one
+   pool, else in replica form with the bounds as valid rows
+   (`add_workload_bounds`).
 
-Step 3's shortcut matters at scale: a fleet of independent workloads is a sum
-of small covering problems, which branch and bound would otherwise have to
-close one gap at a time (HiGHS does not split a program into independent
-parts).
+Why not always the replica form: a fleet of independent workloads is a sum of
+small covering knapsacks whose LP gaps branch and bound closes one at a time
+(HiGHS does not split a program into independent parts), so at 100 workloads
+with a binding inventory it does not finish in a minute; the mix form's LP is
+the convex hull of each workload's covers and the same fleet solves in 0.2 s.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from formulations.fleet import (
     read_replicas,
     read_shortage,
 )
+from formulations.fleet_mixes import build_mix_program, fleet_mixes, mix_replicas
 from formulations.program import IntegerProgram
 from solver.backends import Status, make_backend
 
@@ -109,22 +114,36 @@ def solve_fleet(
             kept=len(keep),
         )
     assert prob is not None
-    sol = make_backend(backend).solve(prob, max(time_limit_s - (time.perf_counter() - start), 1))
+    left = max(time_limit_s - (time.perf_counter() - start), 1)
+    mixed = fleet_mixes(pruned)
+    replicas: list[int] = []
+    if mixed is not None:
+        mixes, scarce = mixed
+        prob, z = build_mix_program(pruned, mixes, scarce)
+        sol = make_backend(backend).solve(prob, left)
+        method = f"{backend} (mixes)"
+        if sol.has_values:
+            picks = [next(m for m, v in enumerate(zw) if sol.values[v] > 0.5) for zw in z]
+            replicas = mix_replicas(pruned, mixes, picks)
+    else:
+        sol = make_backend(backend).solve(prob, left)
+        method = backend
+        if sol.has_values:
+            replicas = read_replicas(handles, sol.values)
     if not sol.has_values:
         return FleetSolve(
             sol.status,
             solve_s=time.perf_counter() - start,
-            method=backend,
+            method=method,
             program=prob,
             kept=len(keep),
         )
-    replicas = read_replicas(handles, sol.values)
     return FleetSolve(
         sol.status,
         _expand(keep, replicas, len(problem.candidates)),
         plan_cost(pruned, replicas),
         time.perf_counter() - start,
-        backend,
+        method,
         prob,
         kept=len(keep),
     )
