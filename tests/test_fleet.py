@@ -21,14 +21,13 @@ from formulations.fleet import (
     build_fleet_program,
     check_plan,
     cost_units,
-    cover_optimum,
     gpus_used,
     plan_cost,
-    prune,
     read_replicas,
     read_shortage,
 )
 from formulations.fleet_mixes import build_mix_program, fleet_mixes, mix_cost_matches, mix_replicas
+from formulations.fleet_pruning import cover_optimum, prune
 from solver.backends import Status, make_backend
 from solver.sizing.solve import solve_fleet, solve_shortage
 
@@ -295,3 +294,23 @@ def test_cover_finds_the_optimum_two_cents_below_the_first_cover():
     problem = FleetProblem((250.0,), pools, cands)
     cover = cover_optimum(problem, [0, 1])
     assert cover is not None and cover.replicas == {0: 1} and cover.cost_units == 29_800
+
+
+def test_undominated_mixes_match_pairwise_comparison():
+    from formulations.fleet_mixes import Mix, _undominated
+
+    def pairwise(raw):
+        kept = []
+        for m in sorted(raw, key=lambda m: (m.cost_units, m.gpus)):
+            if not any(all(a <= b for a, b in zip(k.gpus, m.gpus, strict=True)) for k in kept):
+                kept.append(m)
+        return kept
+
+    for seed in range(400):
+        rng = random.Random(seed)
+        dims = rng.choice((0, 1, 2, 3))
+        raw = [
+            Mix(rng.randrange(20), tuple(8 * rng.randrange(6) for _ in range(dims)), ())
+            for _ in range(rng.randrange(1, 30))
+        ]
+        assert _undominated(list(raw)) == pairwise(raw), seed

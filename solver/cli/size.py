@@ -43,7 +43,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="cheapest mix of deployments and replicas that serves every workload of a fleet",
         description="Size a fleet (instances/fleets/<name>.toml): frontiers of the best "
         "deployment per GPU count for every workload, hardware and architecture, then the "
-        "fleet program that meets every demand at least price per hour within every "
+        "fleet program that meets every demand at the least price per hour within every "
         "inventory, proven optimal.",
     )
     p.add_argument("fleet", help="fleet TOML file, e.g. instances/fleets/mixed.toml")

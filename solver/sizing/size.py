@@ -19,47 +19,21 @@ from typing import Any
 
 import pandas as pd
 
-from formulations.fleet import Candidate, FleetProblem, Pool, gpus_used
+from formulations.fleet import Candidate, FleetProblem, Pool
 from formulations.program import IntegerProgram
 from formulations.types import ARCHITECTURES, Search
 from solver.backends import Status
 from solver.io.fleet import Fleet, load_fleet
 from solver.sizing.candidates import Frontier, Pairing, compute_frontiers
 from solver.sizing.solve import FleetSolve, solve_fleet, solve_shortage
-
-PLAN_COLUMNS = (
-    "workload",
-    "architecture",
-    "attention_hardware",
-    "ffn_hardware",
-    "attention_nodes",
-    "ffn_nodes",
-    "nodes",
-    "replicas",
-    "gpus",
-    "sequences_per_gpu",
-    "tokens_per_s",
-    "tpot_ms",
-    "cost_per_hour",
+from solver.sizing.tables import (
+    PLAN_COLUMNS,
+    SHORTAGE_COLUMNS,
+    Offer,
+    frame,
+    hardware_table,
+    plan_table,
 )
-HARDWARE_COLUMNS = (
-    "hardware",
-    "gpus",
-    "inventory_gpus",
-    "cost_per_hour",
-    "shadow_price_per_gpu_hour",
-)
-SHORTAGE_COLUMNS = ("workload", "hardware", "missing_gpus", "reason")
-_INT = ("attention_nodes", "ffn_nodes", "nodes", "replicas", "gpus", "sequences_per_gpu")
-
-
-@dataclass(frozen=True)
-class Offer:
-    """What a candidate is: its workload, pairing and frontier row."""
-
-    workload: int
-    pairing: Pairing
-    row: dict[str, Any]
 
 
 @dataclass
@@ -144,67 +118,6 @@ def build_problem(
 def _subset(problem: FleetProblem, architecture: str) -> tuple[FleetProblem, list[int]]:
     keep = [i for i, c in enumerate(problem.candidates) if c.architecture == architecture]
     return problem.restrict(keep), keep
-
-
-# ---- tables -----------------------------------------------------------------------------
-
-
-def _frame(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> pd.DataFrame:
-    df = pd.DataFrame(rows, columns=list(columns))
-    return df.astype({c: "Int64" for c in _INT if c in df.columns})
-
-
-def plan_table(
-    fleet: Fleet, problem: FleetProblem, offers: list[Offer], replicas: list[int]
-) -> pd.DataFrame:
-    rows: list[tuple[tuple[int, float], dict[str, Any]]] = []
-    for i, x in enumerate(replicas):
-        if x <= 0:
-            continue
-        o, c = offers[i], problem.candidates[i]
-        price = sum(problem.pool(h).price_per_gpu_hour * n for h, n in c.gpus)
-        afd = o.pairing.architecture == "afd"
-        rows.append(
-            (
-                (o.workload, -x * price),
-                {
-                    "workload": fleet.workloads[o.workload].name,
-                    "architecture": o.pairing.architecture,
-                    "attention_hardware": o.pairing.attention_hardware,
-                    "ffn_hardware": o.pairing.ffn_hardware,
-                    "attention_nodes": o.row.get("attention_nodes") if afd else None,
-                    "ffn_nodes": o.row.get("ffn_nodes") if afd else None,
-                    "nodes": o.row.get("nodes"),
-                    "replicas": x,
-                    "gpus": x * c.total_gpus,
-                    "sequences_per_gpu": o.row.get("sequences_per_gpu"),
-                    "tokens_per_s": x * c.tokens_per_s,
-                    "tpot_ms": o.row.get("tpot_ms"),
-                    "cost_per_hour": x * price,
-                },
-            )
-        )
-    rows.sort(key=lambda r: r[0])
-    return _frame([r for _, r in rows], PLAN_COLUMNS)
-
-
-def hardware_table(
-    problem: FleetProblem, replicas: list[int] | None, shadow: dict[str, float | None]
-) -> pd.DataFrame:
-    used = gpus_used(problem, replicas) if replicas is not None else {}
-    rows = []
-    for p in problem.pools:
-        gpus = used.get(p.hardware, 0) if replicas is not None else None
-        rows.append(
-            {
-                "hardware": p.hardware,
-                "gpus": gpus,
-                "inventory_gpus": p.inventory_gpus,
-                "cost_per_hour": None if gpus is None else gpus * p.price_per_gpu_hour,
-                "shadow_price_per_gpu_hour": shadow.get(p.hardware),
-            }
-        )
-    return _frame(rows, HARDWARE_COLUMNS).astype({"inventory_gpus": "Int64"})
 
 
 # ---- prices of inventory ----------------------------------------------------------------
@@ -359,7 +272,7 @@ def size(
             _restricted_cost(problem, "afd", archs, backend, limit),
             plan_table(fleet, problem, offers, main.replicas),
             hardware_table(problem, main.replicas, shadow),
-            _frame([], SHORTAGE_COLUMNS),
+            frame([], SHORTAGE_COLUMNS),
             main.program,
         )
         stats.update(kept=main.kept, method=main.method)
@@ -371,9 +284,9 @@ def size(
             None,
             None,
             None,
-            _frame([], PLAN_COLUMNS),
+            frame([], PLAN_COLUMNS),
             hardware_table(problem, None, {}),
-            _frame([], SHORTAGE_COLUMNS),
+            frame([], SHORTAGE_COLUMNS),
             main.program,
         )
     else:
@@ -404,7 +317,7 @@ def _infeasible(
     plan = (
         plan_table(sub_fleet, servable, servable_offers, elastic.replicas)
         if elastic is not None and elastic.replicas is not None
-        else _frame([], PLAN_COLUMNS)
+        else frame([], PLAN_COLUMNS)
     )
     used = elastic.replicas if elastic is not None else None
     return SizeResult(
@@ -415,6 +328,6 @@ def _infeasible(
         None,
         plan,
         hardware_table(servable, used, {}),
-        _frame(rows, SHORTAGE_COLUMNS),
+        frame(rows, SHORTAGE_COLUMNS),
         main.program if main is not None else None,
     )

@@ -27,13 +27,12 @@ from formulations.fleet import (
     FleetProblem,
     build_fleet_program,
     check_plan,
-    cover_optimum,
     plan_cost,
-    prune,
     read_replicas,
     read_shortage,
 )
 from formulations.fleet_mixes import build_mix_program, fleet_mixes, mix_replicas
+from formulations.fleet_pruning import cover_optimum, prune
 from formulations.program import IntegerProgram
 from solver.backends import Status, make_backend
 
