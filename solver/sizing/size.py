@@ -7,6 +7,17 @@ workload -> the fleet program (`formulations.fleet`, solved by
 shadow prices of the inventories (re-solved with one more node each) -> for an
 infeasible fleet, the workloads no deployment serves and the fewest GPUs
 missing per hardware.
+
+Exact given the candidates: the fleet program ranges over every multiset of
+candidate replicas, and the candidates lose nothing, because any deployment
+of k GPUs serves at most the frontier's f(k), which a candidate with no more
+GPUs serves, and a deployment bigger than the first one that covers the demand
+alone is beaten by that one. Assumed: replicas serve their tokens/s
+independently; a deployment costs its GPUs times the price per GPU-hour (no
+other granularity than `search.unit_gpus`, no network or power cost); the
+frontier solves are optimal (one stopped by its time limit makes the plan
+`feasible`, not `optimal`); AFD's two pools sit on the same hardware until the
+cost model takes heterogeneous pools (`Pairing` is ready for them).
 """
 
 from __future__ import annotations
