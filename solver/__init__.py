@@ -1,7 +1,8 @@
 """afd-solver: integer programs for AFD versus EP deployments of MoE models.
 
 Python API: `solve(path_or_instance, **options)` and `evaluate(path_or_instance,
-deployment)`, both returning a pandas DataFrame with one row per architecture.
+deployment)`, both returning a pandas DataFrame with one row per architecture;
+`size(fleet_path, **options)` sizes a fleet (`solver.sizing.size.SizeResult`).
 The names are resolved lazily (PEP 562), so importing a submodule such as
 `solver.io.loader` does not pull in the whole API (and no import circle forms).
 """
@@ -10,10 +11,14 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["COLUMNS", "evaluate", "solve"]
+__all__ = ["COLUMNS", "evaluate", "size", "solve"]
 
 
 def __getattr__(name: str) -> Any:
+    if name == "size":
+        from solver.sizing import size
+
+        return size.size
     if name in __all__:
         from solver import api
 

@@ -134,3 +134,31 @@ def deployment_spec(spec: str, option: str = "--deployment") -> None:
     problems = checks.check_deployment_spec(spec, option)
     if problems:
         raise InputError(problems)
+
+
+def add_workers(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        metavar="N",
+        help="local worker processes (default: all CPUs; 1 runs in this process)",
+    )
+
+
+def add_scheduler(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="tcp://HOST:PORT",
+        help="run on this Dask scheduler's workers instead of local processes",
+    )
+
+
+def add_export(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--export",
+        default=None,
+        metavar="DIR",
+        help="write each program solved as .lp and .mps files into DIR (for Gurobi, CPLEX, ...)",
+    )

@@ -1,0 +1,304 @@
+"""Load fleet files (`instances/fleets/<name>.toml`): workloads, hardware with prices, a search.
+
+A fleet file lists workloads (`[[workload]]`: a unique name, a model, a demand
+in tokens/s and any scenario `[workload]` key) and hardware (`[[hardware]]`: a
+catalogue name or path, a price per GPU-hour, an optional inventory and a
+profile), plus an optional `[search]` table that applies to every workload.
+It is validated like an instance file: every problem at once, each naming the
+file, the entry and the field with what is allowed.
+
+Every (workload, hardware) pair is a scenario; `scenario_table` writes it as
+the raw table an instance file would hold, so the sweep engine's workers can
+build the `Instance` from plain JSON.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from formulations.types import PROFILES, Instance, Search, Workload, spec
+from solver.errors import InputError
+from solver.io import checks
+from solver.io.loader import instance_from_table, read_toml, resolve
+from solver.io.schema import build
+
+FLEET_KEYS = ("name", "description", "workload", "hardware", "search")
+MAX_WORKLOADS = 100_000
+# Fleet sizing sets these itself: one frontier point per GPU count (see solver.sizing).
+SIZING_SEARCH_KEYS = ("objective",)
+
+
+@dataclass(frozen=True)
+class FleetHardware:
+    """One `[[hardware]]` entry of a fleet file."""
+
+    name: str = spec("hardware catalogue name or path of a hardware file")
+    price_per_gpu_hour: float = spec("price of one GPU for one hour ($)", gt=0.0, le=1000.0)
+    inventory_gpus: int | None = spec(
+        "GPUs available (unlimited when absent)", default=None, ge=0, le=10_000_000
+    )
+    profile: str = spec("hardware profile", default="sustained", choices=PROFILES)
+
+
+@dataclass(frozen=True)
+class FleetWorkloadHead:
+    """The keys of a `[[workload]]` entry that are not scenario `[workload]` keys."""
+
+    name: str = spec("workload name, unique in the fleet")
+    model: str = spec("model catalogue name or path of a model file")
+
+
+DEMAND_MAX = 1e12
+"""Upper bound on a demand (tokens/s): far above any fleet, catches unit slips."""
+
+
+@dataclass(frozen=True)
+class FleetDemand:
+    """The demand of a `[[workload]]` entry: required in a fleet, bounded above."""
+
+    demand_tokens_per_s: float = spec(
+        "output tokens/s the fleet must serve for this workload", gt=0.0, le=DEMAND_MAX
+    )
+
+
+@dataclass(frozen=True)
+class FleetWorkload:
+    name: str
+    model: str
+    workload: Workload
+    raw: dict[str, Any]
+    """The scenario `[workload]` keys as written (with the demand)."""
+
+    @property
+    def demand_tokens_per_s(self) -> float:
+        assert self.workload.demand_tokens_per_s is not None
+        return self.workload.demand_tokens_per_s
+
+
+@dataclass(frozen=True)
+class Fleet:
+    """A validated fleet file."""
+
+    name: str
+    path: str
+    workloads: tuple[FleetWorkload, ...]
+    hardware: tuple[FleetHardware, ...]
+    search: dict[str, Any]
+    """The raw `[search]` table (validated), applied to every scenario."""
+
+    @property
+    def base(self) -> Path:
+        return Path(self.path).parent
+
+    def hardware_named(self, name: str) -> FleetHardware:
+        for h in self.hardware:
+            if h.name == name:
+                return h
+        raise KeyError(name)
+
+    def scenario_table(
+        self, workload: FleetWorkload, attention_hardware: str, ffn_hardware: str
+    ) -> dict[str, Any]:
+        """The raw instance table of one workload on one hardware pairing.
+
+        Raises:
+            NotImplementedError: for attention and FFN on different hardware,
+                until the cost model takes heterogeneous pools.
+        """
+        if attention_hardware != ffn_hardware:
+            raise NotImplementedError(
+                "attention and FFN pools on different hardware are not modelled yet"
+            )
+        hw = self.hardware_named(attention_hardware)
+        return {
+            "name": f"{self.name}/{workload.name}/{hw.name}",
+            "model": workload.model,
+            "hardware": hw.name,
+            "hardware_profile": hw.profile,
+            "workload": dict(workload.raw),
+            "search": dict(self.search),
+        }
+
+    def instance(self, workload: FleetWorkload, hardware: str) -> Instance:
+        """The scenario of `workload` on `hardware` as an `Instance`."""
+        table = self.scenario_table(workload, hardware, hardware)
+        return instance_from_table(table, self.base, self.path)
+
+
+def _entries(raw: Any, key: str, origin: str, problems: list[str]) -> list[dict[str, Any]]:
+    if raw is None:
+        problems.append(f"{origin}: {key}: missing; give at least one [[{key}]] entry")
+        return []
+    if not isinstance(raw, list) or not all(isinstance(e, dict) for e in raw):
+        problems.append(f"{origin}: {key} must be an array of tables [[{key}]]")
+        return []
+    if not raw:
+        problems.append(f"{origin}: {key}: empty; give at least one [[{key}]] entry")
+    if len(raw) > MAX_WORKLOADS:
+        problems.append(f"{origin}: {key}: {len(raw)} entries; at most {MAX_WORKLOADS}")
+        return []
+    return raw
+
+
+def _unique_name(
+    entry: dict[str, Any], i: int, kind: str, seen: dict[str, int], origin: str
+) -> str | None:
+    """A problem if the entry's name was used by an earlier entry of the same kind."""
+    name = entry.get("name")
+    if not isinstance(name, str):
+        return None
+    if name in seen:
+        return (
+            f"{origin}: {kind}[{i}].name = {name!r}: not unique (also {kind}[{seen[name]}]); "
+            f"give each {kind} a different name"
+        )
+    seen[name] = i
+    return None
+
+
+def _hardware(
+    entries: list[dict[str, Any]], origin: str, base: Path, problems: list[str]
+) -> list[FleetHardware]:
+    out: list[FleetHardware] = []
+    seen: dict[str, int] = {}
+    for i, entry in enumerate(entries):
+        section = f"hardware[{i}]"
+        start = len(problems)
+        hw = build(FleetHardware, entry, origin, section, problems)
+        duplicate = _unique_name(entry, i, "hardware", seen, origin)
+        if duplicate:
+            problems.append(duplicate)
+        elif isinstance(entry.get("name"), str):
+            found: list[str] = []
+            resolve("hardware", entry["name"], base, origin, found)
+            problems.extend(p.replace(": hardware =", f": {section}.name =") for p in found)
+        if hw is not None and len(problems) == start:
+            out.append(hw)
+    return out
+
+
+def _workloads(
+    entries: list[dict[str, Any]], origin: str, base: Path, problems: list[str]
+) -> list[Any]:
+    out = []
+    seen: dict[str, int] = {}
+    head_keys = {f.name for f in dataclasses.fields(FleetWorkloadHead)}
+    for i, entry in enumerate(entries):
+        section = f"workload[{i}]"
+        start = len(problems)
+        head = build(
+            FleetWorkloadHead,
+            {k: v for k, v in entry.items() if k in head_keys},
+            origin,
+            section,
+            problems,
+        )
+        raw = {k: v for k, v in entry.items() if k not in head_keys}
+        demand = {k: raw[k] for k in ("demand_tokens_per_s",) if k in raw}
+        build(FleetDemand, demand, origin, section, problems)
+        workload = build(Workload, raw, origin, section, problems)
+        duplicate = _unique_name(entry, i, "workload", seen, origin)
+        if duplicate:
+            problems.append(duplicate)
+        if isinstance(entry.get("model"), str):
+            found_model: list[str] = []
+            resolve("models", entry["model"], base, origin, found_model)
+            problems.extend(p.replace(": model =", f": {section}.model =") for p in found_model)
+        if len(problems) == start and head is not None and workload is not None:
+            out.append((head, workload, raw))
+    return out
+
+
+def _search(raw: Any, origin: str, problems: list[str]) -> dict[str, Any] | None:
+    """The raw `[search]` table once valid, else None (its problems appended)."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        problems.append(f"{origin}: search must be a table [search]")
+        return None
+    start = len(problems)
+    for key in SIZING_SEARCH_KEYS:
+        if key in raw:
+            problems.append(
+                f"{origin}: search.{key}: not allowed in a fleet file; sizing chooses the "
+                "deployments by their throughput at each GPU count"
+            )
+    search = build(
+        Search,
+        {k: v for k, v in raw.items() if k not in SIZING_SEARCH_KEYS},
+        origin,
+        "search",
+        problems,
+    )
+    if search is not None:
+        problems.extend(f"{origin}: {p}" for p in checks.check_search(search))
+    return dict(raw) if len(problems) == start else None
+
+
+def _check_scenarios(
+    workloads: list[Any],
+    hardware: list[FleetHardware],
+    search: dict[str, Any],
+    origin: str,
+    base: Path,
+    problems: list[str],
+) -> None:
+    """Build one scenario per distinct model and one per hardware, so every file is checked."""
+    if not hardware or not workloads:
+        return
+    tables = []
+    done: set[str] = set()
+    for i, (head, _, raw) in enumerate(workloads):
+        if head.model not in done:
+            done.add(head.model)
+            tables.append((f"{origin}: workload[{i}]", head.model, hardware[0], raw))
+    first = workloads[0]
+    tables += [(origin, first[0].model, hw, first[2]) for hw in hardware[1:]]
+    for where, model, hw, raw in tables:
+        table = {
+            "model": model,
+            "hardware": hw.name,
+            "hardware_profile": hw.profile,
+            "workload": raw,
+            "search": search,
+        }
+        try:
+            instance_from_table(table, base, where)
+        except InputError as exc:
+            problems.extend(exc.problems)
+
+
+def load_fleet(path: str | Path) -> Fleet:
+    """Read and validate a fleet file; `InputError` lists every problem at once."""
+    path = Path(path)
+    origin = str(path)
+    raw = read_toml(path)
+    problems: list[str] = []
+    for key in raw:
+        if key not in FLEET_KEYS:
+            problems.append(f"{origin}: {key}: unknown field; allowed: {', '.join(FLEET_KEYS)}")
+    name = raw.get("name", path.stem)
+    if not isinstance(name, str):
+        problems.append(f"{origin}: name must be a string")
+        name = path.stem
+    workload_entries = _entries(raw.get("workload"), "workload", origin, problems)
+    hardware_entries = _entries(raw.get("hardware"), "hardware", origin, problems)
+    search = _search(raw.get("search"), origin, problems)
+    hardware = _hardware(hardware_entries, origin, path.parent, problems)
+    workloads = _workloads(workload_entries, origin, path.parent, problems)
+    if search is not None:
+        _check_scenarios(workloads, hardware, search, origin, path.parent, problems)
+    if problems:
+        raise InputError(list(dict.fromkeys(problems)))
+    return Fleet(
+        name=name,
+        path=origin,
+        workloads=tuple(
+            FleetWorkload(head.name, head.model, workload, raw) for head, workload, raw in workloads
+        ),
+        hardware=tuple(hardware),
+        search=search or {},
+    )

@@ -1,0 +1,244 @@
+"""Candidate deployments of a fleet: the (GPUs, tokens/s) frontier of every workload and pairing.
+
+For a workload on one hardware pairing and architecture, the frontier is the
+most throughput one deployment reaches with at most k GPUs, for every k up to
+what the demand needs: f(k) = the `total_tokens` optimum with `search.max_gpus
+= k`. Only the deployments where f steps up matter (a deployment with more GPUs
+and no more tokens/s is dominated), and they are found top-down: the `min_gpus`
+optimum for the demand gives the largest size worth having (K: any bigger
+deployment is beaten by that one alone), then each `total_tokens` solve at
+`max_gpus = k` returns a deployment with k' <= k GPUs and f(k') tokens/s, so f
+is flat on [k', k] and the next solve is at k' - g (g = `search.unit_gpus`).
+One solve per frontier point, each proven optimal by the integer programs.
+
+Work is shared: workloads that differ only in their demand (same model, same
+workload keys, same search) share one frontier per pairing, computed for the
+largest of their demands; each workload keeps the points up to the first one
+that covers its own demand. Frontiers run in parallel on the sweep engine, one
+point per (workload class, pairing, architecture).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from solver.io.fleet import Fleet
+
+ROW_KEYS = (
+    "architecture",
+    "status",
+    "attention_nodes",
+    "ffn_nodes",
+    "nodes",
+    "gpus",
+    "sequences_per_gpu",
+    "tokens_per_s",
+    "tpot_ms",
+    "binding",
+    "solve_s",
+)
+
+
+@dataclass(frozen=True)
+class Pairing:
+    """Where one deployment runs: attention pool hardware, FFN pool hardware, architecture.
+
+    EP has one pool (attention = FFN hardware). AFD pools on different hardware
+    are not generated until the cost model takes them (`Fleet.scenario_table`).
+    """
+
+    attention_hardware: str
+    ffn_hardware: str
+    architecture: str
+
+
+def pairings(fleet: Fleet, architectures: tuple[str, ...]) -> list[Pairing]:
+    """Every hardware with every architecture, attention and FFN on the same hardware."""
+    return [Pairing(h.name, h.name, a) for h in fleet.hardware for a in architectures]
+
+
+def workload_class(fleet: Fleet, index: int) -> str:
+    """What makes two workloads share a frontier: everything but their name and demand."""
+    w = fleet.workloads[index]
+    raw = {k: v for k, v in w.raw.items() if k != "demand_tokens_per_s"}
+    return json.dumps({"model": w.model, "workload": raw}, sort_keys=True)
+
+
+@dataclass(frozen=True)
+class Frontier:
+    """The frontier of one workload class on one pairing, smallest deployment first."""
+
+    pairing: Pairing
+    rows: list[dict[str, Any]]
+    """Feasible deployments (ROW_KEYS plus `attention_gpus`, `ffn_gpus`), by GPUs."""
+    reason: str | None = None
+    """Why there is no deployment (when `rows` is empty)."""
+    proven: bool = True
+    """Every solve behind it was proven optimal (no time limit reached)."""
+
+
+# ---- worker side ------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=64)
+def _instance(origin: str, scenario_json: str) -> Any:
+    from solver.io.loader import instance_from_table
+
+    return instance_from_table(json.loads(scenario_json), Path(origin).parent, origin)
+
+
+def _solve(inst: Any, arch: str, objective: str, max_gpus: int | None) -> dict[str, Any]:
+    from solver import report
+    from solver.api import solve
+
+    search = dataclasses.replace(inst.search, objective=objective, max_gpus=max_gpus)
+    rows = report.records(solve(inst.replace(search=search), architectures=[arch]))
+    return {k: rows[0].get(k) for k in ROW_KEYS}
+
+
+def _size_cap(inst: Any, arch: str) -> int:
+    """The largest deployment the search ranges allow (GPUs)."""
+    s = inst.search
+    units = s.attention_nodes.hi + s.ffn_nodes.hi if arch == "afd" else s.nodes.hi
+    cap = units * s.unit_gpus
+    return min(cap, s.max_gpus) if s.max_gpus is not None else cap
+
+
+def frontier_point(origin: str, point: dict[str, Any]) -> list[dict[str, Any]]:
+    """One frontier (the sweep engine's point function): the deployments, largest first.
+
+    An empty frontier is one row with status `infeasible` and the reason in `binding`.
+    """
+    arch = point["architecture"]
+    inst = _instance(origin, json.dumps(point["scenario"], sort_keys=True))
+    g = inst.search.unit_gpus
+    ok = ("optimal", "feasible")
+    top = _solve(inst, arch, "min_gpus", inst.search.max_gpus)
+    if top["status"] not in ok:
+        # The demand is beyond one deployment (or nothing meets the target): the largest one.
+        top = _solve(inst, arch, "total_tokens", _size_cap(inst, arch))
+        if top["status"] not in ok:
+            return [top]
+    rows = [top]
+    while rows[-1]["gpus"] - g >= g:
+        row = _solve(inst, arch, "total_tokens", rows[-1]["gpus"] - g)
+        if row["status"] not in ok:
+            break
+        rows.append(row)
+    return rows
+
+
+# ---- parent side ------------------------------------------------------------------------
+
+
+def frontier_points(
+    fleet: Fleet, architectures: tuple[str, ...]
+) -> tuple[list[dict[str, Any]], dict[int, list[int]]]:
+    """Engine points (one per class and pairing) and, per class, the workloads in it."""
+    classes: dict[str, list[int]] = {}
+    for i in range(len(fleet.workloads)):
+        classes.setdefault(workload_class(fleet, i), []).append(i)
+    points: list[dict[str, Any]] = []
+    for c, (_, members) in enumerate(classes.items()):
+        first = fleet.workloads[members[0]]
+        demand = max(fleet.workloads[i].demand_tokens_per_s for i in members)
+        for p in pairings(fleet, architectures):
+            scenario = fleet.scenario_table(first, p.attention_hardware, p.ffn_hardware)
+            scenario["workload"]["demand_tokens_per_s"] = demand
+            scenario["name"] = f"{fleet.name}/class{c}/{p.attention_hardware}"
+            points.append(
+                {
+                    "point": len(points),
+                    "class": c,
+                    "architecture": p.architecture,
+                    "attention_hardware": p.attention_hardware,
+                    "ffn_hardware": p.ffn_hardware,
+                    "scenario": scenario,
+                }
+            )
+    return points, {c: members for c, members in enumerate(classes.values())}
+
+
+COUNT_KEYS = ("attention_nodes", "ffn_nodes", "nodes", "gpus", "sequences_per_gpu")
+
+
+def _frontier(point: dict[str, Any], rows: list[dict[str, Any]]) -> Frontier:
+    pairing = Pairing(point["attention_hardware"], point["ffn_hardware"], point["architecture"])
+    good = [r for r in rows if r.get("status") in ("optimal", "feasible")]
+    if not good:
+        bad = rows[0] if rows else {}
+        reason = bad.get("binding") or bad.get("reason") or bad.get("status") or "no result"
+        return Frontier(pairing, [], reason=str(reason), proven=bad.get("status") != "time_limit")
+    out = []
+    for r in sorted(good, key=lambda r: (r["gpus"], -r["tokens_per_s"])):
+        r = {k: (int(v) if k in COUNT_KEYS and v is not None else v) for k, v in r.items()}
+        if pairing.architecture == "afd":
+            # GPUs split like the units: N_A of N_A + N_F units run attention.
+            units = r["attention_nodes"] + r["ffn_nodes"]
+            r["attention_gpus"] = r["gpus"] * r["attention_nodes"] // units
+        else:
+            r["attention_gpus"] = r["gpus"]
+        r["ffn_gpus"] = r["gpus"] - r["attention_gpus"]
+        out.append(r)
+    proven = all(r.get("status") == "optimal" for r in good)
+    return Frontier(pairing, out, proven=proven)
+
+
+def compute_frontiers(
+    fleet: Fleet,
+    architectures: tuple[str, ...],
+    *,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    progress: bool | None = None,
+    point_fn: Callable[[str, dict[str, Any]], list[dict[str, Any]]] = frontier_point,
+) -> tuple[dict[int, list[Frontier]], dict[int, list[int]]]:
+    """Every class's frontiers on every pairing, solved in parallel on the sweep engine.
+
+    Returns (frontiers by class, workload positions by class).
+    """
+    from solver.analysis.engine import run_points
+
+    points, classes = frontier_points(fleet, architectures)
+    with tempfile.TemporaryDirectory(prefix="afd-size-") as tmp:
+        table = run_points(
+            fleet.path,
+            points,
+            point_fn,
+            tmp,
+            workers=workers,
+            scheduler=scheduler,
+            progress=progress,
+        )
+    by_point: dict[int, list[dict[str, Any]]] = {}
+    for rec in table.to_dict(orient="records"):
+        by_point.setdefault(int(rec["point"]), []).append(rec)
+    frontiers: dict[int, list[Frontier]] = {c: [] for c in classes}
+    for p in points:
+        rows = [_row(r) for r in by_point.get(p["point"], [])]
+        frontiers[p["class"]].append(_frontier(p, rows))
+    return frontiers, classes
+
+
+def _row(rec: dict[str, Any]) -> dict[str, Any]:
+    """A stored row back as plain values (the store's table is wide, with NaN for gaps)."""
+    import math
+
+    out = {}
+    for k, v in rec.items():
+        if isinstance(v, float) and math.isnan(v):
+            v = None
+        out[k] = v
+    if out.get("status") is None:
+        out["status"] = "error"
+    # Keys that clash with the point's own keys come back as <key>_result.
+    if "architecture_result" in out:
+        out["architecture"] = out.pop("architecture_result")
+    return out

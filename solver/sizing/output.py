@@ -1,0 +1,200 @@
+"""Render a sized fleet: a table readable at 100 columns, CSV, JSON, and `--out DIR` files.
+
+`--out DIR` writes plan.csv, hardware.csv and plan.png (GPUs per hardware,
+stacked by workload, one bar per architecture); existing files are never
+overwritten unless `force` is given.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from solver import report
+from solver.errors import InputError
+from solver.sizing.size import SizeResult
+
+FILES = ("plan.csv", "hardware.csv", "plan.png")
+_NAME_WIDTH = 16
+
+
+def _money(value: Any) -> str:
+    return "-" if value is None else f"${value:,.2f}/h"
+
+
+def _cell(value: Any, fmt: str) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return fmt.format(value)
+
+
+def _columns(rows: list[list[str]], right: set[int]) -> list[str]:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return [
+        "  ".join(
+            c.rjust(w) if i in right else c.ljust(w)
+            for i, (c, w) in enumerate(zip(r, widths, strict=True))
+        ).rstrip()
+        for r in rows
+    ]
+
+
+def _hardware_label(rec: dict[str, Any]) -> str:
+    a, f = rec["attention_hardware"], rec["ffn_hardware"]
+    return a if a == f else f"{a}+{f}"
+
+
+def _name(text: str) -> str:
+    return text if len(text) <= _NAME_WIDTH else text[: _NAME_WIDTH - 1] + "~"
+
+
+def plan_lines(plan: pd.DataFrame) -> list[str]:
+    head = [
+        "workload",
+        "arch",
+        "hardware",
+        "N_A",
+        "N_F",
+        "N",
+        "reps",
+        "GPUs",
+        "b",
+        "tok/s",
+        "TPOT ms",
+        "$/h",
+    ]
+    rows = [head]
+    for rec in report.records(plan):
+        afd = rec["architecture"] == "afd"
+        rows.append(
+            [
+                _name(rec["workload"]),
+                rec["architecture"],
+                _hardware_label(rec),
+                _cell(rec["attention_nodes"], "{}"),
+                _cell(rec["ffn_nodes"], "{}"),
+                "-" if afd else _cell(rec["nodes"], "{}"),
+                _cell(rec["replicas"], "{}"),
+                _cell(rec["gpus"], "{:,}"),
+                _cell(rec["sequences_per_gpu"], "{}"),
+                _cell(rec["tokens_per_s"], "{:,.0f}"),
+                _cell(rec["tpot_ms"], "{:.1f}"),
+                _cell(rec["cost_per_hour"], "{:,.2f}"),
+            ]
+        )
+    return _columns(rows, right=set(range(3, 12)))
+
+
+def hardware_lines(hardware: pd.DataFrame) -> list[str]:
+    rows = [["hardware", "GPUs", "inventory", "$/h", "shadow $/GPU-h"]]
+    for rec in report.records(hardware):
+        rows.append(
+            [
+                rec["hardware"],
+                _cell(rec["gpus"], "{:,}"),
+                "unlimited" if rec["inventory_gpus"] is None else f"{rec['inventory_gpus']:,}",
+                _cell(rec["cost_per_hour"], "{:,.2f}"),
+                _cell(rec["shadow_price_per_gpu_hour"], "{:.4f}"),
+            ]
+        )
+    return _columns(rows, right={1, 2, 3, 4})
+
+
+def to_table(result: SizeResult) -> str:
+    lines = [
+        f"fleet {result.fleet.name}: {result.status}, {_money(result.cost_per_hour)} "
+        f"(EP only {_money(result.ep_only_cost_per_hour)}, "
+        f"AFD only {_money(result.afd_only_cost_per_hour)})"
+    ]
+    if result.status == "infeasible" and len(result.plan):
+        lines.append("plan with the missing GPUs bought (the fleet as given is infeasible):")
+    if len(result.plan):
+        lines += plan_lines(result.plan)
+    lines.append("")
+    lines += hardware_lines(result.hardware)
+    for rec in report.records(result.shortages):
+        who = f"{rec['workload']}: " if rec["workload"] else ""
+        lines.append(f"shortage: {who}{rec['reason']}")
+    return "\n".join(lines)
+
+
+def render(result: SizeResult, fmt: str) -> str:
+    """`table` (summary, plan, hardware, shortages), `csv` (the plan) or `json` (one object)."""
+    if fmt == "json":
+        return json.dumps(result.to_dict(), indent=2)
+    if fmt == "csv":
+        return report.to_csv(result.plan).rstrip("\n")
+    return to_table(result)
+
+
+def plot_plan(plan: pd.DataFrame, hardware: list[str], path: Path) -> None:
+    """Stacked bars: GPUs per hardware, one bar per architecture, one colour per workload."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
+
+    archs = ["afd", "ep"]
+    workloads = list(dict.fromkeys(plan["workload"])) if len(plan) else []
+    colours = plt.get_cmap("tab20")
+    fig, ax = plt.subplots(figsize=(max(5.0, 1.6 * len(hardware) + 2), 4.2))
+    width = 0.38
+    for h_index, hw in enumerate(hardware):
+        for a_index, arch in enumerate(archs):
+            x = h_index + (a_index - 0.5) * width
+            bottom = 0.0
+            for w_index, w in enumerate(workloads):
+                rows = plan[
+                    (plan["workload"] == w)
+                    & (plan["architecture"] == arch)
+                    & ((plan["attention_hardware"] == hw) | (plan["ffn_hardware"] == hw))
+                ]
+                gpus = float(rows["gpus"].sum()) if len(rows) else 0.0
+                if gpus <= 0:
+                    continue
+                ax.bar(
+                    x,
+                    gpus,
+                    width,
+                    bottom=bottom,
+                    color=colours(w_index % 20),
+                    hatch="//" if arch == "afd" else None,
+                    edgecolor="black",
+                    linewidth=0.5,
+                )
+                bottom += gpus
+    ax.set_xticks(range(len(hardware)), hardware)
+    ax.set_ylabel("GPUs")
+    ax.set_title("fleet plan: GPUs per hardware (left bar AFD, hatched; right bar EP)")
+    handles = [Patch(facecolor=colours(i % 20), label=w) for i, w in enumerate(workloads)]
+    handles += [
+        Patch(facecolor="white", edgecolor="black", hatch="//", label="AFD"),
+        Patch(facecolor="white", edgecolor="black", label="EP"),
+    ]
+    ax.legend(handles=handles, fontsize=8, loc="upper right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def write_outputs(result: SizeResult, out_dir: str | Path, force: bool = False) -> list[Path]:
+    """Write plan.csv, hardware.csv and plan.png into `out_dir`; refuse to overwrite unless forced.
+
+    Raises:
+        InputError: if any of the files exists and `force` is False.
+    """
+    out = Path(out_dir)
+    paths = [out / name for name in FILES]
+    existing = [p for p in paths if p.exists()]
+    if existing and not force:
+        raise InputError([f"--out {out}: {p} exists; pass --force to overwrite" for p in existing])
+    out.mkdir(parents=True, exist_ok=True)
+    result.plan.to_csv(paths[0], index=False)
+    result.hardware.to_csv(paths[1], index=False)
+    plot_plan(result.plan, list(result.hardware["hardware"]), paths[2])
+    return paths

@@ -1,0 +1,344 @@
+"""`size`: the cheapest fleet serving every workload: frontiers, plan, shortages and prices.
+
+Pipeline: frontiers of every workload class on every pairing (integer
+programs on the sweep engine, `solver.sizing.candidates`) -> candidates per
+workload -> the fleet program (`formulations.fleet`, solved by
+`solver.sizing.solve`) -> the same program restricted to EP or to AFD ->
+shadow prices of the inventories (re-solved with one more node each) -> for an
+infeasible fleet, the workloads no deployment serves and the fewest GPUs
+missing per hardware.
+
+Exact given the candidates: the fleet program ranges over every multiset of
+candidate replicas, and the candidates lose nothing, because any deployment
+of k GPUs serves at most the frontier's f(k), which a candidate with no more
+GPUs serves, and a deployment bigger than the first one that covers the demand
+alone is beaten by that one. Assumed: replicas serve their tokens/s
+independently; a deployment costs its GPUs times the price per GPU-hour (no
+other granularity than `search.unit_gpus`, no network or power cost); the
+frontier solves are optimal (one stopped by its time limit makes the plan
+`feasible`, not `optimal`); AFD's two pools sit on the same hardware until the
+cost model takes heterogeneous pools (`Pairing` is ready for them).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from formulations.fleet import Candidate, FleetProblem, Pool
+from formulations.program import IntegerProgram
+from formulations.types import ARCHITECTURES, Search
+from solver.backends import Status
+from solver.io.fleet import Fleet, load_fleet
+from solver.sizing.candidates import Frontier, Pairing, compute_frontiers
+from solver.sizing.solve import FleetSolve, solve_fleet, solve_shortage
+from solver.sizing.tables import (
+    PLAN_COLUMNS,
+    SHORTAGE_COLUMNS,
+    Offer,
+    frame,
+    hardware_table,
+    plan_table,
+)
+
+
+@dataclass
+class SizeResult:
+    """A sized fleet: status, costs, plan, hardware use, shortages, and how it was found."""
+
+    fleet: Fleet
+    status: str
+    cost_per_hour: float | None
+    ep_only_cost_per_hour: float | None
+    afd_only_cost_per_hour: float | None
+    plan: pd.DataFrame
+    hardware: pd.DataFrame
+    shortages: pd.DataFrame
+    program: IntegerProgram | None = None
+    """The fleet program as solved (for `--export`)."""
+    stats: dict[str, Any] = field(default_factory=dict)
+    """Timings (s) and counts: frontiers_s, fleet_s, total_s, candidates, kept, method."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON object of `size --format json`."""
+        from solver import report
+
+        return {
+            "status": self.status,
+            "cost_per_hour": self.cost_per_hour,
+            "ep_only_cost_per_hour": self.ep_only_cost_per_hour,
+            "afd_only_cost_per_hour": self.afd_only_cost_per_hour,
+            "plan": report.records(self.plan),
+            "hardware": report.records(self.hardware),
+            "shortages": report.records(self.shortages),
+        }
+
+
+# ---- candidates -------------------------------------------------------------------------
+
+
+def _gpus(p: Pairing, row: dict[str, Any]) -> tuple[tuple[str, int], ...]:
+    if p.attention_hardware == p.ffn_hardware:
+        return ((p.attention_hardware, int(row["gpus"])),)
+    return ((p.attention_hardware, row["attention_gpus"]), (p.ffn_hardware, row["ffn_gpus"]))
+
+
+def build_problem(
+    fleet: Fleet, frontiers: dict[int, list[Frontier]], classes: dict[int, list[int]]
+) -> tuple[FleetProblem, list[Offer], dict[int, list[str]]]:
+    """The fleet program's data, what each candidate is, and why workloads have none.
+
+    Each workload gets its class's frontier points up to the first one that
+    covers its own demand (a bigger one is beaten by that one alone).
+    """
+    pools = tuple(Pool(h.name, h.price_per_gpu_hour, h.inventory_gpus) for h in fleet.hardware)
+    candidates: list[Candidate] = []
+    offers: list[Offer] = []
+    reasons: dict[int, list[str]] = {}
+    for c, members in classes.items():
+        for w in members:
+            demand = fleet.workloads[w].demand_tokens_per_s
+            count = len(candidates)
+            for fr in frontiers[c]:
+                for row in fr.rows:
+                    candidates.append(
+                        Candidate(
+                            w,
+                            float(row["tokens_per_s"]),
+                            _gpus(fr.pairing, row),
+                            fr.pairing.architecture,
+                        )
+                    )
+                    offers.append(Offer(w, fr.pairing, row))
+                    if row["tokens_per_s"] >= demand:
+                        break
+            if len(candidates) == count:
+                reasons[w] = [
+                    f"{f.pairing.attention_hardware} {f.pairing.architecture}: {f.reason}"
+                    for f in frontiers[c]
+                ]
+    demands = tuple(w.demand_tokens_per_s for w in fleet.workloads)
+    return FleetProblem(demands, pools, tuple(candidates)), offers, reasons
+
+
+def _subset(problem: FleetProblem, architecture: str) -> tuple[FleetProblem, list[int]]:
+    keep = [i for i, c in enumerate(problem.candidates) if c.architecture == architecture]
+    return problem.restrict(keep), keep
+
+
+# ---- prices of inventory ----------------------------------------------------------------
+
+
+def shadow_prices(
+    problem: FleetProblem, base: FleetSolve, node_gpus: int, backend: str, time_limit_s: float
+) -> dict[str, float | None]:
+    """$/h saved per GPU of inventory when one node (`node_gpus` GPUs) is added, by re-solving.
+
+    Exact, not an LP dual: the fleet program is re-solved with that hardware's
+    inventory raised by one node, and the saving divided by the node's GPUs.
+    Unlimited hardware has none (null). When the workloads' own optima already
+    fit (the decomposition), no inventory binds and every price is 0.
+    """
+    out: dict[str, float | None] = {}
+    for p in problem.pools:
+        if p.inventory_gpus is None or base.cost_per_hour is None:
+            out[p.hardware] = None
+        elif base.method == "decomposition":
+            out[p.hardware] = 0.0
+        else:
+            more = problem.with_inventory(p.hardware, p.inventory_gpus + node_gpus)
+            again = solve_fleet(more, backend, time_limit_s, build_program=False)
+            saving = base.cost_per_hour - (again.cost_per_hour or base.cost_per_hour)
+            out[p.hardware] = max(0.0, saving) / node_gpus
+    return out
+
+
+# ---- the whole pipeline -----------------------------------------------------------------
+
+
+def _restricted_cost(
+    problem: FleetProblem, architecture: str, archs: tuple[str, ...], backend: str, limit: float
+) -> float | None:
+    if architecture not in archs:
+        return None
+    sub, _ = _subset(problem, architecture)
+    return solve_fleet(sub, backend, limit, build_program=False).cost_per_hour
+
+
+def _shortage_rows(
+    fleet: Fleet,
+    problem: FleetProblem,
+    offers: list[Offer],
+    reasons: dict[int, list[str]],
+    elastic: FleetSolve | None,
+) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for w, why in reasons.items():
+        name = fleet.workloads[w].name
+        tpot = fleet.workloads[w].workload.tpot_ms
+        rows.append(
+            {
+                "workload": name,
+                "hardware": None,
+                "missing_gpus": None,
+                "reason": f"no deployment meets TPOT {tpot:g} ms on any listed hardware: "
+                + "; ".join(why),
+            }
+        )
+    if elastic is not None and elastic.replicas is not None:
+        for h, missing in elastic.shortage.items():
+            if missing <= 0:
+                continue
+            users = sorted(
+                {
+                    fleet.workloads[offers[i].workload].name
+                    for i, x in enumerate(elastic.replicas)
+                    if x > 0 and problem.candidates[i].gpus_on(h) > 0
+                }
+            )
+            inventory = problem.pool(h).inventory_gpus or 0
+            rows.append(
+                {
+                    "workload": ", ".join(users),
+                    "hardware": h,
+                    "missing_gpus": missing,
+                    "reason": f"{h}: the cheapest plan with the fewest missing GPUs needs "
+                    f"{inventory + missing} GPUs, inventory {inventory}",
+                }
+            )
+    return rows
+
+
+def _drop_workloads(
+    problem: FleetProblem, offers: list[Offer], drop: set[int]
+) -> tuple[FleetProblem, list[Offer], list[int]]:
+    """The fleet without the workloads in `drop` (renumbered), its offers, and the kept indices."""
+    kept_w = [w for w in range(len(problem.demands)) if w not in drop]
+    new_index = {w: i for i, w in enumerate(kept_w)}
+    keep = [i for i, c in enumerate(problem.candidates) if c.workload not in drop]
+    cands = tuple(
+        dataclasses.replace(
+            problem.candidates[i], workload=new_index[problem.candidates[i].workload]
+        )
+        for i in keep
+    )
+    demands = tuple(problem.demands[w] for w in kept_w)
+    return FleetProblem(demands, problem.pools, cands), [offers[i] for i in keep], keep
+
+
+def size(
+    fleet: str | Path | Fleet,
+    *,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    backend: str = "highs",
+    time_limit_s: float | None = None,
+    progress: bool | None = None,
+) -> SizeResult:
+    """Size a fleet: the cheapest plan meeting every demand within every inventory.
+
+    Args:
+        fleet: a fleet file or a loaded `Fleet`.
+        workers: local worker processes for the frontiers (default all cores; 1 in process).
+        scheduler: `tcp://HOST:PORT` of a Dask scheduler for the frontiers.
+        backend: highs, cbc or cpsat for the fleet program.
+        time_limit_s: for each fleet program solve; default the fleet's search.time_limit_s.
+        progress: progress bar for the frontiers (None: only on a terminal).
+    """
+    start = time.perf_counter()
+    fleet = fleet if isinstance(fleet, Fleet) else load_fleet(fleet)
+    defaults = Search()
+    archs_raw = fleet.search.get("architectures", ARCHITECTURES)
+    archs = (archs_raw,) if isinstance(archs_raw, str) else tuple(archs_raw)
+    limit = float(time_limit_s or fleet.search.get("time_limit_s", defaults.time_limit_s))
+    node_gpus = int(fleet.search.get("unit_gpus", defaults.unit_gpus))
+    frontiers, classes = compute_frontiers(
+        fleet, archs, workers=workers, scheduler=scheduler, progress=progress
+    )
+    frontiers_s = time.perf_counter() - start
+    proven = all(f.proven for fs in frontiers.values() for f in fs)
+    problem, offers, reasons = build_problem(fleet, frontiers, classes)
+    stats: dict[str, Any] = {
+        "frontiers_s": frontiers_s,
+        "frontier_points": sum(len(f.rows) for fs in frontiers.values() for f in fs),
+        "candidates": len(problem.candidates),
+        "classes": len(classes),
+    }
+    t0 = time.perf_counter()
+    main = solve_fleet(problem, backend, limit) if not reasons else None
+    stats["fleet_s"] = time.perf_counter() - t0
+    if main is not None and main.replicas is not None:
+        status = main.status if proven else Status.FEASIBLE
+        shadow = shadow_prices(problem, main, node_gpus, backend, limit)
+        result = SizeResult(
+            fleet,
+            str(status),
+            main.cost_per_hour,
+            _restricted_cost(problem, "ep", archs, backend, limit),
+            _restricted_cost(problem, "afd", archs, backend, limit),
+            plan_table(fleet, problem, offers, main.replicas),
+            hardware_table(problem, main.replicas, shadow),
+            frame([], SHORTAGE_COLUMNS),
+            main.program,
+        )
+        stats.update(kept=main.kept, method=main.method)
+    elif main is not None and main.status not in (Status.INFEASIBLE,):
+        # Time limit without an incumbent, or a backend error: nothing to show.
+        result = SizeResult(
+            fleet,
+            str(main.status),
+            None,
+            None,
+            None,
+            frame([], PLAN_COLUMNS),
+            hardware_table(problem, None, {}),
+            frame([], SHORTAGE_COLUMNS),
+            main.program,
+        )
+    else:
+        result = _infeasible(fleet, problem, offers, reasons, backend, limit, main)
+    stats["total_s"] = time.perf_counter() - start
+    result.stats = stats
+    return result
+
+
+def _infeasible(
+    fleet: Fleet,
+    problem: FleetProblem,
+    offers: list[Offer],
+    reasons: dict[int, list[str]],
+    backend: str,
+    limit: float,
+    main: FleetSolve | None,
+) -> SizeResult:
+    """Name what cannot be served: workloads without deployments, GPUs missing per hardware."""
+    servable, servable_offers, _ = _drop_workloads(problem, offers, set(reasons))
+    elastic = solve_shortage(servable, backend, limit) if servable.demands else None
+    sub_fleet = dataclasses.replace(
+        fleet, workloads=tuple(w for i, w in enumerate(fleet.workloads) if i not in reasons)
+    )
+    rows = _shortage_rows(fleet, problem, offers, reasons, None)
+    if elastic is not None:
+        rows += _shortage_rows(sub_fleet, servable, servable_offers, {}, elastic)
+    plan = (
+        plan_table(sub_fleet, servable, servable_offers, elastic.replicas)
+        if elastic is not None and elastic.replicas is not None
+        else frame([], PLAN_COLUMNS)
+    )
+    used = elastic.replicas if elastic is not None else None
+    return SizeResult(
+        fleet,
+        str(Status.INFEASIBLE),
+        None,
+        None,
+        None,
+        plan,
+        hardware_table(servable, used, {}),
+        frame(rows, SHORTAGE_COLUMNS),
+        main.program if main is not None else None,
+    )

@@ -1,0 +1,181 @@
+"""Solve the fleet program exactly: prune, bound each workload, decompose when possible.
+
+1. `formulations.fleet.prune` drops candidates no optimal plan needs.
+2. Each workload's cheapest cover ignoring inventories (`cover_optimum`, exact)
+   is a lower bound on what the workload costs in any plan.
+3. If the union of those covers fits every inventory, it is optimal: it meets
+   the sum of the lower bounds. Otherwise the fleet program goes to the
+   backend, whose optimum is the proof: in mix form
+   (`formulations.fleet_mixes`: each workload picks one undominated cover, the
+   covers share the scarce inventories) when every candidate runs on one
+   pool, else in replica form with the bounds as valid rows
+   (`add_workload_bounds`).
+
+Why not always the replica form: a fleet of independent workloads is a sum of
+small covering knapsacks whose LP gaps branch and bound closes one at a time
+(HiGHS does not split a program into independent parts), so at 100 workloads
+with a binding inventory it does not finish in a minute; the mix form's LP is
+the convex hull of each workload's covers and the same fleet solves in 0.2 s.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from formulations.fleet import (
+    FleetProblem,
+    build_fleet_program,
+    check_plan,
+    plan_cost,
+    read_replicas,
+    read_shortage,
+)
+from formulations.fleet_mixes import build_mix_program, fleet_mixes, mix_replicas
+from formulations.fleet_pruning import cover_optimum, prune
+from formulations.program import IntegerProgram
+from solver.backends import Status, make_backend
+
+
+@dataclass(frozen=True)
+class FleetSolve:
+    """The outcome of one fleet solve; replicas are per candidate of the problem given."""
+
+    status: Status
+    replicas: list[int] | None = None
+    cost_per_hour: float | None = None
+    solve_s: float = 0.0
+    method: str = ""
+    """`decomposition` (the workloads' own optima fit the inventories) or the backend's name."""
+    program: IntegerProgram | None = None
+    """The fleet program (with the workload bounds), built even when not needed to solve."""
+    shortage: dict[str, int] = field(default_factory=dict)
+    kept: int = 0
+    """Candidates left after pruning."""
+
+
+def _members(problem: FleetProblem) -> list[list[int]]:
+    out: list[list[int]] = [[] for _ in problem.demands]
+    for i, c in enumerate(problem.candidates):
+        out[c.workload].append(i)
+    return out
+
+
+def _expand(keep: list[int], values: list[int], n: int) -> list[int]:
+    full = [0] * n
+    for i, v in zip(keep, values, strict=True):
+        full[i] = v
+    return full
+
+
+def solve_fleet(
+    problem: FleetProblem,
+    backend: str = "highs",
+    time_limit_s: float = 60.0,
+    *,
+    build_program: bool = True,
+) -> FleetSolve:
+    """The cheapest plan meeting every demand within every inventory, proven optimal.
+
+    Args:
+        problem: the fleet.
+        backend: highs, cbc or cpsat, for the fleet program when the shortcut fails.
+        time_limit_s: for the fleet program.
+        build_program: also build the program when the shortcut solves the fleet
+            (for `--export`).
+    """
+    start = time.perf_counter()
+    keep = prune(problem)
+    pruned = problem.restrict(keep)
+    covers = [cover_optimum(pruned, m) for m in _members(pruned)]
+    if any(c is None for c in covers):
+        return FleetSolve(
+            Status.INFEASIBLE, solve_s=time.perf_counter() - start, method="cover", kept=len(keep)
+        )
+    bounds = [c.cost_units for c in covers if c is not None]
+    relaxed = [0] * len(pruned.candidates)
+    for cover in covers:
+        assert cover is not None
+        for i, m in cover.replicas.items():
+            relaxed[i] = m
+    fits = not check_plan(pruned, relaxed)
+    prob = None
+    if build_program or not fits:
+        prob, handles = build_fleet_program(pruned, bounds=bounds)
+    if fits:
+        return FleetSolve(
+            Status.OPTIMAL,
+            _expand(keep, relaxed, len(problem.candidates)),
+            plan_cost(pruned, relaxed),
+            time.perf_counter() - start,
+            "decomposition",
+            prob,
+            kept=len(keep),
+        )
+    assert prob is not None
+    left = max(time_limit_s - (time.perf_counter() - start), 1)
+    mixed = fleet_mixes(pruned)
+    replicas: list[int] = []
+    if mixed is not None:
+        mixes, scarce = mixed
+        prob, z = build_mix_program(pruned, mixes, scarce)
+        sol = make_backend(backend).solve(prob, left)
+        method = f"{backend} (mixes)"
+        if sol.has_values:
+            picks = [next(m for m, v in enumerate(zw) if sol.values[v] > 0.5) for zw in z]
+            replicas = mix_replicas(pruned, mixes, picks)
+    else:
+        sol = make_backend(backend).solve(prob, left)
+        method = backend
+        if sol.has_values:
+            replicas = read_replicas(handles, sol.values)
+    if not sol.has_values:
+        return FleetSolve(
+            sol.status,
+            solve_s=time.perf_counter() - start,
+            method=method,
+            program=prob,
+            kept=len(keep),
+        )
+    return FleetSolve(
+        sol.status,
+        _expand(keep, replicas, len(problem.candidates)),
+        plan_cost(pruned, replicas),
+        time.perf_counter() - start,
+        method,
+        prob,
+        kept=len(keep),
+    )
+
+
+def solve_shortage(
+    problem: FleetProblem, backend: str = "highs", time_limit_s: float = 60.0
+) -> FleetSolve:
+    """The fewest GPUs missing over all inventories, then the cheapest plan with that shortage.
+
+    Every workload must have candidates (the caller names the ones without).
+    """
+    start = time.perf_counter()
+    keep = prune(problem)
+    pruned = problem.restrict(keep)
+    engine = make_backend(backend)
+    first, handles = build_fleet_program(pruned, elastic=True)
+    sol = engine.solve(first, time_limit_s)
+    if not sol.has_values:
+        return FleetSolve(sol.status, solve_s=time.perf_counter() - start, method=backend)
+    missing = sum(read_shortage(handles, sol.values).values())
+    second, handles = build_fleet_program(pruned, elastic=True, shortage_cap=missing)
+    sol2 = engine.solve(second, max(time_limit_s - (time.perf_counter() - start), 1))
+    best = sol2 if sol2.has_values else sol
+    replicas = read_replicas(handles, best.values)
+    status = Status.OPTIMAL if sol.status == sol2.status == Status.OPTIMAL else Status.FEASIBLE
+    return FleetSolve(
+        status,
+        _expand(keep, replicas, len(problem.candidates)),
+        plan_cost(pruned, replicas),
+        time.perf_counter() - start,
+        backend,
+        second,
+        read_shortage(handles, best.values),
+        kept=len(keep),
+    )
