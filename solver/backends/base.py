@@ -65,6 +65,17 @@ class Backend:
         backends whose capabilities declare `relaxation`."""
         raise NotImplementedError(f"backend {self.name} does not solve LP relaxations")
 
+    @staticmethod
+    def trivial(prob: IntegerProgram) -> Solution | None:
+        """The answer to a program without variables (solvers treat it as a corner case):
+        optimal at the empty point if every row admits 0, else infeasible; None otherwise."""
+        if prob.variables:
+            return None
+        if all(con.lo <= 0 <= con.hi for con in prob.constraints):
+            value = prob.objective_constant
+            return Solution(Status.OPTIMAL, [], value, value, duals=[0.0] * len(prob.constraints))
+        return Solution(Status.INFEASIBLE)
+
     def check(self, prob: IntegerProgram) -> None:
         """Refuse programs this backend cannot represent exactly."""
         if not self.capabilities.continuous and not prob.is_integral():

@@ -156,6 +156,9 @@ class CbcBackend(Backend):
         self, prob: IntegerProgram, time_limit_s: float, rel_gap: float = 0.0, relaxed: bool = False
     ) -> Solution:
         self.check(prob)
+        trivial = self.trivial(prob)
+        if trivial is not None:
+            return trivial
         payload = self._payload(prob, time_limit_s, rel_gap, relaxed)
         out = _ask(payload, max(float(time_limit_s), 1e-3) + GRACE_S)
         elapsed = float(out.get("elapsed", 0.0))

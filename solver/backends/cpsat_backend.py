@@ -29,6 +29,9 @@ class CpSatBackend(Backend):
 
     def solve(self, prob: IntegerProgram, time_limit_s: float, rel_gap: float = 0.0) -> Solution:
         self.check(prob)
+        trivial = self.trivial(prob)
+        if trivial is not None:
+            return trivial
         model = cp_model.CpModel()
         xs = [model.new_int_var(_bound(v.lo), _bound(v.hi), v.name) for v in prob.variables]
         for con in prob.constraints:

@@ -89,6 +89,9 @@ class HighsBackend(Backend):
         self, prob: IntegerProgram, time_limit_s: float, rel_gap: float = 0.0, relaxed: bool = False
     ) -> Solution:
         self.check(prob)
+        trivial = self.trivial(prob)
+        if trivial is not None:
+            return trivial
         h = highspy.Highs()
         h.setOptionValue("output_flag", False)
         h.setOptionValue("time_limit", max(float(time_limit_s), 1e-3))
