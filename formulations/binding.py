@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from formulations import architectures, families
 from formulations import metrics as met
 from formulations.costs import CostModel
 from formulations.types import Deployment, Search
@@ -21,14 +22,29 @@ def _blocked_by(cm: CostModel, d: Deployment, eps: float) -> list[str]:
     return [met.resource(cm, d, family, eps) for family in m.violated]
 
 
+def _pace(cm: CostModel, d: Deployment, eps: float) -> str:
+    """The family whose stage sets the deployment's pace, as a resource."""
+    arch = architectures.get(d.architecture)
+    s = arch.deployment_stages(cm, d, eps)
+    times = {
+        f.name: float(getattr(s, f.field)) for f in families.of(d.architecture) if f.kind == "time"
+    }
+    slowest = max(times, key=lambda k: times[k])
+    return "pace:" + met.resource(cm, d, slowest, eps)
+
+
 def binding(cm: CostModel, d: Deployment, search: Search, eps: float = 1.0) -> list[str]:
     """Resources (or search limits) that stop `d` from growing, most specific first."""
     found: list[str] = []
-    if d.sequences_per_gpu + 1 > search.sequences_per_gpu.hi:
+    fits = False
+    n = d.sequences_per_gpu
+    step = 1 if n % d.micro_batches else d.micro_batches
+    if n + step > search.sequences_per_gpu.hi:
         found.append("search:sequences_per_gpu")
     else:
-        grown = dataclasses.replace(d, sequences_per_gpu=d.sequences_per_gpu + 1)
-        found += _blocked_by(cm, grown, eps)
+        blocked = _blocked_by(cm, dataclasses.replace(d, sequences_per_gpu=n + step), eps)
+        found += blocked
+        fits |= not blocked
     if d.attention_units is not None:  # serving units are a decision (AFD)
         a = d.n_attention + 1
         gpus = (a + d.n_ffn) * cm.unit_gpus
@@ -37,5 +53,9 @@ def binding(cm: CostModel, d: Deployment, search: Search, eps: float = 1.0) -> l
         elif search.max_gpus is not None and gpus > search.max_gpus:
             found.append("search:max_gpus")
         else:
-            found += _blocked_by(cm, dataclasses.replace(d, attention_units=a), eps)
+            blocked = _blocked_by(cm, dataclasses.replace(d, attention_units=a), eps)
+            found += blocked
+            fits |= not blocked
+    if fits:
+        found.append(_pace(cm, d, eps))
     return list(dict.fromkeys(found))

@@ -178,12 +178,14 @@ def outcome_row(inst: Instance, out: Outcome, reference: Outcome | None = None) 
     if out.status == Status.FEASIBLE:
         gap = "unknown" if out.gap is None else f"{out.gap:.2%}"
         text = f"{text}; time limit, gap {gap}"
+    for note in out.notes:
+        text = f"{text}; {note}"
     row["binding"] = text or None
     return row
 
 
 def solve(
-    path_or_instance: str | Path | Instance,
+    path_or_instance: str | Path | Instance | list[str | Path] | tuple[str | Path, ...],
     *,
     architectures: list[str] | tuple[str, ...] | None = None,
     backend: str | None = None,
@@ -191,11 +193,16 @@ def solve(
     time_limit_s: float | None = None,
     shadow_prices: bool = False,
     breakdown: bool = False,
+    export: str | Path | None = None,
+    workers: int | None = None,
+    scheduler: str | None = None,
 ) -> pd.DataFrame:
     """Optimise each architecture of an instance; one row per architecture.
 
     Args:
-        path_or_instance: an instance file or an `Instance`.
+        path_or_instance: an instance file or an `Instance`; or a list of instance files,
+            solved on the sweep engine (`workers`, `scheduler`) into one table with a
+            leading `instance` column, rows in input order (`solver.batch.solve_many`).
         architectures: subset of ("afd", "ep"); default the instance's search.architectures.
         backend: highs, cbc, cpsat or enumerate; default the instance's search.backend.
         overrides: dotted field overrides, e.g. {"workload.tpot_ms": 30}.
@@ -203,7 +210,23 @@ def solve(
             balanced reference solves and the shadow-price LPs; default search.time_limit_s.
         shadow_prices: append the shadow-price columns of `solver.shadow.SHADOW_COLUMNS`.
         breakdown: append every breakdown quantity (`breakdown_*` columns).
+        export: write every certificate program as `.lp` and `.mps` into this directory,
+            named `<instance>.<architecture>.<level>...` (docs/model.md §12).
     """
+    if isinstance(path_or_instance, list | tuple):
+        from solver.batch import solve_many
+
+        return solve_many(
+            list(path_or_instance),
+            workers=workers,
+            scheduler=scheduler,
+            overrides=overrides,
+            architectures=architectures,
+            backend=backend,
+            time_limit_s=time_limit_s,
+            shadow_prices=shadow_prices,
+            export=export,
+        )
     start = time.perf_counter()
     inst = as_instance(path_or_instance, overrides)
     limit = inst.search.time_limit_s if time_limit_s is None else time_limit_s
@@ -213,12 +236,17 @@ def solve(
     for i, arch in enumerate(archs):
         share = (deadline - time.perf_counter()) / (len(archs) - i)
         mine = time.perf_counter() + share
+        proofs: list[tuple[str, Any, float]] | None = [] if export is not None else None
         reference = None
         if not is_balanced(inst):
-            out = optimize(inst, arch, backend, deadline=mine - REFERENCE_SHARE * share)
+            out = optimize(
+                inst, arch, backend, deadline=mine - REFERENCE_SHARE * share, proofs=proofs
+            )
             reference = optimize(balanced(inst), arch, backend, deadline=mine)
         else:
-            out = optimize(inst, arch, backend, deadline=mine)
+            out = optimize(inst, arch, backend, deadline=mine, proofs=proofs)
+        if proofs:
+            export_proofs(Path(str(export)), inst, arch, proofs)
         row = outcome_row(inst, out, reference)
         if shadow_prices:
             row.update(shadow_cells(inst, out.deployment, out.eps, deadline))
@@ -226,6 +254,19 @@ def solve(
             row.update(breakdown_cells(inst, out.deployment, out.eps))
         rows.append(row)
     return frame(rows, extra=SHADOW_COLUMNS if shadow_prices else ())
+
+
+def export_proofs(
+    directory: Path, inst: Instance, arch: str, proofs: list[tuple[str, Any, float]]
+) -> list[Path]:
+    """Write each certificate program of one architecture (`solve --export`)."""
+    from solver.backends.export import stem, write_program
+
+    name = Path(inst.path).stem if inst.path else inst.name
+    written: list[Path] = []
+    for label, prob, _ in proofs:
+        written += write_program(prob, directory, stem(name, arch, label))
+    return written
 
 
 def evaluate(

@@ -44,6 +44,7 @@ def solve_many(
     time_limit_s: float | None = None,
     shadow_prices: bool = False,
     progress: bool | None = None,
+    export: str | Path | None = None,
 ) -> pd.DataFrame:
     """Solve every instance file; one DataFrame, `instance` (the path as given) first.
 
@@ -72,6 +73,7 @@ def solve_many(
         "overrides": dict(overrides) if overrides else None,
         "time_limit_s": time_limit_s,
         "shadow_prices": shadow_prices,
+        "export": None if export is None else os.path.abspath(export),
     }
     points = [{"index": i, "path": str(p)} for i, p in enumerate(paths)]
     point_fn = functools.partial(_solve_file, options)

@@ -43,13 +43,19 @@ def relaxation_proves(backend: Backend, prob: IntegerProgram, time_limit_s: floa
 
 
 def solve_ratio(
-    lay: Layouts, backend: Backend, deadline: float, start: bool = True
+    lay: Layouts,
+    backend: Backend,
+    deadline: float,
+    start: bool = True,
+    proofs: list[tuple[IntegerProgram, float]] | None = None,
 ) -> tuple[Status, dp.Choice | None, Fraction | None, int]:
     """Max T / U over `lay`: (status, choice, proven upper bound on the ratio or None, solves).
 
     Args:
         deadline: `time.perf_counter()` value to stop at (then the incumbent is `feasible`).
         start: begin from the best hull vertex (False: from scratch, as tests check).
+        proofs: when given, receives the last step's program and its optimum (0: the incumbent
+            ratio is optimal), the certificate `--export` writes.
     """
     hulls = layout_hulls(lay)
     num, den = 0, 1
@@ -67,6 +73,8 @@ def solve_ratio(
             return (Status.FEASIBLE if choice else Status.TIME_LIMIT), choice, None, solves
         prob, h = dp.build(lay, "ratio", ratio=(num, den), hulls=hulls)
         if choice is not None and relaxation_proves(backend, prob, remaining):
+            if proofs is not None:
+                proofs.append((prob, 0.0))
             return Status.OPTIMAL, choice, Fraction(num, den), solves + 1
         sol = backend.solve(prob, remaining)
         solves += 1
@@ -91,4 +99,6 @@ def solve_ratio(
                 bound = Fraction(num, den) + extra / (den * min_units)
             return Status.FEASIBLE, choice, bound, solves
         if not improved:
+            if proofs is not None:
+                proofs.append((prob, float(sol.objective or 0.0)))
             return Status.OPTIMAL, choice, Fraction(num, den), solves

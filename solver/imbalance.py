@@ -8,6 +8,8 @@ rank, the redundant experts (memory) and the node counts are chosen together.
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
 from formulations.costs import experts_per_gpu
@@ -29,23 +31,72 @@ def expert_loads(inst: Instance) -> np.ndarray | None:
         raise InputError([f"{inst.path or inst.name}: workload.expert_loads: {exc}"]) from None
 
 
-def imbalance_fn(inst: Instance, backend: str = "highs") -> ImbalanceFn:
-    """Max/mean load of the hottest expert rank as a function of (ranks, replicas)."""
-    loads = expert_loads(inst)
-    if loads is None:
-        return constant_imbalance(inst.workload.expert_imbalance)
-    model = inst.model
-    cache: dict[tuple[int, int], float] = {}
+PLACEMENT_LAYER_S = 0.5
+"""Time the placement program gets per layer and layout while the command's budget lasts."""
 
-    def fn(ranks: np.ndarray, redundant: np.ndarray) -> np.ndarray:
+
+class PlacementImbalance:
+    """Max/mean load of the hottest expert rank as a function of (ranks, replicas), from the
+    placement program on the instance's loads, within a wall-time budget.
+
+    Until `deadline` each new (ranks, replicas) pair gets the placement program (cached);
+    after it, the placement's heuristic start alone (a valid placement: its imbalance is what
+    it achieves, only possibly above the program's). `cut_short` records that this happened.
+    """
+
+    def __init__(
+        self, inst: Instance, loads: np.ndarray, backend: str, deadline: float | None
+    ) -> None:
+        self.model = inst.model
+        self.loads = loads
+        self.backend = backend
+        self.deadline = deadline
+        self.cut_short = False
+        self.cache: dict[tuple[int, int], float] = {}
+
+    def _layer_time(self) -> float:
+        if self.deadline is None:
+            return PLACEMENT_LAYER_S
+        left = self.deadline - time.perf_counter()
+        if left <= PLACEMENT_LAYER_S:
+            self.cut_short = True
+            return 0.0
+        return PLACEMENT_LAYER_S
+
+    def __call__(self, ranks: np.ndarray, redundant: np.ndarray) -> np.ndarray:
         p, r = np.broadcast_arrays(np.asarray(ranks, dtype=np.int64), np.asarray(redundant))
         out = np.empty(p.shape, dtype=float)
         for idx in np.ndindex(p.shape):
             key = (int(p[idx]), int(r[idx]))
-            if key not in cache:
-                slots = int(experts_per_gpu(model, key[1], key[0]))
-                cache[key] = achieved_imbalance(loads, key[0], key[1], slots, backend=backend)
-            out[idx] = cache[key]
+            if key not in self.cache:
+                slots = int(experts_per_gpu(self.model, key[1], key[0]))
+                self.cache[key] = achieved_imbalance(
+                    self.loads,
+                    key[0],
+                    key[1],
+                    slots,
+                    backend=self.backend,
+                    time_limit_s=self._layer_time(),
+                )
+            out[idx] = self.cache[key]
         return out
 
-    return fn
+
+def imbalance_fn(
+    inst: Instance, backend: str = "highs", deadline: float | None = None
+) -> ImbalanceFn:
+    """Max/mean load of the hottest expert rank as a function of (ranks, replicas).
+
+    Args:
+        deadline: `time.perf_counter()` value after which placements use their heuristic
+            start only (the command's time limit bounds the placement work too).
+    """
+    loads = expert_loads(inst)
+    if loads is None:
+        return constant_imbalance(inst.workload.expert_imbalance)
+    return PlacementImbalance(inst, loads, backend, deadline)
+
+
+def placement_cut_short(fn: ImbalanceFn) -> bool:
+    """Whether placements behind `fn` stopped at their heuristic start for lack of time."""
+    return bool(getattr(fn, "cut_short", False))

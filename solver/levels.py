@@ -22,6 +22,7 @@ from formulations import levels
 from formulations.costs import CostModel
 from formulations.hull import layout_hulls
 from formulations.layouts import ImbalanceFn, Layouts, with_caps
+from formulations.program import IntegerProgram
 from formulations.pruning import prune
 from formulations.types import Deployment, Instance
 from solver import dinkelbach
@@ -48,6 +49,10 @@ class Context:
     programs: int = 0
     levels: int = 0
     statuses: list[Status] = field(default_factory=list)
+    messages: list[str] = field(default_factory=list)
+    """What backends said when a program failed (they reach the user in the reason)."""
+    proofs: list[tuple[str, IntegerProgram, float]] | None = None
+    """When kept (`--export`): every certificate program with its label and optimum."""
 
     @staticmethod
     def of(
@@ -84,6 +89,11 @@ class Context:
             if len(lay):
                 out.append(lay)
         return out
+
+    def keep(self, programs: list[tuple[IntegerProgram, float]] | None, label: str) -> None:
+        """Record certificate programs for `--export` (when asked for)."""
+        if self.proofs is not None and programs:
+            self.proofs.extend((label, prob, value) for prob, value in programs)
 
     def deployment(self, lay: Layouts, choice: dp.Choice) -> Deployment:
         return self.arch.read_deployment(lay, choice.layout, choice.serving, choice.sequences)
@@ -155,9 +165,11 @@ def solve_level(
         if total:
             status, found, upper = _solve_total(ctx, pruned)
         else:
+            kept: list[tuple[IntegerProgram, float]] | None = None if ctx.proofs is None else []
             status, found, frac, solves = dinkelbach.solve_ratio(
-                pruned, ctx.backend, ctx.deadline, ctx.warm_start
+                pruned, ctx.backend, ctx.deadline, ctx.warm_start, kept
             )
+            ctx.keep(kept, f"level{ctx.levels}.nbo{lay.micro_batches}")
             ctx.programs += solves
             upper = None if frac is None else float(frac)
         if status == Status.INFEASIBLE and hosted:
@@ -218,11 +230,16 @@ def _solve_total(ctx: Context, lay: Layouts) -> tuple[Status, dp.Choice | None, 
             ctx.programs += 1
             lp = dinkelbach.relax_bound(ctx.backend, prob, max(ctx.remaining(), 1e-3))
             if lp is not None and lp < top[2] + 1 - 1e-6:
+                ctx.keep([(prob, float(top[2]))], f"level{ctx.levels}.nbo{lay.micro_batches}")
                 return Status.OPTIMAL, best, float(top[2])
     sol = ctx.backend.solve(prob, max(ctx.remaining(), 1e-3))
     ctx.programs += 1
+    if sol.message:
+        ctx.messages.append(sol.message)
     if not sol.has_values:
         return sol.status, best, None
+    if sol.status == Status.OPTIMAL:
+        ctx.keep([(prob, float(sol.objective or 0.0))], f"level{ctx.levels}.nbo{lay.micro_batches}")
     return sol.status, dp.read_choice(lay, h, sol.values), sol.bound
 
 
@@ -320,6 +337,11 @@ def fewest_gpus(ctx: Context, demand: float) -> Descent:
             sol = ctx.backend.solve(prob, max(ctx.remaining(), 1e-3))
             ctx.programs += 1
             ctx.statuses.append(sol.status)
+            if sol.message:
+                ctx.messages.append(sol.message)
+            if sol.status == Status.OPTIMAL:
+                label = f"level{ctx.levels + 1}.nbo{lay.micro_batches}.fewest"
+                ctx.keep([(prob, float(sol.objective or 0.0))], label)
             if sol.status not in (Status.OPTIMAL, Status.INFEASIBLE):
                 return Descent(incumbent, False, None)
             if sol.has_values:

@@ -20,12 +20,16 @@ from formulations import architectures
 from formulations.diagnose import diagnose
 from formulations.layouts import ImbalanceFn, Layouts, layout_eps, real_caps
 from formulations.metrics import metrics
+from formulations.program import IntegerProgram
 from formulations.relaxation import continuous_optimum
 from formulations.types import Deployment, Instance
 from solver import enumerate as brute
 from solver import levels
 from solver.backends import Status, make_backend
-from solver.imbalance import imbalance_fn
+from solver.imbalance import imbalance_fn, placement_cut_short
+
+PLACEMENT_SHARE = 0.5
+"""Share of an optimisation's time the expert placements behind its layouts may use."""
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,8 @@ class Outcome:
     """TPOT levels the scheme solved."""
     programs: int = 0
     """Integer programs solved."""
+    notes: tuple[str, ...] = ()
+    """What the time limit cut short, for the user (e.g. placements at their heuristic)."""
 
 
 def budget_nonpositive(inst: Instance, arch: str) -> bool:
@@ -108,6 +114,7 @@ def optimize(
     imbalance: ImbalanceFn | None = None,
     deadline: float | None = None,
     warm_start: bool = True,
+    proofs: list[tuple[str, IntegerProgram, float]] | None = None,
 ) -> Outcome:
     """Optimise `arch` of `inst` with `backend_name` (default: the instance's).
 
@@ -115,11 +122,14 @@ def optimize(
         deadline: `time.perf_counter()` value to stop at (default: now + search.time_limit_s).
         warm_start: start the programs from the layouts' hull vertices (False: tests check
             that the programs alone reach the optimum).
+        proofs: when given, receives every certificate program (label, program, optimum) for
+            `--export`.
     """
     t0 = time.perf_counter()
     name = backend_name or inst.search.backend
-    imbalance = imbalance or imbalance_fn(inst)
     deadline = t0 + inst.search.time_limit_s if deadline is None else deadline
+    # Placement (with expert loads) may take part of the time, the programs need the rest.
+    imbalance = imbalance or imbalance_fn(inst, deadline=t0 + PLACEMENT_SHARE * (deadline - t0))
     empty = Outcome(arch, Status.INFEASIBLE, None, None, None, None, 0.0, name)
     if budget_nonpositive(inst, arch):
         return dataclasses.replace(empty, reason=diagnose(inst, arch, imbalance))
@@ -128,6 +138,7 @@ def optimize(
     module = architectures.get(arch)
     ctx = levels.Context.of(inst, module, imbalance, make_backend(name), deadline)
     ctx.warm_start = warm_start
+    ctx.proofs = proofs
     objective = inst.search.objective
     if objective == "tokens_per_gpu":
         found = levels.descend(ctx, total=False)
@@ -145,7 +156,11 @@ def optimize(
             return dataclasses.replace(empty, solve_s=elapsed, reason=reason)
         status = Status.ERROR if Status.ERROR in ctx.statuses else Status.TIME_LIMIT
         reason = "no feasible deployment found within the time limit"
+        if status == Status.ERROR:
+            said = "; ".join(dict.fromkeys(ctx.messages)) or "no message"
+            reason = f"a solver failed: {said}"
         return dataclasses.replace(empty, status=status, solve_s=elapsed, reason=reason)
+    notes = ("placements cut short by the time limit",) if placement_cut_short(imbalance) else ()
     value, d = found.incumbent
     minimise = objective == "min_gpus"
     natural = -value if minimise else value
@@ -162,6 +177,7 @@ def optimize(
         eps=layout_eps(imbalance, d, inst.search.unit_gpus),
         levels=ctx.levels,
         programs=ctx.programs,
+        notes=notes,
     )
 
 

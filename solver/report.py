@@ -13,6 +13,7 @@ FORMATS = ("table", "csv", "json")
 
 # Columns shown in the human table, with their headers and formats.
 _TABLE = (
+    ("instance", "instance", "{}"),
     ("architecture", "arch", "{}"),
     ("status", "status", "{}"),
     ("attention_nodes", "N_A", "{:.0f}"),
@@ -88,7 +89,12 @@ def to_table(df: pd.DataFrame) -> str:
             label = (
                 "why" if rec.get("status") in ("infeasible", "error", "time_limit") else "binding"
             )
-            lines.append(f"{rec['architecture']} {label}: {rec['binding']}")
+            who = (
+                f"{rec['instance']} {rec['architecture']}"
+                if "instance" in rec
+                else rec["architecture"]
+            )
+            lines.append(f"{who} {label}: {rec['binding']}")
         prices = {k[len("shadow_") :]: v for k, v in rec.items() if k.startswith("shadow_")}
         if any(v is not None for v in prices.values()):
             text = ", ".join(f"{k} {v:+.4g}" for k, v in prices.items() if v is not None)

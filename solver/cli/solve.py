@@ -24,7 +24,10 @@ def cmd_solve(args: argparse.Namespace) -> int:
 
     archs = options.archs(args.arch)
     time_limit_s = options.time_limit(args.time_limit)
-    inst = as_instance(args.file, parse_assignments(args.set))
+    workers = options.workers(args.workers)
+    if len(args.files) > 1:
+        return _solve_many(args, archs, time_limit_s, workers)
+    inst = as_instance(args.files[0], parse_assignments(args.set))
     df = solve(
         inst,
         architectures=archs,
@@ -32,9 +35,46 @@ def cmd_solve(args: argparse.Namespace) -> int:
         time_limit_s=time_limit_s,
         shadow_prices=args.shadow_prices,
         breakdown=args.breakdown,
+        export=args.export,
     )
     print(report.render(df, args.format, inst.search.objective))
     return exit_codes.solve_exit_code(report.records(df))
+
+
+def _solve_many(
+    args: argparse.Namespace,
+    archs: list[str] | None,
+    time_limit_s: float | None,
+    workers: int | None,
+) -> int:
+    """Several instance files: one table with a leading `instance` column, one verdict each."""
+    from solver.batch import solve_many
+
+    if args.breakdown:
+        raise InputError(["--breakdown: give one instance file (it explains one optimum)"])
+    df = solve_many(
+        args.files,
+        workers=workers,
+        scheduler=args.scheduler,
+        overrides=parse_assignments(args.set),
+        architectures=archs,
+        backend=args.backend,
+        time_limit_s=time_limit_s,
+        shadow_prices=args.shadow_prices,
+        export=args.export,
+    )
+    if args.format != "table":
+        print(report.render(df, args.format, with_verdict=False))
+    else:
+        print(report.to_table(df))
+        for name, rows in df.groupby("instance", sort=False):
+            print(f"{name}: {report.verdict(rows)}")
+    records = report.records(df)
+    codes = [
+        exit_codes.solve_exit_code([r for r in records if r["instance"] == name])
+        for name in dict.fromkeys(r["instance"] for r in records)
+    ]
+    return max(codes, default=0)
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -75,14 +115,23 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction) -> None:
     """Add solve, evaluate and validate to the subcommand parser."""
     p = sub.add_parser("solve", help="best AFD and EP deployments of an instance, side by side")
+    options.add_debug(p)
+    p.add_argument(
+        "files",
+        nargs="+",
+        metavar="FILE",
+        help="instance (scenario) TOML files; several are solved in parallel into one table "
+        "with a leading `instance` column",
+    )
     for add in (
-        options.add_debug,
-        options.add_file,
         options.add_arch,
         options.add_backend,
         options.add_format,
         options.add_set,
         options.add_time_limit,
+        options.add_workers,
+        options.add_scheduler,
+        options.add_export,
     ):
         add(p)
     p.add_argument(
