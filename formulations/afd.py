@@ -242,6 +242,11 @@ def layouts(cm: CostModel, micro_batches: int, search: Search, imbalance: Imbala
     f, r, inside_all, a_lo, a_hi, experts = (
         x[keep] for x in (f, r, inside_all, a_lo, a_hi, experts)
     )
+    eps = imbalance(f * cm.unit_gpus, r).astype(float)
+    placed = np.isfinite(eps)  # a layout whose placement was not computed is not searched
+    f, r, inside_all, a_lo, a_hi, experts, eps = (
+        x[placed] for x in (f, r, inside_all, a_lo, a_hi, experts, eps)
+    )
     return Layouts(
         architecture=NAME,
         micro_batches=micro_batches,
@@ -253,7 +258,7 @@ def layouts(cm: CostModel, micro_batches: int, search: Search, imbalance: Imbala
         redundant=r,
         in_domain=inside_all,
         experts_per_gpu=experts,
-        eps=imbalance(f * cm.unit_gpus, r).astype(float),
+        eps=eps,
     )
 
 

@@ -162,6 +162,9 @@ def layouts(cm: CostModel, micro_batches: int, search: Search, imbalance: Imbala
     if search.experts_per_gpu is not None:
         keep &= (experts >= search.experts_per_gpu.lo) & (experts <= search.experts_per_gpu.hi)
     n, r, experts = n[keep], r[keep], experts[keep]
+    eps = imbalance(n * cm.unit_gpus, r).astype(float)
+    placed = np.isfinite(eps)  # a layout whose placement was not computed is not searched
+    n, r, experts, eps = n[placed], r[placed], experts[placed], eps[placed]
     return Layouts(
         architecture=NAME,
         micro_batches=micro_batches,
@@ -173,7 +176,7 @@ def layouts(cm: CostModel, micro_batches: int, search: Search, imbalance: Imbala
         redundant=r,
         in_domain=in_domain(cm, n),
         experts_per_gpu=experts,
-        eps=imbalance(n * cm.unit_gpus, r).astype(float),
+        eps=eps,
     )
 
 

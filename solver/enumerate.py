@@ -102,6 +102,9 @@ def _afd(inst: Instance, imbalance: ImbalanceFn, limit_s: float, start: float) -
         for f in s.ffn_nodes.values():
             for r in s.redundant_experts.values():
                 eps = float(imbalance(np.array([f * g]), np.array([r]))[0])
+                if not math.isfinite(eps):  # no placement computed: not searched
+                    count += len(a_vals) * len(n_vals)
+                    continue
                 experts = int(experts_per_gpu(cm.model, r, f * g))
                 if (
                     s.experts_per_gpu
@@ -156,6 +159,8 @@ def _ep(inst: Instance, imbalance: ImbalanceFn, limit_s: float, start: float) ->
                 ):
                     continue
                 eps = float(imbalance(np.array([units * g]), np.array([r]))[0])
+                if not math.isfinite(eps):  # no placement computed: not searched
+                    continue
                 st = ep.stages(cm, units, n_vals, r, nbo, eps)
                 ok = np.logical_and.reduce(list(ep.checks(cm, st).values()))
                 tpot = cm.tpot_s(st.stage_s, nbo)

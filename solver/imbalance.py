@@ -8,7 +8,7 @@ rank, the redundant experts (memory) and the node counts are chosen together.
 
 from __future__ import annotations
 
-import time
+import math
 
 import numpy as np
 
@@ -39,9 +39,9 @@ class PlacementImbalance:
     """Max/mean load of the hottest expert rank as a function of (ranks, replicas), from the
     placement program on the instance's loads, within a wall-time budget.
 
-    Until `deadline` each new (ranks, replicas) pair gets the placement program (cached);
-    after it, the placement's heuristic start alone (a valid placement: its imbalance is what
-    it achieves, only possibly above the program's). `cut_short` records that this happened.
+    Each new (ranks, replicas) pair gets the placement program (cached). Once `deadline` has
+    passed, pairs not placed yet are not placed at all: their imbalance is infinite, so their
+    layouts drop out of the search, and `skipped` counts them (the answer is then not proven).
     """
 
     def __init__(
@@ -51,17 +51,28 @@ class PlacementImbalance:
         self.loads = loads
         self.backend = backend
         self.deadline = deadline
-        self.cut_short = False
+        self.skipped = 0
         self.cache: dict[tuple[int, int], float] = {}
 
-    def _layer_time(self) -> float:
-        if self.deadline is None:
-            return PLACEMENT_LAYER_S
-        left = self.deadline - time.perf_counter()
-        if left <= PLACEMENT_LAYER_S:
-            self.cut_short = True
-            return 0.0
-        return PLACEMENT_LAYER_S
+    @property
+    def cut_short(self) -> bool:
+        return self.skipped > 0
+
+    def _place(self, ranks: int, replicas: int) -> float:
+        slots = int(experts_per_gpu(self.model, replicas, ranks))
+        try:
+            return achieved_imbalance(
+                self.loads,
+                ranks,
+                replicas,
+                slots,
+                backend=self.backend,
+                time_limit_s=PLACEMENT_LAYER_S,
+                deadline=self.deadline,
+            )
+        except TimeoutError:
+            self.skipped += 1
+            return math.inf
 
     def __call__(self, ranks: np.ndarray, redundant: np.ndarray) -> np.ndarray:
         p, r = np.broadcast_arrays(np.asarray(ranks, dtype=np.int64), np.asarray(redundant))
@@ -69,15 +80,7 @@ class PlacementImbalance:
         for idx in np.ndindex(p.shape):
             key = (int(p[idx]), int(r[idx]))
             if key not in self.cache:
-                slots = int(experts_per_gpu(self.model, key[1], key[0]))
-                self.cache[key] = achieved_imbalance(
-                    self.loads,
-                    key[0],
-                    key[1],
-                    slots,
-                    backend=self.backend,
-                    time_limit_s=self._layer_time(),
-                )
+                self.cache[key] = self._place(*key)
             out[idx] = self.cache[key]
         return out
 
@@ -97,6 +100,6 @@ def imbalance_fn(
     return PlacementImbalance(inst, loads, backend, deadline)
 
 
-def placement_cut_short(fn: ImbalanceFn) -> bool:
-    """Whether placements behind `fn` stopped at their heuristic start for lack of time."""
-    return bool(getattr(fn, "cut_short", False))
+def placement_skipped(fn: ImbalanceFn) -> int:
+    """Layouts whose placement the time limit cut (they were not searched)."""
+    return int(getattr(fn, "skipped", 0))

@@ -26,7 +26,7 @@ from formulations.types import Deployment, Instance
 from solver import enumerate as brute
 from solver import levels
 from solver.backends import Status, make_backend
-from solver.imbalance import imbalance_fn, placement_cut_short
+from solver.imbalance import imbalance_fn, placement_skipped
 
 PLACEMENT_SHARE = 0.5
 """Share of an optimisation's time the expert placements behind its layouts may use."""
@@ -150,6 +150,12 @@ def optimize(
         found = levels.at_target(ctx)
     empty = dataclasses.replace(empty, levels=ctx.levels, programs=ctx.programs)
     elapsed = time.perf_counter() - t0
+    skipped = placement_skipped(imbalance)
+    notes: tuple[str, ...] = ()
+    if skipped:
+        # Layouts without a placement were not searched: nothing is proven beyond them.
+        found = dataclasses.replace(found, proven=False, bound=None)
+        notes = (f"{skipped} layouts not searched: their expert placement ran out of time",)
     if found.incumbent is None:
         if found.proven:
             reason = diagnose(inst, arch, imbalance)
@@ -159,8 +165,8 @@ def optimize(
         if status == Status.ERROR:
             said = "; ".join(dict.fromkeys(ctx.messages)) or "no message"
             reason = f"a solver failed: {said}"
+        reason = "; ".join((reason, *notes))
         return dataclasses.replace(empty, status=status, solve_s=elapsed, reason=reason)
-    notes = ("placements cut short by the time limit",) if placement_cut_short(imbalance) else ()
     value, d = found.incumbent
     minimise = objective == "min_gpus"
     natural = -value if minimise else value

@@ -89,10 +89,8 @@ def to_table(df: pd.DataFrame) -> str:
             label = (
                 "why" if rec.get("status") in ("infeasible", "error", "time_limit") else "binding"
             )
-            who = (
-                f"{rec['instance']} {rec['architecture']}"
-                if "instance" in rec
-                else rec["architecture"]
+            who = " ".join(
+                str(rec[k]) for k in ("instance", "architecture") if rec.get(k) is not None
             )
             lines.append(f"{who} {label}: {rec['binding']}")
         prices = {k[len("shadow_") :]: v for k, v in rec.items() if k.startswith("shadow_")}
@@ -103,10 +101,15 @@ def to_table(df: pd.DataFrame) -> str:
 
 
 def _why_not(rec: dict[str, Any]) -> str:
+    """`AFD infeasible`, `EP time limit, ...`; a row without an architecture failed before any
+    architecture was solved (its file could not be read)."""
     status = rec.get("status")
-    return {"time_limit": "time limit, no deployment found", "error": "solver error"}.get(
+    if rec.get("architecture") is None:
+        return "input error" if status == "error" else str(status)
+    reason = {"time_limit": "time limit, no deployment found", "error": "solver error"}.get(
         str(status), "infeasible"
     )
+    return f"{rec['architecture'].upper()} {reason}"
 
 
 def verdict(df: pd.DataFrame, objective: str = "tokens_per_gpu") -> str:
@@ -117,10 +120,10 @@ def verdict(df: pd.DataFrame, objective: str = "tokens_per_gpu") -> str:
     if not ok:
         if not rows:
             return "verdict: nothing solved"
-        reasons = ", ".join(f"{r['architecture'].upper()} {_why_not(r)}" for r in rows)
+        reasons = ", ".join(_why_not(r) for r in rows)
         return f"verdict: no architecture has a deployment ({reasons})"
     if len(ok) == 1:
-        others = [f"{r['architecture'].upper()} {_why_not(r)}" for r in rows if r not in ok]
+        others = [_why_not(r) for r in rows if r not in ok]
         tail = f" ({', '.join(others)})" if others else ""
         return f"verdict: {ok[0]['architecture'].upper()}{tail}"
     lower_better = objective == "min_gpus"

@@ -455,8 +455,12 @@ def achieved_imbalance(
     backend: str = "highs",
     time_limit_s: float = 0.5,
     rel_gap: float = 0.002,
+    deadline: float | None = None,
 ) -> float:
-    """Mean over layers of max/mean rank load of the best placement found (MODEL.md s6-7).
+    """Mean over layers of max/mean rank load of the best placement found (docs/model.md §14).
+
+    `deadline` (a `time.perf_counter()` value): raise TimeoutError instead of starting a layer
+    after it, and give each layer at most the time left.
 
     Fast for repeated calls: identical layers (up to relabelling) are solved once,
     results are cached across calls, a cached solve with fewer replicas that meets
@@ -468,6 +472,12 @@ def achieved_imbalance(
     ratios = []
     for row in loads:
         mean = float(row.sum()) / ranks
-        top = _cached_max_load(row, ranks, slots_per_rank, replicas, backend, time_limit_s, rel_gap)
+        limit = time_limit_s
+        if deadline is not None:
+            left = deadline - time.perf_counter()
+            if left <= 0:
+                raise TimeoutError("placement budget spent")
+            limit = min(time_limit_s, left) if left < time_limit_s else time_limit_s
+        top = _cached_max_load(row, ranks, slots_per_rank, replicas, backend, limit, rel_gap)
         ratios.append(top / mean if mean > 0 else 1.0)
     return float(np.mean(ratios))
