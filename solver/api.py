@@ -10,12 +10,21 @@ GPU (EP: one GPU), `micro_batch_size` the largest of its micro-batches.
 in words, and a time-limited row appends its gap. expert_imbalance is the max/mean load of the
 hottest expert rank after placement, redundant_experts R, imbalance_loss the share of the
 objective lost to expert and DP imbalance (against the same instance perfectly balanced).
+
+`solve_many` (and `solve` given a list) solves many files on the sweep engine: each file is one
+point of `solver.analysis.engine.run_points`; a file that fails becomes one `error` row with
+its reason in `binding` while the others run.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
+import math
+import os
+import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +37,7 @@ from formulations.layouts import layout_eps
 from formulations.metrics import metrics, resource
 from formulations.types import Deployment, Instance
 from solver.backends import Status
-from solver.errors import InputError
+from solver.errors import AfdSolverError, InputError
 from solver.imbalance import imbalance_fn
 from solver.io.deployment_spec import parse_deployment
 from solver.io.loader import load_instance
@@ -202,7 +211,7 @@ def solve(
     Args:
         path_or_instance: an instance file or an `Instance`; or a list of instance files,
             solved on the sweep engine (`workers`, `scheduler`) into one table with a
-            leading `instance` column, rows in input order (`solver.batch.solve_many`).
+            leading `instance` column, rows in input order (`solve_many`).
         architectures: subset of ("afd", "ep"); default the instance's search.architectures.
         backend: highs, cbc, cpsat or enumerate; default the instance's search.backend.
         overrides: dotted field overrides, e.g. {"workload.tpot_ms": 30}.
@@ -214,8 +223,6 @@ def solve(
             named `<instance>.<architecture>.<level>...` (docs/model.md §12).
     """
     if isinstance(path_or_instance, list | tuple):
-        from solver.batch import solve_many
-
         return solve_many(
             list(path_or_instance),
             workers=workers,
@@ -305,3 +312,81 @@ def evaluate(
         row.update(breakdown_cells(inst, d, eps))
     row["solve_s"] = time.perf_counter() - start
     return frame([row])
+
+
+# ---- many instance files on the sweep engine ----------------------------------------------
+
+
+def _solve_file(options: dict[str, Any], _: str, point: dict[str, Any]) -> list[dict[str, Any]]:
+    """The engine's point function: `solve` one file; an input error becomes an error row."""
+    from solver import report
+
+    try:
+        df = solve(point["path"], **options)
+    except AfdSolverError as exc:
+        return [{"status": "error", "binding": "; ".join(str(exc).splitlines())}]
+    return report.records(df)
+
+
+def solve_many(
+    paths: Sequence[str | Path],
+    *,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    overrides: dict[str, Any] | None = None,
+    architectures: Sequence[str] | None = None,
+    backend: str | None = None,
+    time_limit_s: float | None = None,
+    shadow_prices: bool = False,
+    progress: bool | None = None,
+    export: str | Path | None = None,
+) -> pd.DataFrame:
+    """Solve every instance file; one DataFrame, `instance` (the path as given) first.
+
+    Args:
+        paths: instance files, solved in this order (a path may repeat).
+        workers: local worker processes (default all cores; 1 runs in this process).
+        scheduler: `tcp://HOST:PORT` of a Dask scheduler instead of local processes.
+        overrides, architectures, backend, time_limit_s, shadow_prices: as for
+            `solve`, applied to every file.
+        progress: progress bar (None: only on a terminal).
+
+    Returns:
+        The columns of `COLUMNS` (plus the shadow-price columns if
+        asked) after `instance`; a failed file is one row with status `error`
+        and the reason in `binding`.
+    """
+    from solver.analysis.engine import run_points
+
+    if not paths:
+        raise ValueError("no instance files given")
+    options: dict[str, Any] = {
+        "architectures": list(architectures) if architectures else None,
+        "backend": backend,
+        "overrides": dict(overrides) if overrides else None,
+        "time_limit_s": time_limit_s,
+        "shadow_prices": shadow_prices,
+        "export": None if export is None else os.path.abspath(export),
+    }
+    points = [{"index": i, "path": str(p)} for i, p in enumerate(paths)]
+    point_fn = functools.partial(_solve_file, options)
+    if scheduler is None:
+        workers = min(workers or os.cpu_count() or 1, len(points))
+    with tempfile.TemporaryDirectory(prefix="afd-batch-") as tmp:
+        table = run_points(
+            "", points, point_fn, tmp, workers=workers, scheduler=scheduler, progress=progress
+        )
+    columns = ["instance", *COLUMNS, *(SHADOW_COLUMNS if shadow_prices else ())]
+    rows = []
+    for rec in table.to_dict(orient="records"):
+        rec = {k: (v if _present(v) else None) for k, v in rec.items()}
+        row = {c: rec.get(c) for c in columns}
+        row["instance"] = str(paths[int(rec["index"])])
+        if rec.get("reason") is not None and row["binding"] is None:
+            row["binding"] = rec["reason"]  # the engine caught an exception of the point
+        rows.append(row)
+    return pd.DataFrame(rows, columns=columns).astype({c: "Int64" for c in INT_COLUMNS})
+
+
+def _present(value: Any) -> bool:
+    return value is not None and not (isinstance(value, float) and math.isnan(value))

@@ -1,12 +1,11 @@
-"""`solve_many`: many instance files on the sweep engine, one table in input order."""
+"""`solver.api.solve_many`: many instance files on the sweep engine, one table in input order."""
 
 from __future__ import annotations
 
 import pytest
 from conftest import INSTANCES
 
-from solver.api import solve
-from solver.batch import solve_many
+from solver.api import solve, solve_many
 
 SMALL = {"search.nodes": 4, "search.attention_nodes": 2, "search.ffn_nodes": 2}
 

@@ -48,7 +48,7 @@ def _solve_many(
     workers: int | None,
 ) -> int:
     """Several instance files: one table with a leading `instance` column, one verdict each."""
-    from solver.batch import solve_many
+    from solver.api import solve_many
 
     if args.breakdown:
         raise InputError(["--breakdown: give one instance file (it explains one optimum)"])
