@@ -249,7 +249,7 @@ def test_dask_workers_in_another_directory_get_the_absolute_path(tmp_path, monke
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)  # workers start (and stay) here
     with distributed.LocalCluster(
-        n_workers=1, processes=True, threads_per_worker=1, dashboard_address=None
+        n_workers=1, processes=True, threads_per_worker=1, dashboard_address=":0"
     ) as cluster:
         monkeypatch.chdir(tmp_path)
         scenario(tmp_path)
