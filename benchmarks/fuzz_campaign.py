@@ -12,6 +12,7 @@ import argparse
 import sys
 import tempfile
 import time
+import warnings
 from collections import Counter
 from pathlib import Path
 
@@ -29,6 +30,7 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=1, help="first seed")
     parser.add_argument("--commands-share", type=float, default=0.2)
     args = parser.parse_args()
+    warnings.simplefilter("error")  # as in the test suite (pyproject: filterwarnings = error)
     total = Totals()
     start = time.perf_counter()
     seed, left = args.seed, args.cases

@@ -43,10 +43,10 @@ SCENARIO = {
     "hardware_profile": "paper",
     "workload": {"tpot_ms": 50, "mtp_acceptance": 1.7, "context_tokens": 4096, "step_gap_ms": 15},
     "search": {
-        "attention_nodes": {"min": 1, "max": 8},
-        "ffn_nodes": {"min": 1, "max": 4},
-        "nodes": {"min": 1, "max": 16},
-        "sequences_per_gpu": {"min": 1, "max": 1024},
+        "attention_nodes": {"min": 1, "max": 6},
+        "ffn_nodes": {"min": 1, "max": 3},
+        "nodes": {"min": 1, "max": 8},
+        "sequences_per_gpu": {"min": 1, "max": 512},
         "time_limit_s": 10,
     },
     "overrides": {"model": {"moe_intermediate_size": 2048}, "hardware": {"scaleout_gbps": 50}},
@@ -437,7 +437,7 @@ class Fuzzer:
         model, hardware = copy.deepcopy(self.model), copy.deepcopy(self.hardware)
         scenario["model"], scenario["hardware"] = f"m{self.n}", f"h{self.n}"
         scenario["hardware_profile"] = rng.choice(["paper", "sustained", "datasheet"])
-        if rng.random() < 0.2:
+        if rng.random() < 0.15:
             scenario["workload"]["expert_loads"] = rng.choice(LOAD_SPECS)
         if rng.random() < 0.1:
             scenario["search"]["redundant_experts"] = {"min": 0, "max": rng.choice([2, 8])}

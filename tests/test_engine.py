@@ -380,7 +380,7 @@ def test_dask_cluster_matches_local_pool(instance: Path, tmp_path: Path) -> None
     points[4]["search.mode"] = "fail"
     local = run_points(instance, points, toy_point, tmp_path / "local", workers=2)
     with LocalCluster(
-        n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None
+        n_workers=2, processes=True, threads_per_worker=1, dashboard_address=":0"
     ) as cluster:
         remote = run_points(
             instance, points, toy_point, tmp_path / "dask", scheduler=cluster.scheduler_address

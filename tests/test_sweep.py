@@ -207,7 +207,7 @@ def test_dask_cluster_and_local_pool_give_the_same_table(tmp_path: Path) -> None
         make_plots=False,
     )
     with LocalCluster(
-        n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None
+        n_workers=2, processes=True, threads_per_worker=1, dashboard_address=":0"
     ) as cluster:
         remote = run_sweep(
             INSTANCE,

@@ -14,8 +14,6 @@ import math
 import multiprocessing
 import os
 import pickle
-import re
-import signal
 import sys
 import threading
 import time
@@ -26,8 +24,10 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from solver.analysis.dask_pool import check_dask_workers, dask_client
 from solver.analysis.store import ResultStore, file_sha256
 from solver.analysis.sweep_spec import point_key
+from solver.analysis.workers import worker_init
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -84,63 +84,6 @@ def _run_point(point_fn: PointFn, instance_path: str, item: Item) -> PointResult
 
 def _run_chunk(point_fn: PointFn, instance_path: str, items: list[Item]) -> list[PointResult]:
     return [_run_point(point_fn, instance_path, item) for item in items]
-
-
-WATCHDOG_S = 0.5
-"""How often a worker checks that the sweep's parent is still alive."""
-_PR_SET_PDEATHSIG = 1  # linux/prctl.h
-
-
-def _worker_init(parent_pid: int | None = None) -> None:
-    """Set up a pool worker: ignore Ctrl-C, and end when the sweep's parent dies.
-
-    Ctrl-C reaches the whole process group; only the parent should react, so it can
-    store what finished and stop the workers itself. A parent killed outright (even
-    by SIGKILL, which runs no clean-up) must not leave workers behind: on Linux the
-    kernel sends SIGKILL to a worker whose parent exits (PR_SET_PDEATHSIG), and on
-    every platform a watchdog thread ends the worker once it is re-parented or the
-    sweep's process is gone (with forkserver the worker's parent is the fork server,
-    which exits as soon as the sweep's process does).
-    """
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _die_with_parent()
-    watched = os.getppid()
-    thread = threading.Thread(
-        target=_watch_parent, args=(watched, parent_pid), name="parent-watchdog", daemon=True
-    )
-    thread.start()
-
-
-def _die_with_parent() -> None:
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    except (OSError, AttributeError):  # no prctl: the watchdog still covers it
-        pass
-
-
-def _parent_gone(watched: int, parent_pid: int | None) -> bool:
-    if os.getppid() != watched:
-        return True
-    if parent_pid is None or parent_pid == watched:
-        return False
-    try:
-        os.kill(parent_pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
-
-
-def _watch_parent(watched: int, parent_pid: int | None) -> None:
-    while not _parent_gone(watched, parent_pid):
-        time.sleep(WATCHDOG_S)
-    os._exit(1)
 
 
 # ---- parent side -------------------------------------------------------------
@@ -263,7 +206,7 @@ def _ping() -> bool:
 
 def _alone(ctx: Any, fn: Callable[..., Any], *args: Any) -> Any:
     """One call in a fresh one-process pool; BrokenProcessPool if that process dies."""
-    pool = ProcessPoolExecutor(1, mp_context=ctx, initializer=_worker_init, initargs=(os.getpid(),))
+    pool = ProcessPoolExecutor(1, mp_context=ctx, initializer=worker_init, initargs=(os.getpid(),))
     try:
         return pool.submit(fn, *args).result()
     except BaseException:
@@ -348,7 +291,7 @@ def _run_local_pool(
     while queue:
         n_procs = min(workers, len(queue))
         pool = ProcessPoolExecutor(
-            n_procs, mp_context=ctx, initializer=_worker_init, initargs=(os.getpid(),)
+            n_procs, mp_context=ctx, initializer=worker_init, initargs=(os.getpid(),)
         )
         try:
             lost = _drive_pool(pool, queue, fn, path, rec, n_procs)
@@ -363,72 +306,12 @@ def _run_local_pool(
             _isolate(lost, fn, path, rec, ctx)
 
 
-DASK_CONNECT_S = 10
-"""Seconds to reach the scheduler before giving up."""
-DASK_WORKERS_S = 30
-"""Seconds to wait for the first worker to join."""
-
-
-def _dask_client(scheduler: str) -> Any:
-    try:
-        from distributed import Client
-    except ImportError:
-        raise ConnectionError(
-            "--scheduler needs Dask, an optional extra: pip install 'afd-solver[dask]'"
-        ) from None
-    try:
-        return Client(scheduler, set_as_default=False, timeout=DASK_CONNECT_S)
-    except Exception as exc:  # OSError, TimeoutError, ValueError for a bad address, ...
-        raise ConnectionError(
-            f"cannot reach the Dask scheduler at {scheduler}: {type(exc).__name__}: {exc}"
-        ) from None
-
-
-def _check_dask_workers(client: Any, path: str) -> int:
-    """Threads of the cluster's workers, after checking every worker can read the instance."""
-    try:
-        client.wait_for_workers(1, timeout=DASK_WORKERS_S)
-    except TimeoutError:
-        raise ConnectionError(
-            f"no Dask worker joined the scheduler within {DASK_WORKERS_S} s"
-        ) from None
-    seen = client.run(os.path.isfile, path)
-    blind = sorted(worker for worker, ok in seen.items() if not ok)
-    if blind:
-        raise ConnectionError(
-            f"{len(blind)} of {len(seen)} Dask workers cannot read {path} (e.g. {blind[0]}): "
-            "start them where the instance file (and the files it names) is visible at the "
-            "same path"
-        )
-    return max(1, sum(client.nthreads().values()))
-
-
-SCHEDULER_ADDRESS = re.compile(r"(tcp|tls|ucx|ws|wss|inproc)://[^\s/]+(:\d+)?/?|[\w.-]+:\d+")
-"""What --scheduler accepts: PROTOCOL://HOST[:PORT] or HOST:PORT."""
-
-
-def check_scheduler(scheduler: str, instance_path: str) -> None:
-    """Fail fast, before any output is written: a bad address, no Dask, no worker that can
-    read the instance.
-
-    Raises:
-        ConnectionError: saying which.
-    """
-    if not SCHEDULER_ADDRESS.fullmatch(scheduler):
-        raise ConnectionError(
-            f"--scheduler {scheduler[:60]!r}: expected tcp://HOST:PORT (or tls://, ucx://, "
-            "HOST:PORT)"
-        )
-    with _dask_client(scheduler) as client:
-        _check_dask_workers(client, os.path.abspath(instance_path))
-
-
 def _run_dask(todo: list[Item], fn: PointFn, path: str, rec: _Recorder, scheduler: str) -> None:
     from distributed import as_completed
 
-    client = _dask_client(scheduler)
+    client = dask_client(scheduler)
     with client:
-        workers = _check_dask_workers(client, path)
+        workers = check_dask_workers(client, path)
         queue = deque(todo)
         solo: deque[Item] = deque()
         inflight: dict[Any, tuple[Any, list[Item]]] = {}  # by task key

@@ -29,7 +29,8 @@ from typing import Any
 import pandas as pd
 
 from solver import report
-from solver.analysis.engine import RESULTS_CSV, PointFn, check_scheduler, run_points
+from solver.analysis.dask_pool import check_scheduler
+from solver.analysis.engine import RESULTS_CSV, PointFn, run_points
 from solver.analysis.store import STORE_NAME, ResultStore
 from solver.analysis.sweep_spec import Value, build_points, parse_vary
 from solver.errors import InputError

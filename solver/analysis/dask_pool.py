@@ -1,0 +1,72 @@
+"""Dask clusters for sweeps: connect with a timeout and check the workers before any point runs.
+
+Dask is an optional extra (`pip install 'afd-solver[dask]'`); without it `--scheduler` fails
+with that advice. A bad address fails at once, an unreachable scheduler after
+`DASK_CONNECT_S`, and a cluster whose workers cannot read the instance file before anything
+is written.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Any
+
+DASK_CONNECT_S = 10
+"""Seconds to reach the scheduler before giving up."""
+DASK_WORKERS_S = 30
+"""Seconds to wait for the first worker to join."""
+
+
+def dask_client(scheduler: str) -> Any:
+    try:
+        from distributed import Client
+    except ImportError:
+        raise ConnectionError(
+            "--scheduler needs Dask, an optional extra: pip install 'afd-solver[dask]'"
+        ) from None
+    try:
+        return Client(scheduler, set_as_default=False, timeout=DASK_CONNECT_S)
+    except Exception as exc:  # OSError, TimeoutError, ValueError for a bad address, ...
+        raise ConnectionError(
+            f"cannot reach the Dask scheduler at {scheduler}: {type(exc).__name__}: {exc}"
+        ) from None
+
+
+def check_dask_workers(client: Any, path: str) -> int:
+    """Threads of the cluster's workers, after checking every worker can read the instance."""
+    try:
+        client.wait_for_workers(1, timeout=DASK_WORKERS_S)
+    except TimeoutError:
+        raise ConnectionError(
+            f"no Dask worker joined the scheduler within {DASK_WORKERS_S} s"
+        ) from None
+    seen = client.run(os.path.isfile, path)
+    blind = sorted(worker for worker, ok in seen.items() if not ok)
+    if blind:
+        raise ConnectionError(
+            f"{len(blind)} of {len(seen)} Dask workers cannot read {path} (e.g. {blind[0]}): "
+            "start them where the instance file (and the files it names) is visible at the "
+            "same path"
+        )
+    return max(1, sum(client.nthreads().values()))
+
+
+SCHEDULER_ADDRESS = re.compile(r"(tcp|tls|ucx|ws|wss|inproc)://[^\s/]+(:\d+)?/?|[\w.-]+:\d+")
+"""What --scheduler accepts: PROTOCOL://HOST[:PORT] or HOST:PORT."""
+
+
+def check_scheduler(scheduler: str, instance_path: str) -> None:
+    """Fail fast, before any output is written: a bad address, no Dask, no worker that can
+    read the instance.
+
+    Raises:
+        ConnectionError: saying which.
+    """
+    if not SCHEDULER_ADDRESS.fullmatch(scheduler):
+        raise ConnectionError(
+            f"--scheduler {scheduler[:60]!r}: expected tcp://HOST:PORT (or tls://, ucx://, "
+            "HOST:PORT)"
+        )
+    with dask_client(scheduler) as client:
+        check_dask_workers(client, os.path.abspath(instance_path))
