@@ -39,6 +39,7 @@ from formulations.types import Deployment, Instance
 from solver.backends import Status
 from solver.errors import AfdSolverError, InputError
 from solver.imbalance import imbalance_fn
+from solver.io.checks import check_deployment_spec, check_search_size, check_time_limit
 from solver.io.deployment_spec import parse_deployment
 from solver.io.loader import load_instance
 from solver.optimize import Outcome, optimize
@@ -103,7 +104,12 @@ def as_instance(
             raise InputError(
                 ["overrides apply to instance files; edit the Instance object instead"]
             )
-        return path_or_instance
+        inst = path_or_instance
+        # A file's search space is sized by the loader; one built in code is sized here.
+        problems = check_search_size(inst.search, inst.model, inst.workload, inst.hardware)
+        if problems:
+            raise InputError(problems)
+        return inst
     return load_instance(path_or_instance, overrides)
 
 
@@ -235,6 +241,8 @@ def solve(
             export=export,
         )
     start = time.perf_counter()
+    if problems := check_time_limit(time_limit_s):
+        raise InputError(problems)
     inst = as_instance(path_or_instance, overrides)
     limit = inst.search.time_limit_s if time_limit_s is None else time_limit_s
     deadline = start + limit
@@ -293,6 +301,8 @@ def evaluate(
     """
     start = time.perf_counter()
     inst = as_instance(path_or_instance, overrides)
+    if isinstance(deployment, str) and (problems := check_deployment_spec(deployment)):
+        raise InputError(problems)
     d = deployment if isinstance(deployment, Deployment) else parse_deployment(deployment, inst)
     cm = CostModel.of(inst, d.architecture)
     eps = layout_eps(imbalance_fn(inst), d, inst.search.unit_gpus)

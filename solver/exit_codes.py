@@ -39,14 +39,19 @@ def has_deployment(row: Mapping[str, Any]) -> bool:
     return row.get("status") in DEPLOYED
 
 
+def why_not(row: Mapping[str, Any]) -> str:
+    """`EP time limit, no deployment found`; a row without an architecture is a file that
+    failed before any architecture was solved (`input error`)."""
+    arch = row.get("architecture")
+    if arch is None:
+        return "input error" if row.get("status") == "error" else absent(row.get("status"))
+    return f"{str(arch).upper()} {absent(row.get('status'))}"
+
+
 def verdict_note(rows: Iterable[Mapping[str, Any]]) -> str:
     """The verdict's note on the architectures without a deployment, e.g.
     `(EP time limit, no deployment found)`; empty if every row has one."""
-    notes = [
-        f"{str(r.get('architecture', '?')).upper()} {absent(r.get('status'))}"
-        for r in rows
-        if not has_deployment(r)
-    ]
+    notes = [why_not(r) for r in rows if not has_deployment(r)]
     return f" ({'; '.join(notes)})" if notes else ""
 
 
@@ -55,8 +60,7 @@ def no_deployment_verdict(rows: Iterable[Mapping[str, Any]]) -> str:
     rows = list(rows)
     if all(r.get("status") == "infeasible" for r in rows):
         return "verdict: no architecture has a feasible deployment"
-    parts = [f"{str(r.get('architecture', '?')).upper()} {absent(r.get('status'))}" for r in rows]
-    return "verdict: no deployment: " + "; ".join(parts)
+    return "verdict: no deployment: " + "; ".join(why_not(r) for r in rows)
 
 
 def solve_exit_code(rows: Iterable[Mapping[str, Any]]) -> int:

@@ -9,6 +9,8 @@ from typing import Any
 
 import pandas as pd
 
+from solver import exit_codes
+
 FORMATS = ("table", "csv", "json")
 
 # Columns shown in the human table, with their headers and formats.
@@ -100,32 +102,15 @@ def to_table(df: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def _why_not(rec: dict[str, Any]) -> str:
-    """`AFD infeasible`, `EP time limit, ...`; a row without an architecture failed before any
-    architecture was solved (its file could not be read)."""
-    status = rec.get("status")
-    if rec.get("architecture") is None:
-        return "input error" if status == "error" else str(status)
-    reason = {"time_limit": "time limit, no deployment found", "error": "solver error"}.get(
-        str(status), "infeasible"
-    )
-    return f"{rec['architecture'].upper()} {reason}"
-
-
 def verdict(df: pd.DataFrame, objective: str = "tokens_per_gpu") -> str:
     """One line: which architecture wins and by how much (an architecture without a deployment
     says whether it is infeasible or ran out of time)."""
     rows = records(df)
     ok = [r for r in rows if r.get("status") in ("optimal", "feasible") and r.get("objective")]
     if not ok:
-        if not rows:
-            return "verdict: nothing solved"
-        reasons = ", ".join(_why_not(r) for r in rows)
-        return f"verdict: no architecture has a deployment ({reasons})"
+        return exit_codes.no_deployment_verdict(rows) if rows else "verdict: nothing solved"
     if len(ok) == 1:
-        others = [_why_not(r) for r in rows if r not in ok]
-        tail = f" ({', '.join(others)})" if others else ""
-        return f"verdict: {ok[0]['architecture'].upper()}{tail}"
+        return f"verdict: {ok[0]['architecture'].upper()}{exit_codes.verdict_note(rows)}"
     lower_better = objective == "min_gpus"
     ranked = sorted(ok, key=lambda r: r["objective"], reverse=not lower_better)
     best, second = ranked[0], ranked[1]

@@ -33,7 +33,7 @@ def test_a_failing_file_is_an_error_row_and_the_others_run(tmp_path, capsys):
     code = main(["solve", str(bad), str(GOOD), "--workers", "1", *SMALL])
     out = capsys.readouterr().out
     assert code == 1  # one file produced no deployment
-    assert f"{bad}: verdict: no architecture has a deployment" in out
+    assert f"{bad}: verdict: no deployment: input error" in out
     assert f"{GOOD}: verdict: EP wins" in out
 
 

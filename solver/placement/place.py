@@ -52,6 +52,7 @@ from formulations.placement_heuristics import (
 )
 from formulations.types import Instance
 from solver.backends import Status, make_backend
+from solver.io.limits import check_placement_size
 
 SUMMARY_COLUMNS = [
     "layer",
@@ -105,11 +106,14 @@ class LayerResult:
 # ---- one layer ----
 
 
-def _heuristic(loads, ranks, slots, replicas, bound, seed) -> tuple[Placement, int]:
-    """The best cheap placement and the greedy baseline's max load."""
+def _heuristic(loads, ranks, slots, replicas, bound, seed, stop) -> tuple[Placement, int]:
+    """The best cheap placement and the greedy baseline's max load. Randomised wrap-around
+    tries stop at `stop` (a perf_counter time; each try is linear in E, but E may be large)."""
     greedy = greedy_placement(loads, ranks, slots, replicas)
     rng = np.random.default_rng(seed)
     for attempt in range(WRAP_TRIES):
+        if attempt and time.perf_counter() > stop:
+            break
         wrap = wrap_around(loads, ranks, slots, replicas, bound, rng if attempt else None)
         if wrap is not None:  # perfect at the bound: optimal
             return wrap, greedy.max_load
@@ -226,7 +230,8 @@ def solve_layer(
     w = loads[order]
     sorted_groups = None if groups is None else np.asarray(groups)[order]
     bound = quick_bound(w, ranks, slots_per_rank, replicas)
-    best, greedy_max = _heuristic(w, ranks, slots_per_rank, replicas, bound, seed)
+    stop = start + time_limit_s / 2
+    best, greedy_max = _heuristic(w, ranks, slots_per_rank, replicas, bound, seed, stop)
     if best.max_load > bound:  # the start missed the quick bound: try the room bound too
         bound = lower_bound(w, ranks, slots_per_rank, replicas, upper=best.max_load)
     status = Status.OPTIMAL if best.max_load <= bound else Status.FEASIBLE
@@ -469,6 +474,7 @@ def achieved_imbalance(
     (0.2 %: far below what the deployment programs can resolve).
     """
     loads = np.atleast_2d(np.asarray(loads, dtype=np.int64))
+    check_placement_size(ranks, loads.shape[1] + replicas, "placement")
     ratios = []
     for row in loads:
         mean = float(row.sum()) / ranks
@@ -477,7 +483,7 @@ def achieved_imbalance(
             left = deadline - time.perf_counter()
             if left <= 0:
                 raise TimeoutError("placement budget spent")
-            limit = min(time_limit_s, left) if left < time_limit_s else time_limit_s
+            limit = min(time_limit_s, left)
         top = _cached_max_load(row, ranks, slots_per_rank, replicas, backend, limit, rel_gap)
         ratios.append(top / mean if mean > 0 else 1.0)
     return float(np.mean(ratios))
