@@ -1,4 +1,4 @@
-"""Attention geometry: weights, KV cache and FLOPs from the architecture (MODEL.md section 1).
+"""Attention geometry: weights, KV cache and FLOPs from the architecture (docs/model.md §1.1, §4.1).
 
 Decode-time conventions (one new token attending to `ctx` cached tokens):
 - MLA runs weight-absorbed: W_UK folds into the query and W_UV into the

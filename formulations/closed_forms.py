@@ -62,7 +62,7 @@ class FfnPoint:
 
 
 def ffn_point(cm: CostModel, ffn_nodes: int, micro_batches: int = 3) -> FfnPoint:
-    """Load one N_F to its wire limit and classify its regime (MODEL.md section 5)."""
+    """Load one N_F to its wire limit and classify its regime (docs/model.md §13)."""
     m = cm.model
     g = cm.unit_gpus
     budget = float(cm.stage_budget_s(micro_batches))
@@ -125,7 +125,7 @@ def ffn_regimes(cm: CostModel, ffn_nodes: list[int], micro_batches: int = 3) -> 
 
 
 def hfu_closed_form(cm: CostModel, ffn_nodes: int) -> float:
-    """HFU = 2 B_link M / FLOPS (MODEL.md section 5), with the instance's sustained links."""
+    """HFU = 2 B_link M / FLOPS (docs/model.md §13), with the instance's sustained links."""
     m, r = cm.model, cm.rates
     inside = bool(cm.superpod and ffn_nodes <= cm.domain_units)
     out = r.scaleup_bytes_per_s if inside else r.scaleout_bytes_per_s
@@ -145,7 +145,7 @@ class Ceiling:
 
 
 def hfu_ceiling(cm: CostModel, ffn_nodes: list[int], micro_batches: int = 3) -> Ceiling:
-    """Communication-bound FFN HFU ceiling over the N_F that fit (MODEL.md section 5)."""
+    """Communication-bound FFN HFU ceiling over the N_F that fit (docs/model.md §13)."""
     points = ffn_regimes(cm, ffn_nodes, micro_batches)
     best_any = max(p.hfu for p in points)
     feasible = [p for p in points if p.fits]
@@ -161,7 +161,7 @@ def hfu_ceiling(cm: CostModel, ffn_nodes: list[int], micro_batches: int = 3) -> 
     return Ceiling(best.hfu_feasible, best.ffn_nodes, best.link if reached else "HBM-limited")
 
 
-# ---- MODEL.md section 6: imbalance retention ------------------------------------------------
+# ---- docs/model.md §8.4: imbalance retention -------------------------------------------------
 
 
 def alpha_ep(sigma: float, lam: float) -> float:
@@ -189,7 +189,7 @@ def alpha_ceil(sigma: float, n_a: int, n_f: int) -> float:
 def alpha_afd(sigma: float, n_a: int, n_f: int) -> float:
     """Whole-unit AFD retention: the better of rounding sigma N_A down or up.
 
-    MODEL.md section 6 uses the prefactor (N_A + N_F) / N_A where the paper prints
+    docs/model.md §8.4 uses the prefactor (N_A + N_F) / N_A where the paper prints
     (lam + 1); only this form stays <= 1 and equals alpha_exact when sigma N_A is whole.
     """
     return max(alpha_floor(sigma, n_a, n_f), alpha_ceil(sigma, n_a, n_f))

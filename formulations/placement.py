@@ -1,4 +1,4 @@
-"""Expert placement for one MoE layer (MODEL.md section 7).
+"""Expert placement for one MoE layer (docs/model.md §14).
 
 Problem. `E` experts with integer loads `w_e` (tokens), `P` identical ranks with
 `S` expert slots each, and a budget of `R` redundant replicas. Every expert gets

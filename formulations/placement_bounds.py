@@ -1,4 +1,4 @@
-"""Lower bounds on the hottest rank's load of a placement (MODEL.md section 7).
+"""Lower bounds on the hottest rank's load of a placement (docs/model.md §14.2).
 
 `lower_bound` is the max of five valid bounds (P ranks, S slots, R spare
 replicas, loads w, W = sum w, E+ loaded experts):

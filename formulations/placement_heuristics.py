@@ -1,4 +1,4 @@
-"""Heuristics around the placement program (MODEL.md section 7).
+"""Heuristics around the placement program (docs/model.md §14).
 
 - `greedy_placement`: the usual baseline, implemented from its description, so
   reports can show what the exact program buys over it.

@@ -1,4 +1,4 @@
-"""The optimal token split on fixed replicas (MODEL.md section 7).
+"""The optimal token split on fixed replicas (docs/model.md §14.1).
 
 Once replicas are placed, splitting each expert's tokens over its replicas to
 minimise the hottest rank is a transportation problem: max load T is reachable

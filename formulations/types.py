@@ -1,4 +1,4 @@
-"""Typed, frozen inputs of the cost model and the integer programs (MODEL.md section 1).
+"""Typed, frozen inputs of the cost model and the integer programs (docs/model.md §1).
 
 Every field carries its unit and allowed range in its metadata; `solver.io.schema`
 validates instance files against exactly these declarations, so the ranges
@@ -137,7 +137,7 @@ class Model:
 
     @property
     def num_moe_layers(self) -> int:
-        """N_moe = N_layers - N_dense (MODEL.md section 1)."""
+        """N_moe = N_layers - N_dense (docs/model.md §1)."""
         return self.num_layers - self.num_dense_layers
 
 
@@ -204,7 +204,7 @@ SHARED_PLACEMENTS = ("attention", "ffn")
 
 @dataclass(frozen=True)
 class Workload:
-    """The decode workload and its latency target (MODEL.md sections 1, 2 and 6)."""
+    """The decode workload and its latency target (docs/model.md §1.3, §2, §8)."""
 
     tpot_ms: float = spec("TPOT target, time per output token (ms)", gt=0.0, le=10_000.0)
     context_tokens: float = spec("mean KV length per sequence (tokens)", gt=0.0, le=100_000_000.0)

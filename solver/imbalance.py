@@ -2,7 +2,7 @@
 
 With `workload.expert_loads`, every candidate layout (expert ranks P = units x g, replicas R,
 G = ceil((E + R) / P) slots per rank) gets the max/mean rank load that the placement program
-achieves on those loads (mean over layers, MODEL.md sections 6-7), so the FFN time of the hottest
+achieves on those loads (mean over layers, docs/model.md §8, §14.3), so the FFN time of the hottest
 rank, the redundant experts (memory) and the node counts are chosen together.
 """
 

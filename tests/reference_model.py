@@ -1,12 +1,12 @@
 """Independent reference evaluator of the AFD / EP cost model (the oracle of issue 8).
 
-Straight-line scalar Python written from the model document (MODEL.md sections 2-5), the
-README's "Assumptions (beyond MODEL.md)" and the design changes of issues 7 and 8 (batch
+Straight-line scalar Python written from the model document (docs/model.md §2-§9), the
+assumptions of docs/model.md §16 and the design changes of issues 7 and 8 (batch
 semantics, own pace, shared-expert fixes). It imports nothing from `formulations/` or
 `solver/` and only the standard library, so a wrong formula in the forward model cannot hide
 behind shared code. `evaluate()` returns exactly the breakdown keys of one deployment.
 
-Symbols (MODEL.md): H hidden size, M expert intermediate size, E routed experts, K experts per
+Symbols (docs/model.md): H hidden size, M expert intermediate size, E routed experts, K experts per
 token, S shared experts, g GPUs per deployment unit, n sequences in flight per attention GPU
 (all micro-batches), N_BO micro-batches, b = ceil(n / N_BO) the largest micro-batch (it sets
 every stage time), q tokens computed per sequence per step, L_accept tokens accepted per step,
@@ -350,10 +350,10 @@ def evaluate(
     usable = hw.hbm_gb * GIGA * hw.hbm_usable_fraction
     dispatch_tok, combine_tok = h * m.dispatch_bytes, h * m.combine_bytes
 
-    # Budget (MODEL.md section 2).
+    # Budget (docs/model.md §3).
     budget = (w.tpot_ms / 1000 * w.mtp_acceptance - w.step_gap_ms / 1000) / (n_layers * n_bo)
 
-    # Attention GPU (MODEL.md 3; README "Attention stage" / "Attention-side dense work").
+    # Attention GPU (docs/model.md §4).
     # EP always keeps the shared experts with attention (issue 8 fix).
     shared_on_attention = (not afd) or w.shared_experts == "attention"
     proj, kv_elems, core_per_ctx = attention_layer(m)
@@ -463,7 +463,7 @@ def evaluate(
         )
         stage = max(att + gemm, r["scaleout_s"], r["scaleup_s"])
 
-    # Own pace (MODEL.md 5, issue 7).
+    # Own pace (docs/model.md §3, §9.1).
     gap = w.step_gap_ms / 1000
     step = gap + n_layers * n_bo * stage
     tokens_per_s = sigma * serving * n * w.mtp_acceptance / step

@@ -1,4 +1,4 @@
-"""The cost model reproduces the closed forms of MODEL.md sections 2, 5 and 6."""
+"""The cost model reproduces the closed forms of docs/model.md §3, §8.4 and §13."""
 
 from __future__ import annotations
 

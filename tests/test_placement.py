@@ -1,4 +1,4 @@
-"""Expert placement: bounds, the program on every backend, heuristics, tables (MODEL.md s7)."""
+"""Expert placement: bounds, the program on every backend, heuristics, tables (model.md §14)."""
 
 from __future__ import annotations
 

@@ -234,7 +234,8 @@ def test_reference_reproduces_golden(name):
 
 
 def test_golden_hfu_meets_the_papers_scaleup_ceiling():
-    """MODEL.md 5: scale-up-bound DeepSeek-V3 on H800 (paper) reaches 2 B_up M / FLOPS = 33.1 %."""
+    """docs/model.md §13.2: scale-up-bound DeepSeek-V3 on H800 (paper) reaches
+    2 B_up M / FLOPS = 33.1 %."""
     _, golden = GOLDEN_CASES["ds-h800-paper-afd"]
     assert golden["stage_s"] == golden["ffn_scaleup_s"]
     assert math.isclose(golden["ffn_hfu"], 2 * 160e9 * 2048 / 1979e12, rel_tol=1e-12)

@@ -2,7 +2,7 @@
 
 Every result is one `Step`: a name, a line of help, and a function that writes its
 files into the output directory and returns their paths. `STEPS` lists them in run
-order; a new result (e.g. the imbalance retention curves of MODEL.md section 6,
+order; a new result (e.g. the imbalance retention curves of docs/model.md §8.4,
 AFD vs EP) is one more `Step` appended to it, here or from a module imported here,
 and the CLI picks it up (`--only NAME` runs a subset).
 
@@ -77,7 +77,7 @@ def _write_csv(df: pd.DataFrame, path: Path) -> Path:
 
 
 def ffn_regimes_table(inst: Instance | None = None) -> pd.DataFrame:
-    """The FFN side at its wire limit for N_F = 1..64 (MODEL.md section 5 regimes)."""
+    """The FFN side at its wire limit for N_F = 1..64 (docs/model.md §13.1)."""
     cm = CostModel.of(inst or standard_instance())
     rows = [asdict(p) for p in cf.ffn_regimes(cm, FFN_NODES)]
     return pd.DataFrame(rows, columns=list(FFN_REGIME_COLUMNS))
@@ -99,7 +99,7 @@ def ffn_regimes_step(out_dir: Path) -> list[Path]:
 def hfu_ceiling_table(
     models: Sequence[str] = MODELS, hardware: Sequence[str] = HARDWARE
 ) -> pd.DataFrame:
-    """HFU ceiling and its limit per (model, hardware); N_F = 1..64 (MODEL.md section 5)."""
+    """HFU ceiling and its limit per (model, hardware); N_F = 1..64 (docs/model.md §13.2)."""
     rows = []
     for model in models:
         for hw in hardware:
@@ -131,7 +131,7 @@ def hfu_ceiling_step(out_dir: Path) -> list[Path]:
 
 
 def imbalance_retention_step(out_dir: Path) -> list[Path]:
-    """MODEL.md section 6 on the standard cluster: closed forms next to the programs."""
+    """docs/model.md §8.4 on the standard cluster: closed forms next to the programs."""
     from solver.analysis import plots
     from solver.analysis.retention import retention_table
 

@@ -1,4 +1,4 @@
-"""Imbalance retention: the closed forms of MODEL.md section 6 next to what the programs achieve.
+"""Imbalance retention: the closed forms of docs/model.md §8.4 next to what the programs achieve.
 
 For each sigma (the share of its capacity the imbalanced expert stage keeps; the hottest rank
 carries 1/sigma of the mean load):
@@ -42,7 +42,7 @@ def _ratio(value: float | None, reference: float | None) -> float | None:
 
 
 def ep_lambda(inst: Instance, backend: str | None = None) -> float | None:
-    """lambda = t_a / t_G at the balanced EP optimum (MODEL.md section 6)."""
+    """lambda = t_a / t_G at the balanced EP optimum (docs/model.md §8.4)."""
     out = optimize(balanced(inst), "ep", backend)
     d = out.deployment
     if d is None:

@@ -176,7 +176,7 @@ def _afd_overlap(s: Any) -> list[str]:
     if s.afd_micro_batches.lo < 3:
         return [
             f"search.afd_micro_batches: min {s.afd_micro_batches.lo} is out of range: AFD needs "
-            ">= 3 micro-batches (three-batch overlap, MODEL.md section 2)"
+            ">= 3 micro-batches (three-batch overlap, docs/model.md §2)"
         ]
     return []
 

@@ -2,7 +2,7 @@
 
 Loads are an integer array `(layers, E)` of expert-token assignments (how many
 tokens each routed expert receives in one layer). They feed the expert
-placement of MODEL.md section 7.
+placement of docs/model.md §14.
 
 Generated loads are reproducible: the same spec gives the same array on any
 machine. An expert serves a token at most once, so no expert gets more than

@@ -1,4 +1,4 @@
-"""Expert placement per layer: bound, heuristics, the exact program, tables (MODEL.md section 7).
+"""Expert placement per layer: bound, heuristics, the exact program, tables (docs/model.md §14).
 
 Each layer runs the fixed pipeline check -> bound -> heuristics -> program -> extract:
 1. `quick_bound` (balance, replica count, slot fill, heavy set), and the

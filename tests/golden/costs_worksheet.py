@@ -10,7 +10,7 @@ is plain arithmetic that a reader can redo on a calculator. Nothing here imports
 evaluator or the project's code.
 
 Sources of the numbers: instances/models/{deepseek-v3,step3,qwen3-235b-a22b}.toml and
-instances/hardware/{h800,h200,gb200-nvl72}.toml. Rules: MODEL.md sections 2-5, the README's
+instances/hardware/{h800,h200,gb200-nvl72}.toml. Rules: docs/model.md §2-§9, the README's
 assumptions, the issue 7/8 changes (b = ceil(n / N_BO) sets stage times, memory counts n,
 own-pace metrics, shared-expert FLOPs 2*S*3*H*M_s, EP keeps shared experts with attention).
 """
@@ -165,7 +165,7 @@ WL_QW_DP = WL_OTHER.replace("dp_imbalance=1", "dp_imbalance=0.9")
 
 
 def own_pace(s: Sheet, layers: int, n_bo: int, gap_ms: float, mtp: float, serving: str) -> None:
-    """Common tail: step time, TPOT, throughput, utilisation (MODEL.md 5, issue 7)."""
+    """Common tail: step time, TPOT, throughput, utilisation (docs/model.md §3, §9)."""
     s.let("step_gap_s", f"{gap_ms}/1000", "s")
     s.let("step_s", f"step_gap_s + {layers}*{n_bo}*stage_s", "s")
     s.let("tpot_ms", f"step_s/{mtp}*1000", "ms")
