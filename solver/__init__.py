@@ -1,7 +1,9 @@
 """afd-solver: integer programs for AFD versus EP deployments of MoE models.
 
 Python API: `solve(path_or_instance, **options)` and `evaluate(path_or_instance,
-deployment)`, both returning a pandas DataFrame with one row per architecture;
+deployment)`, both returning a pandas DataFrame with one row per architecture (`solve` of a
+list of files, or `solve_many`, one table for them all); `pareto(path_or_instance, tpot_ms)`
+the exact TPOT frontier;
 `size(fleet_path, **options)` sizes a fleet (`solver.sizing.size.SizeResult`).
 The names are resolved lazily (PEP 562), so importing a submodule such as
 `solver.io.loader` does not pull in the whole API (and no import circle forms).
@@ -11,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["COLUMNS", "evaluate", "size", "solve"]
+__all__ = ["COLUMNS", "evaluate", "pareto", "size", "solve", "solve_many"]
 
 
 def __getattr__(name: str) -> Any:

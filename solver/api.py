@@ -324,6 +324,28 @@ def evaluate(
     return frame([row])
 
 
+def pareto(
+    path_or_instance: str | Path | Instance,
+    tpot_ms: tuple[float, float] | str | None = None,
+    *,
+    architectures: list[str] | tuple[str, ...] | None = None,
+    backend: str | None = None,
+    overrides: dict[str, Any] | None = None,
+    time_limit_s: float | None = None,
+) -> pd.DataFrame:
+    """The exact frontier of own-pace tokens/s per GPU against the TPOT target (docs/model.md
+    §12.4): per architecture, one row per breakpoint, each the optimal deployment for targets
+    from its `tpot_ms` up to the next row's. `tpot_ms`: (LO, HI) or "LO:HI"; default a fifth
+    of the instance's target to four times it. Columns: `solver.analysis.pareto.COLUMNS`."""
+    from solver.analysis.pareto import pareto as frontier
+
+    if problems := check_time_limit(time_limit_s):
+        raise InputError(problems)
+    inst = as_instance(path_or_instance, overrides)
+    archs = tuple(architectures) if architectures else None
+    return frontier(inst, tpot_ms, archs, backend, time_limit_s)
+
+
 # ---- many instance files on the sweep engine ----------------------------------------------
 
 

@@ -187,3 +187,18 @@ def test_tpot_shadow_price_is_zero_when_the_target_does_not_bind():
     row = solve(tight, architectures=["ep"], shadow_prices=True).iloc[0]
     assert 24.5 < row["tpot_ms"] <= 25  # whole sequences: the stage nearly fills the target
     assert row["shadow_tpot_ms"] > 0
+
+
+def test_python_pareto_takes_a_file_with_overrides():
+    """`solver.pareto(path, overrides=...)` is the frontier of the overridden instance: a tighter
+    memory moves it (fewer sequences per GPU at every row)."""
+    import solver
+
+    path = SCENARIOS[1]
+    nodes = {"search.nodes": {"min": 1, "max": 8}}
+    small = {"hardware.hbm_gb": 60, **nodes}
+    got = solver.pareto(path, "20:100", architectures=["ep"], overrides=small)
+    want = pareto(load_instance(path, small), (20.0, 100.0), ("ep",))
+    assert got.equals(want) and len(got) > 1
+    roomy = solver.pareto(path, "20:100", architectures=["ep"], overrides=nodes)
+    assert got["sequences_per_gpu"].max() < roomy["sequences_per_gpu"].max()
