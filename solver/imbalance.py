@@ -91,8 +91,9 @@ def imbalance_fn(
     """Max/mean load of the hottest expert rank as a function of (ranks, replicas).
 
     Args:
-        deadline: `time.perf_counter()` value after which placements use their heuristic
-            start only (the command's time limit bounds the placement work too).
+        deadline: `time.perf_counter()` value after which no new (ranks, replicas) pair is
+            placed: its layouts drop out and are counted as skipped (the command's time limit
+            bounds the placement work too).
     """
     loads = expert_loads(inst)
     if loads is None:
