@@ -1,4 +1,4 @@
-"""Fuzzing (issue 9): 200 mutated instance/model/hardware files and 80 malformed command lines
+"""Fuzzing (issue 9): 300 mutated instance/model/hardware files and 100 malformed command lines
 per run, in-process, with a fixed seed (tests/fuzzing.py has the generator and the rules)."""
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ SEED = int(os.environ.get("AFD_FUZZ_SEED", "20261130"))
 
 
 def test_fuzzed_files_and_command_lines_fail_cleanly(tmp_path: Path) -> None:
-    totals = Fuzzer(tmp_path, SEED).run(files=200, commands=80)
+    totals = Fuzzer(tmp_path, SEED).run(files=300, commands=100)
     print(totals.summary())
-    assert totals.cases == 200 and totals.commands == 80
-    assert totals.validated_ok >= 20  # the generator also produces valid, extreme instances
+    assert totals.cases == 300 and totals.commands == 100
+    assert totals.validated_ok >= 30  # the generator also produces valid, extreme instances
     assert not totals.failures, "\n".join(totals.failures[:20])
 
 
