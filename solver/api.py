@@ -24,7 +24,7 @@ import math
 import os
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -211,6 +211,7 @@ def solve(
     export: str | Path | None = None,
     workers: int | None = None,
     scheduler: str | None = None,
+    progress: Callable[[str, int, float], None] | None = None,
 ) -> pd.DataFrame:
     """Optimise each architecture of an instance; one row per architecture.
 
@@ -227,6 +228,7 @@ def solve(
         breakdown: append every breakdown quantity (`breakdown_*` columns).
         export: write every certificate program as `.lp` and `.mps` into this directory,
             named `<instance>.<architecture>.<level>...` (docs/model.md §12).
+        progress: called before each TPOT level with (architecture, level, TPOT level in s).
     """
     if isinstance(path_or_instance, list | tuple):
         return solve_many(
@@ -252,14 +254,14 @@ def solve(
         share = (deadline - time.perf_counter()) / (len(archs) - i)
         mine = time.perf_counter() + share
         proofs: list[tuple[str, Any, float]] | None = [] if export is not None else None
+        on_level = None if progress is None else functools.partial(progress, arch)
         reference = None
         if not is_balanced(inst):
-            out = optimize(
-                inst, arch, backend, deadline=mine - REFERENCE_SHARE * share, proofs=proofs
-            )
+            own = mine - REFERENCE_SHARE * share
+            out = optimize(inst, arch, backend, deadline=own, proofs=proofs, on_level=on_level)
             reference = optimize(balanced(inst), arch, backend, deadline=mine)
         else:
-            out = optimize(inst, arch, backend, deadline=mine, proofs=proofs)
+            out = optimize(inst, arch, backend, deadline=mine, proofs=proofs, on_level=on_level)
         if proofs:
             export_proofs(Path(str(export)), inst, arch, proofs)
         row = outcome_row(inst, out, reference)

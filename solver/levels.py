@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from types import ModuleType
 
@@ -53,6 +54,8 @@ class Context:
     """What backends said when a program failed (they reach the user in the reason)."""
     proofs: list[tuple[str, IntegerProgram, float]] | None = None
     """When kept (`--export`): every certificate program with its label and optimum."""
+    on_level: Callable[[int, float], None] | None = None
+    """Progress: called before each level with (level number, TPOT level in s)."""
 
     @staticmethod
     def of(
@@ -149,6 +152,8 @@ def solve_level(
     deadline the candidates still count, the programs are skipped and the level is unproven
     (its bound: the best hull vertex, which is where the program's optimum lies)."""
     ctx.levels += 1
+    if ctx.on_level is not None:
+        ctx.on_level(ctx.levels, tpot_s)
     scale = ctx.sigma * ctx.cm.unit_gpus if total else ctx.sigma
     result = LevelResult(None, None, None, True)
     for lay in ctx.level(tpot_s, max_units):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -115,6 +116,7 @@ def optimize(
     deadline: float | None = None,
     warm_start: bool = True,
     proofs: list[tuple[str, IntegerProgram, float]] | None = None,
+    on_level: Callable[[int, float], None] | None = None,
 ) -> Outcome:
     """Optimise `arch` of `inst` with `backend_name` (default: the instance's).
 
@@ -124,6 +126,7 @@ def optimize(
             that the programs alone reach the optimum).
         proofs: when given, receives every certificate program (label, program, optimum) for
             `--export`.
+        on_level: progress, called before each TPOT level with (level, TPOT level in s).
     """
     t0 = time.perf_counter()
     name = backend_name or inst.search.backend
@@ -139,6 +142,7 @@ def optimize(
     ctx = levels.Context.of(inst, module, imbalance, make_backend(name), deadline)
     ctx.warm_start = warm_start
     ctx.proofs = proofs
+    ctx.on_level = on_level
     objective = inst.search.objective
     if objective == "tokens_per_gpu":
         found = levels.descend(ctx, total=False)

@@ -95,3 +95,50 @@ def test_backends_return_the_same_deployment(path):
     for arch in ("afd", "ep"):
         deployments = {b: optimize(inst, arch, b).deployment for b in ("highs", "cbc", "cpsat")}
         assert len(set(deployments.values())) == 1, deployments
+
+
+def test_progress_reports_every_level_from_the_target_down():
+    """`solve(progress=...)` hears of each TPOT level of the own-pace chain: it starts at the
+    target and descends strictly, level numbers counting up, for each architecture."""
+    from solver.api import solve
+
+    calls: list[tuple[str, int, float]] = []
+    solve(GOOD, progress=lambda arch, level, tpot_s: calls.append((arch, level, tpot_s)))
+    for arch in ("afd", "ep"):
+        mine = [(k, t) for a, k, t in calls if a == arch]
+        assert len(mine) >= 2
+        assert [k for k, _ in mine] == list(range(1, len(mine) + 1))
+        assert mine[0][1] == pytest.approx(0.050)
+        assert all(b[1] < a[1] for a, b in zip(mine, mine[1:], strict=False))
+
+
+def test_progress_shows_on_a_terminal_only(tmp_path):
+    """Under a pseudo-terminal stderr shows the level status; piped, it stays clean."""
+    import fcntl
+    import os
+    import pty
+    import struct
+    import subprocess
+    import sys
+    import termios
+
+    cmd = [sys.executable, "-m", "solver.cli", "solve", str(GOOD), "--arch", "ep"]
+    piped = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert piped.returncode == 0 and "level" not in piped.stderr
+    leader, follower = pty.openpty()
+    # A fresh pseudo-terminal is 0 columns wide, and progress bars draw nothing in 0 columns.
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=follower, timeout=120)
+    os.close(follower)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(leader)
+    assert proc.returncode == 0
+    assert b"level=" in seen and b"ep" in seen

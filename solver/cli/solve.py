@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from solver import exit_codes, report
@@ -28,17 +29,39 @@ def cmd_solve(args: argparse.Namespace) -> int:
     if len(args.files) > 1:
         return _solve_many(args, archs, time_limit_s, workers)
     inst = as_instance(args.files[0], parse_assignments(args.set))
-    df = solve(
-        inst,
-        architectures=archs,
-        backend=args.backend,
-        time_limit_s=time_limit_s,
-        shadow_prices=args.shadow_prices,
-        breakdown=args.breakdown,
-        export=args.export,
-    )
+    status = _LevelStatus() if sys.stderr.isatty() else None
+    try:
+        df = solve(
+            inst,
+            architectures=archs,
+            backend=args.backend,
+            time_limit_s=time_limit_s,
+            shadow_prices=args.shadow_prices,
+            breakdown=args.breakdown,
+            export=args.export,
+            progress=None if status is None else status.at,
+        )
+    finally:
+        if status is not None:
+            status.close()
     print(report.render(df, args.format, inst.search.objective))
     return exit_codes.solve_exit_code(report.records(df))
+
+
+class _LevelStatus:
+    """On a terminal: which architecture and TPOT level the own-pace chain is proving."""
+
+    def __init__(self) -> None:
+        from tqdm import tqdm
+
+        self.bar = tqdm(desc="solve", unit=" level", leave=False)
+
+    def at(self, arch: str, level: int, tpot_s: float) -> None:
+        self.bar.set_postfix(arch=arch, level=level, tpot=f"{tpot_s * 1e3:.2f} ms", refresh=False)
+        self.bar.update(1)
+
+    def close(self) -> None:
+        self.bar.close()
 
 
 def _solve_many(
