@@ -17,7 +17,7 @@ from formulations.layouts import ImbalanceFn, constant_imbalance
 from formulations.types import Instance
 from solver.errors import InputError
 from solver.io.loads import LoadsError, load_expert_loads
-from solver.placement.place import achieved_imbalance
+from solver.placement.achieved import achieved_imbalance
 
 
 def expert_loads(inst: Instance) -> np.ndarray | None:

@@ -20,7 +20,7 @@ from solver.backends import make_backend
 from solver.dinkelbach import solve_ratio
 from solver.imbalance import expert_loads, imbalance_fn
 from solver.optimize import optimize
-from solver.placement.place import achieved_imbalance
+from solver.placement.achieved import achieved_imbalance
 
 SEQUENCES = IntRange(1, 30_000)
 

@@ -26,14 +26,8 @@ from formulations.placement_heuristics import greedy_placement, greedy_replica_c
 from formulations.placement_split import rebalance_tokens
 from formulations.types import Hardware, Instance, Model, Search, Workload
 from solver.backends import Status, make_backend
-from solver.placement.place import (
-    PLACEMENT_COLUMNS,
-    SUMMARY_COLUMNS,
-    achieved_imbalance,
-    default_slots_per_rank,
-    place_layers,
-    solve_layer,
-)
+from solver.placement.achieved import achieved_imbalance, default_slots_per_rank
+from solver.placement.place import PLACEMENT_COLUMNS, SUMMARY_COLUMNS, place_layers, solve_layer
 
 REPO = Path(__file__).resolve().parents[1]
 BACKENDS = ("highs", "cbc", "cpsat")

@@ -5,6 +5,10 @@ process (one worker), on a local process pool, or on a Dask cluster, writing eac
 finished point to `DIR/results.sqlite` from the parent process only. A sweep that
 is killed or interrupted can be resumed; a crashing point is isolated and recorded
 as an error instead of taking the sweep down.
+
+Over 400 lines on purpose: the in-process loop, the local pool and the Dask runner share one
+chunk queue, one recorder and one crash-isolation protocol; split up, that protocol would be
+spread over modules that each need the others' private parts.
 """
 
 from __future__ import annotations

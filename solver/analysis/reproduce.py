@@ -84,7 +84,7 @@ def ffn_regimes_table(inst: Instance | None = None) -> pd.DataFrame:
 
 
 def ffn_regimes_step(out_dir: Path) -> list[Path]:
-    from solver.analysis import plots
+    from solver.analysis import reproduce_plots as plots
 
     df = ffn_regimes_table()
     return [
@@ -118,7 +118,7 @@ def hfu_ceiling_table(
 
 
 def hfu_ceiling_step(out_dir: Path) -> list[Path]:
-    from solver.analysis import plots
+    from solver.analysis import reproduce_plots as plots
 
     df = hfu_ceiling_table()
     return [
@@ -132,7 +132,7 @@ def hfu_ceiling_step(out_dir: Path) -> list[Path]:
 
 def imbalance_retention_step(out_dir: Path) -> list[Path]:
     """docs/model.md §8.4 on the standard cluster: closed forms next to the programs."""
-    from solver.analysis import plots
+    from solver.analysis import reproduce_plots as plots
     from solver.analysis.retention import retention_table
 
     df = retention_table(standard_instance(), sigmas=RETENTION_SIGMAS)

@@ -62,7 +62,8 @@ def cmd_place(args: argparse.Namespace) -> int:
     from solver.api import as_instance
     from solver.imbalance import expert_loads
     from solver.io.loads import LoadsError, load_expert_loads
-    from solver.placement.place import default_slots_per_rank, place_layers
+    from solver.placement.achieved import default_slots_per_rank
+    from solver.placement.place import place_layers
 
     replica_top = int(options.search_bound("redundant_experts"))
     options.count(args.ranks, "--ranks", 1, int(options.search_bound("nodes")))

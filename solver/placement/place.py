@@ -28,7 +28,6 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from formulations.costs import CostModel
 from formulations.placement import (
     Placement,
     build_placement_program,
@@ -43,16 +42,13 @@ from formulations.placement_heuristics import (
     greedy_placement,
     greedy_replica_counts,
     lpt_placement,
-    merge,
     order_ranks_by_node,
     placement_score,
     refine,
-    restrict,
     wrap_around,
 )
-from formulations.types import Instance
 from solver.backends import Status, make_backend
-from solver.io.limits import check_placement_size
+from solver.placement.search import large_neighbourhood_search
 
 SUMMARY_COLUMNS = [
     "layer",
@@ -73,15 +69,9 @@ FULL_PROGRAM_MAX_VARS = 600
 """Solve the whole program when it has at most this many replica variables x[e,r]."""
 WRAP_TRIES = 25
 """Wrap-around attempts at the bound (the first deterministic, then randomised picks)."""
-NEIGHBOURHOOD_RANKS = 6
-"""Ranks re-solved together in one large-neighbourhood step."""
-STEP_TIME_S = 0.25
-"""Time limit of one neighbourhood solve."""
 DEADLINE_FRACTION = 0.8
 """Share of the time limit the search may start steps in; the rest covers the last
 step's refinement, extraction and checks."""
-MAX_MISSES = 100
-"""Neighbourhoods in a row without improvement before the search gives up."""
 
 
 @dataclass(frozen=True)
@@ -157,48 +147,6 @@ def _full_program(loads, ranks, slots, replicas, bound, best, backend, time_s, s
     return better, min(proven, better.max_load), Status.FEASIBLE
 
 
-def _neighbourhood(best: Placement, rng: np.random.Generator) -> np.ndarray:
-    """The hottest rank, the coolest one and random others."""
-    load = best.rank_loads
-    hot = rng.choice(np.flatnonzero(load == load.max()))
-    cool = int(np.argmin(load))
-    others = np.setdiff1d(np.arange(len(load)), [hot, cool])
-    size = min(NEIGHBOURHOOD_RANKS - 2, len(others))
-    picked = rng.choice(others, size=size, replace=False) if size > 0 else np.array([], int)
-    return np.unique(np.concatenate([[hot, cool], picked]).astype(int))
-
-
-def _search(loads, slots, bound, best, backend, deadline, seed, target) -> Placement:
-    """Large-neighbourhood search: re-solve a few ranks exactly, keep improvements.
-
-    Stops at `target` (the bound, or within the accepted gap of it), at the
-    deadline, or after `MAX_MISSES` fruitless neighbourhoods.
-    """
-    rng = np.random.default_rng(seed)
-    solver = make_backend(backend)
-    misses = 0
-    while best.max_load > target and time.perf_counter() < deadline and misses < MAX_MISSES:
-        misses += 1
-        ids = _neighbourhood(best, rng)
-        sub_loads, experts, spare = restrict(best, ids)
-        top = int(best.rank_loads[ids].max())
-        sub_bound = quick_bound(sub_loads, len(ids), slots, spare)
-        if sub_bound >= top:
-            continue  # this neighbourhood cannot lower its hottest rank
-        prob, handles = build_placement_program(
-            sub_loads, len(ids), slots, spare, max_load_lo=sub_bound, max_load_hi=top - 1
-        )
-        budget = min(STEP_TIME_S, deadline - time.perf_counter())
-        sol = solver.solve(prob, max(budget, 0.01))
-        if not sol.has_values:
-            continue
-        trial = merge(best, ids, experts, extract_placement(handles, sol.values))
-        trial = refine(loads, trial, bound, slots)
-        if placement_score(trial) < placement_score(best):
-            best, misses = trial, 0
-    return best
-
-
 def solve_layer(
     loads: np.ndarray,
     ranks: int,
@@ -253,7 +201,9 @@ def solve_layer(
         )
     elif best.max_load > target:
         deadline = start + DEADLINE_FRACTION * time_limit_s
-        best = _search(w, slots_per_rank, bound, best, backend, deadline, seed, target)
+        best = large_neighbourhood_search(
+            w, slots_per_rank, bound, best, backend, deadline, seed, target
+        )
     if best.max_load <= bound:  # met the bound: proven, whichever path got there
         status, bound = Status.OPTIMAL, best.max_load
     if gpus_per_node and not small:
@@ -277,7 +227,7 @@ def _unsort(pl: Placement, order: np.ndarray) -> Placement:
 # ---- many layers ----
 
 
-def _layer_key(loads: np.ndarray) -> bytes:
+def layer_key(loads: np.ndarray) -> bytes:
     return np.sort(np.asarray(loads, dtype=np.int64)).tobytes()
 
 
@@ -309,7 +259,7 @@ def solve_layers(
         raise ValueError("loads must be a (layers, experts) array")
     first: dict[bytes, int] = {}
     for layer, row in enumerate(loads):
-        first.setdefault(_layer_key(row), layer)
+        first.setdefault(layer_key(row), layer)
     unique = sorted(first.values())
     tasks = [(loads[i], ranks, slots_per_rank, replicas, kwargs) for i in unique]
     n_procs = min(workers or os.cpu_count() or 1, len(tasks))
@@ -323,7 +273,7 @@ def solve_layers(
     by_layer = dict(zip(unique, solved, strict=True))
     out = []
     for layer, row in enumerate(loads):
-        rep = first[_layer_key(row)]
+        rep = first[layer_key(row)]
         res = by_layer[rep]
         out.append(res if rep == layer else _relabel(res, loads[rep], row))
     return out
@@ -407,83 +357,3 @@ def _placement_rows(layer: int, pl: Placement, loads: np.ndarray) -> pd.DataFram
     served = pl.tokens[rank, expert] / np.maximum(total, 1)
     share = np.where(total > 0, served, 1.0 / counts[expert])  # zero-load experts: equal shares
     return pd.DataFrame({"layer": layer, "rank": rank, "expert": expert, "replica_share": share})
-
-
-# ---- sizing helpers for the deployment programs ----
-
-
-def default_slots_per_rank(instance: Instance) -> int:
-    """Expert slots per GPU that usable HBM holds: floor(HBM / (N_moe * expert bytes))."""
-    cost = CostModel.of(instance)
-    per_slot = cost.model.num_moe_layers * cost.expert_bytes
-    return int(cost.usable_bytes("ffn") // per_slot)
-
-
-_IMBALANCE_CACHE: dict[tuple, dict[int, int]] = {}
-"""(layer multiset, ranks, slots, backend, time limit, gap) -> {replicas: best max load}."""
-
-
-def _cached_max_load(row, ranks, slots, replicas, backend, time_limit_s, rel_gap) -> int:
-    """Best max load for one layer, reusing any cached solve that already meets the bound.
-
-    A placement found with fewer replicas stays valid with more (spare replicas
-    carry nothing), so a cached max load equal to this budget's lower bound is
-    optimal here too and needs no solve.
-    """
-    known = _IMBALANCE_CACHE.setdefault(
-        (_layer_key(row), ranks, slots, backend, time_limit_s, rel_gap), {}
-    )
-    if replicas not in known:
-        bound = quick_bound(row, ranks, slots, replicas)
-        reuse = [top for r, top in known.items() if r <= replicas and top <= bound]
-        if reuse:
-            known[replicas] = min(reuse)
-        else:
-            res = solve_layer(
-                row,
-                ranks,
-                slots,
-                replicas,
-                backend=backend,
-                time_limit_s=time_limit_s,
-                rel_gap=rel_gap,
-            )
-            known[replicas] = res.max_load
-    return known[replicas]
-
-
-def achieved_imbalance(
-    loads: np.ndarray,
-    ranks: int,
-    replicas: int,
-    slots_per_rank: int,
-    backend: str = "highs",
-    time_limit_s: float = 0.5,
-    rel_gap: float = 0.002,
-    deadline: float | None = None,
-) -> float:
-    """Mean over layers of max/mean rank load of the best placement found (docs/model.md §14).
-
-    `deadline` (a `time.perf_counter()` value): raise TimeoutError instead of starting a layer
-    after it, and give each layer at most the time left.
-
-    Fast for repeated calls: identical layers (up to relabelling) are solved once,
-    results are cached across calls, a cached solve with fewer replicas that meets
-    this budget's lower bound is reused, a layer whose cheap start meets the bound
-    needs no solver at all, and the search stops within `rel_gap` of the bound
-    (0.2 %: far below what the deployment programs can resolve).
-    """
-    loads = np.atleast_2d(np.asarray(loads, dtype=np.int64))
-    check_placement_size(ranks, loads.shape[1] + replicas, "placement")
-    ratios = []
-    for row in loads:
-        mean = float(row.sum()) / ranks
-        limit = time_limit_s
-        if deadline is not None:
-            left = deadline - time.perf_counter()
-            if left <= 0:
-                raise TimeoutError("placement budget spent")
-            limit = min(time_limit_s, left)
-        top = _cached_max_load(row, ranks, slots_per_rank, replicas, backend, limit, rel_gap)
-        ratios.append(top / mean if mean > 0 else 1.0)
-    return float(np.mean(ratios))
