@@ -22,3 +22,7 @@ class LimitError(InputError):
 
     def __init__(self, message: str) -> None:
         super().__init__([message])
+
+
+class BackendUnavailable(AfdSolverError):
+    """A solver backend that is not installed here; the message names the package to install."""

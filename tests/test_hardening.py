@@ -390,3 +390,17 @@ def test_verdict_words_tell_infeasible_from_time_limited():
         "verdict: no deployment: AFD infeasible; EP time limit, no deployment found"
     )
     assert exit_codes.sweep_exit_code(0) == 0 and exit_codes.sweep_exit_code(3) == 1
+
+
+def test_a_missing_cbc_is_one_error_line(tmp_path, capsys, monkeypatch):
+    """Without the cbcbox package, `--backend cbc` says what to install (exit 2), no traceback."""
+    import sys
+
+    from solver.backends import cbc_backend
+
+    cbc_backend._stop()  # a worker started by an earlier test would hide the missing library
+    monkeypatch.setitem(sys.modules, "cbcbox", None)  # `import cbcbox` now raises ImportError
+    code, _, err = run(capsys, "solve", scenario(tmp_path), "--backend", "cbc", "--arch", "ep")
+    assert code == 2
+    assert_clean(err, lines=1)
+    assert "pip install 'pulp[cbc]'" in err

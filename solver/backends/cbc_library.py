@@ -23,6 +23,8 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
+from solver.errors import BackendUnavailable
+
 _INT_PARAM_THREADS = 9
 _INT_PARAM_LOG_LEVEL = 11
 _LOCK = threading.Lock()
@@ -82,12 +84,13 @@ def _loader(path: str) -> Callable[[str], Any]:
 
 
 def find_library() -> str:
-    """The path of libCbc in the installed cbcbox package; RuntimeError names the fix."""
+    """The path of libCbc in the installed cbcbox package; BackendUnavailable names the fix."""
     try:
         import cbcbox
     except ImportError as exc:
-        raise RuntimeError(
-            "CBC not found: install it with `pip install 'pulp[cbc]'` (package cbcbox)"
+        raise BackendUnavailable(
+            "backend cbc: CBC not found; install it with `pip install 'pulp[cbc]'` "
+            "(package cbcbox), or use --backend highs"
         ) from exc
     lib_dir = os.path.join(cbcbox.cbc_dist_dir(), "lib")
     found = sorted(
@@ -96,7 +99,10 @@ def find_library() -> str:
         + glob.glob(os.path.join(lib_dir, "*Cbc*.dll"))
     )
     if not found:
-        raise RuntimeError(f"CBC library not found in {lib_dir} (package cbcbox)")
+        raise BackendUnavailable(
+            f"backend cbc: CBC library not found in {lib_dir} (package cbcbox); reinstall it "
+            "with `pip install --force-reinstall cbcbox`, or use --backend highs"
+        )
     return found[0]
 
 
