@@ -181,8 +181,9 @@ def alpha_floor(sigma: float, n_a: int, n_f: int) -> float:
 
 
 def alpha_ceil(sigma: float, n_a: int, n_f: int) -> float:
-    """AFD keeping ceil(sigma N_A) attention units at a batch shrunk by sigma N_A / ceil."""
-    k = math.ceil(sigma * n_a - 1e-12)
+    """AFD keeping ceil(sigma N_A) attention units at a batch shrunk by sigma N_A / ceil
+    (at least one unit: a tiny sigma N_A still needs an attention unit to run on)."""
+    k = max(1, math.ceil(sigma * n_a - 1e-12))
     return (n_a + n_f) / n_a * k / (k + n_f) * (sigma * n_a) / k
 
 

@@ -112,3 +112,11 @@ def test_alpha_afd_example_from_model_md():
 def test_workload_fixture_is_the_paper_standard():
     w = standard_workload()
     assert (w.tpot_ms, w.mtp_acceptance, w.step_gap_ms, w.context_tokens) == (50, 1.7, 15, 4096)
+
+
+def test_alpha_ceil_keeps_one_attention_unit_for_a_tiny_sigma():
+    """sigma N_A below the rounding guard still keeps one unit: (N_A+N_F)/N_A * 1/(1+N_F) * sigma
+    N_A, by hand for sigma = 1e-15, N_A = 4, N_F = 2: 6/4 * 1/3 * 4e-15 = 2e-15."""
+    from formulations.closed_forms import alpha_ceil
+
+    assert alpha_ceil(1e-15, 4, 2) == pytest.approx(2e-15, rel=1e-12)
