@@ -59,6 +59,7 @@ class _LevelStatus:
     def at(self, arch: str, level: int, tpot_s: float) -> None:
         self.bar.set_postfix(arch=arch, level=level, tpot=f"{tpot_s * 1e3:.2f} ms", refresh=False)
         self.bar.update(1)
+        self.bar.refresh()  # levels can take milliseconds: show each one, not every 0.1 s
 
     def close(self) -> None:
         self.bar.close()
