@@ -8,9 +8,8 @@ the main correctness check.
 
 from __future__ import annotations
 
-import os
-
 import dataclasses
+import os
 
 import numpy as np
 import pytest
