@@ -10,6 +10,8 @@ GPU (EP: one GPU), `micro_batch_size` the largest of its micro-batches.
 in words, and a time-limited row appends its gap. expert_imbalance is the max/mean load of the
 hottest expert rank after placement, redundant_experts R, imbalance_loss the share of the
 objective lost to expert and DP imbalance (against the same instance perfectly balanced).
+`attention_hardware` and `ffn_hardware` name the hardware of the two pools (EP: the same name
+twice); with candidate lists each architecture's best pairing is reported (docs/model.md §17).
 
 `solve_many` (and `solve` given a list) solves many files on the sweep engine: each file is one
 point of `solver.analysis.engine.run_points`; a file that fails becomes one `error` row with

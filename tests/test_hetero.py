@@ -304,7 +304,7 @@ price_per_gpu_hour = 1.24
 name = "h800"
 price_per_gpu_hour = 2.79
 [search]
-attention_nodes = { min = 20, max = 22 }
+attention_nodes = 21
 ffn_nodes = 1
 nodes = { min = 18, max = 24 }
 """
