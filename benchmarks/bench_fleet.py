@@ -1,6 +1,7 @@
 """Benchmark `afd-solver size` on synthetic fleets of 10, 100 and 1,000 workloads.
 
 Usage: python benchmarks/bench_fleet.py [--sizes 10,100,1000] [--workers 1,2] [--classes 4]
+       [--mixed-pools true|false]
 
 Workloads are drawn (fixed seed) from a menu of workload classes: a model, a
 TPOT target and a context length; demands are log-uniform between 20,000 and
@@ -8,7 +9,9 @@ TPOT target and a context length; demands are log-uniform between 20,000 and
 units, at most 32 units per pool), priced as in instances/SOURCES.md; h20 has an
 inventory of 6 GPUs per workload (about a seventh of what the workloads' own
 optima take), so the fleet program has to share it. `--scarce-h200 4` also
-limits h200 (two scarce pools: a harder program).
+limits h200 (two scarce pools: a harder program). The fleets keep AFD's two pools on one
+hardware (`mixed_pools = false`, 4 AFD pairings) unless `--mixed-pools true` (16 pairings,
+and candidates spanning two pools, which the fleet program's mix form does not take).
 
 Workloads of one class share their frontiers (one frontier per class, pairing
 and architecture), so the integer programs behind the candidates scale with
@@ -52,9 +55,15 @@ MENU = [
 HARDWARE = [("h800", 2.79, None), ("h20", 1.24, 6), ("h200", 4.54, None), ("b200", 6.03, None)]
 
 
-def fleet_toml(n: int, classes: int, seed: int = 7, h200_per_workload: int | None = None) -> str:
+def fleet_toml(
+    n: int,
+    classes: int,
+    seed: int = 7,
+    h200_per_workload: int | None = None,
+    mixed_pools: bool = True,
+) -> str:
     rng = random.Random(seed)
-    lines = [f'name = "synthetic-{n}"']
+    lines = [f'name = "synthetic-{n}"', f"mixed_pools = {str(mixed_pools).lower()}"]
     for i in range(n):
         model, tpot, context, mtp = MENU[rng.randrange(classes)]
         demand = round(math.exp(rng.uniform(math.log(2e4), math.log(4e5))))
@@ -98,12 +107,8 @@ def program_times(path: Path, raw_limit_s: float) -> str:
     prep_s = time.perf_counter() - start
     start = time.perf_counter()
     mixed = fleet_mixes(pruned)
-    assert mixed is not None
-    mixes, scarce = mixed
-    mix_prob, _ = build_mix_program(pruned, mixes, scarce)
     mixes_s = time.perf_counter() - start
     highs = make_backend("highs")
-    mix_sol = highs.solve(mix_prob, 600)
     replica_prob, _ = build_fleet_program(pruned, bounds=bounds)
     replica_sol = highs.solve(replica_prob, raw_limit_s)
     gap = (
@@ -111,11 +116,21 @@ def program_times(path: Path, raw_limit_s: float) -> str:
         if replica_sol.bound is None or replica_sol.objective is None
         else f"{abs(replica_sol.objective - replica_sol.bound) / replica_sol.objective:.3%}"
     )
+    replica = f"replica program {replica_sol.solve_s:.1f} s ({replica_sol.status}, gap {gap})"
+    if mixed is None:  # candidates spanning two pools (mixed pairings): no mix form
+        return (
+            f"{len(pruned.candidates)} candidates: pruning and covers {prep_s:.2f} s, mix form "
+            f"not applicable (candidates span two pools); {replica}"
+        )
+    mixes, scarce = mixed
+    start = time.perf_counter()
+    mix_prob, _ = build_mix_program(pruned, mixes, scarce)
+    mixes_s += time.perf_counter() - start
+    mix_sol = highs.solve(mix_prob, 600)
     return (
         f"{len(pruned.candidates)} candidates, scarce {'+'.join(scarce) or 'none'}: pruning and "
         f"covers {prep_s:.2f} s, mixes {mixes_s:.2f} s ({sum(map(len, mixes))}), mix program "
-        f"{mix_sol.solve_s:.2f} s ({mix_sol.status}); replica program {replica_sol.solve_s:.1f} s "
-        f"({replica_sol.status}, gap {gap})"
+        f"{mix_sol.solve_s:.2f} s ({mix_sol.status}); {replica}"
     )
 
 
@@ -126,6 +141,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--classes", type=int, default=4, help=f"workload classes (<= {len(MENU)})")
     parser.add_argument("--raw-limit", type=float, default=60.0, help="replica-form limit (s)")
     parser.add_argument("--scarce-h200", type=int, default=None, help="h200 GPUs per workload")
+    parser.add_argument(
+        "--mixed-pools",
+        default="false",
+        choices=("true", "false"),
+        help="AFD pools on different hardware (true, the fleet files' default: 16 AFD pairings "
+        "instead of 4) or on one (false, this benchmark's default)",
+    )
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
     workers = [int(w) for w in args.workers.split(",")]
@@ -136,7 +158,14 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for n in sizes:
             path = Path(tmp) / f"fleet{n}.toml"
-            path.write_text(fleet_toml(n, args.classes, h200_per_workload=args.scarce_h200))
+            path.write_text(
+                fleet_toml(
+                    n,
+                    args.classes,
+                    h200_per_workload=args.scarce_h200,
+                    mixed_pools=args.mixed_pools == "true",
+                )
+            )
             for w in workers:
                 start = time.perf_counter()
                 result = size(path, workers=w, progress=False)

@@ -55,4 +55,6 @@ def breakdown_of(cm: CostModel, d: Deployment, eps: float = 1.0) -> dict[str, fl
         temporal_sparsity=m.temporal_sparsity,
         usable_bytes=cm.usable_bytes("attention"),
     )
+    if d.architecture == "afd":
+        out["ffn_usable_bytes"] = cm.usable_bytes("ffn")
     return out

@@ -139,8 +139,9 @@ class CostModel:
         g = inst.search.unit_gpus
         rates = Rates.of(hw, m)
         ffn_hw = inst.ffn_hardware if architecture == "afd" and inst.ffn_hardware else hw
-        ffn_rates = Rates.of(ffn_hw, m) if ffn_hw is not hw else rates
-        mixed = ffn_hw is not hw
+        # Pools of equal hardware (compared by value: two loads of one file) are not mixed.
+        mixed = ffn_hw != hw
+        ffn_rates = Rates.of(ffn_hw, m) if mixed else rates
         link = min(rates.scaleout_bytes_per_s, ffn_rates.scaleout_bytes_per_s)
         if inst.link_gbps is not None and architecture == "afd":
             link = inst.link_gbps * GIGA

@@ -157,11 +157,19 @@ def sequences_at_optimum(lm: LinearModel, values: dict[str, float]) -> float:
 
 
 def perturbed(inst: Instance, resource: str, delta: float) -> Instance:
-    """`inst` with one resource moved by `delta` (in the resource's own unit)."""
+    """`inst` with one resource moved by `delta` (in the resource's own unit).
+
+    A hardware resource moves on every GPU of the deployment: on both pools when they use
+    different hardware (docs/model.md §17); a given inter-pool link stays as given.
+    """
     section, field = RESOURCES[resource]
     obj = getattr(inst, section)
     moved = dataclasses.replace(obj, **{field: getattr(obj, field) + delta})
-    return inst.replace(**{section: moved})
+    changes = {section: moved}
+    if section == "hardware" and inst.ffn_hardware is not None:
+        ffn = inst.ffn_hardware
+        changes["ffn_hardware"] = dataclasses.replace(ffn, **{field: getattr(ffn, field) + delta})
+    return inst.replace(**changes)
 
 
 def shadow_prices(

@@ -320,6 +320,18 @@ class Search:
 
 
 @dataclass(frozen=True)
+class Link:
+    """The `[link]` table of a scenario: the AFD link between the pools (docs/model.md §17)."""
+
+    gbps: float = spec(
+        "bandwidth per GPU between the AFD pools, one direction (GB/s); default the slower "
+        "side's sustained scale-out",
+        gt=0.0,
+        le=100_000.0,
+    )
+
+
+@dataclass(frozen=True)
 class Instance:
     """A complete problem: model, hardware, workload and search space."""
 
@@ -336,7 +348,9 @@ class Instance:
     """AFD: bandwidth per GPU between the pools, one direction (GB/s); default the slower
     side's sustained scale-out."""
     hardware_choices: tuple[tuple[Hardware, Hardware], ...] = ()
-    """(attention, FFN) hardware pairings the programs may choose from (search lists)."""
+    """(attention, FFN) hardware pairings AFD chooses from (the scenario's [search] lists, every
+    pair); EP chooses one hardware among them. Empty: the fixed pairing above
+    (formulations.pairings)."""
 
     @property
     def attention_hardware_name(self) -> str:

@@ -10,6 +10,8 @@ GPU (EP: one GPU), `micro_batch_size` the largest of its micro-batches.
 in words, and a time-limited row appends its gap. expert_imbalance is the max/mean load of the
 hottest expert rank after placement, redundant_experts R, imbalance_loss the share of the
 objective lost to expert and DP imbalance (against the same instance perfectly balanced).
+`attention_hardware` and `ffn_hardware` name the hardware of the two pools (EP: the same name
+twice); with candidate lists each architecture's best pairing is reported (docs/model.md §17).
 
 `solve_many` (and `solve` given a list) solves many files on the sweep engine: each file is one
 point of `solver.analysis.engine.run_points`; a file that fails becomes one `error` row with
@@ -18,7 +20,6 @@ its reason in `binding` while the others run.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import math
 import os
@@ -30,69 +31,50 @@ from typing import Any
 
 import pandas as pd
 
+from formulations import pairings
 from formulations.binding import binding
-from formulations.breakdown import breakdown_of
 from formulations.costs import CostModel
 from formulations.layouts import layout_eps
 from formulations.metrics import metrics, resource
 from formulations.types import Deployment, Instance
-from solver.backends import Status
 from solver.errors import AfdSolverError, InputError
 from solver.imbalance import imbalance_fn
+from solver.io import limits
 from solver.io.checks import check_deployment_spec, check_search_size, check_time_limit
-from solver.io.deployment_spec import parse_deployment
+from solver.io.deployment_spec import deployment_pairing, parse_deployment
 from solver.io.loader import load_instance
-from solver.optimize import Outcome, optimize
+from solver.optimize import optimize
+from solver.rows import (
+    BREAKDOWN_PREFIX,
+    COLUMNS,
+    INT_COLUMNS,
+    balanced,
+    branch_of,
+    breakdown_cells,
+    deployment_cells,
+    frame,
+    hardware_cells,
+    imbalance_loss,
+    is_balanced,
+    outcome_row,
+)
 from solver.shadow import SHADOW_COLUMNS, shadow_cells
 
-COLUMNS = (
-    "architecture",
-    "status",
-    "attention_nodes",
-    "ffn_nodes",
-    "nodes",
-    "gpus",
-    "sequences_per_gpu",
-    "micro_batches",
-    "tokens_per_s_per_gpu",
-    "tokens_per_s",
-    "tpot_ms",
-    "ffn_hfu",
-    "ffn_ofu",
-    "temporal_sparsity",
-    "binding",
-    "discrete_penalty",
-    "objective",
-    "backend",
-    "solve_s",
-    "expert_imbalance",
-    "redundant_experts",
-    "imbalance_loss",
-    "micro_batch_size",
-)
-
-INT_COLUMNS = (
-    "attention_nodes",
-    "ffn_nodes",
-    "nodes",
-    "gpus",
-    "sequences_per_gpu",
-    "micro_batches",
-    "micro_batch_size",
-)
-
-BREAKDOWN_PREFIX = "breakdown_"
-"""`--breakdown` appends every breakdown quantity as a column with this prefix."""
+__all__ = [
+    "BREAKDOWN_PREFIX",
+    "COLUMNS",
+    "INT_COLUMNS",
+    "as_instance",
+    "balanced",
+    "evaluate",
+    "frame",
+    "outcome_row",
+    "solve",
+    "solve_many",
+]
 
 REFERENCE_SHARE = 0.25
 """Share of an architecture's remaining time the balanced reference solve may take."""
-
-
-def frame(rows: list[dict[str, Any]], extra: tuple[str, ...] = ()) -> pd.DataFrame:
-    """Rows as a DataFrame with the contract's columns (then `extra`); counts stay integers."""
-    extras = list(extra) + sorted({k for r in rows for k in r} - set(COLUMNS) - set(extra))
-    df = pd.DataFrame(rows, columns=[*COLUMNS, *extras])
-    return df.astype({c: "Int64" for c in INT_COLUMNS})
 
 
 def as_instance(
@@ -107,96 +89,11 @@ def as_instance(
         inst = path_or_instance
         # A file's search space is sized by the loader; one built in code is sized here.
         problems = check_search_size(inst.search, inst.model, inst.workload, inst.hardware)
+        problems += limits.pairing_problems(len(pairings.pairings(inst, "afd")))
         if problems:
             raise InputError(problems)
         return inst
     return load_instance(path_or_instance, overrides)
-
-
-def deployment_cells(inst: Instance, d: Deployment, eps: float) -> dict[str, Any]:
-    """The columns that describe a deployment and its own-pace metrics."""
-    cm = CostModel.of(inst, d.architecture)
-    m = metrics(cm, d, eps)
-    return {
-        "expert_imbalance": eps,
-        "redundant_experts": d.redundant,
-        "attention_nodes": d.attention_units,
-        "ffn_nodes": d.ffn_units,
-        "nodes": d.total_units,
-        "gpus": m.gpus,
-        "sequences_per_gpu": d.sequences_per_gpu,
-        "micro_batches": d.micro_batches,
-        "micro_batch_size": m.micro_batch_size,
-        "tokens_per_s_per_gpu": m.tokens_per_s_per_gpu,
-        "tokens_per_s": m.tokens_per_s,
-        "tpot_ms": m.tpot_ms,
-        "ffn_hfu": m.ffn_hfu,
-        "ffn_ofu": m.ffn_ofu,
-        "temporal_sparsity": m.temporal_sparsity,
-    }
-
-
-def breakdown_cells(inst: Instance, d: Deployment | None, eps: float) -> dict[str, Any]:
-    if d is None:
-        return {}
-    cm = CostModel.of(inst, d.architecture)
-    return {BREAKDOWN_PREFIX + k: v for k, v in breakdown_of(cm, d, eps).items()}
-
-
-def balanced(inst: Instance) -> Instance:
-    """`inst` with perfectly balanced experts and DP ranks (the reference for imbalance_loss)."""
-    w = dataclasses.replace(
-        inst.workload, expert_imbalance=1.0, expert_loads=None, dp_imbalance=1.0
-    )
-    return inst.replace(workload=w)
-
-
-def is_balanced(inst: Instance) -> bool:
-    w = inst.workload
-    return w.expert_loads is None and w.expert_imbalance == 1.0 and w.dp_imbalance == 1.0
-
-
-def imbalance_loss(objective: str, value: float | None, reference: float | None) -> float | None:
-    """Share of the objective lost to imbalance (GPUs for min_gpus: the extra share needed)."""
-    if value is None or reference is None or value == 0:
-        return None
-    if objective == "min_gpus":
-        return max(0.0, 1.0 - reference / value)
-    return max(0.0, 1.0 - value / reference) if reference > 0 else None
-
-
-def outcome_row(inst: Instance, out: Outcome, reference: Outcome | None = None) -> dict[str, Any]:
-    """One result row for an optimisation outcome (`reference`: the balanced optimum)."""
-    row: dict[str, Any] = {c: None for c in COLUMNS}
-    row.update(
-        architecture=out.architecture,
-        status=str(out.status),
-        discrete_penalty=out.discrete_penalty,
-        objective=out.objective,
-        backend=out.backend,
-        solve_s=out.solve_s,
-    )
-    if out.deployment is None:
-        row["binding"] = out.reason or None
-        return row
-    cm = CostModel.of(inst, out.architecture)
-    row.update(deployment_cells(inst, out.deployment, out.eps))
-    row["imbalance_loss"] = (
-        0.0
-        if reference is None
-        else imbalance_loss(inst.search.objective, out.objective, reference.objective)
-    )
-    blocked = binding(cm, out.deployment, inst.search, out.eps)
-    if inst.search.objective == "min_gpus":
-        blocked = ["demand", *blocked]
-    text = "+".join(blocked)
-    if out.status == Status.FEASIBLE:
-        gap = "unknown" if out.gap is None else f"{out.gap:.2%}"
-        text = f"{text}; time limit, gap {gap}"
-    for note in out.notes:
-        text = f"{text}; {note}"
-    row["binding"] = text or None
-    return row
 
 
 def solve(
@@ -265,10 +162,11 @@ def solve(
         if proofs:
             export_proofs(Path(str(export)), inst, arch, proofs)
         row = outcome_row(inst, out, reference)
+        branch = branch_of(inst, out)
         if shadow_prices:
-            row.update(shadow_cells(inst, out.deployment, out.eps, deadline))
+            row.update(shadow_cells(branch, out.deployment, out.eps, deadline))
         if breakdown:
-            row.update(breakdown_cells(inst, out.deployment, out.eps))
+            row.update(breakdown_cells(branch, out.deployment, out.eps))
         rows.append(row)
     return frame(rows, extra=SHADOW_COLUMNS if shadow_prices else ())
 
@@ -299,13 +197,17 @@ def evaluate(
     TPOT target and fits), `slo_violated` (fits but is slower than the target), `infeasible`
     (does not fit in memory); `binding` lists the violated families, or for a feasible one what
     stops it growing. Any whole sequences_per_gpu is allowed: the micro-batches then differ by
-    at most one sequence and the largest sets the stage time.
+    at most one sequence and the largest sets the stage time. With several hardware pairings to
+    choose from the spec names its pairing: `attention_hardware=h20,ffn_hardware=h800` (AFD)
+    or `hardware=h800` (EP); a `Deployment` object is evaluated on the only pairing there is.
     """
     start = time.perf_counter()
     inst = as_instance(path_or_instance, overrides)
     if isinstance(deployment, str) and (problems := check_deployment_spec(deployment)):
         raise InputError(problems)
     d = deployment if isinstance(deployment, Deployment) else parse_deployment(deployment, inst)
+    spec = {} if isinstance(deployment, Deployment) else deployment
+    inst = pairings.on(inst, *deployment_pairing(spec, inst, d.architecture))
     cm = CostModel.of(inst, d.architecture)
     eps = layout_eps(imbalance_fn(inst), d, inst.search.unit_gpus)
     m = metrics(cm, d, eps)
@@ -314,6 +216,7 @@ def evaluate(
     row: dict[str, Any] = {c: None for c in COLUMNS}
     row.update(architecture=d.architecture, status=status, backend="evaluate")
     row.update(deployment_cells(inst, d, eps))
+    row.update(hardware_cells(inst))
     even = metrics(CostModel.of(balanced(inst), d.architecture), d, 1.0)
     row["imbalance_loss"] = imbalance_loss("tokens_per_gpu", m.tokens_per_s, even.tokens_per_s)
     if m.violated:

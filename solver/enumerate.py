@@ -4,11 +4,14 @@ It walks the full candidate grid of the search space (every N_BO, expert units, 
 serving units and sequences per GPU n), evaluates each deployment forward with the architecture's
 cost model, scores it at its own pace (or at the target for tokens_per_gpu_at_target) and keeps
 the best feasible one. It never looks at layouts, caps, pruning, levels or programs, so it shares
-no modelling shortcut with the backends it checks.
+no modelling shortcut with the backends it checks. With several hardware pairings
+(docs/model.md §17) it walks them too, with its own loop: AFD every listed (attention, FFN)
+pair, EP every hardware named on either side.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 import time
@@ -19,7 +22,7 @@ import numpy as np
 from formulations import afd, ep
 from formulations.costs import CostModel, experts_per_gpu
 from formulations.layouts import ImbalanceFn
-from formulations.types import Deployment, Instance, Search
+from formulations.types import Deployment, Hardware, Instance, Search
 
 # Candidates evaluated per numpy call: large enough to amortise Python, small enough for memory.
 CHUNK = 1 << 21
@@ -32,6 +35,8 @@ class Best:
     candidates: int
     solve_s: float
     complete: bool
+    pairing: tuple[Hardware, Hardware] | None = None
+    """(attention, FFN) hardware of the deployment (EP: the same twice)."""
 
 
 def candidates(search: Search, arch: str) -> int:
@@ -181,17 +186,60 @@ ORACLES = {"afd": _afd, "ep": _ep}
 """One oracle per architecture, each written from its cost model alone."""
 
 
+def _pairings(inst: Instance, arch: str) -> list[tuple[Hardware, Hardware]]:
+    """The hardware pairings to walk, straight from the instance's fields."""
+    if inst.hardware_choices:
+        pairs = list(inst.hardware_choices)
+    else:
+        pairs = [(inst.hardware, inst.ffn_hardware or inst.hardware)]
+    if arch == "afd":
+        return pairs
+    single: list[Hardware] = []
+    for pair in pairs:
+        single += [h for h in pair if h not in single]
+    return [(h, h) for h in single]
+
+
 def enumerate_best(
     inst: Instance, arch: str, imbalance: ImbalanceFn, time_limit_s: float = math.inf
 ) -> Best:
-    """Best deployment of `arch` by brute force over the whole grid."""
+    """Best deployment of `arch` by brute force over the whole grid of every pairing.
+
+    Pairings share the time limit; the best objective wins, then fewer GPUs, then the first
+    pairing listed.
+    """
     start = time.perf_counter()
     run = ORACLES[arch]
-    found = run(inst, imbalance, time_limit_s, start)
-    return Best(
-        found.deployment,
-        found.objective,
-        found.candidates,
-        time.perf_counter() - start,
-        found.complete,
-    )
+    maximize = inst.search.objective != "min_gpus"
+    best: Best | None = None
+    count = 0
+    complete = True
+    for attention, ffn in _pairings(inst, arch):
+        branch = dataclasses.replace(
+            inst, hardware=attention, ffn_hardware=ffn, hardware_choices=()
+        )
+        left = time_limit_s - (time.perf_counter() - start)
+        found = run(branch, imbalance, left, time.perf_counter())
+        count += found.candidates
+        complete = complete and found.complete
+        if found.deployment is None or found.objective is None:
+            continue
+        found = dataclasses.replace(found, pairing=(attention, ffn))
+        if best is None or _beats(found, best, maximize, inst.search.unit_gpus):
+            best = found
+    elapsed = time.perf_counter() - start
+    if best is None:
+        return Best(None, None, count, elapsed, complete)
+    return dataclasses.replace(best, candidates=count, solve_s=elapsed, complete=complete)
+
+
+def _beats(new: Best, old: Best, maximize: bool, unit_gpus: int) -> bool:
+    """Strictly better objective (relative 1e-12), or as good with fewer GPUs."""
+    assert new.objective is not None and old.objective is not None
+    assert new.deployment is not None and old.deployment is not None
+    tol = 1e-12 * max(1.0, abs(old.objective))
+    sign = 1 if maximize else -1
+    if sign * (new.objective - old.objective) > tol:
+        return True
+    tie = abs(new.objective - old.objective) <= tol
+    return tie and new.deployment.gpus(unit_gpus) < old.deployment.gpus(unit_gpus)

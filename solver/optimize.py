@@ -11,19 +11,20 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
-from formulations import architectures
+from formulations import architectures, pairings
 from formulations.diagnose import diagnose
 from formulations.layouts import ImbalanceFn, Layouts, layout_eps, real_caps
 from formulations.metrics import metrics
 from formulations.program import IntegerProgram
 from formulations.relaxation import continuous_optimum
-from formulations.types import Deployment, Instance
+from formulations.types import Deployment, Hardware, Instance
 from solver import enumerate as brute
 from solver import levels
 from solver.backends import Status, make_backend
@@ -55,6 +56,10 @@ class Outcome:
     """Integer programs solved."""
     notes: tuple[str, ...] = ()
     """What the time limit cut short, for the user (e.g. placements at their heuristic)."""
+    pairing: tuple[Hardware, Hardware] | None = None
+    """(attention, FFN) hardware of the deployment (EP: one hardware twice); None without one."""
+    branches: tuple[tuple[str, str, float | None], ...] = ()
+    """With several pairings to choose from: (pairing label, status, objective) of each."""
 
 
 def budget_nonpositive(inst: Instance, arch: str) -> bool:
@@ -120,14 +125,127 @@ def optimize(
 ) -> Outcome:
     """Optimise `arch` of `inst` with `backend_name` (default: the instance's).
 
+    With several hardware pairings to choose from (docs/model.md §17) each pairing is optimised
+    in turn, sharing the time limit, and the best is kept: the pairing is a discrete choice
+    outside the programs, one program chain per branch. The enumeration backend walks the
+    pairings itself (solver.enumerate).
+
     Args:
         deadline: `time.perf_counter()` value to stop at (default: now + search.time_limit_s).
         warm_start: start the programs from the layouts' hull vertices (False: tests check
             that the programs alone reach the optimum).
         proofs: when given, receives every certificate program (label, program, optimum) for
-            `--export`.
+            `--export`; with several pairings each label starts with its pairing.
         on_level: progress, called before each TPOT level with (level, TPOT level in s).
     """
+    t0 = time.perf_counter()
+    name = backend_name or inst.search.backend
+    deadline = t0 + inst.search.time_limit_s if deadline is None else deadline
+    # Placement (with expert loads) may take part of the time, the programs need the rest; the
+    # imbalance does not depend on the hardware, so every pairing shares one.
+    imbalance = imbalance or imbalance_fn(inst, deadline=t0 + PLACEMENT_SHARE * (deadline - t0))
+    if name == "enumerate":
+        if budget_nonpositive(inst, arch):
+            reason = diagnose(inst, arch, imbalance)
+            return Outcome(arch, Status.INFEASIBLE, None, None, None, None, 0.0, name, reason)
+        return _from_enumeration(inst, arch, t0, imbalance, deadline)
+    choices = pairings.pairings(inst, arch)
+    if len(choices) == 1:
+        out = _optimize_one(
+            pairings.on(inst, *choices[0]),
+            arch,
+            name,
+            imbalance,
+            deadline,
+            warm_start,
+            proofs,
+            on_level,
+        )
+        return out if out.deployment is None else dataclasses.replace(out, pairing=choices[0])
+    outs = []
+    for i, pair in enumerate(choices):
+        now = time.perf_counter()
+        mine = now + (deadline - now) / (len(choices) - i)
+        kept: list[tuple[str, IntegerProgram, float]] | None = None if proofs is None else []
+        branch = pairings.on(inst, *pair)
+        out = _optimize_one(branch, arch, name, imbalance, mine, warm_start, kept, on_level)
+        if proofs is not None and kept:
+            proofs.extend((f"{pairings.label(pair)}.{lab}", p, v) for lab, p, v in kept)
+        outs.append((pair, out))
+    return _best_branch(arch, name, inst.search.objective == "min_gpus", outs, t0)
+
+
+def _bound(out: Outcome, minimise: bool) -> float | None:
+    """The best objective a branch could still hold (its value when proven; None: unknown)."""
+    if out.status == Status.INFEASIBLE:
+        return -math.inf if not minimise else math.inf
+    if out.objective is None or out.gap is None:
+        return None
+    if minimise:
+        return out.objective * (1.0 - out.gap)
+    return out.objective / max(1.0 - out.gap, 1e-12)
+
+
+def _best_branch(
+    arch: str,
+    name: str,
+    minimise: bool,
+    outs: list[tuple[tuple[Hardware, Hardware], Outcome]],
+    t0: float,
+) -> Outcome:
+    """The best pairing's outcome; optimal only when every branch was settled (§17)."""
+    branches = tuple((pairings.label(pair), str(out.status), out.objective) for pair, out in outs)
+    levels_done = sum(out.levels for _, out in outs)
+    programs = sum(out.programs for _, out in outs)
+    elapsed = time.perf_counter() - t0
+    found = [(pair, out) for pair, out in outs if out.deployment is not None]
+    settled = all(out.status in (Status.OPTIMAL, Status.INFEASIBLE) for _, out in outs)
+    notes = tuple(
+        dict.fromkeys(f"{pairings.label(pair)}: {n}" for pair, out in outs for n in out.notes)
+    )
+    if not found:
+        statuses = [out.status for _, out in outs]
+        status = Status.INFEASIBLE
+        if not settled:
+            status = Status.ERROR if Status.ERROR in statuses else Status.TIME_LIMIT
+        reason = "; ".join(f"{pairings.label(pair)}: {out.reason}" for pair, out in outs)
+        empty = Outcome(arch, status, None, None, None, None, elapsed, name, reason)
+        return dataclasses.replace(
+            empty, levels=levels_done, programs=programs, notes=notes, branches=branches
+        )
+    sign = -1.0 if minimise else 1.0
+    pair, best = max(found, key=lambda po: sign * float(po[1].objective or 0.0))
+    assert best.objective is not None
+    bounds = [_bound(out, minimise) for _, out in outs]
+    gap: float | None = 0.0
+    if not settled:
+        known = [b for b in bounds if b is not None]
+        top = (min(known) if minimise else max(known)) if len(known) == len(bounds) else None
+        gap = None if top is None else _gap(best.objective, top, minimise)
+    return dataclasses.replace(
+        best,
+        status=Status.OPTIMAL if settled else Status.FEASIBLE,
+        gap=gap,
+        solve_s=elapsed,
+        levels=levels_done,
+        programs=programs,
+        notes=notes,
+        pairing=pair,
+        branches=branches,
+    )
+
+
+def _optimize_one(
+    inst: Instance,
+    arch: str,
+    backend_name: str | None = None,
+    imbalance: ImbalanceFn | None = None,
+    deadline: float | None = None,
+    warm_start: bool = True,
+    proofs: list[tuple[str, IntegerProgram, float]] | None = None,
+    on_level: Callable[[int, float], None] | None = None,
+) -> Outcome:
+    """`optimize` on an instance with one hardware pairing (one branch)."""
     t0 = time.perf_counter()
     name = backend_name or inst.search.backend
     deadline = t0 + inst.search.time_limit_s if deadline is None else deadline
@@ -136,8 +254,6 @@ def optimize(
     empty = Outcome(arch, Status.INFEASIBLE, None, None, None, None, 0.0, name)
     if budget_nonpositive(inst, arch):
         return dataclasses.replace(empty, reason=diagnose(inst, arch, imbalance))
-    if name == "enumerate":
-        return _from_enumeration(inst, arch, t0, imbalance, deadline)
     module = architectures.get(arch)
     ctx = levels.Context.of(inst, module, imbalance, make_backend(name), deadline)
     ctx.warm_start = warm_start
@@ -199,7 +315,7 @@ def _from_enumeration(
     status = Status.OPTIMAL if found.complete else Status.FEASIBLE
     if found.deployment is None:
         if found.complete:
-            reason = diagnose(inst, arch, imbalance)
+            reason = _diagnose_all(inst, arch, imbalance)
             return Outcome(
                 arch, Status.INFEASIBLE, None, None, None, None, elapsed, "enumerate", reason
             )
@@ -220,4 +336,15 @@ def _from_enumeration(
         elapsed,
         "enumerate",
         eps=layout_eps(imbalance, found.deployment, inst.search.unit_gpus),
+        pairing=found.pairing,
+    )
+
+
+def _diagnose_all(inst: Instance, arch: str, imbalance: ImbalanceFn) -> str:
+    """Why no pairing holds a deployment: each pairing's reason (one pairing: its reason)."""
+    choices = pairings.pairings(inst, arch)
+    if len(choices) == 1:
+        return diagnose(pairings.on(inst, *choices[0]), arch, imbalance)
+    return "; ".join(
+        f"{pairings.label(p)}: {diagnose(pairings.on(inst, *p), arch, imbalance)}" for p in choices
     )

@@ -79,10 +79,27 @@ def _cell(value: Any, fmt: str) -> str:
         return str(value)
 
 
+def pairing_label(rec: dict[str, Any]) -> str | None:
+    """`h20+h800` (attention + FFN) for pools on different hardware, else the one name."""
+    a, f = rec.get("attention_hardware"), rec.get("ffn_hardware")
+    if a is None or f is None:
+        return a or f
+    return a if a == f else f"{a}+{f}"
+
+
 def to_table(df: pd.DataFrame) -> str:
     cols = [(k, h, f) for k, h, f in _TABLE if k in df.columns]
+    recs = records(df)
+    labels = [pairing_label(r) for r in recs]
+    shown = {label for label in labels if label is not None}
+    if len(shown) > 1 or any("+" in label for label in shown):
+        # Only when it tells something: pools on different hardware, or rows that differ.
+        at = 1 + next((i for i, (k, _, _) in enumerate(cols) if k == "architecture"), -1)
+        cols.insert(at, ("hardware", "hardware", "{}"))
+        for rec, label in zip(recs, labels, strict=True):
+            rec["hardware"] = label
     rows = [[h for _, h, _ in cols]]
-    for rec in records(df):
+    for rec in recs:
         rows.append([_cell(rec.get(k), f) for k, _, f in cols])
     widths = [max(len(r[i]) for r in rows) for i in range(len(cols))]
     lines = ["  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
@@ -220,12 +237,20 @@ def breakdown_text(rec: dict[str, Any], prefix: str = "breakdown_") -> list[str]
         f"layers x {nbo} micro-batches x {stage * 1e6:.1f} us; TPOT {b['tpot_ms']:.2f} ms"
     )
     usable = b["usable_bytes"]
-    lines.append(f"  memory per GPU, {usable / 1e9:.1f} GB usable:")
+    ffn_usable = b.get("ffn_usable_bytes", usable)
+    if ffn_usable == usable:
+        lines.append(f"  memory per GPU, {usable / 1e9:.1f} GB usable:")
+    else:  # pools on different hardware (docs/model.md §17)
+        lines.append(
+            f"  memory per GPU, {usable / 1e9:.1f} GB usable (attention), "
+            f"{ffn_usable / 1e9:.1f} GB (FFN):"
+        )
     for label, key, parts in _POOLS:
         if key not in b:
             continue
+        cap = ffn_usable if key == "ffn_bytes" else usable
         detail = ", ".join(f"{name} {b[k] / 1e9:.2f} GB" for name, k in parts if k in b)
-        lines.append(f"  {label:<22}{b[key] / 1e9:9.2f} GB {b[key] / usable:7.1%}  ({detail})")
+        lines.append(f"  {label:<22}{b[key] / 1e9:9.2f} GB {b[key] / cap:7.1%}  ({detail})")
     return lines
 
 

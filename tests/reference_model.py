@@ -33,6 +33,13 @@ issue 8; they belong in the model document):
       in a superpod domain an attention GPU sends min(K, FFN GPUs) direct copies per token.
   C7  outside a superpod, AFD traffic always crosses scale-out, even for pools of a few GPUs
       that would fit one node (the pools are separate nodes).
+  C8  heterogeneous AFD pools (docs/model.md §17): each pool computes, streams and stores on
+      its own hardware (attention: roofline, HBM, usable memory; FFN: grouped GEMM and its
+      curve, shared experts, weight streaming, scale-up ingress, usable memory, the HFU peak,
+      the scale-up domain that counts the fan-out and the node load). Between the pools the
+      link is the given bandwidth, else the slower of the two sustained scale-outs; it carries
+      both the attention GPU's egress and the FFN nodes' ingress. Pools of different hardware
+      never share a superpod's scale-up domain.
 """
 
 from __future__ import annotations
@@ -68,6 +75,7 @@ COMMON_KEYS = (
     "usable_bytes",
 )
 AFD_KEYS = COMMON_KEYS + (
+    "ffn_usable_bytes",
     "attention_dispatch_s",
     "attention_combine_s",
     "attention_wire_s",
@@ -330,8 +338,14 @@ def evaluate(
     unit_gpus: int,
     eps: float,
     d: RefDeployment,
+    ffn_hw: RefHardware | None = None,
+    link_gbps: float | None = None,
 ) -> dict[str, float]:
-    """Every breakdown term of one AFD or EP deployment (SI units: s, bytes, FLOP)."""
+    """Every breakdown term of one AFD or EP deployment (SI units: s, bytes, FLOP).
+
+    `hw` is the attention pool's hardware (EP: every GPU's); `ffn_hw` AFD's FFN pool hardware
+    (default `hw`); `link_gbps` the AFD link between the pools (default: C8).
+    """
     afd = d.architecture == "afd"
     g = unit_gpus
     h, inter, k = m.hidden_size, m.moe_intermediate_size, m.experts_per_token
@@ -376,10 +390,26 @@ def evaluate(
     r: dict[str, float] = {}
 
     if afd:
+        fh = hw if ffn_hw is None else ffn_hw
+        mixed = fh != hw
+        # FFN pool rates (C8); the attention GPU keeps hw's rates above.
+        f_fp8 = fh.fp8_tflops * TERA
+        f_hbm = fh.hbm_tbps * TERA * fh.hbm_efficiency
+        f_up = fh.scaleup_gbps * GIGA * fh.scaleup_efficiency
+        f_out = fh.scaleout_gbps * GIGA * fh.scaleout_efficiency
+        if link_gbps is not None:
+            link_bw = link_gbps * GIGA
+        else:
+            link_bw = min(out, f_out)
+        domain = fh.scaleup_domain_gpus
         n_a, n_f = d.attention_units, d.ffn_units
         ffn_gpus = n_f * g
         experts = -(-(m.num_routed_experts + d.redundant) // ffn_gpus)
-        inside = hw.superpod and (hw.superpod_unbounded or (n_a + n_f) * g <= domain)
+        inside = (
+            hw.superpod
+            and not mixed
+            and (hw.superpod_unbounded or (n_a + n_f) * g <= hw.scaleup_domain_gpus)
+        )
         x = sigma * n_a * g * b * q  # tokens of one micro-batch reaching the FFN pool
         pairs_mean = x * k / ffn_gpus
         pairs_hot = pairs_mean * eps
@@ -388,25 +418,25 @@ def evaluate(
         node_load = (eps + per_domain - 1) / per_domain
         # FFN GPU: scale-out ingress (one copy per destination domain, node load), scale-up.
         out_copies = 0.0 if inside else x * dd / ffn_gpus * node_load
-        r["ffn_scaleout_dispatch_s"] = out_copies * dispatch_tok / out
-        r["ffn_scaleout_combine_s"] = out_copies * combine_tok / out
-        r["ffn_scaleup_dispatch_s"] = pairs_hot * dispatch_tok / up
-        r["ffn_scaleup_combine_s"] = pairs_hot * combine_tok / up
+        r["ffn_scaleout_dispatch_s"] = out_copies * dispatch_tok / link_bw
+        r["ffn_scaleout_combine_s"] = out_copies * combine_tok / link_bw
+        r["ffn_scaleup_dispatch_s"] = pairs_hot * dispatch_tok / f_up
+        r["ffn_scaleup_combine_s"] = pairs_hot * combine_tok / f_up
         # Grouped GEMM (+ shared experts on the FFN side: 2 S 3 H M_s FLOP per token).
         tpe = pairs_hot / experts
-        compute = 6 * pairs_hot * h * inter / gemm_rate(hw, tpe)
+        compute = 6 * pairs_hot * h * inter / gemm_rate(fh, tpe)
         weights = experts * expert_bytes
         ffn_shared_bytes = 0.0
         if not shared_on_attention:
             shared_tokens = x / ffn_gpus  # an even share: no eps
-            compute += shared_tokens * 2 * shared_params(m) / (fp8 * hw.ffn_efficiency)
+            compute += shared_tokens * 2 * shared_params(m) / (f_fp8 * fh.ffn_efficiency)
             ffn_shared_bytes = shared_params(m) * m.expert_weight_bytes
             weights += ffn_shared_bytes
         r["gemm_compute_s"] = compute
-        r["gemm_weight_s"] = weights / hbm
-        # Attention GPU's own link: D copies on scale-out, or direct copies on scale-up.
+        r["gemm_weight_s"] = weights / f_hbm
+        # Attention GPU's own link: D copies on the link, or direct copies on scale-up.
         copies = min(k, ffn_gpus) if inside else dd
-        link = up if inside else out
+        link = up if inside else link_bw
         r["attention_dispatch_s"] = b * q * copies * dispatch_tok / link
         r["attention_combine_s"] = b * q * copies * combine_tok / link
         # Memory: buffers hold one layer's traffic of all n sequences in flight.
@@ -451,6 +481,8 @@ def evaluate(
             r["attention_weight_bytes"] + r["attention_kv_bytes"] + r["attention_buffer_bytes"]
         )
         r["ffn_bytes"] = r["ffn_weight_bytes"] + r["ffn_buffer_bytes"]
+        r["ffn_usable_bytes"] = fh.hbm_gb * GIGA * fh.hbm_usable_fraction
+        peak = f_fp8
         stage = max(att, r["attention_wire_s"], gemm, r["ffn_scaleout_s"], r["ffn_scaleup_s"])
     else:
         r["scaleout_s"] = r["scaleout_dispatch_s"] + r["scaleout_combine_s"]
@@ -462,6 +494,7 @@ def evaluate(
             + r["buffer_bytes"]
         )
         stage = max(att + gemm, r["scaleout_s"], r["scaleup_s"])
+        peak = fp8
 
     # Own pace (docs/model.md §3, §9.1).
     gap = w.step_gap_ms / 1000
@@ -478,8 +511,8 @@ def evaluate(
         tokens_per_s=tokens_per_s,
         tokens_per_s_per_gpu=tokens_per_s / gpus,
         gpus=float(gpus),
-        ffn_hfu=useful / (stage * fp8),
-        ffn_ofu=useful / (gemm * fp8),
+        ffn_hfu=useful / (stage * peak),
+        ffn_ofu=useful / (gemm * peak),
         temporal_sparsity=gemm / stage,
         experts_per_gpu=float(experts),
         pairs_mean=pairs_mean,

@@ -17,7 +17,7 @@ from conftest import SCENARIOS, make_instance
 from hypothesis import HealthCheck, given, settings
 from strategies import instances
 
-from formulations import architectures
+from formulations import architectures, pairings
 from formulations.costs import CostModel
 from formulations.types import Instance, IntRange
 from solver.io.loader import load_instance
@@ -34,9 +34,11 @@ def _same(a: Outcome, b: Outcome) -> bool:
 
 
 def _check_deployment(inst: Instance, out: Outcome) -> None:
-    """Recompute every constraint of the returned deployment with the cost model."""
+    """Recompute every constraint of the returned deployment with the cost model (on the
+    hardware pairing it chose, docs/model.md §17)."""
     d = out.deployment
-    assert d is not None
+    assert d is not None and out.pairing is not None
+    inst = pairings.on(inst, *out.pairing)
     s, cm = inst.search, CostModel.of(inst, d.architecture)
     assert s.sequences_per_gpu.lo <= d.sequences_per_gpu <= s.sequences_per_gpu.hi
     assert s.redundant_experts.lo <= d.redundant <= s.redundant_experts.hi

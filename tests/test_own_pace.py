@@ -8,9 +8,9 @@ import math
 
 import numpy as np
 import pytest
-from conftest import SCENARIOS, make_instance
+from conftest import INSTANCES, SCENARIOS, make_instance
 
-from formulations import architectures
+from formulations import architectures, pairings
 from formulations.costs import CostModel
 from solver import evaluate, solve
 from solver.analysis.pareto import pareto
@@ -22,7 +22,8 @@ REL = 1e-9
 
 
 def _sample(inst, arch: str, best, rng: np.random.Generator):
-    """Random deployments of the search space, half of them near the optimum `best`."""
+    """Random deployments of the search space, half of them near the optimum `best` (within the
+    search ranges: a deployment outside them is no counterexample)."""
     s = inst.search
     half = SAMPLES // 2
 
@@ -42,18 +43,25 @@ def _sample(inst, arch: str, best, rng: np.random.Generator):
         a = np.concatenate(
             [
                 uniform(s.attention_nodes, half),
-                np.clip(best.attention_units + rng.integers(-2, 3, half), 1, None),
+                np.clip(
+                    best.attention_units + rng.integers(-2, 3, half),
+                    s.attention_nodes.lo,
+                    s.attention_nodes.hi,
+                ),
             ]
         )
         f = np.concatenate(
             [
                 uniform(s.ffn_nodes, half),
-                np.clip(best.ffn_units + rng.integers(-1, 2, half), 1, None),
+                np.clip(best.ffn_units + rng.integers(-1, 2, half), s.ffn_nodes.lo, s.ffn_nodes.hi),
             ]
         )
         return {"a": a, "f": f, "n": n, "r": r, "nbo": nbo}
     units = np.concatenate(
-        [uniform(s.nodes, half), np.clip(best.units + rng.integers(-2, 3, half), 1, None)]
+        [
+            uniform(s.nodes, half),
+            np.clip(best.units + rng.integers(-2, 3, half), s.nodes.lo, s.nodes.hi),
+        ]
     )
     return {"units": units, "n": n, "r": r, "nbo": nbo}
 
@@ -81,6 +89,7 @@ def test_no_sampled_deployment_beats_the_optimum(path, arch):
     inst = load_instance(path)
     out = optimize(inst, arch)
     assert str(out.status) == "optimal"
+    inst = pairings.on(inst, *out.pairing)  # sample on the hardware it chose (§17)
     rng = np.random.default_rng(hash((path.stem, arch)) % 2**32)
     x = _sample(inst, arch, out.deployment, rng)
     value, ok = _own_pace(inst, arch, x)
@@ -105,8 +114,7 @@ def test_no_sampled_deployment_beats_the_optimum(path, arch):
 def test_the_at_target_optimum_is_beaten_at_its_own_pace():
     """The issue's example: counting at the target rejected faster deployments that deliver
     more; at own pace the optimum is the deployment users measure best."""
-    path = SCENARIOS[1]
-    assert path.stem == "deepseek-v3-h800"
+    path = INSTANCES / "deepseek-v3-h800.toml"
     at_target = load_instance(path, {"search.objective": "tokens_per_gpu_at_target"})
     for arch in ("afd", "ep"):
         old = optimize(at_target, arch)
@@ -131,12 +139,14 @@ def test_littles_law_on_solve_evaluate_and_pareto():
     for path in SCENARIOS:
         inst = load_instance(path)
         _littles_law(solve(inst), inst)
-    inst = load_instance(SCENARIOS[1])
+    inst = load_instance(INSTANCES / "deepseek-v3-h800.toml")
     _littles_law(
         evaluate(inst, "arch=afd,attention_nodes=4,ffn_nodes=2,sequences_per_gpu=301"), inst
     )
     _littles_law(evaluate(inst, "arch=ep,nodes=8,sequences_per_gpu=99,micro_batches=2"), inst)
-    small = load_instance(SCENARIOS[1], {"search.sequences_per_gpu": {"min": 1, "max": 512}})
+    small = load_instance(
+        INSTANCES / "deepseek-v3-h800.toml", {"search.sequences_per_gpu": {"min": 1, "max": 512}}
+    )
     frontier = pareto(small, (25.0, 60.0))
     assert len(frontier) > 10
     _littles_law(frontier.assign(status="optimal"), small)
@@ -179,11 +189,11 @@ def test_frontier_equals_brute_force_at_random_targets():
 def test_tpot_shadow_price_is_zero_when_the_target_does_not_bind():
     """At own pace a memory-capped optimum runs faster than the target: one more ms of target
     buys nothing. Tighten the target until it binds and the price turns positive."""
-    inst = load_instance(SCENARIOS[1])
+    inst = load_instance(INSTANCES / "deepseek-v3-h800.toml")
     loose = solve(inst, architectures=["ep"], shadow_prices=True).iloc[0]
     assert loose["tpot_ms"] < 50
     assert loose["shadow_tpot_ms"] == pytest.approx(0.0, abs=1e-9)
-    tight = load_instance(SCENARIOS[1], {"workload.tpot_ms": 25})
+    tight = load_instance(INSTANCES / "deepseek-v3-h800.toml", {"workload.tpot_ms": 25})
     row = solve(tight, architectures=["ep"], shadow_prices=True).iloc[0]
     assert 24.5 < row["tpot_ms"] <= 25  # whole sequences: the stage nearly fills the target
     assert row["shadow_tpot_ms"] > 0
@@ -194,7 +204,7 @@ def test_python_pareto_takes_a_file_with_overrides():
     memory moves it (fewer sequences per GPU at every row)."""
     import solver
 
-    path = SCENARIOS[1]
+    path = SCENARIOS[0].parent / "deepseek-v3-h800.toml"
     nodes = {"search.nodes": {"min": 1, "max": 8}}
     small = {"hardware.hbm_gb": 60, **nodes}
     got = solver.pareto(path, "20:100", architectures=["ep"], overrides=small)

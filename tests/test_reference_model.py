@@ -71,19 +71,34 @@ def forward_breakdown(inst: Any, d: ref.RefDeployment, eps: float) -> dict[str, 
 
 
 def forward_instance(case: Case) -> Any:
-    """The project's Instance for a case: the shipped files through the project's loader."""
-    from solver.io.loader import load_instance
+    """The project's Instance for a case: the shipped files through the project's loader
+    (a mixed case names its pools with attention_hardware/ffn_hardware and their profiles)."""
+    from solver.io.loader import apply_overrides, instance_from_table, load_instance
 
-    overrides: dict[str, Any] = {
-        "model": case.model,
-        "hardware": case.hardware,
-        "hardware_profile": case.profile,
-        "search.unit_gpus": case.unit_gpus,
-    }
+    overrides: dict[str, Any] = {"model": case.model, "search.unit_gpus": case.unit_gpus}
     overrides.update({f"workload.{k}": v for k, v in case.workload.items()})
     if case.calibration:
         overrides["hardware.gemm_calibration"] = [list(p) for p in case.calibration]
-    return load_instance(BASE_SCENARIO, overrides)
+    if not case.ffn_hardware:
+        overrides.update(hardware=case.hardware, hardware_profile=case.profile)
+        return load_instance(BASE_SCENARIO, overrides)
+    with BASE_SCENARIO.open("rb") as fh:
+        raw = tomllib.load(fh)
+    for key in ("hardware", "hardware_profile"):
+        raw.pop(key)
+    overrides.update(
+        attention_hardware=case.hardware,
+        attention_hardware_profile=case.profile,
+        ffn_hardware=case.ffn_hardware,
+        ffn_hardware_profile=case.ffn_profile,
+    )
+    if case.link_gbps is not None:
+        overrides["link.gbps"] = case.link_gbps
+    raw = apply_overrides(raw, overrides, str(BASE_SCENARIO))
+    origin = str(BASE_SCENARIO)
+    return instance_from_table(
+        raw, BASE_SCENARIO.parent, origin, default_name=BASE_SCENARIO.stem, path=origin
+    )
 
 
 @cache
@@ -95,14 +110,27 @@ def _loaded(model: str, hardware: str, profile: str, unit_gpus: int) -> Any:
 
 def forward_instance_fast(case: Case) -> Any:
     """As `forward_instance`, loading each (model, hardware, profile, g) once and putting the
-    case's workload (and calibration) in with `dataclasses.replace` (the loader costs ~2 ms)."""
+    case's workload (and calibration, FFN pool, link) in with `dataclasses.replace` (the loader
+    costs ~2 ms)."""
     from formulations.types import Workload
 
     inst = _loaded(case.model, case.hardware, case.profile, case.unit_gpus)
     hw = inst.hardware
     if case.calibration:
         hw = dataclasses.replace(hw, gemm_calibration=case.calibration)
-    return dataclasses.replace(inst, workload=Workload(**case.workload), hardware=hw)
+    ffn = None
+    if case.ffn_hardware:
+        ffn = _loaded(case.model, case.ffn_hardware, case.ffn_profile, case.unit_gpus).hardware
+        if case.calibration:
+            ffn = dataclasses.replace(ffn, gemm_calibration=case.calibration)
+        ffn = None if ffn == hw else ffn
+    return dataclasses.replace(
+        inst,
+        workload=Workload(**case.workload),
+        hardware=hw,
+        ffn_hardware=ffn,
+        link_gbps=case.link_gbps,
+    )
 
 
 # ---- cases and the reference side ----------------------------------------------------------
@@ -118,6 +146,10 @@ class Case:
     eps: float
     deployment: ref.RefDeployment
     calibration: tuple[tuple[float, float], ...] = ()
+    ffn_hardware: str = ""
+    """AFD's FFN pool hardware when it differs from `hardware` (docs/model.md §17)."""
+    ffn_profile: str = ""
+    link_gbps: float | None = None
 
 
 @cache
@@ -128,8 +160,12 @@ def _toml(kind: str, name: str) -> dict[str, Any]:
 
 def reference(case: Case) -> dict[str, float]:
     hw = ref.hardware_from_file(_toml("hardware", case.hardware), case.profile)
+    ffn = None
+    if case.ffn_hardware:
+        ffn = ref.hardware_from_file(_toml("hardware", case.ffn_hardware), case.ffn_profile)
     if case.calibration:
         hw = dataclasses.replace(hw, gemm_calibration=case.calibration)
+        ffn = None if ffn is None else dataclasses.replace(ffn, gemm_calibration=case.calibration)
     return ref.evaluate(
         ref.RefModel.from_dict(_toml("models", case.model)),
         hw,
@@ -137,6 +173,8 @@ def reference(case: Case) -> dict[str, float]:
         case.unit_gpus,
         case.eps,
         case.deployment,
+        ffn_hw=ffn,
+        link_gbps=case.link_gbps,
     )
 
 
@@ -196,6 +234,9 @@ def _golden() -> dict[str, tuple[Case, dict[str, float]]]:
                 units=dep.get("N", 0),
             ),
             calibration=calibration,
+            ffn_hardware=first["ffn_hardware"],
+            ffn_profile=first["ffn_profile"],
+            link_gbps=float(first["link_gbps"]) if first["link_gbps"] else None,
         )
         cases[name] = (case, {r["term"]: float(r["value"]) for r in group})
     return cases
@@ -331,6 +372,27 @@ def random_cases(seed: int = 20261130) -> list[Case]:
     ]
 
 
+MIXED_ROUNDS = 24  # mixed AFD pairings drawn per model
+
+
+def random_mixed_cases(seed: int = 20261201) -> list[Case]:
+    """AFD deployments on two different hardware (any profiles), a given link in a third."""
+    rng = random.Random(seed)
+    cases = []
+    for model in MODELS:
+        for _ in range(MIXED_ROUNDS):
+            attention, ffn = rng.sample(HARDWARE, 2)
+            shared = rng.choice(("attention", "ffn"))
+            base = random_case(rng, model, attention, rng.choice(PROFILES), "afd", shared)
+            link = rng.choice((None, None, rng.uniform(5, 900)))
+            cases.append(
+                dataclasses.replace(
+                    base, ffn_hardware=ffn, ffn_profile=rng.choice(PROFILES), link_gbps=link
+                )
+            )
+    return cases
+
+
 def test_random_cases_cover_the_space():
     cases = random_cases()
     assert len(cases) >= 2000
@@ -367,7 +429,7 @@ def _routing_binds(c: Case) -> bool:
 
 
 def test_forward_model_matches_reference_on_random_deployments():
-    cases = random_cases()
+    cases = random_cases() + random_mixed_cases()
     failures = []
     worst = 0.0
     for case in cases:
@@ -388,5 +450,6 @@ def test_forward_model_matches_reference_on_random_deployments():
 
 def test_fast_instances_equal_loaded_instances():
     """The property test's shortcut (load once, replace the workload) builds the same Instance."""
-    for case in random_cases()[:: len(random_cases()) // 40]:
+    mixed = random_mixed_cases()
+    for case in random_cases()[:: len(random_cases()) // 40] + mixed[:: len(mixed) // 20]:
         assert forward_instance_fast(case) == forward_instance(case), case

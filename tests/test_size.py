@@ -131,7 +131,7 @@ def test_frontier_is_the_best_deployment_at_every_gpu_count(tmp_path):
     """
     fleet = load_fleet(write(tmp_path))
     points, _ = frontier_points(fleet, ("afd", "ep"))
-    for point in [p for p in points if p["attention_hardware"] == "h800"]:
+    for point in [p for p in points if p["attention_hardware"] == p["ffn_hardware"] == "h800"]:
         rows = frontier_point(fleet.path, point)
         inst = fleet.instance(fleet.workloads[0], "h800")
         inst = inst.replace(workload=dataclasses.replace(inst.workload, demand_tokens_per_s=1e9))
@@ -232,6 +232,8 @@ def test_truncated_candidates_keep_the_optimum(tmp_path):
     for c, members in classes.items():
         for w in members:
             for f in frontiers[c]:
+                a, b = f.pairing.attention_hardware, f.pairing.ffn_hardware
+                pools = (a,) if a == b else (a, b)
                 points = [(r["gpus"], r["tokens_per_s"]) for r in f.rows]
                 covering = [i for i, (_, t) in enumerate(points) if t >= full.demands[w] - 1e-6]
                 expected = points[: covering[0] + 1] if covering else points
@@ -240,7 +242,7 @@ def test_truncated_candidates_keep_the_optimum(tmp_path):
                     for x in truncated.candidates
                     if x.workload == w
                     and x.architecture == f.pairing.architecture
-                    and x.gpus[0][0] == f.pairing.attention_hardware
+                    and tuple(h for h, _ in x.gpus) == pools
                 ]
                 assert kept == expected
     assert solve_fleet(truncated).cost_per_hour == pytest.approx(solve_fleet(full).cost_per_hour)

@@ -38,6 +38,8 @@ KEYS = [
     "redundant_experts",
     "imbalance_loss",
     "micro_batch_size",
+    "attention_hardware",
+    "ffn_hardware",
 ]
 
 

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from formulations import architectures, levels
+from formulations import architectures, levels, pairings
 from formulations.binding import binding
 from formulations.costs import CostModel
 from formulations.layouts import layout_eps
@@ -212,10 +212,20 @@ def pareto(
     at_hi = inst.replace(workload=dataclasses.replace(inst.workload, tpot_ms=hi_ms))
     rows: list[dict[str, Any]] = []
     for arch in archs:
+        choices = pairings.pairings(inst, arch)
+        if len(choices) > 1:
+            listed = ", ".join(pairings.label(p) for p in choices)
+            raise InputError(
+                [
+                    f"pareto: {arch.upper()} may choose its hardware ({listed}); the frontier "
+                    "takes one pairing: fix it (hardware, or attention_hardware and "
+                    "ffn_hardware for AFD) or pass --arch"
+                ]
+            )
         if budget_nonpositive(at_hi, arch):
             continue
         ctx = scheme.Context.of(
-            at_hi,
+            pairings.on(at_hi, *choices[0]),
             architectures.get(arch),
             imbalance_fn(inst),
             make_backend(backend or inst.search.backend),

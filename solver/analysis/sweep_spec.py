@@ -14,7 +14,7 @@ import re
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-SECTIONS = ("model", "hardware", "workload", "search")
+SECTIONS = ("model", "hardware", "workload", "search", "link")
 
 # Guards against a typo such as `0:1e9:1` silently building a billion points.
 MAX_VALUES_PER_VARY = 100_000

@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from formulations.types import Hardware, Instance
 from solver import exit_codes, report
 from solver.cli import options
 from solver.errors import InputError
@@ -120,8 +121,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     if kind == "instance":
         inst = as_instance(path, overrides)
         print(
-            f"ok: {path}: model {inst.model.name}, hardware {inst.hardware.name} "
-            f"({inst.hardware.profile} profile), "
+            f"ok: {path}: model {inst.model.name}, {hardware_text(inst)}, "
             f"architectures {', '.join(inst.search.architectures)}"
         )
         return 0
@@ -134,6 +134,30 @@ def cmd_validate(args: argparse.Namespace) -> int:
         model = validate_model_file(path)
         print(f"ok: {path}: model {model.name}")
     return 0
+
+
+def hardware_text(inst: Instance) -> str:
+    """The hardware an instance runs on, for `validate`: one platform, two pools, or the
+    candidate pairings."""
+    from formulations import pairings
+
+    def named(hw: Hardware) -> str:
+        return f"{hw.name} ({hw.profile} profile)"
+
+    if inst.hardware_choices:
+        afd = pairings.pairings(inst, "afd")
+        ep = pairings.pairings(inst, "ep")
+        return (
+            f"hardware pairings (AFD) {', '.join(pairings.label(p) for p in afd)}; "
+            f"EP on {', '.join(h.name for h, _ in ep)}"
+        )
+    if inst.ffn_hardware is not None:
+        link = f", link {inst.link_gbps:g} GB/s" if inst.link_gbps is not None else ""
+        return (
+            f"attention hardware {named(inst.hardware)}, FFN hardware "
+            f"{named(inst.ffn_hardware)}{link}"
+        )
+    return f"hardware {named(inst.hardware)}"
 
 
 def register(sub: argparse._SubParsersAction) -> None:

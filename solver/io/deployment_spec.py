@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from formulations.types import ARCHITECTURES, Deployment, Instance
+from formulations import pairings
+from formulations.types import ARCHITECTURES, Deployment, Hardware, Instance
 from solver.errors import InputError
 
 DEPLOYMENT_KEYS = {
@@ -16,7 +17,13 @@ DEPLOYMENT_KEYS = {
     "sequences_per_gpu": int,
     "micro_batches": int,
     "redundant_experts": int,
+    "attention_hardware": str,
+    "ffn_hardware": str,
+    "hardware": str,
 }
+HARDWARE_KEYS = ("attention_hardware", "ffn_hardware", "hardware")
+"""Which hardware pairing the deployment runs on (docs/model.md §17); read by
+`deployment_pairing`, needed only when the instance lists several."""
 REQUIRED = {
     "afd": ("attention_nodes", "ffn_nodes", "sequences_per_gpu"),
     "ep": ("nodes", "sequences_per_gpu"),
@@ -77,6 +84,8 @@ def parse_deployment(spec: str | dict[str, Any], inst: Instance) -> Deployment:
             number = _integer(key, value, problems)
             if number is not None:
                 values[key] = number
+        elif key in HARDWARE_KEYS:
+            continue
         else:
             values["arch"] = str(value).strip().lower()
     arch = values.get("arch")
@@ -108,3 +117,44 @@ def parse_deployment(spec: str | dict[str, Any], inst: Instance) -> Deployment:
         ffn_units=values.get("ffn_nodes") if arch == "afd" else None,
         units=values.get("nodes") if arch == "ep" else None,
     )
+
+
+def deployment_pairing(
+    spec: str | dict[str, Any], inst: Instance, arch: str
+) -> tuple[Hardware, Hardware]:
+    """The (attention, FFN) hardware a deployment spec names among the instance's pairings.
+
+    `hardware=X` means X for both pools (EP's only form); `attention_hardware` and
+    `ffn_hardware` name AFD's pools. Keys left out are free: the pairing must then be the only
+    one that matches.
+    """
+    fields, _ = _fields(spec)
+    names = {k: str(fields[k]).strip() for k in HARDWARE_KEYS if k in fields}
+    problems = []
+    if "hardware" in names and len(names) > 1:
+        problems.append(
+            "--deployment: hardware names both pools; give it or attention_hardware/ffn_hardware"
+        )
+    if arch == "ep" and names.get("attention_hardware", names.get("hardware")) != names.get(
+        "ffn_hardware", names.get("hardware")
+    ):
+        problems.append("--deployment: EP runs on one hardware: give hardware=NAME")
+    if problems:
+        raise InputError(problems)
+    want_a = names.get("attention_hardware", names.get("hardware"))
+    want_f = names.get("ffn_hardware", names.get("hardware"))
+    choices = pairings.pairings(inst, arch)
+    match = [p for p in choices if want_a in (None, p[0].name) and want_f in (None, p[1].name)]
+    if len(match) == 1:
+        return match[0]
+    listed = ", ".join(pairings.label(p) for p in choices)
+    key = "hardware=NAME" if arch == "ep" else "attention_hardware=NAME,ffn_hardware=NAME"
+    if not match:
+        raise InputError(
+            [f"--deployment: no {arch.upper()} hardware pairing matches {names}; the instance "
+             f"allows {listed}"]
+        )  # fmt: skip
+    raise InputError(
+        [f"--deployment: the instance lets {arch.upper()} choose its hardware ({listed}); "
+         f"name it with {key}"]
+    )  # fmt: skip

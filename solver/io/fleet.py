@@ -3,11 +3,13 @@
 A fleet file lists workloads (`[[workload]]`: a unique name, a model, a demand
 in tokens/s and any scenario `[workload]` key) and hardware (`[[hardware]]`: a
 catalogue name or path, a price per GPU-hour, an optional inventory and a
-profile), plus an optional `[search]` table that applies to every workload.
+profile), plus an optional `[search]` table that applies to every workload and
+`mixed_pools` (default true): whether AFD may put its attention and FFN pools
+on different listed hardware (docs/model.md §17).
 It is validated like an instance file: every problem at once, each naming the
 file, the entry and the field with what is allowed.
 
-Every (workload, hardware) pair is a scenario; `scenario_table` writes it as
+Every (workload, hardware pairing) is a scenario; `scenario_table` writes it as
 the raw table an instance file would hold, so the sweep engine's workers can
 build the `Instance` from plain JSON.
 """
@@ -25,7 +27,7 @@ from solver.io import checks
 from solver.io.loader import instance_from_table, read_toml, resolve
 from solver.io.schema import build
 
-FLEET_KEYS = ("name", "description", "workload", "hardware", "search")
+FLEET_KEYS = ("name", "description", "mixed_pools", "workload", "hardware", "search")
 MAX_WORKLOADS = 100_000
 # Fleet sizing sets these itself: one frontier point per GPU count (see solver.sizing).
 SIZING_SEARCH_KEYS = ("objective",)
@@ -88,6 +90,8 @@ class Fleet:
     hardware: tuple[FleetHardware, ...]
     search: dict[str, Any]
     """The raw `[search]` table (validated), applied to every scenario."""
+    mixed_pools: bool = True
+    """AFD may run attention on one listed hardware and FFN on another."""
 
     @property
     def base(self) -> Path:
@@ -102,25 +106,27 @@ class Fleet:
     def scenario_table(
         self, workload: FleetWorkload, attention_hardware: str, ffn_hardware: str
     ) -> dict[str, Any]:
-        """The raw instance table of one workload on one hardware pairing.
-
-        Raises:
-            NotImplementedError: for attention and FFN on different hardware,
-                until the cost model takes heterogeneous pools.
-        """
-        if attention_hardware != ffn_hardware:
-            raise NotImplementedError(
-                "attention and FFN pools on different hardware are not modelled yet"
-            )
-        hw = self.hardware_named(attention_hardware)
-        return {
-            "name": f"{self.name}/{workload.name}/{hw.name}",
+        """The raw instance table of one workload on one hardware pairing (attention and FFN
+        pools on different hardware: `attention_hardware` / `ffn_hardware` keys, each with
+        its entry's profile)."""
+        att = self.hardware_named(attention_hardware)
+        ffn = self.hardware_named(ffn_hardware)
+        table: dict[str, Any] = {
+            "name": f"{self.name}/{workload.name}/{att.name}",
             "model": workload.model,
-            "hardware": hw.name,
-            "hardware_profile": hw.profile,
-            "workload": dict(workload.raw),
-            "search": dict(self.search),
         }
+        if att.name == ffn.name:
+            table.update(hardware=att.name, hardware_profile=att.profile)
+        else:
+            table["name"] += f"+{ffn.name}"
+            table.update(
+                attention_hardware=att.name,
+                attention_hardware_profile=att.profile,
+                ffn_hardware=ffn.name,
+                ffn_hardware_profile=ffn.profile,
+            )
+        table.update(workload=dict(workload.raw), search=dict(self.search))
+        return table
 
     def instance(self, workload: FleetWorkload, hardware: str) -> Instance:
         """The scenario of `workload` on `hardware` as an `Instance`."""
@@ -226,9 +232,19 @@ def _search(raw: Any, origin: str, problems: list[str]) -> dict[str, Any] | None
                 f"{origin}: search.{key}: not allowed in a fleet file; sizing chooses the "
                 "deployments by their throughput at each GPU count"
             )
+    for key in ("attention_hardware", "ffn_hardware"):
+        if key in raw:
+            problems.append(
+                f"{origin}: search.{key}: not allowed in a fleet file; the [[hardware]] entries "
+                "are the candidates (set mixed_pools = false to keep AFD's pools on one hardware)"
+            )
     search = build(
         Search,
-        {k: v for k, v in raw.items() if k not in SIZING_SEARCH_KEYS},
+        {
+            k: v
+            for k, v in raw.items()
+            if k not in (*SIZING_SEARCH_KEYS, "attention_hardware", "ffn_hardware")
+        },
         origin,
         "search",
         problems,
@@ -287,6 +303,10 @@ def load_fleet(path: str | Path) -> Fleet:
     workload_entries = _entries(raw.get("workload"), "workload", origin, problems)
     hardware_entries = _entries(raw.get("hardware"), "hardware", origin, problems)
     search = _search(raw.get("search"), origin, problems)
+    mixed = raw.get("mixed_pools", True)
+    if not isinstance(mixed, bool):
+        problems.append(f"{origin}: mixed_pools = {mixed!r} must be true or false")
+        mixed = True
     hardware = _hardware(hardware_entries, origin, path.parent, problems)
     workloads = _workloads(workload_entries, origin, path.parent, problems)
     if search is not None:
@@ -301,4 +321,5 @@ def load_fleet(path: str | Path) -> Fleet:
         ),
         hardware=tuple(hardware),
         search=search or {},
+        mixed_pools=mixed,
     )

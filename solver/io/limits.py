@@ -50,6 +50,10 @@ MAX_PLACEMENT_CELLS = 1 << 24
 MAX_GPUS = 10_000_000
 """GPUs in the largest deployment a search space allows (units x unit_gpus)."""
 
+MAX_PAIRINGS = 256
+"""(attention, FFN) hardware pairings of one scenario's [search] lists (each is a whole
+optimisation of AFD, sharing the time limit): 16 x 16 hardware."""
+
 # ---- sweeps ----
 MAX_SWEEP_POINTS = 100_000
 """Points of one sweep (grid product, or the sum with --one-at-a-time); each is a solve of
@@ -141,6 +145,16 @@ def search_problems(
     return problems
 
 
+def pairing_problems(count: int) -> list[str]:
+    """A scenario whose candidate lists make more than MAX_PAIRINGS pairings."""
+    if count <= MAX_PAIRINGS:
+        return []
+    return [
+        f"search: attention_hardware x ffn_hardware make {count:,} pairings; the limit is "
+        f"{MAX_PAIRINGS:,} (each is one AFD optimisation): shorten the lists"
+    ]
+
+
 def check_load_cells(layers: int, experts: int, what: str) -> None:
     """Refuse a loads array of `layers` x `experts` beyond MAX_LOAD_CELLS.
 
@@ -201,6 +215,11 @@ def resource_markdown() -> str:
             f"<= {MAX_LAYOUTS:,} candidate layouts per architecture (unit counts "
             f"x replica budgets x micro-batch counts), <= {MAX_GPUS:,} GPUs in the largest "
             "deployment",
+        ),
+        (
+            "hardware pairings",
+            f"<= {MAX_PAIRINGS:,} (search.attention_hardware x search.ffn_hardware), each one "
+            "AFD optimisation",
         ),
         (
             "placement",

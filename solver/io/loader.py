@@ -32,12 +32,14 @@ from typing import Any
 from formulations.types import PROFILES, Instance, Model, Search, Workload
 from solver.errors import InputError
 from solver.io import checks
-from solver.io.files import parse_assignments, parse_value, read_toml, shipped_catalogue
+from solver.io.files import parse_assignments, parse_value, read_toml
 from solver.io.loads import LoadsError, check_expert_loads
+from solver.io.pools import POOL_KEYS, load_pools
+from solver.io.pools import TOP_KEYS as POOL_TOP_KEYS
+from solver.io.references import SHIPPED, is_file, resolve, table_of
 from solver.io.schema import build_partial, short, unknown_key
 from solver.io.tables import (
     file_kind,
-    hardware_from_table,
     model_from_table,
     validate_hardware_file,
     validate_model_file,
@@ -45,6 +47,7 @@ from solver.io.tables import (
 
 __all__ = [
     "SHIPPED",
+    "resolve",
     "apply_overrides",
     "file_kind",
     "instance_from_table",
@@ -56,18 +59,18 @@ __all__ = [
     "validate_model_file",
 ]
 
-SHIPPED = shipped_catalogue()
 TOP_KEYS = (
     "name",
     "description",
     "model",
     "hardware",
     "hardware_profile",
+    *POOL_TOP_KEYS,
     "workload",
     "search",
     "overrides",
 )
-SECTIONS = ("model", "hardware", "workload", "search")
+SECTIONS = ("model", "hardware", "workload", "search", "link")
 
 
 def apply_overrides(raw: dict[str, Any], overrides: dict[str, Any], origin: str) -> dict[str, Any]:
@@ -98,80 +101,6 @@ def apply_overrides(raw: dict[str, Any], overrides: dict[str, Any], origin: str)
     return raw
 
 
-# ---- references ----
-
-
-def _search_roots(base: Path) -> list[Path]:
-    roots = []
-    for folder in (base, *base.parents):
-        if (
-            folder.name == "instances"
-            or (folder / "models").is_dir()
-            or (folder / "hardware").is_dir()
-        ):
-            roots.append(folder)
-        if (folder / "instances").is_dir():
-            roots.append(folder / "instances")
-    roots.append(SHIPPED)
-    return list(dict.fromkeys(roots))
-
-
-def _is_file(path: Path) -> bool:
-    try:
-        return path.is_file()
-    except (OSError, ValueError):  # a name too long for the file system, a NUL byte, ...
-        return False
-
-
-def resolve(kind: str, ref: str, base: Path, origin: str, problems: list[str]) -> Path | None:
-    """The `kind` ("models" or "hardware") file `ref` names, or None with a problem appended."""
-    field = "model" if kind == "models" else "hardware"
-    if ref.endswith(".toml") or "/" in ref:
-        candidate = base / ref
-        if _is_file(candidate):
-            return candidate
-        problems.append(f"{origin}: {field} = {short(ref)!r}: no file {short(str(candidate))}")
-        return None
-    known: set[str] = set()
-    for root in _search_roots(base):
-        path = root / kind / f"{ref}.toml"
-        if _is_file(path):
-            return path
-        known.update(p.stem for p in (root / kind).glob("*.toml"))
-    problems.append(
-        f"{origin}: {field} = {short(ref)!r}: unknown {field}; "
-        f"known: {', '.join(sorted(known)) or 'none'} "
-        f"(or give a path relative to the instance file)"
-    )
-    return None
-
-
-def _table(
-    kind: str, raw: Any, base: Path, origin: str, problems: list[str]
-) -> tuple[dict[str, Any], str, str] | None:
-    """(table, file it came from, section label) of a model or hardware reference or table."""
-    field = "model" if kind == "models" else "hardware"
-    if isinstance(raw, str):
-        path = resolve(kind, raw, base, origin, problems)
-        if path is None:
-            return None
-        try:
-            table = read_toml(path)
-        except InputError as exc:
-            problems.extend(exc.problems)
-            return None
-        table.setdefault("name", path.stem)
-        return table, str(path), ""
-    if isinstance(raw, dict):
-        table = dict(raw)
-        table.setdefault("name", "inline")
-        return table, origin, field
-    problems.append(
-        f"{origin}: {field} = {short(repr(raw))}: must be a {field} name, a path, or a table"
-    )
-    return None
-
-
 # ---- instances ----
 
 
@@ -186,10 +115,10 @@ def _resolve_loads(
             f"{origin}: workload.expert_imbalance and workload.expert_loads: give one of them "
             "(the loads determine the imbalance)"
         )
-    is_path = loads.endswith(".csv") or "/" in loads or _is_file(base / loads)
+    is_path = loads.endswith(".csv") or "/" in loads or is_file(base / loads)
     if is_path:
         path = Path(loads) if Path(loads).is_absolute() else base / loads
-        if not _is_file(path):
+        if not is_file(path):
             problems.append(f"{where} = {short(loads)!r}: no file {short(str(path))}")
             return workload
         workload = dataclasses.replace(workload, expert_loads=str(path.resolve()))
@@ -216,7 +145,7 @@ def _top_level(raw: dict[str, Any], origin: str, problems: list[str]) -> tuple[s
     for key in raw:
         if key not in TOP_KEYS:
             problems.append(unknown_key(key, list(TOP_KEYS), f"{origin}: {short(key)}"))
-    for key in ("model", "hardware", "workload"):
+    for key in ("model", "workload"):  # the hardware keys are checked with the pools
         if key not in raw:
             problems.append(f"{origin}: {key}: missing required field")
     for key in ("name", "description"):
@@ -261,14 +190,16 @@ def instance_from_table(
 ) -> Instance:
     """Validate a raw instance table; raise `InputError` listing every problem."""
     problems: list[str] = []
-    profile, model_over, hardware_over = _top_level(raw, origin, problems)
-    model = hardware = None
-    if "model" in raw and (found := _table("models", raw["model"], base, origin, problems)):
+    _, model_over, hardware_over = _top_level(raw, origin, problems)
+    model = None
+    if "model" in raw and (found := table_of("models", raw["model"], base, origin, problems)):
         model = model_from_table(*found, problems, model_over, origin)
-    if "hardware" in raw and (found := _table("hardware", raw["hardware"], base, origin, problems)):
-        hardware = hardware_from_table(
-            found[0], profile, found[1], found[2], problems, hardware_over, origin
-        )
+    search_raw = raw.get("search", {})
+    lists = {
+        k: search_raw[k] for k in POOL_KEYS if isinstance(search_raw, dict) and k in search_raw
+    }
+    pools = load_pools(raw, lists, base, origin, hardware_over, problems)
+    hardware = None if pools is None else pools.representative()
     views: dict[str, Any] = {}
     built: dict[str, Any] = {}
     for key, cls in (("workload", Workload), ("search", Search)):
@@ -278,6 +209,8 @@ def instance_from_table(
         if not isinstance(table, dict):
             problems.append(f"{origin}: {key} = {short(repr(table))} must be a table [{key}]")
             continue
+        if key == "search":  # the candidate lists are the pools' (above)
+            table = {k: v for k, v in table.items() if k not in POOL_KEYS}
         built[key], views[key] = build_partial(cls, table, origin, key, problems)
     workload, search = built.get("workload"), built.get("search")
     if "search" in views:
@@ -294,6 +227,18 @@ def instance_from_table(
         ]
     if workload is not None and workload.expert_loads is not None:
         workload = _resolve_loads(workload, model, base, origin, problems)
-    if problems or model is None or hardware is None or workload is None or search is None:
-        raise InputError(problems or [f"{origin}: invalid instance"])
-    return Instance(raw.get("name", default_name), model, hardware, workload, search, path)
+    if problems or model is None or pools is None or workload is None or search is None:
+        raise InputError(list(dict.fromkeys(problems)) or [f"{origin}: invalid instance"])
+    choices = pools.choices
+    attention, ffn = choices[0] if choices else (pools.attention[0], pools.ffn[0])
+    return Instance(
+        raw.get("name", default_name),
+        model,
+        attention,
+        workload,
+        search,
+        path,
+        ffn_hardware=None if ffn == attention else ffn,
+        link_gbps=pools.link_gbps,
+        hardware_choices=choices,
+    )

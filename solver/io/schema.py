@@ -327,7 +327,7 @@ def bounds_rows(cls: type, section: str) -> list[tuple[str, str, str]]:
 
 def bounds_markdown() -> str:
     """The README's table of allowed ranges, generated from `formulations.types`."""
-    from formulations.types import Hardware, Model, Search, Workload
+    from formulations.types import Hardware, Link, Model, Search, Workload
 
     lines = ["| field | allowed | what |", "| --- | --- | --- |"]
     for cls, section in (
@@ -335,6 +335,7 @@ def bounds_markdown() -> str:
         (Hardware, "hardware"),
         (Workload, "workload"),
         (Search, "search"),
+        (Link, "link"),
     ):
         lines += [
             f"| `{name}` | {allowed} | {doc} |" for name, allowed, doc in bounds_rows(cls, section)

@@ -50,18 +50,31 @@ ROW_KEYS = (
 class Pairing:
     """Where one deployment runs: attention pool hardware, FFN pool hardware, architecture.
 
-    EP has one pool (attention = FFN hardware). AFD pools on different hardware
-    are not generated until the cost model takes them (`Fleet.scenario_table`).
+    EP has one pool (attention = FFN hardware); AFD's pools may differ (docs/model.md §17).
     """
 
     attention_hardware: str
     ffn_hardware: str
     architecture: str
 
+    @property
+    def label(self) -> str:
+        """`h20+h800` for AFD pools on different hardware, else the hardware's name."""
+        a, f = self.attention_hardware, self.ffn_hardware
+        return a if a == f else f"{a}+{f}"
+
 
 def pairings(fleet: Fleet, architectures: tuple[str, ...]) -> list[Pairing]:
-    """Every hardware with every architecture, attention and FFN on the same hardware."""
-    return [Pairing(h.name, h.name, a) for h in fleet.hardware for a in architectures]
+    """EP on each hardware; AFD on every ordered (attention, FFN) pair of the fleet's hardware
+    (same hardware only when the fleet sets `mixed_pools = false`)."""
+    out = []
+    for a in fleet.hardware:
+        for f in fleet.hardware:
+            for arch in architectures:
+                same = a.name == f.name
+                if same or (arch == "afd" and fleet.mixed_pools):
+                    out.append(Pairing(a.name, f.name, arch))
+    return out
 
 
 def workload_class(fleet: Fleet, index: int) -> str:
@@ -152,7 +165,7 @@ def frontier_points(
         for p in pairings(fleet, architectures):
             scenario = fleet.scenario_table(first, p.attention_hardware, p.ffn_hardware)
             scenario["workload"]["demand_tokens_per_s"] = demand
-            scenario["name"] = f"{fleet.name}/class{c}/{p.attention_hardware}"
+            scenario["name"] = f"{fleet.name}/class{c}/{p.label}"
             points.append(
                 {
                     "point": len(points),

@@ -16,8 +16,12 @@ alone is beaten by that one. Assumed: replicas serve their tokens/s
 independently; a deployment costs its GPUs times the price per GPU-hour (no
 other granularity than `search.unit_gpus`, no network or power cost); the
 frontier solves are optimal (one stopped by its time limit makes the plan
-`feasible`, not `optimal`); AFD's two pools sit on the same hardware until the
-cost model takes heterogeneous pools (`Pairing` is ready for them).
+`feasible`, not `optimal`). AFD may put its two pools on different hardware
+(every ordered pair of the fleet's hardware, unless `mixed_pools = false`); such a
+pairing's frontier is by total GPUs like the others, so where its two pools are
+priced differently per GPU (or an inventory binds one side) a deployment with
+the same GPUs split more cheaply is not a candidate: the plan is optimal over the
+candidates (docs/model.md §17).
 """
 
 from __future__ import annotations
@@ -119,8 +123,7 @@ def build_problem(
                         break
             if len(candidates) == count:
                 reasons[w] = [
-                    f"{f.pairing.attention_hardware} {f.pairing.architecture}: {f.reason}"
-                    for f in frontiers[c]
+                    f"{f.pairing.label} {f.pairing.architecture}: {f.reason}" for f in frontiers[c]
                 ]
     demands = tuple(w.demand_tokens_per_s for w in fleet.workloads)
     return FleetProblem(demands, pools, tuple(candidates)), offers, reasons

@@ -32,6 +32,9 @@ COLUMNS = (
     "deployment",
     "workload",
     "hardware_overrides",
+    "ffn_hardware",
+    "ffn_profile",
+    "link_gbps",
     "kind",
     "term",
     "value",
@@ -100,6 +103,8 @@ ds.mid("ds_side_ffn", "3*3*7168*18432", "params", "dense FFNs only (shared exper
 ds.mid("ds_stage_att", "ds_proj + ds_side_att/61", "params", "per layer stage, shared on att.")
 ds.mid("ds_kv_layer", "576*1*4096", "bytes", "per sequence and layer at context 4096")
 ds.mid("ds_expert", "3*7168*2048*1", "bytes", "one routed expert, FP8")
+ds.mid("ds_shared", "1*3*7168*2048", "params", "the shared expert of one MoE layer")
+ds.mid("ds_stage_ffn", "ds_proj + ds_side_ffn/61", "params", "per layer stage, shared on FFN")
 MODEL_VALUES.update(ds.values)
 
 # Step-3: MFA, H 7168, 64 query heads, 1 KV head of 256, q_lora 2048; 61 layers, 5 dense
@@ -137,6 +142,8 @@ def case(
     deployment: str,
     workload: str,
     overrides: str = "",
+    ffn: tuple[str, str] = ("", ""),
+    link_gbps: str = "",
 ) -> Sheet:
     meta = {
         "case": name,
@@ -147,6 +154,9 @@ def case(
         "deployment": deployment,
         "workload": workload,
         "hardware_overrides": overrides,
+        "ffn_hardware": ffn[0],
+        "ffn_profile": ffn[1],
+        "link_gbps": link_gbps,
     }
     return Sheet(meta, MODEL_VALUES)
 
@@ -214,6 +224,7 @@ s.let("ffn_weight_bytes", "58*16*ds_expert", "bytes")
 s.let("ffn_buffer_bytes", "1*6*8*354*1*8/16*1*7168*3", "bytes", "hot pairs of all n sequences")
 s.let("ffn_bytes", "ffn_weight_bytes + ffn_buffer_bytes", "bytes")
 s.let("usable_bytes", "80e9*0.9", "bytes")
+s.let("ffn_usable_bytes", "80e9*0.9", "bytes", "FFN GPUs: the same hardware")
 s.let("stage_s", "max(attention_s, attention_wire_s, gemm_s, ffn_scaleout_s, ffn_scaleup_s)", "s")
 s.let("gpus", "(6+2)*8", "GPUs")
 own_pace(s, 61, 3, 15, 1.7, "1*48*354")
@@ -310,6 +321,7 @@ s.let("ffn_weight_bytes", "58*5*ds_expert", "bytes")
 s.let("ffn_buffer_bytes", "1*8*8*200*1*8/64*1.25*7168*3", "bytes")
 s.let("ffn_bytes", "ffn_weight_bytes + ffn_buffer_bytes", "bytes")
 s.let("usable_bytes", "141e9*0.9", "bytes")
+s.let("ffn_usable_bytes", "141e9*0.9", "bytes", "FFN GPUs: the same hardware")
 s.let("stage_s", "max(attention_s, attention_wire_s, gemm_s, ffn_scaleout_s, ffn_scaleup_s)", "s")
 s.let("gpus", "(8+8)*8", "GPUs")
 own_pace(s, 61, 3, 15, 1.7, "1*64*200")
@@ -409,6 +421,7 @@ s.let("ffn_weight_bytes", "56*(3*st_expert + st_shared*1)", "bytes")
 s.let("ffn_buffer_bytes", "1*4*8*301*1*3/16*1.2*7168*3", "bytes")
 s.let("ffn_bytes", "ffn_weight_bytes + ffn_buffer_bytes", "bytes")
 s.let("usable_bytes", "80e9*0.9", "bytes")
+s.let("ffn_usable_bytes", "80e9*0.9", "bytes", "FFN GPUs: the same hardware")
 s.let("stage_s", "max(attention_s, attention_wire_s, gemm_s, ffn_scaleout_s, ffn_scaleup_s)", "s")
 s.let("gpus", "(4+2)*8", "GPUs")
 own_pace(s, 61, 3, 10, 1, "1*32*301")
@@ -507,6 +520,7 @@ s.let("ffn_weight_bytes", "56*2*st_expert", "bytes")
 s.let("ffn_buffer_bytes", "1*3*8*128*1*3/32*1.1*7168*3", "bytes")
 s.let("ffn_bytes", "ffn_weight_bytes + ffn_buffer_bytes", "bytes")
 s.let("usable_bytes", "141e9*0.9", "bytes")
+s.let("ffn_usable_bytes", "141e9*0.9", "bytes", "FFN GPUs: the same hardware")
 s.let("stage_s", "max(attention_s, attention_wire_s, gemm_s, ffn_scaleout_s, ffn_scaleup_s)", "s")
 s.let("gpus", "(3+4)*8", "GPUs")
 own_pace(s, 61, 4, 10, 1, "1*24*128")
@@ -595,6 +609,7 @@ s.let("ffn_weight_bytes", "94*6*qw_expert", "bytes")
 s.let("ffn_buffer_bytes", "0.9*5*8*256*1*8/24*1*4096*3", "bytes")
 s.let("ffn_bytes", "ffn_weight_bytes + ffn_buffer_bytes", "bytes")
 s.let("usable_bytes", "80e9*0.9", "bytes")
+s.let("ffn_usable_bytes", "80e9*0.9", "bytes", "FFN GPUs: the same hardware")
 s.let("stage_s", "max(attention_s, attention_wire_s, gemm_s, ffn_scaleout_s, ffn_scaleup_s)", "s")
 s.let("gpus", "(5+3)*8", "GPUs")
 own_pace(s, 94, 3, 10, 1, "0.9*40*256")
@@ -688,6 +703,7 @@ s.let("ffn_weight_bytes", "94*26*qw_expert", "bytes")
 s.let("ffn_buffer_bytes", "1*20*1*150*1*8/5*1.3*4096*3", "bytes")
 s.let("ffn_bytes", "ffn_weight_bytes + ffn_buffer_bytes", "bytes")
 s.let("usable_bytes", "141e9*0.9", "bytes")
+s.let("ffn_usable_bytes", "141e9*0.9", "bytes", "FFN GPUs: the same hardware")
 s.let("stage_s", "max(attention_s, attention_wire_s, gemm_s, ffn_scaleout_s, ffn_scaleup_s)", "s")
 s.let("gpus", "(20+5)*1", "GPUs")
 own_pace(s, 94, 3, 10, 1, "1*20*150")
@@ -777,6 +793,7 @@ s.let("ffn_weight_bytes", "58*11*ds_expert", "bytes")
 s.let("ffn_buffer_bytes", "1*6*8*300*1*8/24*1*7168*3", "bytes")
 s.let("ffn_bytes", "ffn_weight_bytes + ffn_buffer_bytes", "bytes")
 s.let("usable_bytes", "180e9*0.9", "bytes")
+s.let("ffn_usable_bytes", "180e9*0.9", "bytes", "FFN GPUs: the same hardware")
 s.let("stage_s", "max(attention_s, attention_wire_s, gemm_s, ffn_scaleout_s, ffn_scaleup_s)", "s")
 s.let("gpus", "(6+3)*8", "GPUs")
 own_pace(s, 61, 3, 15, 1.7, "1*48*300")
@@ -880,12 +897,139 @@ s.let("ffn_weight_bytes", "94*8*qw_expert", "bytes")
 s.let("ffn_buffer_bytes", "1*4*8*300*1*8/16*1*4096*3", "bytes")
 s.let("ffn_bytes", "ffn_weight_bytes + ffn_buffer_bytes", "bytes")
 s.let("usable_bytes", "141e9*0.9", "bytes")
+s.let("ffn_usable_bytes", "141e9*0.9", "bytes", "FFN GPUs: the same hardware")
 s.let("stage_s", "max(attention_s, attention_wire_s, gemm_s, ffn_scaleout_s, ffn_scaleup_s)", "s")
 s.let("gpus", "(4+2)*8", "GPUs")
 own_pace(s, 94, 3, 10, 1, "1*32*300")
 s.mid("useful_flop", "6*pairs_mean*4096*1536", "FLOP")
 s.let("ffn_hfu", "useful_flop/(stage_s*1979e12)", "1", "peak FP8, not the curve")
 s.let("ffn_ofu", "useful_flop/(gemm_s*1979e12)", "1")
+s.let("temporal_sparsity", "gemm_s/stage_s", "1")
+
+
+# ---- case 16: Qwen3-235B, attention on H20, FFN on H800 (both sustained), 32k context ------
+# Heterogeneous pools (docs/model.md §17): the attention GPU computes and stores on H20, the
+# FFN GPU on H800; the link is the slower of the two sustained scale-outs (both 50 * 0.8).
+# h20 sustained: fp8 296, bf16 148, attention 0.87, HBM 4.0*0.90 TB/s, 96 GB * 0.9.
+# h800 sustained: fp8 1979*0.56, HBM 3.35*0.90 TB/s, scale-up 200*0.78, 80 GB * 0.9.
+WL_QW_LONG = WL_OTHER.replace("context_tokens=4096", "context_tokens=32768")
+s = case("qw-h20-h800-sustained-afd", "qwen3-235b-a22b", "h20", "sustained", "afd",
+         "N_A=4;N_F=2;n=21;N_BO=3;R=0;g=8;eps=1", WL_QW_LONG, "",
+         ("h800", "sustained"))  # fmt: skip
+s.mid("kv_layer", "1024*1*32768", "bytes", "per sequence and layer at context 32768")
+s.mid("link", "min(50e9*0.80, 50e9*0.80)", "bytes/s", "slower sustained scale-out of h20, h800")
+s.let("budget_s", "(50/1000*1 - 10/1000)/(94*3)", "s")
+s.let("micro_batch_size", "ceil(21/3)", "sequences")
+s.let(
+    "attention_flop_s",
+    "7*1*qw_core*32768/(148e12*0.87) + 7*1*2*qw_proj/(296e12*0.87)",
+    "s",
+    "h20 rates",
+)
+s.let("attention_byte_s", "(qw_proj*1 + 7*kv_layer)/(4.0e12*0.90)", "s", "h20 HBM")
+s.let("attention_s", "max(attention_flop_s, attention_byte_s)", "s")
+s.let("experts_per_gpu", "ceil((128+0)/(2*8))", "experts")
+s.mid("X", "1*4*8*7*1", "tokens")
+s.let("pairs_mean", "X*8/(2*8)", "pairs")
+s.let("pairs_hot", "pairs_mean*1", "pairs")
+s.mid("D", "min(8, ceil(16/8))", "domains", "FFN pool: 16 h800 GPUs in 8-GPU domains")
+s.mid("out_copies", "X*D/16*(1 + 8 - 1)/8", "token copies")
+s.let("ffn_scaleout_dispatch_s", "out_copies*4096*1/link", "s")
+s.let("ffn_scaleout_combine_s", "out_copies*4096*2/link", "s")
+s.let("ffn_scaleout_s", "ffn_scaleout_dispatch_s + ffn_scaleout_combine_s", "s")
+s.let("ffn_scaleup_dispatch_s", "pairs_hot*4096*1/(200e9*0.78)", "s", "h800 NVLink")
+s.let("ffn_scaleup_combine_s", "pairs_hot*4096*2/(200e9*0.78)", "s")
+s.let("ffn_scaleup_s", "ffn_scaleup_dispatch_s + ffn_scaleup_combine_s", "s")
+s.let("gemm_compute_s", "6*pairs_hot*4096*1536/(1979e12*0.56)", "s", "h800 grouped GEMM")
+s.let("gemm_weight_s", "8*qw_expert/(3.35e12*0.90)", "s", "h800 HBM")
+s.let("gemm_s", "max(gemm_compute_s, gemm_weight_s)", "s")
+s.let("attention_dispatch_s", "7*1*D*4096*1/link", "s")
+s.let("attention_combine_s", "7*1*D*4096*2/link", "s")
+s.let("attention_wire_s", "attention_dispatch_s + attention_combine_s", "s")
+s.let("attention_weight_bytes", "94*qw_proj*1 + 2*151936*4096*2", "bytes")
+s.let("attention_kv_bytes", "21*kv_layer*94", "bytes")
+s.let("attention_buffer_bytes", "21*1*D*4096*3", "bytes")
+s.let(
+    "attention_bytes",
+    "attention_weight_bytes + attention_kv_bytes + attention_buffer_bytes",
+    "bytes",
+)
+s.let("ffn_weight_bytes", "94*8*qw_expert", "bytes")
+s.let("ffn_buffer_bytes", "1*4*8*21*1*8/16*1*4096*3", "bytes")
+s.let("ffn_bytes", "ffn_weight_bytes + ffn_buffer_bytes", "bytes")
+s.let("usable_bytes", "96e9*0.9", "bytes", "h20: the attention GPU")
+s.let("ffn_usable_bytes", "80e9*0.9", "bytes", "h800: the FFN GPU")
+s.let("stage_s", "max(attention_s, attention_wire_s, gemm_s, ffn_scaleout_s, ffn_scaleup_s)", "s")
+s.let("gpus", "(4+2)*8", "GPUs")
+own_pace(s, 94, 3, 10, 1, "1*32*21")
+s.mid("useful_flop", "6*pairs_mean*4096*1536", "FLOP")
+s.let("ffn_hfu", "useful_flop/(stage_s*1979e12)", "1", "the FFN hardware's FP8 peak")
+s.let("ffn_ofu", "useful_flop/(gemm_s*1979e12)", "1")
+s.let("temporal_sparsity", "gemm_s/stage_s", "1")
+
+# ---- case 17: DeepSeek-V3, attention on H200 (paper), FFN on GB200 NVL72 (sustained) --------
+# A given link of 100 GB/s, node-limited routing, shared experts on the FFN side, R = 16,
+# eps 1.2. Pools of different hardware never share the NVL72 domain: the two-stage path
+# crosses the link once per FFN rack (72 GPUs), then fans out on NVLink 5.
+# h200 paper: fp8 1979, bf16 989, HBM 4.0 TB/s ([paper]), 141 GB, efficiency 1.
+# gb200 sustained: fp8 5000*0.56, HBM 8.0*0.90 TB/s, scale-up 900*0.82, 186 GB * 0.9.
+WL_DS_MIX = WL_DS_NL.replace("shared_experts=attention", "shared_experts=ffn")
+s = case("ds-h200-gb200-link-afd", "deepseek-v3", "h200", "paper", "afd",
+         "N_A=3;N_F=10;n=120;N_BO=4;R=16;g=8;eps=1.2", WL_DS_MIX, "",
+         ("gb200-nvl72", "sustained"), "100")  # fmt: skip
+s.let("budget_s", "(50/1000*1.7 - 15/1000)/(61*4)", "s")
+s.let("micro_batch_size", "ceil(120/4)", "sequences")
+s.let("attention_flop_s", "30*1*ds_core*4096/989e12 + 30*1*2*ds_stage_ffn/1979e12", "s")
+s.let("attention_byte_s", "(ds_stage_ffn*1 + 30*ds_kv_layer)/4.0e12", "s")
+s.let("attention_s", "max(attention_flop_s, attention_byte_s)", "s")
+s.let("experts_per_gpu", "ceil((256+16)/(10*8))", "experts")
+s.mid("X", "1*3*8*30*1", "tokens")
+s.let("pairs_mean", "X*8/(10*8)", "pairs")
+s.let("pairs_hot", "pairs_mean*1.2", "pairs")
+s.mid(
+    "D",
+    "min(8, ceil(80/72), 4*1)",
+    "domains",
+    "80 GPUs span 2 racks; each of the 8 groups sits in one rack, topk_group 4",
+)
+s.mid("node_load", "(1.2 + 72 - 1)/72", "1", "72 pool GPUs in the hottest rack")
+s.mid("out_copies", "X*D/80*node_load", "token copies")
+s.let("ffn_scaleout_dispatch_s", "out_copies*7168*1/100e9", "s", "the given link")
+s.let("ffn_scaleout_combine_s", "out_copies*7168*2/100e9", "s")
+s.let("ffn_scaleout_s", "ffn_scaleout_dispatch_s + ffn_scaleout_combine_s", "s")
+s.let("ffn_scaleup_dispatch_s", "pairs_hot*7168*1/(900e9*0.82)", "s", "gb200 NVLink 5")
+s.let("ffn_scaleup_combine_s", "pairs_hot*7168*2/(900e9*0.82)", "s")
+s.let("ffn_scaleup_s", "ffn_scaleup_dispatch_s + ffn_scaleup_combine_s", "s")
+s.let(
+    "gemm_compute_s",
+    "6*pairs_hot*7168*2048/(5000e12*0.56) + X/80*2*ds_shared/(5000e12*0.56)",
+    "s",
+    "routed pairs + an even share of the shared expert, gb200 rate",
+)
+s.let("gemm_weight_s", "(4*ds_expert + ds_shared*1)/(8.0e12*0.90)", "s")
+s.let("gemm_s", "max(gemm_compute_s, gemm_weight_s)", "s")
+s.let("attention_dispatch_s", "30*1*D*7168*1/100e9", "s")
+s.let("attention_combine_s", "30*1*D*7168*2/100e9", "s")
+s.let("attention_wire_s", "attention_dispatch_s + attention_combine_s", "s")
+s.let("attention_weight_bytes", "61*ds_proj*1 + ds_side_ffn*1 + 2*129280*7168*2", "bytes")
+s.let("attention_kv_bytes", "120*ds_kv_layer*61", "bytes")
+s.let("attention_buffer_bytes", "120*1*D*7168*3", "bytes")
+s.let(
+    "attention_bytes",
+    "attention_weight_bytes + attention_kv_bytes + attention_buffer_bytes",
+    "bytes",
+)
+s.let("ffn_weight_bytes", "58*(4*ds_expert + ds_shared*1)", "bytes")
+s.let("ffn_buffer_bytes", "1*3*8*120*1*8/80*1.2*7168*3", "bytes")
+s.let("ffn_bytes", "ffn_weight_bytes + ffn_buffer_bytes", "bytes")
+s.let("usable_bytes", "141e9*0.9", "bytes", "h200: the attention GPU")
+s.let("ffn_usable_bytes", "186e9*0.9", "bytes", "gb200: the FFN GPU")
+s.let("stage_s", "max(attention_s, attention_wire_s, gemm_s, ffn_scaleout_s, ffn_scaleup_s)", "s")
+s.let("gpus", "(3+10)*8", "GPUs")
+own_pace(s, 61, 4, 15, 1.7, "1*24*120")
+s.mid("useful_flop", "6*pairs_mean*7168*2048", "FLOP")
+s.let("ffn_hfu", "useful_flop/(stage_s*5000e12)", "1", "gb200 FP8 peak")
+s.let("ffn_ofu", "useful_flop/(gemm_s*5000e12)", "1")
 s.let("temporal_sparsity", "gemm_s/stage_s", "1")
 
 
