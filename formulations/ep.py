@@ -12,10 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from formulations import families
 from formulations.costs import CostModel, Num, experts_per_gpu
 from formulations.families import Family
-from formulations.layouts import ImbalanceFn, Layouts, holds
+from formulations.layouts import ImbalanceFn, Layouts, family_checks
 from formulations.types import Deployment, Search
 
 NAME = "ep"
@@ -223,10 +222,7 @@ def read_deployment(lay: Layouts, c: int, serving: int, sequences: int) -> Deplo
 
 def checks(cm: CostModel, s: Stages) -> dict[str, np.ndarray]:
     """One boolean array per EP constraint family (True = holds)."""
-    return {
-        f.name: holds(f.kind, getattr(s, f.field), s.budget_s, cm.usable_bytes(f.side))
-        for f in families.of(NAME)
-    }
+    return family_checks(NAME, cm, s)
 
 
 def layout_stages(

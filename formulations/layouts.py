@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 
@@ -58,6 +59,15 @@ def holds(kind: str, value: np.ndarray, budget_s: np.ndarray | float, usable: fl
         return fits(value, usable)
     budget = np.asarray(budget_s, dtype=float)
     return (budget > 0) & fits(value, budget)
+
+
+def family_checks(arch_name: str, cm: Any, s: Any) -> dict[str, np.ndarray]:
+    """One boolean array per constraint family of `arch_name` (True = holds) for stages `s`
+    (an architecture's Stages: its family fields and `budget_s`) under cost model `cm`."""
+    return {
+        f.name: holds(f.kind, getattr(s, f.field), s.budget_s, cm.usable_bytes(f.side))
+        for f in families.of(arch_name)
+    }
 
 
 def max_feasible_int(
