@@ -33,6 +33,7 @@ from solver.backends import make_backend
 from solver.errors import InputError
 from solver.imbalance import imbalance_fn
 from solver.optimize import budget_nonpositive
+from solver.rows import INT_COLUMNS
 
 COLUMNS = (
     "architecture",
@@ -53,16 +54,6 @@ COLUMNS = (
 )
 """The issue's columns first, then tokens/s (Little's law), the micro-batch size and the range
 of TPOT targets for which the row's deployment is the optimum."""
-
-INT_COLUMNS = (
-    "attention_nodes",
-    "ffn_nodes",
-    "nodes",
-    "gpus",
-    "sequences_per_gpu",
-    "micro_batches",
-    "micro_batch_size",
-)
 
 
 @dataclasses.dataclass(frozen=True)

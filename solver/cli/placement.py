@@ -18,20 +18,6 @@ from solver.io.outputs import check_out_file, replacing
 MAX_OPTION_VALUES = 100
 """Longest --sigmas / --lambdas list (each sigma costs a few solves)."""
 
-PLACE_KEYS = (
-    "layer",
-    "ranks",
-    "slots_per_rank",
-    "replicas",
-    "max_load",
-    "mean_load",
-    "lower_bound",
-    "greedy_max_load",
-    "status",
-    "gap",
-    "solve_s",
-)
-
 
 def _floats(text: str, option: str, lo: float, hi: float) -> tuple[float, ...]:
     """Comma-separated finite numbers in [lo, hi], no value twice."""
@@ -63,7 +49,7 @@ def cmd_place(args: argparse.Namespace) -> int:
     from solver.imbalance import expert_loads
     from solver.io.loads import LoadsError, load_expert_loads
     from solver.placement.achieved import default_slots_per_rank
-    from solver.placement.place import place_layers
+    from solver.placement.place import SUMMARY_COLUMNS, place_layers
 
     replica_top = int(options.search_bound("redundant_experts"))
     options.count(args.ranks, "--ranks", 1, int(options.search_bound("nodes")))
@@ -117,7 +103,7 @@ def cmd_place(args: argparse.Namespace) -> int:
         time_limit_s=2.0 if time_limit_s is None else time_limit_s,
         workers=args.workers,
     )
-    summary = summary[list(PLACE_KEYS)]
+    summary = summary[list(SUMMARY_COLUMNS)]
     if out is not None:
         with replacing(out) as tmp:
             placement.to_csv(tmp, index=False)
