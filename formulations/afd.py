@@ -14,7 +14,7 @@ import numpy as np
 
 from formulations.costs import CostModel, Num, experts_per_gpu
 from formulations.families import Family
-from formulations.layouts import ImbalanceFn, Layouts, family_checks
+from formulations.layouts import ImbalanceFn, Layouts, family_checks, pack_stages
 from formulations.types import Deployment, Search
 
 NAME = "afd"
@@ -199,11 +199,7 @@ def stages(
         **attention_times(cm, ffn_units, micro, inside),
         **attention_memory(cm, ffn_units, seqs, inside),
     }
-    arrays = np.broadcast_arrays(
-        cm.stage_budget_s(nbo), micro, inside, *(np.asarray(v) for v in fields.values())
-    )
-    named = dict(zip(["budget_s", "micro_batch_size", "in_domain", *fields], arrays, strict=True))
-    return Stages(**named)
+    return pack_stages(Stages, cm, nbo, micro, inside, fields)
 
 
 def deployment_stages(cm: CostModel, d: Deployment, eps: float = 1.0) -> Stages:

@@ -70,6 +70,18 @@ def family_checks(arch_name: str, cm: Any, s: Any) -> dict[str, np.ndarray]:
     }
 
 
+def pack_stages(
+    cls: Any, cm: Any, micro_batches: Any, micro: Any, inside: Any, fields: dict[str, Any]
+) -> Any:
+    """An architecture's Stages from its family fields, all broadcast to one shape, with the
+    stage budget of each micro-batch count, the micro-batch size and the domain flag."""
+    arrays = np.broadcast_arrays(
+        cm.stage_budget_s(micro_batches), micro, inside, *(np.asarray(v) for v in fields.values())
+    )
+    names = ["budget_s", "micro_batch_size", "in_domain", *fields]
+    return cls(**dict(zip(names, arrays, strict=True)))
+
+
 def max_feasible_int(
     ok: Callable[[np.ndarray], np.ndarray], lo: np.ndarray | int, hi: np.ndarray | int
 ) -> np.ndarray:
