@@ -20,12 +20,6 @@ from formulations.types import Deployment, Search
 NAME = "afd"
 MICRO_BATCHES_FIELD = "afd_micro_batches"
 """The Search field with this architecture's micro-batch counts."""
-WIRE_FIELDS = {
-    "attention_wire_s": "attention",
-    "ffn_scaleout_s": "ffn_scaleout",
-    "ffn_scaleup_s": "ffn_scaleup",
-}
-"""Link-time stage fields and the stem of their dispatch/combine parts in a breakdown."""
 
 
 @dataclass(frozen=True)
@@ -39,12 +33,20 @@ class Stages:
     micro_batch_size: np.ndarray
     attention_flop_s: np.ndarray
     attention_byte_s: np.ndarray
+    attention_latency_s: np.ndarray
     attention_s: np.ndarray
+    attention_dispatch_s: np.ndarray
+    attention_combine_s: np.ndarray
     attention_wire_s: np.ndarray
     gemm_compute_s: np.ndarray
     gemm_weight_s: np.ndarray
+    gemm_latency_s: np.ndarray
     gemm_s: np.ndarray
+    ffn_scaleout_dispatch_s: np.ndarray
+    ffn_scaleout_combine_s: np.ndarray
     ffn_scaleout_s: np.ndarray
+    ffn_scaleup_dispatch_s: np.ndarray
+    ffn_scaleup_combine_s: np.ndarray
     ffn_scaleup_s: np.ndarray
     attention_weight_bytes: np.ndarray
     attention_kv_bytes: np.ndarray
@@ -100,14 +102,24 @@ def ffn_times(
     # Two-stage path: one scale-out copy per destination domain, then scale-up fan-out; inside a
     # superpod's domain the scale-up fabric carries everything (§6).
     copies_out_hot = tokens * cm.fanout_units(ffn_units) / ffn_gpus * cm.node_eps(eps, ffn_gpus)
-    scaleout_s = np.where(inside, 0.0, cm.wire_time_s(copies_out_hot, cm.link_bytes_per_s))
+    out_dispatch, out_combine = cm.wire_parts_s(
+        copies_out_hot, cm.link_bytes_per_s, cm.link_latency_s, used=np.logical_not(inside)
+    )
+    r = cm.ffn_rates
+    up_dispatch, up_combine = cm.wire_parts_s(pairs_hot, r.scaleup_bytes_per_s, r.scaleup_latency_s)
     compute_s, weight_s = cm.gemm_times_s(pairs_hot, experts, tokens / ffn_gpus)
+    latency_s = np.full(np.shape(compute_s), r.gemm_latency_s)
     return {
         "gemm_compute_s": compute_s,
         "gemm_weight_s": weight_s,
-        "gemm_s": np.maximum(compute_s, weight_s),
-        "ffn_scaleout_s": scaleout_s,
-        "ffn_scaleup_s": cm.wire_time_s(pairs_hot, cm.ffn_rates.scaleup_bytes_per_s),
+        "gemm_latency_s": latency_s,
+        "gemm_s": latency_s + np.maximum(compute_s, weight_s),
+        "ffn_scaleout_dispatch_s": out_dispatch,
+        "ffn_scaleout_combine_s": out_combine,
+        "ffn_scaleout_s": out_dispatch + out_combine,
+        "ffn_scaleup_dispatch_s": up_dispatch,
+        "ffn_scaleup_combine_s": up_combine,
+        "ffn_scaleup_s": up_dispatch + up_combine,
         "experts_per_gpu": experts,
         "pairs_hot": pairs_hot,
         "pairs_mean": pairs_mean,
@@ -143,14 +155,24 @@ def attention_times(
 ) -> dict[str, np.ndarray]:
     """One attention GPU's per-stage times for a micro-batch of `micro` sequences (§4, §6)."""
     micro = np.asarray(micro, dtype=float)
-    link = np.where(inside, cm.rates.scaleup_bytes_per_s, cm.link_bytes_per_s)
+    r = cm.rates
+    link = np.where(inside, r.scaleup_bytes_per_s, cm.link_bytes_per_s)
+    link_latency = (
+        np.where(inside, r.scaleup_latency_s[0], cm.link_latency_s[0]),
+        np.where(inside, r.scaleup_latency_s[1], cm.link_latency_s[1]),
+    )
     flop_s, byte_s = cm.attention_time_parts_s(micro)
     copies = micro * cm.workload.tokens_per_step * attention_copies(cm, ffn_units, inside)
+    dispatch_s, combine_s = cm.wire_parts_s(copies, link, link_latency)
+    latency_s = np.full(np.shape(flop_s), r.attention_latency_s)
     return {
         "attention_flop_s": flop_s,
         "attention_byte_s": byte_s,
-        "attention_s": np.maximum(flop_s, byte_s),
-        "attention_wire_s": cm.wire_time_s(copies, link),
+        "attention_latency_s": latency_s,
+        "attention_s": latency_s + np.maximum(flop_s, byte_s),
+        "attention_dispatch_s": dispatch_s,
+        "attention_combine_s": combine_s,
+        "attention_wire_s": dispatch_s + combine_s,
     }
 
 

@@ -2,7 +2,6 @@
 
 An architecture is a module with:
     NAME, MICRO_BATCHES_FIELD        its name and the Search field of its micro-batch counts
-    WIRE_FIELDS                      stage fields that are link times, with their breakdown stem
     Stages, stages(...), deployment_stages(cm, d, eps), checks(cm, stages)   forward model
     layouts(cm, micro_batches, search, imbalance)                            its layouts
     quantities(cm, layouts, batch, x), family_quantity(cm, layouts, family, x)  for the caps

@@ -27,8 +27,8 @@ def breakdown(inst: Instance, d: Deployment, eps: float = 1.0) -> dict[str, floa
 def breakdown_of(cm: CostModel, d: Deployment, eps: float = 1.0) -> dict[str, float]:
     """Every stage time, memory figure and metric of one deployment, by name (docs/model.md §9).
 
-    Link times are split into dispatch (H * dispatch_bytes per token copy) and combine
-    (H * combine_bytes). Keys are the contract the reference evaluator in tests/ checks.
+    Link times are split into dispatch (H * dispatch_bytes per token copy and its fixed time) and
+    combine (H * combine_bytes). Keys are the contract the reference evaluator in tests/ checks.
     """
     arch = architectures.get(d.architecture)
     s = arch.deployment_stages(cm, d, eps)
@@ -37,11 +37,6 @@ def breakdown_of(cm: CostModel, d: Deployment, eps: float = 1.0) -> dict[str, fl
     for f in fields(s):
         if f.name not in SKIPPED:
             out[f.name] = float(np.asarray(getattr(s, f.name)).reshape(-1)[0])
-    share = cm.dispatch_share
-    for field_name, stem in arch.WIRE_FIELDS.items():
-        total = out[field_name]
-        out[f"{stem}_dispatch_s"] = total * share
-        out[f"{stem}_combine_s"] = total * (1.0 - share)
     out.update(
         stage_s=m.stage_s,
         step_gap_s=cm.workload.step_gap_ms * 1e-3,

@@ -51,13 +51,24 @@ class Rates:
     peak_fp8_flops: float
     calibration_tpe: tuple[float, ...]
     calibration_flops: tuple[float, ...]
+    attention_latency_s: float
+    """Fixed time of the attention stage per layer and micro-batch (docs/model.md §3.1)."""
+    gemm_latency_s: float
+    """Fixed time of the grouped-GEMM stage per layer and micro-batch."""
+    scaleup_latency_s: tuple[float, float]
+    """Fixed (dispatch, combine) time of a stage on scale-up."""
+    scaleout_latency_s: tuple[float, float]
+    """Fixed (dispatch, combine) time of a stage on scale-out."""
 
     @staticmethod
-    def of(hw: Hardware, model: Model) -> Rates:
+    def of(hw: Hardware, model: Model | None = None) -> Rates:
+        """The rates of `hw`; `model` sets the attention GEMMs' precision (default FP8)."""
         fp8 = hw.fp8_tflops * TERA
         bf16 = hw.bf16_tflops * TERA
-        gemm_peak = fp8 if model.attention_weight_bytes <= 1.0 else bf16
+        fp8_weights = model is None or model.attention_weight_bytes <= 1.0
+        gemm_peak = fp8 if fp8_weights else bf16
         cal = sorted(hw.gemm_calibration)
+        us = 1e-6
         return Rates(
             ffn_flops=fp8 * hw.ffn_efficiency,
             attention_core_flops=bf16 * hw.attention_efficiency,
@@ -69,7 +80,32 @@ class Rates:
             peak_fp8_flops=fp8,
             calibration_tpe=tuple(p[0] for p in cal),
             calibration_flops=tuple(p[1] * TERA for p in cal),
+            attention_latency_s=hw.attention_latency_us * us,
+            gemm_latency_s=hw.grouped_gemm_latency_us * us,
+            scaleup_latency_s=(
+                hw.dispatch_scale_up_latency_us * us,
+                hw.combine_scale_up_latency_us * us,
+            ),
+            scaleout_latency_s=(
+                hw.dispatch_scale_out_latency_us * us,
+                hw.combine_scale_out_latency_us * us,
+            ),
         )
+
+    def gemm_rate_flops(self, tokens_per_expert: Num) -> np.ndarray:
+        """Achieved grouped-GEMM FLOP/s at `tokens_per_expert`: the constant rate, or the
+        calibrated curve, linear between its points and flat outside them (§5.2)."""
+        if not self.calibration_tpe:
+            return np.full(np.shape(tokens_per_expert), self.ffn_flops)
+        return np.asarray(
+            np.interp(tokens_per_expert, self.calibration_tpe, self.calibration_flops)
+        )
+
+    def link(self, tier: str) -> tuple[float, tuple[float, float]]:
+        """(sustained bytes/s, fixed (dispatch, combine) s) of tier "scale_up" or "scale_out"."""
+        if tier == "scale_up":
+            return self.scaleup_bytes_per_s, self.scaleup_latency_s
+        return self.scaleout_bytes_per_s, self.scaleout_latency_s
 
 
 @dataclass(frozen=True)
@@ -85,6 +121,9 @@ class CostModel:
     link_bytes_per_s: float
     """AFD: bandwidth per GPU between the pools, one direction: the slower side's sustained
     scale-out unless the instance gives the link (docs/model.md §17)."""
+    link_latency_s: tuple[float, float]
+    """AFD: fixed (dispatch, combine) time on the link between the pools: the larger of the two
+    pools' scale-out latencies (docs/model.md §17.2)."""
     unit_gpus: int
     superpod: bool
     """Both pools sit in one superpod's scale-up fabric (never for pools of different hardware)."""
@@ -143,6 +182,10 @@ class CostModel:
         mixed = ffn_hw != hw
         ffn_rates = Rates.of(ffn_hw, m) if mixed else rates
         link = min(rates.scaleout_bytes_per_s, ffn_rates.scaleout_bytes_per_s)
+        link_latency = (
+            max(rates.scaleout_latency_s[0], ffn_rates.scaleout_latency_s[0]),
+            max(rates.scaleout_latency_s[1], ffn_rates.scaleout_latency_s[1]),
+        )
         if inst.link_gbps is not None and architecture == "afd":
             link = inst.link_gbps * GIGA
         unbounded = hw.superpod_unbounded and not mixed
@@ -153,6 +196,7 @@ class CostModel:
             rates=rates,
             ffn_rates=ffn_rates,
             link_bytes_per_s=link,
+            link_latency_s=link_latency,
             unit_gpus=g,
             superpod=hw.superpod and not mixed,
             domain_units=domain_units,
@@ -260,11 +304,8 @@ class CostModel:
     # ---- grouped GEMM (docs/model.md §5) ---------------------------------------------
 
     def gemm_rate_flops(self, tokens_per_expert: Num) -> np.ndarray:
-        """Achieved grouped-GEMM FLOP/s: constant, or the calibrated curve (flat outside it)."""
-        r = self.ffn_rates
-        if not r.calibration_tpe:
-            return np.full(np.shape(tokens_per_expert), r.ffn_flops)
-        return np.asarray(np.interp(tokens_per_expert, r.calibration_tpe, r.calibration_flops))
+        """Achieved grouped-GEMM FLOP/s of the FFN pool (Rates.gemm_rate_flops)."""
+        return self.ffn_rates.gemm_rate_flops(tokens_per_expert)
 
     def gemm_times_s(
         self, pairs: Num, experts: Num, shared_tokens: Num = 0.0
@@ -306,6 +347,23 @@ class CostModel:
     def wire_time_s(self, copies: Num, bytes_per_s: float | np.ndarray) -> np.ndarray:
         """Time to move `copies` token round trips (dispatch + combine) at `bytes_per_s`."""
         return np.asarray(copies, dtype=float) * self.token_wire_bytes / bytes_per_s
+
+    def wire_parts_s(
+        self,
+        copies: Num,
+        bytes_per_s: float | np.ndarray,
+        latency_s: tuple[Num, Num],
+        used: Num = True,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(dispatch, combine) time of one stage on one link: each moves `copies` token copies
+        (H * dispatch_bytes, H * combine_bytes each) at `bytes_per_s` after its fixed time;
+        nothing at all where the stage does not use the link (`used` False, §3.1, §6.1)."""
+        wire = self.wire_time_s(copies, bytes_per_s)
+        share = self.dispatch_share
+        return (
+            np.where(used, latency_s[0] + wire * share, 0.0),
+            np.where(used, latency_s[1] + wire * (1.0 - share), 0.0),
+        )
 
     def usable_bytes(self, side: str) -> float:
         """Usable HBM per GPU of one side ("ffn": the FFN pool; else attention/EP)."""

@@ -19,8 +19,6 @@ from formulations.types import Deployment, Search
 
 NAME = "ep"
 MICRO_BATCHES_FIELD = "ep_micro_batches"
-WIRE_FIELDS = {"scaleout_s": "scaleout", "scaleup_s": "scaleup"}
-"""Link-time stage fields and the stem of their dispatch/combine parts in a breakdown."""
 
 
 @dataclass(frozen=True)
@@ -31,12 +29,18 @@ class Stages:
     micro_batch_size: np.ndarray
     attention_flop_s: np.ndarray
     attention_byte_s: np.ndarray
+    attention_latency_s: np.ndarray
     attention_s: np.ndarray
     gemm_compute_s: np.ndarray
     gemm_weight_s: np.ndarray
+    gemm_latency_s: np.ndarray
     gemm_s: np.ndarray
     compute_s: np.ndarray
+    scaleout_dispatch_s: np.ndarray
+    scaleout_combine_s: np.ndarray
     scaleout_s: np.ndarray
+    scaleup_dispatch_s: np.ndarray
+    scaleup_combine_s: np.ndarray
     scaleup_s: np.ndarray
     attention_weight_bytes: np.ndarray
     expert_weight_bytes: np.ndarray
@@ -78,21 +82,34 @@ def times(
     pairs_hot = pairs_mean * eps
     remote = np.minimum(cm.fanout_units(n), cm.domains(n) - 1)
     out_copies = tokens * remote * cm.node_eps(eps, n * cm.unit_gpus)
-    scaleout_s = np.where(inside, 0.0, cm.wire_time_s(out_copies, r.scaleout_bytes_per_s))
+    # The scale-out all-to-all exists only where a token has a remote domain to reach.
+    out_used = np.logical_not(inside) & (remote > 0)
+    out_dispatch, out_combine = cm.wire_parts_s(
+        out_copies, r.scaleout_bytes_per_s, r.scaleout_latency_s, used=out_used
+    )
+    up_dispatch, up_combine = cm.wire_parts_s(pairs_hot, r.scaleup_bytes_per_s, r.scaleup_latency_s)
     flop_s, byte_s = cm.attention_time_parts_s(micro)
     gemm_compute, gemm_weight = cm.gemm_times_s(pairs_hot, experts)
-    attention_s = np.maximum(flop_s, byte_s)
-    gemm_s = np.maximum(gemm_compute, gemm_weight)
+    attention_latency = np.full(np.shape(flop_s), r.attention_latency_s)
+    gemm_latency = np.full(np.shape(gemm_compute), r.gemm_latency_s)
+    attention_s = attention_latency + np.maximum(flop_s, byte_s)
+    gemm_s = gemm_latency + np.maximum(gemm_compute, gemm_weight)
     return {
         "attention_flop_s": flop_s,
         "attention_byte_s": byte_s,
+        "attention_latency_s": attention_latency,
         "attention_s": attention_s,
         "gemm_compute_s": gemm_compute,
         "gemm_weight_s": gemm_weight,
+        "gemm_latency_s": gemm_latency,
         "gemm_s": gemm_s,
         "compute_s": attention_s + gemm_s,
-        "scaleout_s": scaleout_s,
-        "scaleup_s": cm.wire_time_s(pairs_hot, r.scaleup_bytes_per_s),
+        "scaleout_dispatch_s": out_dispatch,
+        "scaleout_combine_s": out_combine,
+        "scaleout_s": out_dispatch + out_combine,
+        "scaleup_dispatch_s": up_dispatch,
+        "scaleup_combine_s": up_combine,
+        "scaleup_s": up_dispatch + up_combine,
         "experts_per_gpu": experts,
         "pairs_hot": pairs_hot,
         "pairs_mean": pairs_mean,

@@ -41,14 +41,15 @@ RESOURCES = {
 }
 
 # The affine pieces of each time family (sums of stage fields); the stage is their maximum.
+# A roofline's fixed time (docs/model.md §3.1) belongs to both of its pieces.
+_ATT, _GEMM = "attention_latency_s", "gemm_latency_s"
 PIECES: dict[str, tuple[tuple[str, ...], ...]] = {
-    "attention:latency": (("attention_flop_s",), ("attention_byte_s",)),
-    "ffn:gemm": (("gemm_compute_s",), ("gemm_weight_s",)),
-    "ep:latency": (
-        ("attention_flop_s", "gemm_compute_s"),
-        ("attention_flop_s", "gemm_weight_s"),
-        ("attention_byte_s", "gemm_compute_s"),
-        ("attention_byte_s", "gemm_weight_s"),
+    "attention:latency": ((_ATT, "attention_flop_s"), (_ATT, "attention_byte_s")),
+    "ffn:gemm": ((_GEMM, "gemm_compute_s"), (_GEMM, "gemm_weight_s")),
+    "ep:latency": tuple(
+        (_ATT, _GEMM, att, gemm)
+        for att in ("attention_flop_s", "attention_byte_s")
+        for gemm in ("gemm_compute_s", "gemm_weight_s")
     ),
 }
 
@@ -76,8 +77,9 @@ class LinearModel:
 def _piece_label(fam: families.Family, fields: tuple[str, ...]) -> str:
     if fam.resource != "roofline":
         return fam.name
-    compute = all("flop" in f or "compute" in f for f in fields)
-    memory = all("byte" in f or "weight" in f for f in fields)
+    parts = [f for f in fields if f not in (_ATT, _GEMM)]
+    compute = all("flop" in f or "compute" in f for f in parts)
+    memory = all("byte" in f or "weight" in f for f in parts)
     kind = "compute" if compute else ("hbm_bandwidth" if memory else "compute+hbm_bandwidth")
     return f"{fam.side}:{kind}"
 

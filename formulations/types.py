@@ -145,14 +145,44 @@ class Model:
 
 
 PROFILES = ("sustained", "datasheet", "paper")
+LATENCY_STAGES = (
+    "attention",
+    "grouped_gemm",
+    "dispatch_scale_up",
+    "combine_scale_up",
+    "dispatch_scale_out",
+    "combine_scale_out",
+)
+"""Stages with a fixed time (the `[latency]` keys); Hardware has `<stage>_latency_us`."""
+_LATENCY: dict[str, Any] = {"default": 0.0, "ge": 0.0, "le": 1_000_000.0}
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """What `afd-solver calibrate` fitted: the `[calibration]` table of a hardware file.
+
+    `parameters` name what was fitted (`efficiency.<key>`, `latency.<stage>`,
+    `gemm_calibration.<tokens per expert>`, docs/model.md §19) and `covariance` is the
+    covariance of their estimates in the file's units, which `solve --uncertainty` samples. The
+    estimates are the hardware's own fields (nothing is stored twice).
+    """
+
+    parameters: tuple[str, ...]
+    covariance: tuple[tuple[float, ...], ...]
+    rows: int
+    residual_rms: float
+    """RMS of log(predicted / measured) over the rows."""
+    fixed: tuple[str, ...] = ()
+    """Parameters the rows could not identify (kept at their catalogue values)."""
+    source: str = ""
 
 
 @dataclass(frozen=True)
 class Hardware:
     """One GPU platform after its profile is applied (all bandwidths per GPU, unidirectional).
 
-    `*_efficiency` are the achieved fractions of each peak; the `paper` and
-    `datasheet` profiles set them to 1.0.
+    `*_efficiency` are the achieved fractions of each peak and `*_latency_us` the fixed time of
+    each stage (docs/model.md §3.1); the `paper` and `datasheet` profiles set them to 1.0 and 0.
     """
 
     name: str = spec("platform name")
@@ -194,11 +224,32 @@ class Hardware:
     superpod_unbounded: bool = spec(
         "treat the scale-up domain as unbounded (the paper's superpod assumption)", default=False
     )
+    attention_latency_us: float = spec(
+        "fixed time of the attention stage per layer and micro-batch (us)", **_LATENCY
+    )
+    grouped_gemm_latency_us: float = spec(
+        "fixed time of the grouped-GEMM stage per layer and micro-batch (us)", **_LATENCY
+    )
+    dispatch_scale_up_latency_us: float = spec(
+        "fixed time of a dispatch over scale-up per layer and micro-batch (us)", **_LATENCY
+    )
+    combine_scale_up_latency_us: float = spec(
+        "fixed time of a combine over scale-up per layer and micro-batch (us)", **_LATENCY
+    )
+    dispatch_scale_out_latency_us: float = spec(
+        "fixed time of a dispatch over scale-out per layer and micro-batch (us)", **_LATENCY
+    )
+    combine_scale_out_latency_us: float = spec(
+        "fixed time of a combine over scale-out per layer and micro-batch (us)", **_LATENCY
+    )
     profile: str = spec(
         "which profile produced these values", default="sustained", choices=PROFILES
     )
     source: str | None = spec("where the facts come from", default=None, info=True)
     unverified: tuple[str, ...] = spec("facts not confirmed at the source", default=(), info=True)
+    calibration: Calibration | None = spec(
+        "the fit `afd-solver calibrate` wrote ([calibration] table)", default=None, info=True
+    )
 
 
 ROUTING_MODES = ("worst-case", "node-limited")

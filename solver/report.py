@@ -157,13 +157,25 @@ def verdict(df: pd.DataFrame, objective: str = "tokens_per_gpu") -> str:
 # Breakdown lines: (label, time key, parts) per architecture; parts are (name, key) pairs.
 _Lines = tuple[tuple[str, str, tuple[tuple[str, str], ...]], ...]
 _STAGES: _Lines = (
-    ("attention", "attention_s", (("compute", "attention_flop_s"), ("HBM", "attention_byte_s"))),
+    (
+        "attention",
+        "attention_s",
+        (
+            ("compute", "attention_flop_s"),
+            ("HBM", "attention_byte_s"),
+            ("fixed", "attention_latency_s"),
+        ),
+    ),
     (
         "attention link",
         "attention_wire_s",
         (("dispatch", "attention_dispatch_s"), ("combine", "attention_combine_s")),
     ),
-    ("grouped GEMM", "gemm_s", (("compute", "gemm_compute_s"), ("weights", "gemm_weight_s"))),
+    (
+        "grouped GEMM",
+        "gemm_s",
+        (("compute", "gemm_compute_s"), ("weights", "gemm_weight_s"), ("fixed", "gemm_latency_s")),
+    ),
     (
         "FFN scale-out",
         "ffn_scaleout_s",
@@ -224,7 +236,8 @@ def breakdown_text(rec: dict[str, Any], prefix: str = "breakdown_") -> list[str]
     for label, key, parts in _STAGES:
         if key not in b:
             continue
-        detail = ", ".join(f"{name} {b[k] * 1e6:.1f}" for name, k in parts if k in b)
+        shown = [(n, k) for n, k in parts if k in b and (n != "fixed" or b[k] > 0)]
+        detail = ", ".join(f"{name} {b[k] * 1e6:.1f}" for name, k in shown)
         mark = "  <- sets the pace" if b[key] >= stage * (1 - 1e-12) else ""
         lines.append(
             f"  {label:<22}{b[key] * 1e6:9.1f} us {b[key] / budget:7.1%} of budget"

@@ -40,6 +40,11 @@ issue 8; they belong in the model document):
       link is the given bandwidth, else the slower of the two sustained scale-outs; it carries
       both the attention GPU's egress and the FFN nodes' ingress. Pools of different hardware
       never share a superpod's scale-up domain.
+  C9  fixed latency (issue 13): every stage time is its fixed time plus its roofline; a link
+      stage's fixed time is split into dispatch and combine and counts only where the stage
+      uses the link (AFD off a superpod domain: scale-out; EP: scale-out only towards remote
+      domains). The AFD link between pools takes the larger of the two pools' scale-out fixed
+      times; the attention and grouped-GEMM stages take their own pool's.
 """
 
 from __future__ import annotations
@@ -69,9 +74,11 @@ COMMON_KEYS = (
     "attention_flop_s",
     "attention_byte_s",
     "attention_s",
+    "attention_latency_s",
     "gemm_compute_s",
     "gemm_weight_s",
     "gemm_s",
+    "gemm_latency_s",
     "usable_bytes",
 )
 AFD_KEYS = COMMON_KEYS + (
@@ -173,6 +180,13 @@ class RefHardware:
     scaleup_efficiency: float = 1.0
     scaleout_efficiency: float = 1.0
     gemm_calibration: tuple[tuple[float, float], ...] = ()
+    # Fixed time of each stage per layer and micro-batch (us), sustained profile only (C9).
+    attention_latency_us: float = 0.0
+    grouped_gemm_latency_us: float = 0.0
+    dispatch_scale_up_latency_us: float = 0.0
+    combine_scale_up_latency_us: float = 0.0
+    dispatch_scale_out_latency_us: float = 0.0
+    combine_scale_out_latency_us: float = 0.0
 
     @classmethod
     def from_dict(cls, table: dict[str, Any]) -> RefHardware:
@@ -193,13 +207,16 @@ def hardware_from_file(table: dict[str, Any], profile: str) -> RefHardware:
     datasheet: peaks, efficiency 1; paper: [paper] values over the peaks, efficiency 1, and a
     superpod's scale-up domain taken as unbounded.
     """
-    base = {k: v for k, v in table.items() if k not in ("efficiency", "paper", "gemm_calibration")}
+    skip = ("efficiency", "latency", "paper", "gemm_calibration", "calibration")
+    base = {k: v for k, v in table.items() if k not in skip}
     if profile == "paper":
         base.update(table.get("paper", {}))
         base["superpod_unbounded"] = bool(base.get("superpod", False))
     elif profile == "sustained":
         for key, value in table.get("efficiency", {}).items():
             base[f"{key}_efficiency"] = value
+        for key, value in table.get("latency", {}).items():
+            base[f"{key}_latency_us"] = value
         cal = table.get("gemm_calibration")
         if cal:
             base["gemm_calibration"] = list(
@@ -377,7 +394,8 @@ def evaluate(
     kv_seq_layer = kv_elems * m.kv_cache_bytes * ctx
     att_flop = b * q * core_per_ctx * ctx / core_rate + b * q * 2 * per_stage_params / proj_rate
     att_byte = (per_stage_params * m.attention_weight_bytes + b * kv_seq_layer) / hbm
-    att = max(att_flop, att_byte)
+    att_fixed = hw.attention_latency_us * 1e-6
+    att = att_fixed + max(att_flop, att_byte)
     static_bytes = (
         n_layers * proj * m.attention_weight_bytes
         + side_total * m.attention_weight_bytes
@@ -416,12 +434,21 @@ def evaluate(
         dd = fanout(m, w, -(-ffn_gpus // domain))
         per_domain = min(domain, ffn_gpus)
         node_load = (eps + per_domain - 1) / per_domain
+        # Fixed times (C9): the link between pools waits for the slower side's NIC stack.
+        link_fix = (
+            max(hw.dispatch_scale_out_latency_us, fh.dispatch_scale_out_latency_us) * 1e-6,
+            max(hw.combine_scale_out_latency_us, fh.combine_scale_out_latency_us) * 1e-6,
+        )
+        up_fix = (fh.dispatch_scale_up_latency_us * 1e-6, fh.combine_scale_up_latency_us * 1e-6)
         # FFN GPU: scale-out ingress (one copy per destination domain, node load), scale-up.
-        out_copies = 0.0 if inside else x * dd / ffn_gpus * node_load
-        r["ffn_scaleout_dispatch_s"] = out_copies * dispatch_tok / link_bw
-        r["ffn_scaleout_combine_s"] = out_copies * combine_tok / link_bw
-        r["ffn_scaleup_dispatch_s"] = pairs_hot * dispatch_tok / f_up
-        r["ffn_scaleup_combine_s"] = pairs_hot * combine_tok / f_up
+        if inside:
+            r["ffn_scaleout_dispatch_s"] = r["ffn_scaleout_combine_s"] = 0.0
+        else:
+            out_copies = x * dd / ffn_gpus * node_load
+            r["ffn_scaleout_dispatch_s"] = link_fix[0] + out_copies * dispatch_tok / link_bw
+            r["ffn_scaleout_combine_s"] = link_fix[1] + out_copies * combine_tok / link_bw
+        r["ffn_scaleup_dispatch_s"] = up_fix[0] + pairs_hot * dispatch_tok / f_up
+        r["ffn_scaleup_combine_s"] = up_fix[1] + pairs_hot * combine_tok / f_up
         # Grouped GEMM (+ shared experts on the FFN side: 2 S 3 H M_s FLOP per token).
         tpe = pairs_hot / experts
         compute = 6 * pairs_hot * h * inter / gemm_rate(fh, tpe)
@@ -434,11 +461,19 @@ def evaluate(
             weights += ffn_shared_bytes
         r["gemm_compute_s"] = compute
         r["gemm_weight_s"] = weights / f_hbm
+        r["gemm_latency_s"] = fh.grouped_gemm_latency_us * 1e-6
         # Attention GPU's own link: D copies on the link, or direct copies on scale-up.
         copies = min(k, ffn_gpus) if inside else dd
         link = up if inside else link_bw
-        r["attention_dispatch_s"] = b * q * copies * dispatch_tok / link
-        r["attention_combine_s"] = b * q * copies * combine_tok / link
+        if inside:
+            att_fix = (
+                hw.dispatch_scale_up_latency_us * 1e-6,
+                hw.combine_scale_up_latency_us * 1e-6,
+            )
+        else:
+            att_fix = link_fix
+        r["attention_dispatch_s"] = att_fix[0] + b * q * copies * dispatch_tok / link
+        r["attention_combine_s"] = att_fix[1] + b * q * copies * combine_tok / link
         # Memory: buffers hold one layer's traffic of all n sequences in flight.
         r["attention_weight_bytes"] = static_bytes
         r["attention_kv_bytes"] = kv_bytes
@@ -459,20 +494,32 @@ def evaluate(
         remote = min(fanout(m, w, domains), domains - 1)
         per_domain = min(domain, all_gpus)
         node_load = (eps + per_domain - 1) / per_domain
-        out_copies = 0.0 if inside else tokens * remote * node_load
-        r["scaleout_dispatch_s"] = out_copies * dispatch_tok / out
-        r["scaleout_combine_s"] = out_copies * combine_tok / out
-        r["scaleup_dispatch_s"] = pairs_hot * dispatch_tok / up
-        r["scaleup_combine_s"] = pairs_hot * combine_tok / up
+        if inside or remote == 0:  # no all-to-all over the NICs at all
+            r["scaleout_dispatch_s"] = r["scaleout_combine_s"] = 0.0
+        else:
+            out_copies = tokens * remote * node_load
+            r["scaleout_dispatch_s"] = (
+                hw.dispatch_scale_out_latency_us * 1e-6 + out_copies * dispatch_tok / out
+            )
+            r["scaleout_combine_s"] = (
+                hw.combine_scale_out_latency_us * 1e-6 + out_copies * combine_tok / out
+            )
+        r["scaleup_dispatch_s"] = (
+            hw.dispatch_scale_up_latency_us * 1e-6 + pairs_hot * dispatch_tok / up
+        )
+        r["scaleup_combine_s"] = (
+            hw.combine_scale_up_latency_us * 1e-6 + pairs_hot * combine_tok / up
+        )
         r["gemm_compute_s"] = 6 * pairs_hot * h * inter / gemm_rate(hw, pairs_hot / experts)
         r["gemm_weight_s"] = experts * expert_bytes / hbm
+        r["gemm_latency_s"] = hw.grouped_gemm_latency_us * 1e-6
         r["attention_weight_bytes"] = static_bytes
         r["expert_weight_bytes"] = n_moe * experts * expert_bytes
         r["kv_bytes"] = kv_bytes
         r["buffer_bytes"] = sigma * n * q * k * eps * (dispatch_tok + combine_tok)
         serving = gpus = all_gpus
 
-    gemm = max(r["gemm_compute_s"], r["gemm_weight_s"])
+    gemm = r["gemm_latency_s"] + max(r["gemm_compute_s"], r["gemm_weight_s"])
     if afd:
         r["attention_wire_s"] = r["attention_dispatch_s"] + r["attention_combine_s"]
         r["ffn_scaleout_s"] = r["ffn_scaleout_dispatch_s"] + r["ffn_scaleout_combine_s"]
@@ -520,6 +567,7 @@ def evaluate(
         attention_flop_s=att_flop,
         attention_byte_s=att_byte,
         attention_s=att,
+        attention_latency_s=att_fixed,
         gemm_s=gemm,
         usable_bytes=usable,
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import zlib
 
 import numpy as np
 import pytest
@@ -36,7 +37,7 @@ def _sample(inst, arch: str, best, rng: np.random.Generator):
     n = np.concatenate(
         [
             rng.integers(1, 2049, half),
-            np.maximum(1, (best.sequences_per_gpu * rng.uniform(0.7, 1.3, half)).astype(int)),
+            np.maximum(1, (best.sequences_per_gpu * rng.uniform(0.5, 1.2, half)).astype(int)),
         ]
     )
     if arch == "afd":
@@ -90,7 +91,7 @@ def test_no_sampled_deployment_beats_the_optimum(path, arch):
     out = optimize(inst, arch)
     assert str(out.status) == "optimal"
     inst = pairings.on(inst, *out.pairing)  # sample on the hardware it chose (§17)
-    rng = np.random.default_rng(hash((path.stem, arch)) % 2**32)
+    rng = np.random.default_rng(zlib.crc32(f"{path.stem}/{arch}".encode()))  # not hash(): salted
     x = _sample(inst, arch, out.deployment, rng)
     value, ok = _own_pace(inst, arch, x)
     assert ok.sum() >= 100, "the sample should hold feasible deployments"

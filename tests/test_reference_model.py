@@ -79,6 +79,7 @@ def forward_instance(case: Case) -> Any:
     overrides.update({f"workload.{k}": v for k, v in case.workload.items()})
     if case.calibration:
         overrides["hardware.gemm_calibration"] = [list(p) for p in case.calibration]
+    overrides.update({f"hardware.{k}": v for k, v in case.latency_us})
     if not case.ffn_hardware:
         overrides.update(hardware=case.hardware, hardware_profile=case.profile)
         return load_instance(BASE_SCENARIO, overrides)
@@ -118,11 +119,13 @@ def forward_instance_fast(case: Case) -> Any:
     hw = inst.hardware
     if case.calibration:
         hw = dataclasses.replace(hw, gemm_calibration=case.calibration)
+    hw = dataclasses.replace(hw, **dict(case.latency_us))
     ffn = None
     if case.ffn_hardware:
         ffn = _loaded(case.model, case.ffn_hardware, case.ffn_profile, case.unit_gpus).hardware
         if case.calibration:
             ffn = dataclasses.replace(ffn, gemm_calibration=case.calibration)
+        ffn = dataclasses.replace(ffn, **dict(case.latency_us))
         ffn = None if ffn == hw else ffn
     return dataclasses.replace(
         inst,
@@ -150,6 +153,8 @@ class Case:
     """AFD's FFN pool hardware when it differs from `hardware` (docs/model.md §17)."""
     ffn_profile: str = ""
     link_gbps: float | None = None
+    latency_us: tuple[tuple[str, float], ...] = ()
+    """`<stage>_latency_us` overrides of every pool's hardware (docs/model.md §3.1)."""
 
 
 @cache
@@ -166,6 +171,9 @@ def reference(case: Case) -> dict[str, float]:
     if case.calibration:
         hw = dataclasses.replace(hw, gemm_calibration=case.calibration)
         ffn = None if ffn is None else dataclasses.replace(ffn, gemm_calibration=case.calibration)
+    if case.latency_us:
+        hw = dataclasses.replace(hw, **dict(case.latency_us))
+        ffn = None if ffn is None else dataclasses.replace(ffn, **dict(case.latency_us))
     return ref.evaluate(
         ref.RefModel.from_dict(_toml("models", case.model)),
         hw,
@@ -212,6 +220,7 @@ def _golden() -> dict[str, tuple[Case, dict[str, float]]]:
         arch = first["architecture"]
         calibration: tuple[tuple[float, float], ...] = ()
         over = _pairs(first["hardware_overrides"])
+        latency = tuple((k, float(v)) for k, v in over.items() if k.endswith("_latency_us"))
         if "gemm_calibration" in over:
             calibration = tuple(
                 (float(p.split(":")[0]), float(p.split(":")[1]))
@@ -237,6 +246,7 @@ def _golden() -> dict[str, tuple[Case, dict[str, float]]]:
             ffn_hardware=first["ffn_hardware"],
             ffn_profile=first["ffn_profile"],
             link_gbps=float(first["link_gbps"]) if first["link_gbps"] else None,
+            latency_us=latency,
         )
         cases[name] = (case, {r["term"]: float(r["value"]) for r in group})
     return cases
@@ -356,7 +366,25 @@ def random_case(
             units = _pool_units(rng, g, hw["scaleup_domain_gpus"], 40 if g == 8 else 300)
         dep = ref.RefDeployment("ep", n, rng.choice((1, 2)), redundant, units=units)
     calibration = _calibration(rng) if rng.random() < 0.2 else ()
-    return Case(model, hardware, profile, workload, g, eps, dep, calibration)
+    latency = _latency(rng) if rng.random() < 0.3 else ()
+    return Case(model, hardware, profile, workload, g, eps, dep, calibration, latency_us=latency)
+
+
+LATENCY_KEYS = (
+    "attention_latency_us",
+    "grouped_gemm_latency_us",
+    "dispatch_scale_up_latency_us",
+    "combine_scale_up_latency_us",
+    "dispatch_scale_out_latency_us",
+    "combine_scale_out_latency_us",
+)
+
+
+def _latency(rng: random.Random) -> tuple[tuple[str, float], ...]:
+    """Fixed times of every stage (us): zero, small, or as large as a whole stage."""
+    return tuple(
+        (k, rng.choice((0.0, rng.uniform(0, 30), rng.uniform(0, 500)))) for k in LATENCY_KEYS
+    )
 
 
 def random_cases(seed: int = 20261130) -> list[Case]:
@@ -405,6 +433,7 @@ def test_random_cases_cover_the_space():
         False,
     }
     assert {bool(c.calibration) for c in cases} == {True, False}
+    assert {bool(c.latency_us) for c in cases} == {True, False}
     # Superpods with and without the deployment inside one (bounded) scale-up domain.
     superpod = [c for c in cases if c.profile == "sustained" and "nvl72" in c.hardware]
     sizes = {

@@ -87,6 +87,8 @@ def read_toml(path: str | Path) -> dict[str, Any]:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise InputError([f"{path}: malformed TOML: {exc}"]) from None
+    except ValueError as exc:  # an integer of more digits than Python converts (4,300)
+        raise InputError([f"{path}: unreadable number ({exc})"]) from None
     except RecursionError:
         raise _too_deep(str(path)) from None
     if depth(raw) > limits.MAX_TOML_DEPTH:
@@ -100,6 +102,8 @@ def parse_value(text: str, where: str = "--set") -> Any:
         value = tomllib.loads(f"v = {text}")["v"]
     except tomllib.TOMLDecodeError:
         return text
+    except ValueError as exc:  # an integer of more digits than Python converts (4,300)
+        raise InputError([f"{where}: unreadable number ({exc})"]) from None
     except RecursionError:
         raise _too_deep(where) from None
     if depth(value) > limits.MAX_TOML_DEPTH:

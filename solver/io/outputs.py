@@ -79,10 +79,16 @@ def check_out_file(path: str | os.PathLike[str], option: str, force: bool) -> Pa
     try:
         is_dir = out.is_dir()
         exists = out.exists()
+        link = out.is_symlink()
+        regular = out.is_file()
     except (OSError, ValueError) as exc:
         raise InputError([f"{option} {out}: unusable path ({_reason(exc)})"]) from None
+    if link:
+        raise InputError([f"{option} {out}: is a symbolic link; give the file's own path"])
     if is_dir:
         raise InputError([f"{option} {out}: is a directory, expected a file name"])
+    if exists and not regular:
+        raise InputError([f"{option} {out}: not a regular file (a device or a pipe?)"])
     if exists and not force:
         raise _refuse([out], option, out.parent)
     _writable_dir(out.parent if str(out.parent) else Path("."), option)

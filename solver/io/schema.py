@@ -135,7 +135,10 @@ def _coerce(value: Any, tp: Any, where: str, meta: dict[str, Any]) -> tuple[Any,
     elif tp is float:
         if not _is_number(value):
             return None, f"{where} = {show(value)} must be a number"
-        value = float(value)
+        try:
+            value = float(value)
+        except OverflowError:  # an integer beyond the largest float
+            return None, f"{where} = {show(value)} is out of range: must be {_describe(meta)}"
         if not math.isfinite(value):
             return None, f"{where} = {show(value)} must be finite"
     elif tp is str:

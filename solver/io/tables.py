@@ -3,8 +3,9 @@
 One function per kind validates a table together with the scenario's overrides, by the
 same rules whether the file is checked alone (`validate_model_file`,
 `validate_hardware_file`) or inside a scenario. A hardware table is checked under every
-profile: its `[efficiency]`, `[paper]` and `gemm_calibration` whatever the profile in use,
-and it may not set what a profile sets (`*_efficiency`, `profile`, `superpod_unbounded`).
+profile: its `[efficiency]`, `[latency]`, `[paper]`, `gemm_calibration` and `[calibration]`
+whatever the profile in use, and it may not set what a profile sets (`*_efficiency`,
+`*_latency_us`, `profile`, `superpod_unbounded`).
 """
 
 from __future__ import annotations
@@ -13,22 +14,26 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from formulations.types import PROFILES, Hardware, Model
+from formulations.types import LATENCY_STAGES, PROFILES, Hardware, Model
 from solver.errors import InputError
 from solver.io import checks
 from solver.io.files import read_toml
+from solver.io.fit_record import EFFICIENCY_KEYS, fit_record
 from solver.io.schema import Partial, build_partial, coerce_field, short, unknown_key
 
-EFFICIENCY_KEYS = ("ffn", "attention", "hbm", "scaleup", "scaleout")
-HARDWARE_TABLES = ("efficiency", "paper", "gemm_calibration")
+LATENCY_KEYS = LATENCY_STAGES
+HARDWARE_TABLES = ("efficiency", "latency", "paper", "gemm_calibration", "calibration")
 # Set by the profile, never by a hardware file (an `ffn_efficiency` at the top of a file
 # would otherwise override even the paper profile's efficiency of 1).
-PROFILE_KEYS = {f"{k}_efficiency": k for k in EFFICIENCY_KEYS} | {
-    "profile": None,
-    "superpod_unbounded": None,
-}
+PROFILE_KEYS = (
+    {f"{k}_efficiency": ("efficiency", k) for k in EFFICIENCY_KEYS}
+    | {f"{k}_latency_us": ("latency", k) for k in LATENCY_KEYS}
+    | {"profile": None, "superpod_unbounded": None}
+)
 HARDWARE_FILE_KEYS = sorted(
-    {f.name for f in dataclasses.fields(Hardware)} - set(PROFILE_KEYS) - {"gemm_calibration"}
+    {f.name for f in dataclasses.fields(Hardware)}
+    - set(PROFILE_KEYS)
+    - {"gemm_calibration", "calibration"}
 )
 
 
@@ -36,7 +41,7 @@ def _overrides(
     cls: type, section: str, overrides: dict[str, Any], origin: str, problems: list[str]
 ) -> dict[str, Any]:
     """Valid override values of `cls` fields; problems are reported against the instance file."""
-    names = [f.name for f in dataclasses.fields(cls) if f.name != "profile"]
+    names = [f.name for f in dataclasses.fields(cls) if f.name not in ("profile", "calibration")]
     good = {}
     for key, value in overrides.items():
         where = f"{origin}: {section}.{short(key)}"
@@ -101,7 +106,7 @@ def validate_model_file(path: str | Path) -> Model:
 def _profile_key(where: str, key: str) -> str:
     what = PROFILE_KEYS[key]
     if what is not None:
-        fix = f"put it in [efficiency] as {what} = ... (used by the sustained profile)"
+        fix = f"put it in [{what[0]}] as {what[1]} = ... (used by the sustained profile)"
     elif key == "profile":
         fix = "choose the profile with hardware_profile in the scenario"
     else:
@@ -112,7 +117,7 @@ def _profile_key(where: str, key: str) -> str:
 def _sub_table(
     name: str, raw: Any, allowed: dict[str, str], prefix: str, problems: list[str]
 ) -> dict[str, Any]:
-    """Valid entries of [efficiency] or [paper]: key -> Hardware field value."""
+    """Valid entries of [efficiency], [latency] or [paper]: key -> Hardware field value."""
     if raw is None:
         return {}
     if not isinstance(raw, dict):
@@ -181,10 +186,18 @@ def hardware_from_table(
         prefix,
         problems,
     )
+    latency = _sub_table(
+        "latency",
+        extra["latency"],
+        {k: f"{k}_latency_us" for k in LATENCY_KEYS},
+        prefix,
+        problems,
+    )
     paper = _sub_table(
         "paper", extra["paper"], {k: k for k in HARDWARE_FILE_KEYS}, prefix, problems
     )
     calibration = _calibration(extra["gemm_calibration"], prefix, problems)
+    fit = fit_record(extra["calibration"], prefix, problems)
     good = _overrides(Hardware, "hardware", overrides or {}, origin or where, problems)
     bad = checks.calibration_problems(good.get("gemm_calibration", ()))
     problems += [f"{origin or where}: hardware.{p}" for p in bad]
@@ -196,9 +209,11 @@ def hardware_from_table(
             fields["superpod_unbounded"] = bool(fields.get("superpod", False))
         elif name == "sustained":
             fields.update(efficiency)
+            fields.update(latency)
             if calibration:
                 fields["gemm_calibration"] = calibration
         fields["profile"] = name
+        fields["calibration"] = fit
         return {**fields, **over}
 
     own: dict[str, list[str]] = {}
@@ -218,7 +233,7 @@ def hardware_from_table(
 
 
 def validate_hardware_file(path: str | Path) -> Hardware:
-    """A hardware file alone: every profile, [efficiency], [paper] and gemm_calibration."""
+    """A hardware file alone: every profile and every table of it."""
     path = Path(path)
     table = read_toml(path)
     table.setdefault("name", path.stem)
