@@ -4,7 +4,9 @@ Python API: `solve(path_or_instance, **options)` and `evaluate(path_or_instance,
 deployment)`, both returning a pandas DataFrame with one row per architecture (`solve` of a
 list of files, or `solve_many`, one table for them all); `pareto(path_or_instance, tpot_ms)`
 the exact TPOT frontier;
-`size(fleet_path, **options)` sizes a fleet (`solver.sizing.size.SizeResult`).
+`size(fleet_path, **options)` sizes a fleet (`solver.sizing.size.SizeResult`);
+`calibrate(measurements_csv, hardware, model=None)` fits a hardware file to measurements
+(`solver.calibration.run.Calibrated`: `.report()`, `.table()`, `.write(path)`).
 The names are resolved lazily (PEP 562), so importing a submodule such as
 `solver.io.loader` does not pull in the whole API (and no import circle forms).
 """
@@ -13,10 +15,14 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["COLUMNS", "evaluate", "pareto", "size", "solve", "solve_many"]
+__all__ = ["COLUMNS", "calibrate", "evaluate", "pareto", "size", "solve", "solve_many"]
 
 
 def __getattr__(name: str) -> Any:
+    if name == "calibrate":
+        from solver.calibration.run import calibrate
+
+        return calibrate
     if name == "size":
         from solver.sizing import size
 

@@ -72,7 +72,24 @@ def hardware(draw) -> Hardware:
         superpod_unbounded=superpod and draw(st.booleans()),
         ffn_efficiency=draw(st.floats(0.5, 1.0)),
         hbm_efficiency=draw(st.floats(0.5, 1.0)),
+        **(draw(latencies()) if draw(st.booleans()) else {}),
     )
+
+
+LATENCY_FIELDS = (
+    "attention_latency_us",
+    "grouped_gemm_latency_us",
+    "dispatch_scale_up_latency_us",
+    "combine_scale_up_latency_us",
+    "dispatch_scale_out_latency_us",
+    "combine_scale_out_latency_us",
+)
+
+
+@st.composite
+def latencies(draw) -> dict[str, float]:
+    """Fixed times of the stages (us): none, a few, or as long as whole stages."""
+    return {f: draw(st.sampled_from([0.0, 5.0, draw(st.floats(0, 300))])) for f in LATENCY_FIELDS}
 
 
 @st.composite

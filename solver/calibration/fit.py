@@ -179,6 +179,7 @@ def fit(
     if p and dof > 0:
         s2 = float(weighted @ weighted) / dof
         cov = s2 * np.linalg.pinv(jac.T @ jac)
+        cov = (cov + cov.T) / 2.0  # exactly symmetric, as the file's reader requires
     se = np.sqrt(np.clip(np.diag(cov), 0.0, None)) if p else np.empty(0)
     tol = 1e-9
     at_bound = [

@@ -118,14 +118,14 @@ def _number(text: str, name: str) -> tuple[float | None, str | None]:
     shown = text if len(text) <= 30 else f"{text[:25]}... ({len(text):,} chars)"
     allowed = f"a whole number in [{lo:g}, {hi:g}]" if whole else f"a number in ({lo:g}, {hi:g}]"
     try:
-        value = float(text) if len(text) <= 400 else math.inf
+        value = float(text)  # any number of digits: a huge one becomes inf, never an error
     except ValueError:
         return None, f"{shown!r} is not a number (allowed {allowed})"
-    if not math.isfinite(value):
+    if math.isnan(value) or text.lower().lstrip("+-") in ("inf", "infinity"):
         return None, f"{shown!r} is not finite (allowed {allowed})"
     if whole and not value.is_integer():
         return None, f"{shown!r} is not a whole number (allowed {allowed})"
-    if (value < lo if whole else value <= lo) or value > hi:
+    if not math.isfinite(value) or (value < lo if whole else value <= lo) or value > hi:
         return None, f"{shown} is out of range (allowed {allowed})"
     return value, None
 
@@ -202,8 +202,12 @@ def _open(path: Path) -> str:
         raise InputError([f"{path}: not a UTF-8 text file"]) from None
 
 
-def read_measurements(path: str | os.PathLike[str]) -> list[Row]:
-    """Every row of a measurements CSV, checked; InputError lists every bad row at once."""
+def read_measurements(path: str | os.PathLike[str], problems: list[str] | None = None) -> list[Row]:
+    """Every row of a measurements CSV, checked; InputError lists every bad row at once.
+
+    With `problems` given, bad rows are appended there (to be reported with what later checks
+    find) and the good rows returned; a file that cannot be read at all still raises."""
+    collect = problems is not None
     path = Path(path)
     text = _open(path)
     lines = text.splitlines()
@@ -217,7 +221,8 @@ def read_measurements(path: str | os.PathLike[str]) -> list[Row]:
         raise InputError([f"{path}: empty file; the first line names the columns"]) from None
     except csv.Error as exc:
         raise InputError([f"{path}:1: unreadable CSV ({exc})"]) from None
-    problems: list[str] = []
+    problems = [] if problems is None else problems
+    start = len(problems)
     if "kind" not in header:
         raise InputError(
             [f"{path}:1: no 'kind' column; the columns are {', '.join(COLUMNS)} (README)"]
@@ -232,7 +237,7 @@ def read_measurements(path: str | os.PathLike[str]) -> list[Row]:
             line = reader.line_num
             if not any(c.strip() for c in cells_list):
                 continue
-            if len(rows) + len(problems) >= MAX_ROWS:
+            if len(rows) + len(problems) - start >= MAX_ROWS:
                 raise InputError([f"{path}: more than {MAX_ROWS:,} rows; split the file"])
             where = f"{path}:{line}"
             if len(cells_list) > len(header):
@@ -249,9 +254,9 @@ def read_measurements(path: str | os.PathLike[str]) -> list[Row]:
                 rows.append(Row(line=line, kind=row.kind, values=row.values, texts=row.texts))
     except csv.Error as exc:
         problems.append(f"{path}:{reader.line_num}: unreadable CSV ({exc})")
-    if problems:
+    if len(problems) > start and not collect:
         raise InputError(problems)
-    if not rows:
+    if not rows and len(problems) == start:
         raise InputError([f"{path}: no measurement rows after the header"])
     return rows
 

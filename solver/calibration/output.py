@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -12,7 +14,10 @@ import numpy as np
 from formulations.types import LATENCY_STAGES
 from solver.calibration.parameters import by_name, value_of
 from solver.calibration.run import Calibrated
+from solver.errors import InputError
+from solver.io.files import read_toml
 from solver.io.fit_record import EFFICIENCY_KEYS
+from solver.io.outputs import check_out_file, replacing
 from solver.io.tables import validate_hardware_file
 
 
@@ -125,6 +130,11 @@ def _toml_value(v: Any) -> str:
     raise TypeError(f"cannot write {type(v).__name__} to TOML")
 
 
+def _short(x: float) -> float:
+    """12 significant digits: readable, and 1e-12 of the fit's own value."""
+    return float(f"{float(x):.12g}")
+
+
 def _section(name: str, table: dict[str, Any]) -> list[str]:
     lines = [f"[{name}]"]
     lines += [f"{k} = {_toml_value(v)}" for k, v in table.items()]
@@ -148,17 +158,19 @@ def hardware_toml(c: Calibrated, original: dict[str, Any], name: str, source: st
     lines.append(f"source = {_toml_value(str(original.get('source', c.hardware_path)))}")
     lines.append("")
     lines += _section(
-        "efficiency", {k: float(getattr(hw, f"{k}_efficiency")) for k in EFFICIENCY_KEYS}
+        "efficiency", {k: _short(getattr(hw, f"{k}_efficiency")) for k in EFFICIENCY_KEYS}
     )
     lines.append("")
-    lines += _section("latency", {k: float(getattr(hw, f"{k}_latency_us")) for k in LATENCY_STAGES})
+    lines += _section(
+        "latency", {k: _short(getattr(hw, f"{k}_latency_us")) for k in LATENCY_STAGES}
+    )
     if hw.gemm_calibration:
         lines.append("")
         lines += _section(
             "gemm_calibration",
             {
                 "tokens_per_expert": [x for x, _ in hw.gemm_calibration],
-                "tflops": [y for _, y in hw.gemm_calibration],
+                "tflops": [_short(y) for _, y in hw.gemm_calibration],
             },
         )
     if isinstance(original.get("paper"), dict):
@@ -168,6 +180,7 @@ def hardware_toml(c: Calibrated, original: dict[str, Any], name: str, source: st
     for q, v, se in zip(r.fitted, r.estimates, r.std_errors, strict=True):
         shown = "n/a" if not math.isfinite(se) else f"{se:.4g}"
         lines.append(f"# {q.name} = {v:.6g} +- {shown} {q.unit}")
+    lines.append("")
     record: dict[str, Any] = {
         "rows": len(c.problem.rows),
         "residual_rms": float(r.rms),
@@ -184,12 +197,17 @@ def hardware_toml(c: Calibrated, original: dict[str, Any], name: str, source: st
     return "\n".join(lines) + "\n"
 
 
-def check_written(text: str, path_for_errors: str) -> None:
-    """The calibrated file must load like any other (a defect here is a bug, not bad input)."""
-    import tempfile
-    from pathlib import Path
-
-    with tempfile.TemporaryDirectory() as tmp:
-        probe = Path(tmp) / Path(path_for_errors).name
-        probe.write_text(text)
-        validate_hardware_file(probe)
+def write_hardware(
+    c: Calibrated, path: str | os.PathLike[str], *, force: bool = False, source: str = ""
+) -> Path:
+    """Write the calibrated hardware file at `path` (a new `.toml`, or any file with `force`):
+    through a temporary file that is checked by the loader before it replaces anything."""
+    if not str(path).endswith(".toml"):
+        raise InputError([f"--out {path}: a hardware file name ending in .toml"])
+    out = check_out_file(path, "--out", force)
+    source = source or f"afd-solver calibrate {c.csv_path} ({date.today().isoformat()})"
+    text = hardware_toml(c, read_toml(c.hardware_path), out.stem, source)
+    with replacing(out) as tmp:
+        tmp.write_text(text)
+        validate_hardware_file(tmp)  # the written file loads like any other (else a bug)
+    return out

@@ -202,9 +202,16 @@ def _kernel_flops(row: Row, model: Model | None, defaults: dict[str, float]) -> 
     )
 
 
-def build(rows: list[Row], hw: Hardware, model: Model | None, csv_path: Path) -> Problem:
-    """The problem of `rows` on hardware `hw`; InputError lists every row that cannot be used."""
-    problems: list[str] = []
+def build(
+    rows: list[Row],
+    hw: Hardware,
+    model: Model | None,
+    csv_path: Path,
+    problems: list[str] | None = None,
+) -> Problem:
+    """The problem of `rows` on hardware `hw`; InputError lists every row that cannot be used
+    (with the `problems` found before, e.g. while reading the file)."""
+    problems = [] if problems is None else problems
     observations: list[Observation] = []
     kernel_obs: dict[str, list[int]] = {}
     kernel_values: dict[str, list[dict[str, float]]] = {}

@@ -23,7 +23,6 @@ from solver.calibration.fit import FitResult, fit
 from solver.calibration.measurements import read_measurements
 from solver.calibration.problem import Problem, build
 from solver.errors import InputError
-from solver.io.files import read_toml
 from solver.io.references import resolve
 from solver.io.tables import validate_hardware_file, validate_model_file
 
@@ -34,7 +33,11 @@ MAX_CURVE_KNOTS = 16
 
 @dataclass
 class Calibrated:
-    """A finished calibration: what went in and what the fit found."""
+    """A finished calibration: what went in and what the fit found.
+
+    `report()` is the JSON object of `calibrate --format json`, `table()` its text, and
+    `write(path)` writes the calibrated hardware file (never over an existing file unless
+    `force`)."""
 
     csv_path: Path
     hardware_path: Path
@@ -42,6 +45,26 @@ class Calibrated:
     model: Model | None
     problem: Problem
     result: FitResult
+
+    @property
+    def hardware(self) -> Hardware:
+        """The calibrated hardware (sustained profile)."""
+        return self.result.hardware
+
+    def report(self) -> dict[str, Any]:
+        from solver.calibration import output
+
+        return output.report(self)
+
+    def table(self) -> str:
+        from solver.calibration import output
+
+        return output.table(self)
+
+    def write(self, path: str | os.PathLike[str], *, force: bool = False, source: str = "") -> Path:
+        from solver.calibration import output
+
+        return output.write_hardware(self, path, force=force, source=source)
 
 
 def _reference(kind: str, ref: str | os.PathLike[str], option: str) -> Path:
@@ -95,11 +118,12 @@ def calibrate(
         if not isinstance(value, bool):
             raise InputError([f"calibrate: {flag} must be true or false, got {value!r}"])
     csv_path = Path(measurements)
-    rows = read_measurements(csv_path)
     hw_path = _reference("hardware", hardware, "--hardware")
     base = validate_hardware_file(hw_path)
     the_model = validate_model_file(_reference("models", model, "--model")) if model else None
-    problem = build(rows, base, the_model, csv_path)
+    problems: list[str] = []
+    rows = read_measurements(csv_path, problems)
+    problem = build(rows, base, the_model, csv_path, problems)
     knots = _knots(problem) if curve else ()
     if curve and not knots:
         raise InputError(
@@ -112,6 +136,9 @@ def calibrate(
     result = fit(problem, base, candidates, loo=leave_one_out)
     if knots:
         result.fixed.setdefault("latency.grouped_gemm", "folded into the fitted grouped-GEMM curve")
+        for name in result.fixed:  # a point the rows do not determine is not written
+            if name.startswith("gemm_calibration."):
+                result.fixed[name] += "; left out of the curve"
         monotone_curve(result, problem)
     return Calibrated(csv_path, hw_path, base, the_model, problem, result)
 
@@ -145,8 +172,3 @@ def monotone_curve(result: FitResult, problem: Problem) -> None:
     result.notes.append(
         "grouped-GEMM points pooled so that time per expert does not fall as tokens grow"
     )
-
-
-def original_table(path: Path) -> dict[str, Any]:
-    """The hardware file as written (facts, [paper], comments lost), for the calibrated copy."""
-    return read_toml(path)

@@ -5,10 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 from datetime import date
-from pathlib import Path
 
 from solver.cli import options
-from solver.io.outputs import check_out_file, replacing
+from solver.io.outputs import check_out_file
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -62,14 +61,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
     from solver.calibration import output
-    from solver.calibration.run import calibrate, original_table
+    from solver.calibration.run import calibrate
     from solver.errors import InputError
 
-    out = None
-    if args.out is not None:
+    if args.out is not None:  # checked before the fit: a bad path costs nothing
         if not str(args.out).endswith(".toml"):
             raise InputError([f"--out {args.out}: a hardware file name ending in .toml"])
-        out = check_out_file(args.out, "--out", args.force)
+        check_out_file(args.out, "--out", args.force)
     c = calibrate(
         args.measurements,
         args.hardware,
@@ -78,14 +76,12 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         leave_one_out=not args.no_loo,
     )
     print(output.table(c) if args.format == "table" else output.to_json(c))
-    if out is not None:
+    if args.out is not None:
         source = (
             f"afd-solver calibrate {args.measurements} --hardware {args.hardware}"
-            f"{' --model ' + args.model if args.model else ''} ({date.today().isoformat()})"
+            f"{' --model ' + args.model if args.model else ''}"
+            f"{' --curve' if args.curve else ''} ({date.today().isoformat()})"
         )
-        text = output.hardware_toml(c, original_table(c.hardware_path), Path(out).stem, source)
-        output.check_written(text, str(out))
-        with replacing(out) as tmp:
-            tmp.write_text(text)
-        print(f"wrote {out}", file=sys.stderr)
+        written = c.write(args.out, force=args.force, source=source)
+        print(f"wrote {written}", file=sys.stderr)
     return 0

@@ -129,7 +129,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         raise InputError([f"--set: applies to instance files; {path} is a {kind} file"])
     if kind == "hardware":
         hw = validate_hardware_file(path)
-        print(f"ok: {path}: hardware {hw.name} (every profile, [efficiency], [paper] checked)")
+        print(f"ok: {path}: hardware {hw.name} (every profile and table checked)")
     else:
         model = validate_model_file(path)
         print(f"ok: {path}: model {model.name}")

@@ -21,7 +21,7 @@ import re
 from typing import Any
 
 from formulations.types import LATENCY_STAGES, Calibration
-from solver.io.schema import MAX_LIST_ITEMS, show
+from solver.io.schema import MAX_LIST_ITEMS, short, show
 
 EFFICIENCY_KEYS = ("ffn", "attention", "hbm", "scaleup", "scaleout")
 """The `[efficiency]` keys: achieved fraction of each peak (docs/model.md §1.2)."""
@@ -72,7 +72,7 @@ def _covariance(raw: Any, size: int, where: str, problems: list[str]) -> Any:
             problems.append(f"{where}: variance {cov[i][i]!r} of parameter {i + 1} is negative")
             return None
         for j in range(i):
-            scale = max(abs(cov[i][j]), abs(cov[j][i]), 1e-300)
+            scale = math.sqrt(cov[i][i] * cov[j][j]) + abs(cov[i][j]) + 1e-300
             if abs(cov[i][j] - cov[j][i]) > 1e-9 * scale:
                 problems.append(f"{where}: not symmetric at ({i + 1}, {j + 1})")
                 return None
@@ -90,7 +90,7 @@ def fit_record(raw: Any, prefix: str, problems: list[str]) -> Calibration | None
     start = len(problems)
     for key in raw:
         if key not in KEYS:
-            problems.append(f"{where}.{show(key)}: unknown field; allowed: {', '.join(KEYS)}")
+            problems.append(f"{where}.{short(str(key))}: unknown field; allowed: {', '.join(KEYS)}")
     rows = raw.get("rows")
     if isinstance(rows, bool) or not isinstance(rows, int) or not 1 <= rows <= 1_000_000:
         problems.append(f"{where}.rows = {show(rows)} must be an integer in [1, 1,000,000]")
