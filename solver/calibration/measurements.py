@@ -123,10 +123,10 @@ def _number(text: str, name: str) -> tuple[float | None, str | None]:
         return None, f"{shown!r} is not a number (allowed {allowed})"
     if math.isnan(value) or text.lower().lstrip("+-") in ("inf", "infinity"):
         return None, f"{shown!r} is not finite (allowed {allowed})"
-    if whole and not value.is_integer():
-        return None, f"{shown!r} is not a whole number (allowed {allowed})"
     if not math.isfinite(value) or (value < lo if whole else value <= lo) or value > hi:
         return None, f"{shown} is out of range (allowed {allowed})"
+    if whole and not value.is_integer():
+        return None, f"{shown!r} is not a whole number (allowed {allowed})"
     return value, None
 
 
