@@ -405,6 +405,9 @@ class Instance:
     """(attention, FFN) hardware pairings AFD chooses from (the scenario's [search] lists, every
     pair); EP chooses one hardware among them. Empty: the fixed pairing above
     (formulations.pairings)."""
+    uncertainty: tuple[tuple[str, float, float], ...] = ()
+    """(Hardware field, low, high) ranges that `solve --uncertainty` samples uniformly, for every
+    hardware of the scenario (the `[uncertainty]` table, docs/model.md §19.4)."""
 
     @property
     def attention_hardware_name(self) -> str:

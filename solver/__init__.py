@@ -6,7 +6,9 @@ list of files, or `solve_many`, one table for them all); `pareto(path_or_instanc
 the exact TPOT frontier;
 `size(fleet_path, **options)` sizes a fleet (`solver.sizing.size.SizeResult`);
 `calibrate(measurements_csv, hardware, model=None)` fits a hardware file to measurements
-(`solver.calibration.run.Calibrated`: `.report()`, `.table()`, `.write(path)`).
+(`solver.calibration.run.Calibrated`: `.report()`, `.table()`, `.write(path)`);
+`uncertainty(path_or_instance, samples, seed)` samples the hardware and re-solves
+(`solver.uncertainty.run.Uncertainty`, `.to_dict()` is `solve --uncertainty --format json`).
 The names are resolved lazily (PEP 562), so importing a submodule such as
 `solver.io.loader` does not pull in the whole API (and no import circle forms).
 """
@@ -15,10 +17,23 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["COLUMNS", "calibrate", "evaluate", "pareto", "size", "solve", "solve_many"]
+__all__ = [
+    "COLUMNS",
+    "calibrate",
+    "evaluate",
+    "pareto",
+    "size",
+    "solve",
+    "solve_many",
+    "uncertainty",
+]
 
 
 def __getattr__(name: str) -> Any:
+    if name == "uncertainty":
+        from solver.uncertainty.run import uncertainty
+
+        return uncertainty
     if name == "calibrate":
         from solver.calibration.run import calibrate
 

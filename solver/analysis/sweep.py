@@ -218,7 +218,7 @@ def _check_resume(store: ResultStore, params: dict[str, Any]) -> None:
         )
     stored = json.loads(text)
     mine = json.loads(json.dumps(params, sort_keys=True, default=str))
-    diff = [k for k in _WHAT if stored.get(k) != mine.get(k)]
+    diff = [k for k in dict.fromkeys([*_WHAT, *stored, *mine]) if stored.get(k) != mine.get(k)]
     if diff:
         if "set" in diff:
             detail = f" (stored --set {json.dumps(stored.get('set'), sort_keys=True)})"
@@ -226,14 +226,15 @@ def _check_resume(store: ResultStore, params: dict[str, Any]) -> None:
             detail = ""
         raise InputError(
             [
-                f"{store.path}: made by another sweep: {'; '.join(_WHAT[k] for k in diff)}"
+                f"{store.path}: made by another run: "
+                f"{'; '.join(_WHAT.get(k, f'another {k}') for k in diff)}"
                 f"{detail}; rerun with the same options, --force to start over, or pick "
                 "another --out directory"
             ]
         )
 
 
-def _prepare_out(
+def prepare_out(
     out: Path, outputs: list[str], params: dict[str, Any], resume: bool, force: bool
 ) -> None:
     """Check the output directory before any point runs; --force clears earlier results."""
@@ -364,9 +365,7 @@ def run_sweep(
             raise InputError([str(exc)]) from None
     out = Path(out_dir) if out_dir is not None else default_out_dir(path)
     outputs = [*STORE_FILES, *(plot_files(parsed, not one_at_a_time) if make_plots else [])]
-    _prepare_out(
-        out, outputs, parameters(path, parsed, one_at_a_time, set_overrides), resume, force
-    )
+    prepare_out(out, outputs, parameters(path, parsed, one_at_a_time, set_overrides), resume, force)
     try:
         table = run_points(
             path,

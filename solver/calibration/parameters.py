@@ -95,3 +95,23 @@ def apply(hw: Hardware, params: list[Parameter], values: Sequence[float] | np.nd
     if curve:
         changes["gemm_calibration"] = tuple(sorted(curve))
     return dataclasses.replace(hw, **changes)  # type: ignore[arg-type]
+
+
+def monotone(points: Sequence[tuple[float, float]]) -> tuple[tuple[float, float], ...]:
+    """A grouped-GEMM curve whose time per expert (tokens / rate) never falls as tokens grow,
+    as the cap searches need (docs/model.md §5.2): adjacent points that break it are pooled
+    to their mean time per expert (isotonic regression, pool-adjacent-violators)."""
+    pts = sorted(points)
+    xs = [x for x, _ in pts]
+    blocks: list[list[float]] = [[x / r] for x, r in pts]
+    i = 0
+    while i < len(blocks) - 1:
+        if np.mean(blocks[i]) > np.mean(blocks[i + 1]):
+            blocks[i] += blocks.pop(i + 1)
+            i = max(i - 1, 0)
+        else:
+            i += 1
+    per_expert = [float(np.mean(b)) for b in blocks for _ in b]
+    if all(u == x / r for u, (x, r) in zip(per_expert, pts, strict=True)):
+        return tuple(pts)
+    return tuple((x, x / u) for x, u in zip(xs, per_expert, strict=True))

@@ -10,6 +10,7 @@ times); the calibrated file keeps every fact of the original and replaces `[effi
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -144,28 +145,11 @@ def calibrate(
 
 
 def monotone_curve(result: FitResult, problem: Problem) -> None:
-    """Make the fitted curve's time per expert (tokens / rate) non-decreasing, as the loader
-    requires, by pooling adjacent points that break it (isotonic regression); noted."""
-    points = sorted(result.hardware.gemm_calibration)
-    if len(points) < 2:
+    """Make the fitted curve's time per expert non-decreasing, as the loader requires
+    (`parameters.monotone`); noted when it changed a point."""
+    curve = parameters.monotone(result.hardware.gemm_calibration)
+    if curve == tuple(sorted(result.hardware.gemm_calibration)):
         return
-    xs = np.array([p[0] for p in points])
-    u = xs / np.array([p[1] for p in points])
-    blocks = [[float(v)] for v in u]
-    i = 0
-    while i < len(blocks) - 1:
-        if np.mean(blocks[i]) > np.mean(blocks[i + 1]):
-            blocks[i] += blocks.pop(i + 1)
-            i = max(i - 1, 0)
-        else:
-            i += 1
-    pooled = np.concatenate([[np.mean(b)] * len(b) for b in blocks])
-    if np.allclose(pooled, u, rtol=0, atol=0):
-        return
-    rates = xs / pooled
-    curve = tuple((float(x), float(r)) for x, r in zip(xs, rates, strict=True))
-    import dataclasses
-
     result.hardware = dataclasses.replace(result.hardware, gemm_calibration=curve)
     result.predicted = problem.predict(result.hardware)
     result.residuals = np.log(result.predicted / problem.measured)

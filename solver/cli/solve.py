@@ -27,6 +27,13 @@ def cmd_solve(args: argparse.Namespace) -> int:
     archs = options.archs(args.arch)
     time_limit_s = options.time_limit(args.time_limit)
     workers = options.workers(args.workers)
+    if args.uncertainty is not None:
+        return _solve_uncertainty(args, archs, time_limit_s, workers)
+    for flag, given in (("--seed", args.seed is not None), ("--resume", args.resume)):
+        if given:
+            raise InputError([f"{flag}: goes with --uncertainty N"])
+    if args.out is not None or args.force:
+        raise InputError(["--out/--force: go with --uncertainty N (use --export DIR for programs)"])
     if len(args.files) > 1:
         return _solve_many(args, archs, time_limit_s, workers)
     inst = as_instance(args.files[0], parse_assignments(args.set))
@@ -47,6 +54,57 @@ def cmd_solve(args: argparse.Namespace) -> int:
             status.close()
     print(report.render(df, args.format, inst.search.objective))
     return exit_codes.solve_exit_code(report.records(df))
+
+
+def _solve_uncertainty(
+    args: argparse.Namespace,
+    archs: list[str] | None,
+    time_limit_s: float | None,
+    workers: int | None,
+) -> int:
+    """`solve FILE --uncertainty N`: sample the hardware and say how sure the verdict is."""
+    from solver.uncertainty import output
+    from solver.uncertainty.run import uncertainty
+
+    if len(args.files) > 1:
+        raise InputError(["--uncertainty: give one instance file"])
+    for flag, given in (
+        ("--breakdown", args.breakdown),
+        ("--export", args.export is not None),
+        ("--shadow-prices", args.shadow_prices),
+    ):
+        if given:
+            raise InputError([f"{flag}: not with --uncertainty (it reports distributions)"])
+    result = uncertainty(
+        args.files[0],
+        args.uncertainty,
+        0 if args.seed is None else args.seed,
+        overrides=parse_assignments(args.set),
+        architectures=archs,
+        backend=args.backend,
+        time_limit_s=time_limit_s,
+        workers=workers,
+        scheduler=args.scheduler,
+        out=args.out,
+        resume=args.resume,
+        force=args.force,
+    )
+    if args.format == "json":
+        print(output.to_json(result))
+    elif args.format == "csv":
+        print(report.to_csv(pd_frame(result.sample_rows)).rstrip("\n"))
+    else:
+        print(output.text(result))
+    if args.out is not None:
+        print(f"wrote {args.out}: results.csv (samples), uncertainty.json, uncertainty.png",
+              file=sys.stderr)  # fmt: skip
+    return exit_codes.OK if result.robust is not None else exit_codes.NO_RESULT
+
+
+def pd_frame(rows: list[dict]) -> object:
+    import pandas as pd
+
+    return pd.DataFrame(rows)
 
 
 class _LevelStatus:
@@ -189,6 +247,32 @@ def register(sub: argparse._SubParsersAction) -> None:
         "GB/s of scale-out/scale-up, GB and TB/s of HBM, ms of TPOT target",
     )
     options.add_breakdown(p)
+    p.add_argument(
+        "--uncertainty",
+        type=int,
+        default=None,
+        metavar="N",
+        help="sample the hardware N times (a calibrated file's covariance, or the scenario's "
+        "[uncertainty] ranges / --set uncertainty.FIELD=LOW:HIGH), solve each sample and report "
+        "how often each architecture wins, quantiles of each optimum and of their ratio, the "
+        "optimal shapes and the robust deployment (best worst case)",
+    )
+    p.add_argument(
+        "--seed", type=int, default=None, metavar="S", help="seed of the samples (default 0)"
+    )
+    p.add_argument(
+        "--out",
+        default=None,
+        metavar="DIR",
+        help="with --uncertainty: write the samples (results.csv, resumable), "
+        "uncertainty.json and uncertainty.png into DIR",
+    )
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="with --uncertainty --out DIR: continue an interrupted run, skipping stored samples",
+    )
+    options.add_force(p, "an earlier --uncertainty run in --out DIR")
     p.set_defaults(handler=cmd_solve)
 
     p = sub.add_parser("evaluate", help="metrics of one fixed deployment (SLO not enforced)")

@@ -36,6 +36,7 @@ from solver.io.files import parse_assignments, parse_value, read_toml
 from solver.io.loads import LoadsError, check_expert_loads
 from solver.io.pools import POOL_KEYS, load_pools
 from solver.io.pools import TOP_KEYS as POOL_TOP_KEYS
+from solver.io.ranges import uncertainty_ranges
 from solver.io.references import SHIPPED, is_file, resolve, table_of
 from solver.io.schema import build_partial, short, unknown_key
 from solver.io.tables import (
@@ -69,8 +70,9 @@ TOP_KEYS = (
     "workload",
     "search",
     "overrides",
+    "uncertainty",
 )
-SECTIONS = ("model", "hardware", "workload", "search", "link")
+SECTIONS = ("model", "hardware", "workload", "search", "link", "uncertainty")
 
 
 def apply_overrides(raw: dict[str, Any], overrides: dict[str, Any], origin: str) -> dict[str, Any]:
@@ -199,6 +201,7 @@ def instance_from_table(
         k: search_raw[k] for k in POOL_KEYS if isinstance(search_raw, dict) and k in search_raw
     }
     pools = load_pools(raw, lists, base, origin, hardware_over, problems)
+    ranges = uncertainty_ranges(raw.get("uncertainty"), origin, problems)
     hardware = None if pools is None else pools.representative()
     views: dict[str, Any] = {}
     built: dict[str, Any] = {}
@@ -241,4 +244,5 @@ def instance_from_table(
         ffn_hardware=None if ffn == attention else ffn,
         link_gbps=pools.link_gbps,
         hardware_choices=choices,
+        uncertainty=ranges,
     )

@@ -1,0 +1,95 @@
+"""What `solve --uncertainty` prints and writes: a summary, JSON, and with `--out DIR` the
+samples (`results.csv`, written by the engine), `uncertainty.json` and `uncertainty.png`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from solver.io.outputs import replacing
+from solver.uncertainty.run import FILES, Uncertainty
+
+
+def _q(q: dict[str, float | None], fmt: str = ",.0f") -> str:
+    if q.get("p50") is None:
+        return "no deployment in any sample"
+    return " / ".join(format(q[k], fmt) for k in ("p5", "p50", "p95"))  # type: ignore[arg-type]
+
+
+def text(u: Uncertainty) -> str:
+    """The summary a terminal shows."""
+    what = "tokens/s per GPU" if u.objective != "min_gpus" else "GPUs"
+    lines = [f"uncertainty: {u.samples} samples (seed {u.seed}) of {'; '.join(u.sources)}"]
+    wins = ", ".join(f"{a.upper()} {p:.1%}" for a, p in u.probability_wins.items())
+    lines.append(f"probability of winning: {wins}")
+    for arch in u.architectures:
+        lines.append(f"{arch.upper()} optimum ({what}) p5 / p50 / p95: {_q(u.quantiles[arch])}")
+    for key, q in u.quantiles.items():
+        if "/" in key:
+            lines.append(f"ratio {key.upper()} p5 / p50 / p95: {_q(q, '.3f')}")
+    lines.append("optimal shapes (share of samples, worst and p5 tokens/s per GPU over all):")
+    for s in u.shapes[:10]:
+        worst, p5 = s.get("worst_tokens_per_s_per_gpu", 0), s.get("p5_tokens_per_s_per_gpu", 0)
+        lines.append(f"  {s['shape']:<40} {s['share']:6.1%}   worst {worst:,.0f}   p5 {p5:,.0f}")
+    if len(u.shapes) > 10:
+        lines.append(f"  ... and {len(u.shapes) - 10} more")
+    if u.robust is not None:
+        r = u.robust
+        lines.append(
+            f"robust deployment: {r['architecture'].upper()} {_units(r)}, "
+            f"{r['sequences_per_gpu']} sequences per GPU: worst case "
+            f"{r['worst_tokens_per_s_per_gpu']:,.0f}, p5 {r['p5_tokens_per_s_per_gpu']:,.0f}, "
+            f"nominal {r['tokens_per_s_per_gpu']:,.0f} tokens/s per GPU"
+        )
+    if u.not_solved:
+        lines.append(f"note: {u.not_solved} sample optimisations stopped at the time limit")
+    return "\n".join(lines)
+
+
+def _units(r: dict[str, Any]) -> str:
+    if r["architecture"] == "afd":
+        return f"{r['attention_nodes']} attention + {r['ffn_nodes']} FFN nodes"
+    return f"{r['nodes']} nodes"
+
+
+def to_json(u: Uncertainty) -> str:
+    return json.dumps(u.to_dict(), indent=2, default=float)
+
+
+def write(u: Uncertainty, out: Path) -> list[Path]:
+    """`uncertainty.json` and the plot of the optima's distributions into `out`."""
+    written = []
+    with replacing(out / FILES[0]) as tmp:
+        tmp.write_text(to_json(u) + "\n")
+    written.append(out / FILES[0])
+    written.append(plot(u, out / FILES[1]))
+    return written
+
+
+def plot(u: Uncertainty, path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for arch in u.architectures:
+        values = [
+            r["objective"]
+            for r in u.sample_rows
+            if r.get("architecture") == arch and r.get("objective") is not None
+        ]
+        if values:
+            ax.hist(values, bins=30, alpha=0.6, label=f"{arch.upper()} ({len(values)} samples)")
+    what = "tokens/s per GPU" if u.objective != "min_gpus" else "GPUs"
+    ax.set_xlabel(f"optimum, {what}")
+    ax.set_ylabel("samples")
+    wins = ", ".join(f"{a.upper()} {p:.0%}" for a, p in u.probability_wins.items())
+    ax.set_title(f"{u.samples} hardware samples: wins {wins}", fontsize=10)
+    ax.legend()
+    fig.tight_layout()
+    with replacing(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=120)
+    plt.close(fig)
+    return path
