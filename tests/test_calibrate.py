@@ -344,24 +344,27 @@ def test_out_is_checked_before_fitting_and_never_replaced_unasked(tmp_path, caps
 # ---- bad rows ----------------------------------------------------------------------------
 
 
+G = "kind=grouped_gemm,tokens_per_expert=64,n=4096,k=7168"
+W = "tier=scale_up,ranks=8,tokens=8,hidden=7168"
+D = "kind=deployment,scenario=scenario.toml,deployment=arch=ep;nodes=2;sequences_per_gpu=8"
 BAD = {
     "kind=attention_v2": "kind: 'attention_v2' is not one of",
-    "kind=grouped_gemm,tokens_per_expert=64,n=4096,k=7168,time_us=-3": "time_us: -3 is out of range",
-    "kind=grouped_gemm,tokens_per_expert=64,n=4096,k=7168,time_us=nan": "time_us: 'nan' is not finite",
-    "kind=grouped_gemm,tokens_per_expert=64,n=4096.5,k=7168,time_us=3": "n: '4096.5' is not a whole",
-    "kind=grouped_gemm,tokens_per_expert=64,k=7168,time_us=3": "n: missing",
-    "kind=grouped_gemm,tokens_per_expert=64,n=4096,k=7168": "give time_us or tflops",
-    "kind=grouped_gemm,tokens_per_expert=64,n=4096,k=7168,time_us=100,tflops=900": "disagree",
-    "kind=dispatch,tier=scale_up,ranks=8,tokens=8,hidden=7168,bytes_per_element=1,time_us=1e400": "out of range",
-    "kind=dispatch,tier=nvlink,ranks=8,tokens=8,hidden=7168,bytes_per_element=1,time_us=5": "tier: 'nvlink'",
-    "kind=combine,tier=scale_up,ranks=8,tokens=8,hidden=7168,bytes_per_element=2,time_us=5,batch=3": "batch: does not apply",
-    "kind=deployment,scenario=scenario.toml,deployment=arch=ep;nodes=0;sequences_per_gpu=8,tpot_ms=30": "nodes",
-    "kind=deployment,scenario=nowhere.toml,deployment=arch=ep;nodes=2;sequences_per_gpu=8,tpot_ms=30": "no file 'nowhere.toml'",
-    "kind=deployment,scenario=scenario.toml,deployment=arch=ep;nodes=2;sequences_per_gpu=8": "give tokens_per_s_per_gpu or tpot_ms",
-    "kind=deployment,scenario=qwen3-235b-a22b-h200,deployment=arch=ep;nodes=2;sequences_per_gpu=8,tpot_ms=30": "not on h800",
+    f"{G},time_us=-3": "time_us: -3 is out of range",
+    f"{G},time_us=nan": "time_us: 'nan' is not finite",
+    f"{G.replace('4096', '4096.5')},time_us=3": "n: '4096.5' is not a whole",
+    f"{G.replace(',n=4096', '')},time_us=3": "n: missing",
+    G: "give time_us or tflops",
+    f"{G},time_us=100,tflops=900": "disagree",
+    f"kind=dispatch,{W},bytes_per_element=1,time_us=1e400": "out of range",
+    f"kind=dispatch,{W.replace('scale_up', 'nvlink')},bytes_per_element=1,time_us=5": "'nvlink'",
+    f"kind=combine,{W},bytes_per_element=2,time_us=5,batch=3": "batch: does not apply",
+    f"{D.replace('nodes=2', 'nodes=0')},tpot_ms=30": "nodes",
+    f"{D.replace('scenario.toml', 'nowhere.toml')},tpot_ms=30": "no file 'nowhere.toml'",
+    D: "give tokens_per_s_per_gpu or tpot_ms",
+    f"{D.replace('scenario.toml', 'qwen3-235b-a22b-h200')},tpot_ms=30": "not on h800",
     "kind=attention,batch=4,context_tokens=4096,time_us=30": "needs --model",
-    "kind=grouped_gemm,tokens_per_expert=64,n=" + "9" * 5000 + ",k=7168,time_us=3": "out of range",
-}  # fmt: skip
+    f"{G.replace('4096', '9' * 5000)},time_us=3": "out of range",
+}
 
 
 def test_every_bad_row_is_reported_at_once_with_its_line(tmp_path, capsys):
