@@ -7,18 +7,20 @@ import math
 import os
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from formulations.types import LATENCY_STAGES
 from solver.calibration.parameters import by_name, value_of
-from solver.calibration.run import Calibrated
 from solver.errors import InputError
 from solver.io.files import read_toml
 from solver.io.fit_record import EFFICIENCY_KEYS
 from solver.io.outputs import check_out_file, replacing
 from solver.io.tables import validate_hardware_file
+
+if TYPE_CHECKING:
+    from solver.calibration.run import Calibrated
 
 
 def _num(x: float) -> float | None:

@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from solver.io.outputs import replacing
-from solver.uncertainty.run import FILES, Uncertainty
+
+if TYPE_CHECKING:
+    from solver.uncertainty.run import Uncertainty
+
+FILES = ("uncertainty.json", "uncertainty.png")
 
 
 def _q(q: dict[str, float | None], fmt: str = ",.0f") -> str:

@@ -34,9 +34,8 @@ from solver.analysis.sweep import STORE_FILES, prepare_out
 from solver.errors import InputError
 from solver.io.checks import check_time_limit
 from solver.io.limits import MAX_WORKERS
+from solver.uncertainty.output import FILES, write
 from solver.uncertainty.sampling import draw, instance_of
-
-FILES = ("uncertainty.json", "uncertainty.png")
 
 MAX_SAMPLES = 100_000
 QUANTILES = (5, 50, 95)
@@ -470,8 +469,6 @@ def uncertainty(
                 s["p5_tokens_per_s_per_gpu"] = float(np.percentile(values[:, i], 5))
     result.sources = sources(inst)
     if out is not None:
-        from solver.uncertainty.output import write
-
         write(result, Path(out))
     return result
 
