@@ -75,7 +75,7 @@ def main(path: Path) -> None:
             cat = _throughput(problem, catalogue, k)
             table.append((names.get(row.line, str(row.line)), hw_name, row, measured, cat, loo))
     elapsed = time.perf_counter() - t0
-    print(f"{'case':<28}{'hardware':<21}{'arch':<5}{'measured':>9}{'catalogue':>10}{'ratio':>7}"
+    print(f"{'case':<31}{'hardware':<19}{'arch':<5}{'measured':>9}{'catalogue':>10}{'ratio':>7}"
           f"{'LOO cal.':>10}{'ratio':>7}")  # fmt: skip
     cat_r, loo_r = [], []
     for name, hw, row, measured, cat, loo in table:
@@ -83,7 +83,7 @@ def main(path: Path) -> None:
         rc, rl = cat / measured, loo / measured
         cat_r.append(rc)
         loo_r.append(rl)
-        print(f"{name:<28}{hw:<21}{arch:<5}{measured:>9,.0f}{cat:>10,.0f}{rc:>7.2f}{loo:>10,.0f}{rl:>7.2f}")
+        print(f"{name:<31}{hw:<19}{arch:<5}{measured:>9,.0f}{cat:>10,.0f}{rc:>7.2f}{loo:>10,.0f}{rl:>7.2f}")
 
     def gmean(xs: list[float]) -> float:
         return math.exp(sum(math.log(x) for x in xs) / len(xs))
