@@ -57,7 +57,9 @@ def fifty_rows(folder: Path) -> Path:
     for m in (16, 64, 256, 1024, 4096):
         for n, k in ((4096, 7168), (7168, 2048)):
             t = kernels.grouped_gemm_time_s(rates, m, n, k, 8, 1.0) * 1e6
-            rows.append(dict(kind="grouped_gemm", tokens_per_expert=m, n=n, k=k, groups=8, time_us=t))
+            rows.append(
+                dict(kind="grouped_gemm", tokens_per_expert=m, n=n, k=k, groups=8, time_us=t)
+            )
     for b in (1, 8, 32, 64, 128, 256):
         for ctx in (1024, 4096, 16384):
             t = kernels.attention_core_time_s(rates, model, b, ctx, 1, 1.0) * 1e6
@@ -75,8 +77,8 @@ def fifty_rows(folder: Path) -> Path:
         "context_tokens = 4096\nstep_gap_ms = 10\n[search]\nnodes = { min = 1, max = 32 }\n"
     )
     for units, n in ((4, 64), (8, 128), (18, 32), (18, 96), (32, 200)):
-        rows.append(dict(kind="deployment", scenario="scenario.toml",
-                         deployment=f"arch=ep,nodes={units},sequences_per_gpu={n}", tpot_ms=1.0))  # fmt: skip
+        spec = f"arch=ep,nodes={units},sequences_per_gpu={n}"
+        rows.append(dict(kind="deployment", scenario="scenario.toml", deployment=spec, tpot_ms=1.0))
     for a, f, n in ((2, 2, 96), (4, 2, 300), (6, 4, 150), (3, 1, 60), (8, 3, 240)):
         rows.append(dict(kind="deployment", scenario="scenario.toml",
                          deployment=f"arch=afd,attention_nodes={a},ffn_nodes={f},"
