@@ -154,19 +154,7 @@ class Layouts:
         return np.minimum.reduce(values) if values else search_top(self, batch)
 
     def take(self, keep: np.ndarray) -> Layouts:
-        arrays = {
-            k: getattr(self, k)[keep]
-            for k in (
-                "ffn_units",
-                "expert_units",
-                "serving_lo",
-                "serving_hi",
-                "redundant",
-                "in_domain",
-                "experts_per_gpu",
-                "eps",
-            )
-        }
+        arrays = {k: getattr(self, k)[keep] for k in LAYOUT_ARRAYS}
         return replace(self, caps={k: v[keep] for k, v in self.caps.items()}, **arrays)
 
     def best_sequences(self, serving: np.ndarray, idx: np.ndarray | None = None) -> np.ndarray:
@@ -194,6 +182,32 @@ class Layouts:
         n_lo = self.sequences.lo
         best = self.best_sequences(self.serving_lo)
         return (self.serving_lo <= self.serving_hi) & (best >= n_lo)
+
+
+LAYOUT_ARRAYS = (
+    "ffn_units",
+    "expert_units",
+    "serving_lo",
+    "serving_hi",
+    "redundant",
+    "in_domain",
+    "experts_per_gpu",
+    "eps",
+)
+"""The per-layout arrays of `Layouts` (what `take` selects and `concat` joins)."""
+
+
+def concat(layouts: list[Layouts]) -> Layouts:
+    """One Layouts of several of one architecture and micro-batch count (their caps dropped)."""
+    first = layouts[0]
+    assert all(
+        (lay.architecture, lay.micro_batches) == (first.architecture, first.micro_batches)
+        for lay in layouts
+    )
+    arrays: dict[str, Any] = {
+        k: np.concatenate([getattr(lay, k) for lay in layouts]) for k in LAYOUT_ARRAYS
+    }
+    return replace(first, caps={}, budget_s=None, **arrays)
 
 
 def search_top(lay: Layouts, batch: str) -> np.ndarray:

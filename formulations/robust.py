@@ -11,38 +11,11 @@ feasible `n*` or the multiple of `N_BO` below it, and `n*` is exact from the int
 
 from __future__ import annotations
 
-from dataclasses import replace
-from typing import Any
-
 import numpy as np
 
 from formulations import architectures
 from formulations.costs import CostModel
 from formulations.layouts import Layouts, with_caps
-
-ARRAYS = (
-    "ffn_units",
-    "expert_units",
-    "serving_lo",
-    "serving_hi",
-    "redundant",
-    "in_domain",
-    "experts_per_gpu",
-    "eps",
-)
-
-
-def concat(layouts: list[Layouts]) -> Layouts:
-    """One Layouts of several of one architecture and micro-batch count (no caps)."""
-    first = layouts[0]
-    assert all(
-        (lay.architecture, lay.micro_batches) == (first.architecture, first.micro_batches)
-        for lay in layouts
-    )
-    arrays: dict[str, Any] = {
-        k: np.concatenate([getattr(lay, k) for lay in layouts]) for k in ARRAYS
-    }
-    return replace(first, caps={}, budget_s=None, **arrays)
 
 
 def best_own_pace(cm: CostModel, lay: Layouts) -> tuple[np.ndarray, np.ndarray]:

@@ -24,12 +24,12 @@ from __future__ import annotations
 import csv
 import math
 import os
-import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from solver.errors import InputError
+from solver.io.files import read_text
 
 KINDS = ("deployment", "grouped_gemm", "attention", "dispatch", "combine")
 COLUMNS = (
@@ -176,32 +176,6 @@ def cells_given(cells: dict[str, str]) -> list[str]:
     return [k for k, v in cells.items() if v is not None and str(v).strip()]
 
 
-def _open(path: Path) -> str:
-    try:
-        info = path.stat()
-    except FileNotFoundError:
-        raise InputError([f"{path}: file not found"]) from None
-    except (OSError, ValueError) as exc:
-        reason = getattr(exc, "strerror", None) or str(exc)
-        raise InputError([f"{path}: cannot read ({reason})"]) from None
-    if not stat.S_ISREG(info.st_mode):
-        kind = "a directory" if stat.S_ISDIR(info.st_mode) else "not a regular file"
-        raise InputError([f"{path}: {kind}, expected a measurements CSV"])
-    if info.st_size > MAX_BYTES:
-        raise InputError([f"{path}: {info.st_size:,} bytes; at most {MAX_BYTES:,}"])
-    try:
-        with path.open("rb") as fh:
-            data = fh.read(MAX_BYTES + 1)
-    except OSError as exc:
-        raise InputError([f"{path}: cannot read ({exc.strerror or exc})"]) from None
-    if b"\0" in data:
-        raise InputError([f"{path}: binary data, expected a CSV text file"])
-    try:
-        return data.decode("utf-8-sig")  # a BOM from a spreadsheet is not part of `kind`
-    except UnicodeDecodeError:
-        raise InputError([f"{path}: not a UTF-8 text file"]) from None
-
-
 def read_measurements(path: str | os.PathLike[str], problems: list[str] | None = None) -> list[Row]:
     """Every row of a measurements CSV, checked; InputError lists every bad row at once.
 
@@ -209,7 +183,7 @@ def read_measurements(path: str | os.PathLike[str], problems: list[str] | None =
     find) and the good rows returned; a file that cannot be read at all still raises."""
     collect = problems is not None
     path = Path(path)
-    text = _open(path)
+    text = read_text(path, MAX_BYTES, "a measurements CSV")
     lines = text.splitlines()
     long = [i + 1 for i, line in enumerate(lines) if len(line) > MAX_LINE_CHARS]
     if long:

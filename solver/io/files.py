@@ -53,8 +53,13 @@ def _too_deep(where: str) -> InputError:
     )
 
 
-def read_toml(path: str | Path) -> dict[str, Any]:
-    """Parse a TOML file; InputError for anything but a readable, small, well-formed file."""
+def read_text(path: str | Path, max_bytes: int, what: str) -> str:
+    """The UTF-8 text of a regular file of at most `max_bytes` (a BOM dropped); InputError for
+    anything else: missing, a directory, a device or pipe, too large, binary, not UTF-8.
+
+    Args:
+        what: the kind of file expected, for the messages ("a TOML file").
+    """
     path = Path(path)
     try:
         info = path.stat()
@@ -64,25 +69,29 @@ def read_toml(path: str | Path) -> dict[str, Any]:
         reason = getattr(exc, "strerror", None) or str(exc)
         raise InputError([f"{path}: cannot read ({reason})"]) from None
     if stat.S_ISDIR(info.st_mode):
-        raise InputError([f"{path}: is a directory, expected a TOML file"])
+        raise InputError([f"{path}: is a directory, expected {what}"])
     if not stat.S_ISREG(info.st_mode):
-        raise InputError([f"{path}: not a regular file, expected a TOML file"])
-    if info.st_size > limits.MAX_TOML_BYTES:
+        raise InputError([f"{path}: not a regular file, expected {what}"])
+    if info.st_size > max_bytes:
         raise InputError(
-            [
-                f"{path}: {info.st_size:,} bytes; an input file may have at most "
-                f"{limits.MAX_TOML_BYTES:,} bytes"
-            ]
+            [f"{path}: {info.st_size:,} bytes; an input file may have at most {max_bytes:,} bytes"]
         )
     try:
         with path.open("rb") as fh:
-            data = fh.read(limits.MAX_TOML_BYTES + 1)
+            data = fh.read(max_bytes + 1)
     except OSError as exc:
         raise InputError([f"{path}: cannot read ({exc.strerror or exc})"]) from None
+    if b"\0" in data:
+        raise InputError([f"{path}: binary data, expected {what}"])
     try:
-        text = data.decode("utf-8")
+        return data.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise InputError([f"{path}: not a UTF-8 text file"]) from None
+
+
+def read_toml(path: str | Path) -> dict[str, Any]:
+    """Parse a TOML file; InputError for anything but a readable, small, well-formed file."""
+    text = read_text(path, limits.MAX_TOML_BYTES, "a TOML file")
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

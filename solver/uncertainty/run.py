@@ -26,9 +26,9 @@ import numpy as np
 
 from formulations import pairings
 from formulations.costs import CostModel
-from formulations.layouts import layout_eps
+from formulations.layouts import concat, layout_eps
 from formulations.metrics import metrics
-from formulations.robust import best_own_pace, concat
+from formulations.robust import best_own_pace
 from formulations.types import ARCHITECTURES, Deployment, Instance
 from solver.analysis.sweep import STORE_FILES, prepare_out
 from solver.errors import InputError
