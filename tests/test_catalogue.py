@@ -70,3 +70,28 @@ def test_paper_profile_values():
     fields["name"] = "h800"
     problems: list[str] = []
     assert build(Hardware, fields, "h800", "", problems) is not None, problems
+
+
+@pytest.mark.parametrize(
+    "path", sorted((INSTANCES / "hardware").glob("*.toml")), ids=lambda p: p.stem
+)
+def test_fixed_times_belong_to_the_sustained_profile_only(path):
+    """docs/model.md §3.1: the paper and datasheet profiles are pure rooflines (so `reproduce`
+    does not move); the sustained profile takes every [latency] value of the file, each cited
+    with a comment, and every shipped platform states its fixed times."""
+    from formulations.types import LATENCY_STAGES
+    from solver.io.tables import hardware_from_table
+
+    raw = read_toml(path)
+    raw.setdefault("name", path.stem)
+    assert set(raw.get("latency", {})) == set(LATENCY_STAGES), "every stage's fixed time"
+    for profile in ("paper", "datasheet", "sustained"):
+        problems: list[str] = []
+        hw = hardware_from_table(raw, profile, str(path), "", problems)
+        assert hw is not None, problems
+        for stage in LATENCY_STAGES:
+            want = raw["latency"][stage] if profile == "sustained" else 0.0
+            assert getattr(hw, f"{stage}_latency_us") == want, (profile, stage)
+    text = path.read_text().split("[latency]", 1)[1].split("\n[", 1)[0]
+    lines = [line for line in text.splitlines()[1:] if "=" in line]
+    assert all("#" in line for line in lines), "each fixed time names its source"
