@@ -14,7 +14,7 @@ import dataclasses
 from formulations import architectures, families
 from formulations import metrics as met
 from formulations.costs import CostModel
-from formulations.types import Deployment, Search
+from formulations.types import Deployment, Instance, Search
 
 
 def _blocked_by(cm: CostModel, d: Deployment, eps: float) -> list[str]:
@@ -31,6 +31,19 @@ def _pace(cm: CostModel, d: Deployment, eps: float) -> str:
     }
     slowest = max(times, key=lambda k: times[k])
     return "pace:" + met.resource(cm, d, slowest, eps)
+
+
+def binding_of(inst: Instance, d: Deployment, eps: float = 1.0) -> list[str]:
+    """What stops deployment `d` of `inst` from growing, with the time families judged at its
+    own stage (docs/model.md §9.4): the target set to its own TPOT; at the target itself for
+    the objective counted there. Every command (solve, evaluate, pareto) asks this, so one
+    deployment has one binding."""
+    cm = CostModel.of(inst, d.architecture)
+    if inst.search.objective != "tokens_per_gpu_at_target":
+        tpot_ms = met.metrics(cm, d, eps).tpot_ms * (1 + 1e-9)
+        own = inst.replace(workload=dataclasses.replace(inst.workload, tpot_ms=tpot_ms))
+        cm = CostModel.of(own, d.architecture)
+    return binding(cm, d, inst.search, eps)
 
 
 def binding(cm: CostModel, d: Deployment, search: Search, eps: float = 1.0) -> list[str]:

@@ -32,7 +32,7 @@ from typing import Any
 import pandas as pd
 
 from formulations import pairings
-from formulations.binding import binding
+from formulations.binding import binding_of
 from formulations.costs import CostModel
 from formulations.layouts import layout_eps
 from formulations.metrics import metrics, resource
@@ -137,6 +137,7 @@ def solve(
             backend=backend,
             time_limit_s=time_limit_s,
             shadow_prices=shadow_prices,
+            breakdown=breakdown,
             export=export,
         )
     start = time.perf_counter()
@@ -222,7 +223,7 @@ def evaluate(
     if m.violated:
         row["binding"] = "+".join(dict.fromkeys(resource(cm, d, f, eps) for f in m.violated))
     else:
-        row["binding"] = "+".join(binding(cm, d, inst.search, eps)) or None
+        row["binding"] = "+".join(binding_of(inst, d, eps)) or None
     if breakdown:
         row.update(breakdown_cells(inst, d, eps))
     row["solve_s"] = time.perf_counter() - start
@@ -275,6 +276,7 @@ def solve_many(
     backend: str | None = None,
     time_limit_s: float | None = None,
     shadow_prices: bool = False,
+    breakdown: bool = False,
     progress: bool | None = None,
     export: str | Path | None = None,
 ) -> pd.DataFrame:
@@ -303,6 +305,7 @@ def solve_many(
         "overrides": dict(overrides) if overrides else None,
         "time_limit_s": time_limit_s,
         "shadow_prices": shadow_prices,
+        "breakdown": breakdown,
         "export": None if export is None else os.path.abspath(export),
     }
     points = [{"index": i, "path": str(p)} for i, p in enumerate(paths)]
@@ -314,6 +317,8 @@ def solve_many(
             "", points, point_fn, tmp, workers=workers, scheduler=scheduler, progress=progress
         )
     columns = ["instance", *COLUMNS, *(SHADOW_COLUMNS if shadow_prices else ())]
+    if breakdown:  # each architecture's own terms, in the order they first appear
+        columns += list(dict.fromkeys(c for c in table.columns if c.startswith(BREAKDOWN_PREFIX)))
     rows = []
     for rec in table.to_dict(orient="records"):
         rec = {k: (v if _present(v) else None) for k, v in rec.items()}

@@ -12,14 +12,13 @@ pair, EP every hardware named on either side.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import math
 import time
 from dataclasses import dataclass
 
 import numpy as np
 
-from formulations import afd, ep
+from formulations import afd, ep, order
 from formulations.costs import CostModel, experts_per_gpu
 from formulations.layouts import ImbalanceFn
 from formulations.types import Deployment, Hardware, Instance, Search
@@ -50,26 +49,23 @@ def candidates(search: Search, arch: str) -> int:
 
 
 class _Tracker:
-    """The best candidate so far: strictly better objective (relative 1e-12), then fewer GPUs."""
+    """The best candidate so far, by the order every backend follows (formulations.order)."""
 
-    def __init__(self, maximize: bool) -> None:
+    def __init__(self, maximize: bool, unit_gpus: int) -> None:
         self.maximize = maximize
+        self.unit_gpus = unit_gpus
         self.value: float | None = None
-        self.gpus = 0
         self.deployment: Deployment | None = None
 
-    def offer(self, value: float, gpus: int, make: object) -> None:
+    def offer(self, value: float, d: Deployment) -> None:
         if not math.isfinite(value):
             return
-        if self.value is not None:
-            tol = 1e-12 * max(1.0, abs(self.value))
-            sign = 1 if self.maximize else -1
-            better = sign * (value - self.value) > tol
-            tie = abs(value - self.value) <= tol
-            if not (better or (tie and gpus < self.gpus)):
+        if self.value is not None and self.deployment is not None:
+            if not order.better(
+                value, d, self.value, self.deployment, self.unit_gpus, self.maximize
+            ):
                 return
-        self.value, self.gpus = value, gpus
-        self.deployment = make() if callable(make) else None
+        self.value, self.deployment = value, d
 
 
 def _scores(
@@ -98,7 +94,7 @@ def _scores(
 def _afd(inst: Instance, imbalance: ImbalanceFn, limit_s: float, start: float) -> Best:
     s, cm = inst.search, CostModel.of(inst, "afd")
     g, sigma = cm.unit_gpus, inst.workload.dp_imbalance
-    track = _Tracker(s.objective != "min_gpus")
+    track = _Tracker(s.objective != "min_gpus", g)
     a_vals = np.arange(s.attention_nodes.lo, s.attention_nodes.hi + 1)
     n_vals = np.arange(s.sequences_per_gpu.lo, s.sequences_per_gpu.hi + 1)
     rows = max(1, CHUNK // len(n_vals))
@@ -127,13 +123,16 @@ def _afd(inst: Instance, imbalance: ImbalanceFn, limit_s: float, start: float) -
                     tpot = cm.tpot_s(st.stage_s, nbo)
                     gpus = (a + f) * g + 0 * n
                     score = _scores(inst, ok, sigma * g * a * n, gpus, tpot)
-                    k = int(np.argmax(score) if track.maximize else np.argmin(score))
+                    # Among equal optima: fewer GPUs (fewer attention units), more sequences.
+                    units = a + 0 * n
+                    k = order.pick(score.ravel(), [units.ravel(), -(n + 0 * a).ravel()],
+                                   track.maximize)  # fmt: skip
+                    if k < 0:
+                        continue
                     ai, ni = np.unravel_index(k, score.shape)
                     track.offer(
                         float(score[ai, ni]),
-                        int(gpus[ai, ni]),
-                        functools.partial(
-                            Deployment,
+                        Deployment(
                             "afd",
                             int(n[0, ni]),
                             int(nbo),
@@ -148,7 +147,7 @@ def _afd(inst: Instance, imbalance: ImbalanceFn, limit_s: float, start: float) -
 def _ep(inst: Instance, imbalance: ImbalanceFn, limit_s: float, start: float) -> Best:
     s, cm = inst.search, CostModel.of(inst, "ep")
     g, sigma = cm.unit_gpus, inst.workload.dp_imbalance
-    track = _Tracker(s.objective != "min_gpus")
+    track = _Tracker(s.objective != "min_gpus", g)
     n_vals = np.arange(s.sequences_per_gpu.lo, s.sequences_per_gpu.hi + 1)
     count = 0
     for nbo in s.ep_micro_batches.values():
@@ -171,13 +170,12 @@ def _ep(inst: Instance, imbalance: ImbalanceFn, limit_s: float, start: float) ->
                 tpot = cm.tpot_s(st.stage_s, nbo)
                 gpus = np.full(n_vals.shape, units * g)
                 score = _scores(inst, ok, sigma * units * g * n_vals, gpus, tpot)
-                k = int(np.argmax(score) if track.maximize else np.argmin(score))
+                k = order.pick(score, [-n_vals], track.maximize)
+                if k < 0:
+                    continue
                 track.offer(
                     float(score[k]),
-                    int(units * g),
-                    functools.partial(
-                        Deployment, "ep", int(n_vals[k]), int(nbo), int(r), units=int(units)
-                    ),
+                    Deployment("ep", int(n_vals[k]), int(nbo), int(r), units=int(units)),
                 )
     return Best(track.deployment, track.value, count, 0.0, True)
 
@@ -205,8 +203,8 @@ def enumerate_best(
 ) -> Best:
     """Best deployment of `arch` by brute force over the whole grid of every pairing.
 
-    Pairings share the time limit; the best objective wins, then fewer GPUs, then the first
-    pairing listed.
+    Pairings share the time limit; the best objective wins, then the smaller deployment
+    (formulations.order), then the first pairing listed.
     """
     start = time.perf_counter()
     run = ORACLES[arch]
@@ -225,21 +223,17 @@ def enumerate_best(
         if found.deployment is None or found.objective is None:
             continue
         found = dataclasses.replace(found, pairing=(attention, ffn))
-        if best is None or _beats(found, best, maximize, inst.search.unit_gpus):
+        assert found.deployment is not None and found.objective is not None
+        if best is None or order.better(
+            found.objective,
+            found.deployment,
+            best.objective,  # type: ignore[arg-type]
+            best.deployment,  # type: ignore[arg-type]
+            inst.search.unit_gpus,
+            maximize,
+        ):
             best = found
     elapsed = time.perf_counter() - start
     if best is None:
         return Best(None, None, count, elapsed, complete)
     return dataclasses.replace(best, candidates=count, solve_s=elapsed, complete=complete)
-
-
-def _beats(new: Best, old: Best, maximize: bool, unit_gpus: int) -> bool:
-    """Strictly better objective (relative 1e-12), or as good with fewer GPUs."""
-    assert new.objective is not None and old.objective is not None
-    assert new.deployment is not None and old.deployment is not None
-    tol = 1e-12 * max(1.0, abs(old.objective))
-    sign = 1 if maximize else -1
-    if sign * (new.objective - old.objective) > tol:
-        return True
-    tie = abs(new.objective - old.objective) <= tol
-    return tie and new.deployment.gpus(unit_gpus) < old.deployment.gpus(unit_gpus)

@@ -19,7 +19,7 @@ from types import ModuleType
 import numpy as np
 
 from formulations import deployment_program as dp
-from formulations import levels
+from formulations import levels, order
 from formulations.costs import CostModel
 from formulations.hull import layout_hulls
 from formulations.layouts import ImbalanceFn, Layouts, with_caps
@@ -116,19 +116,28 @@ class Context:
         return value, units * g, (idx, a, n)
 
 
-def _better(new: Incumbent | None, old: Incumbent | None) -> Incumbent | None:
+def _better(new: Incumbent | None, old: Incumbent | None, unit_gpus: int) -> Incumbent | None:
+    """The better incumbent: a higher value, or an equal one and a smaller deployment
+    (formulations.order; min_gpus values are -GPUs, so higher is better throughout)."""
     if new is None:
         return old
-    if old is None or new[0] > old[0]:
+    if old is None or order.better(new[0], new[1], old[0], old[1], unit_gpus, maximize=True):
         return new
     return old
+
+
+def candidate_keys(lay: Layouts, idx: np.ndarray, a: np.ndarray, n: np.ndarray) -> list:
+    """The tie order of formulations.order.key for candidates (layout idx, serving a, n)."""
+    f = lay.ffn_units[idx]
+    units = a + f
+    return [units, units, a, lay.redundant[idx], -n, a, f]
 
 
 def best_candidate(ctx: Context, lay: Layouts, total: bool) -> Incumbent | None:
     value, _, (idx, a, n) = ctx.own_pace(lay, total)
     if len(value) == 0:
         return None
-    k = int(np.argmax(value))
+    k = order.pick(value, candidate_keys(lay, idx, a, n))
     return float(value[k]), ctx.arch.read_deployment(lay, int(idx[k]), int(a[k]), int(n[k]))
 
 
@@ -156,12 +165,15 @@ def solve_level(
         ctx.on_level(ctx.levels, tpot_s)
     scale = ctx.sigma * ctx.cm.unit_gpus if total else ctx.sigma
     result = LevelResult(None, None, None, True)
-    for lay in ctx.level(tpot_s, max_units):
+    layouts = ctx.level(tpot_s, max_units)
+    for lay in layouts:
         # Every viable layout hosts a deployment at this level (its caps say so): a program
         # that finds none contradicts the forward model.
         hosted = len(lay) > 0
         if ctx.warm_start:
-            result.incumbent = _better(best_candidate(ctx, lay, total), result.incumbent)
+            result.incumbent = _better(
+                best_candidate(ctx, lay, total), result.incumbent, ctx.cm.unit_gpus
+            )
         pruned = prune(lay, per_gpu=not total)
         if ctx.remaining() <= 0:
             result.proven = False
@@ -192,8 +204,40 @@ def solve_level(
         if result.best is None or value > result.best:
             result.best, result.choice = value, ctx.deployment(pruned, found)
             own = _own(ctx, pruned, found, total)
-            result.incumbent = _better((own, result.choice), result.incumbent)
+            result.incumbent = _better((own, result.choice), result.incumbent, ctx.cm.unit_gpus)
+    if result.best is not None and ctx.warm_start:
+        result.choice = _smallest_maximiser(ctx, layouts, result.best, result.choice, total)
     return result
+
+
+def _smallest_maximiser(
+    ctx: Context, layouts: list[Layouts], best: float, choice: Deployment | None, total: bool
+) -> Deployment | None:
+    """Among the level's candidates that reach its optimum F (sequences in flight per GPU, or in
+    all), the smallest deployment (formulations.order); the programs' own choice otherwise.
+    Every (layout, serving units) pair's largest batch is a candidate when the scan is full, so
+    the choice does not depend on which maximiser a backend returned."""
+    g = ctx.cm.unit_gpus
+    scale = ctx.sigma * g if total else ctx.sigma
+    picked: Incumbent | None = None
+    for lay in layouts:
+        hulls = None if levels.full_scan(lay) else layout_hulls(lay)
+        idx, a, n = levels.candidates(lay, hulls)
+        if len(idx) == 0:
+            continue
+        slots = (a * n).astype(float)
+        value = scale * (slots if total else slots / (a + lay.ffn_units[idx]))
+        value = np.where(value >= best * (1 - order.SAME), value, -np.inf)
+        k = order.pick(value, candidate_keys(lay, idx, a, n))
+        if k < 0:
+            continue
+        found = ctx.arch.read_deployment(lay, int(idx[k]), int(a[k]), int(n[k]))
+        picked = _better((float(value[k]), found), picked, g)
+    if picked is None:
+        return choice
+    if choice is not None and not order.same(picked[0], best):
+        return choice
+    return picked[1]
 
 
 def _hull_best(lay: Layouts, total: bool) -> float:
@@ -287,7 +331,7 @@ def descend(ctx: Context, total: bool, max_units: int | None = None) -> Descent:
         if ctx.remaining() <= 0 and incumbent is not None:
             return Descent(incumbent, False, _cut_bound(last_best, floor, incumbent))
         res = solve_level(ctx, theta, total, max_units)
-        incumbent = _better(res.incumbent, incumbent)
+        incumbent = _better(res.incumbent, incumbent, ctx.cm.unit_gpus)
         if not res.proven:
             best = res.bound if res.bound is not None else last_best
             return Descent(incumbent, False, _cut_bound(best, floor, incumbent))
@@ -308,7 +352,8 @@ def _cut_bound(best: float | None, floor: float, incumbent: Incumbent | None) ->
 
 
 def at_target(ctx: Context) -> Descent:
-    """Tokens/s per GPU counted at the TPOT target: one level, its ratio over the target."""
+    """Tokens/s per GPU counted at the TPOT target: one level, its ratio over the target (the
+    level's choice is already the smallest maximiser, `_smallest_maximiser`)."""
     theta = ctx.inst.workload.tpot_ms * 1e-3
     res = solve_level(ctx, theta, total=False)
     if res.choice is None or res.best is None:
@@ -336,7 +381,7 @@ def fewest_gpus(ctx: Context, demand: float) -> Descent:
         need = math.ceil(demand * theta / (sigma * g) * (1 - 1e-12))
         for lay in ctx.level(theta):
             if ctx.warm_start:
-                incumbent = _fewer(_fewest_candidate(ctx, lay, demand), incumbent)
+                incumbent = _fewer(_fewest_candidate(ctx, lay, demand), incumbent, g)
             pruned = prune(lay, per_gpu=False)
             prob, h = dp.build(pruned, "min_units", demand_slots=need)
             sol = ctx.backend.solve(prob, max(ctx.remaining(), 1e-3))
@@ -352,7 +397,7 @@ def fewest_gpus(ctx: Context, demand: float) -> Descent:
             if sol.has_values:
                 found = dp.read_choice(pruned, h, sol.values)
                 units = found.serving + int(pruned.ffn_units[found.layout])
-                incumbent = _fewer((-float(units * g), ctx.deployment(pruned, found)), incumbent)
+                incumbent = _fewer((-float(units * g), ctx.deployment(pruned, found)), incumbent, g)
         cap = None if incumbent is None else int(-incumbent[0]) // g - 1
         if cap is not None and cap < 1:
             return Descent(incumbent, True, None)
@@ -367,9 +412,9 @@ def fewest_gpus(ctx: Context, demand: float) -> Descent:
         theta = nxt
 
 
-def _fewer(new: Incumbent | None, old: Incumbent | None) -> Incumbent | None:
-    """Keep the incumbent with fewer GPUs (values are -GPUs)."""
-    return _better(new, old)
+def _fewer(new: Incumbent | None, old: Incumbent | None, unit_gpus: int) -> Incumbent | None:
+    """Keep the incumbent with fewer GPUs (values are -GPUs), then the smaller deployment."""
+    return _better(new, old, unit_gpus)
 
 
 def _fewest_candidate(ctx: Context, lay: Layouts, demand: float) -> Incumbent | None:
@@ -377,5 +422,6 @@ def _fewest_candidate(ctx: Context, lay: Layouts, demand: float) -> Incumbent | 
     ok = value >= demand * (1 - 1e-12)
     if not ok.any():
         return None
-    k = int(np.flatnonzero(ok)[np.argmin(gpus[ok])])
+    score = np.where(ok, -gpus.astype(float), -np.inf)
+    k = order.pick(score, candidate_keys(lay, idx, a, n))
     return -float(gpus[k]), ctx.arch.read_deployment(lay, int(idx[k]), int(a[k]), int(n[k]))

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from formulations import architectures, pairings
+from formulations import architectures, order, pairings
 from formulations.diagnose import diagnose
 from formulations.layouts import ImbalanceFn, Layouts, layout_eps, real_caps
 from formulations.metrics import metrics
@@ -172,7 +172,9 @@ def optimize(
         if proofs is not None and kept:
             proofs.extend((f"{pairings.label(pair)}.{lab}", p, v) for lab, p, v in kept)
         outs.append((pair, out))
-    return _best_branch(arch, name, inst.search.objective == "min_gpus", outs, t0)
+    return _best_branch(
+        arch, name, inst.search.objective == "min_gpus", outs, t0, inst.search.unit_gpus
+    )
 
 
 def _bound(out: Outcome, minimise: bool) -> float | None:
@@ -192,6 +194,7 @@ def _best_branch(
     minimise: bool,
     outs: list[tuple[tuple[Hardware, Hardware], Outcome]],
     t0: float,
+    unit_gpus: int,
 ) -> Outcome:
     """The best pairing's outcome; optimal only when every branch was settled (§17)."""
     branches = tuple((pairings.label(pair), str(out.status), out.objective) for pair, out in outs)
@@ -213,8 +216,18 @@ def _best_branch(
         return dataclasses.replace(
             empty, levels=levels_done, programs=programs, notes=notes, branches=branches
         )
-    sign = -1.0 if minimise else 1.0
-    pair, best = max(found, key=lambda po: sign * float(po[1].objective or 0.0))
+    pair, best = found[0]
+    for other_pair, other in found[1:]:  # ties: the smaller deployment, then the first listed
+        assert other.deployment is not None and best.deployment is not None
+        if order.better(
+            float(other.objective or 0.0),
+            other.deployment,
+            float(best.objective or 0.0),
+            best.deployment,
+            unit_gpus,
+            maximize=not minimise,
+        ):
+            pair, best = other_pair, other
     assert best.objective is not None
     bounds = [_bound(out, minimise) for _, out in outs]
     gap: float | None = 0.0

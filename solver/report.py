@@ -87,8 +87,14 @@ def pairing_label(rec: dict[str, Any]) -> str | None:
     return a if a == f else f"{a}+{f}"
 
 
-def to_table(df: pd.DataFrame) -> str:
+def to_table(df: pd.DataFrame, objective: str | None = None) -> str:
+    """The human table; with the objective counted at the TPOT target, its value is shown next
+    to (and labelled apart from) the own-pace throughput."""
     cols = [(k, h, f) for k, h, f in _TABLE if k in df.columns]
+    if objective == "tokens_per_gpu_at_target" and "objective" in df.columns:
+        at = next(i for i, (k, _, _) in enumerate(cols) if k == "tokens_per_s_per_gpu")
+        cols[at] = ("tokens_per_s_per_gpu", "own tok/s/GPU", "{:,.0f}")
+        cols.insert(at, ("objective", "tok/s/GPU @target", "{:,.0f}"))
     recs = records(df)
     labels = [pairing_label(r) for r in recs]
     shown = {label for label in labels if label is not None}
@@ -274,7 +280,7 @@ def render(
         return to_json(df)
     if fmt == "csv":
         return to_csv(df).rstrip("\n")
-    text = to_table(df)
+    text = to_table(df, objective)
     extra = [line for rec in records(df) for line in breakdown_text(rec)]
     if extra:
         text = text + "\n" + "\n".join(extra)

@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 
 from formulations import pairings
-from formulations.binding import binding
+from formulations.binding import binding_of
 from formulations.breakdown import breakdown_of
 from formulations.costs import CostModel
 from formulations.metrics import metrics
@@ -148,7 +148,6 @@ def outcome_row(inst: Instance, out: Outcome, reference: Outcome | None = None) 
         row["binding"] = out.reason or None
         return row
     inst = branch_of(inst, out)
-    cm = CostModel.of(inst, out.architecture)
     row.update(deployment_cells(inst, out.deployment, out.eps))
     row.update(hardware_cells(inst))
     row["imbalance_loss"] = (
@@ -156,7 +155,7 @@ def outcome_row(inst: Instance, out: Outcome, reference: Outcome | None = None) 
         if reference is None
         else imbalance_loss(inst.search.objective, out.objective, reference.objective)
     )
-    blocked = binding(cm, out.deployment, inst.search, out.eps)
+    blocked = binding_of(inst, out.deployment, out.eps)
     if inst.search.objective == "min_gpus":
         blocked = ["demand", *blocked]
     text = "+".join(blocked)

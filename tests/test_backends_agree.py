@@ -64,6 +64,10 @@ def _agree(inst: Instance, arch: str, backends=BACKENDS) -> Outcome:
         assert str(got.status) == str(oracle.status)
         if got.deployment is not None:
             _check_deployment(inst, got)
+            # Among equal optima every backend returns the same, smallest deployment
+            # (formulations.order), on the same hardware pairing.
+            assert got.deployment == oracle.deployment, (name, got.deployment, oracle.deployment)
+            assert pairings.names(got.pairing) == pairings.names(oracle.pairing)
     return oracle
 
 

@@ -36,6 +36,10 @@ def toy_point(instance_path: str, overrides: dict[str, Any]) -> list[dict[str, A
     mode = overrides.get("search.mode")
     if overrides.get("search.sleep_s"):
         time.sleep(float(overrides["search.sleep_s"]))
+    if overrides.get("search.wait_for"):  # hold until the test releases it (at most 60 s)
+        release, until = Path(overrides["search.wait_for"]), time.monotonic() + 60
+        while not release.exists() and time.monotonic() < until:
+            time.sleep(0.01)
     if mode == "fail":
         raise ValueError(f"no plan for tpot {tpot_ms}")
     # Only ever exit inside a pool worker: in process it would kill pytest itself.
@@ -306,17 +310,26 @@ def test_resume_keeps_new_point_order(instance: Path, tmp_path: Path) -> None:
 _CHILD = """
 import sys
 sys.path[:0] = [{repo!r}, {tests!r}]
-from test_engine import toy_point, grid
+from test_engine import toy_point, grid, killable_points
 from solver.analysis.engine import SweepInterrupted, run_points, start_method
-points = grid(10, 4)
-for p in points:
-    p["search.sleep_s"] = 0.1
+points = killable_points({out!r})
 try:
     run_points({instance!r}, points, toy_point, {out!r}, workers=2)
 except SweepInterrupted as exc:
     print(exc, file=sys.stderr)
     sys.exit(130)
 """
+
+
+def killable_points(out: str) -> list[dict[str, Any]]:
+    """40 points; the first 8 run at once, the rest wait for `out/release`: however loaded the
+    machine, the test kills the sweep with 4 to 8 points stored, never all 40."""
+    points = grid(10, 4)
+    for i, p in enumerate(points):
+        p["search.sleep_s"] = 0.05
+        if i >= 8:
+            p["search.wait_for"] = str(Path(out) / "release")
+    return points
 
 
 def _start_child(instance: Path, out: Path) -> subprocess.Popen[bytes]:
@@ -360,13 +373,12 @@ def test_killed_sweep_resumes_to_the_same_table(
             os.killpg(child.pid, signal.SIGKILL)
             child.wait()
     n_stored = _stored(out)
-    assert 4 <= n_stored < 40
+    assert 4 <= n_stored <= 8
     if sig == signal.SIGINT:
         assert child.returncode == 130
         assert f"interrupted: {n_stored} of 40 points stored" in stderr.decode()
-    points = grid(10, 4)
-    for p in points:
-        p["search.sleep_s"] = 0.1
+    points = killable_points(str(out))
+    (out / "release").touch()
     table = run_points(instance, points, toy_point, out, workers=2, resume=True)
     assert_same(table, expected_table(instance, points))
     with ResultStore(out) as store:

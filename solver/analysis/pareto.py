@@ -22,8 +22,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from formulations import architectures, levels, pairings
-from formulations.binding import binding
+from formulations import architectures, levels, order, pairings
+from formulations.binding import binding_of
 from formulations.costs import CostModel
 from formulations.layouts import layout_eps
 from formulations.metrics import metrics
@@ -51,9 +51,11 @@ COLUMNS = (
     "micro_batch_size",
     "target_from_ms",
     "target_to_ms",
+    "attention_hardware",
+    "ffn_hardware",
 )
-"""The issue's columns first, then tokens/s (Little's law), the micro-batch size and the range
-of TPOT targets for which the row's deployment is the optimum."""
+"""The issue's columns first, then tokens/s (Little's law), the micro-batch size, the range
+of TPOT targets for which the row's deployment is the optimum, and its hardware pairing."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,6 +67,8 @@ class Step:
     deployment: Deployment
     in_flight: float = 0.0
     """R: sequences in flight per GPU (F of the step)."""
+    pairing: int = 0
+    """Index of the hardware pairing the step runs on (pairings.pairings order)."""
 
 
 def _own(ctx: scheme.Context, d: Deployment) -> tuple[float, float]:
@@ -116,13 +120,25 @@ def _best_below(ctx: scheme.Context, lo_s: float) -> Step | None:
     return Step(tpot_s, value, d)
 
 
-def frontier(steps: list[Step], lo_s: float, hi_s: float) -> list[tuple[Step, float, float]]:
-    """G's breakpoints within [lo_s, hi_s]: (step, first target, last target) in seconds."""
-    ordered = sorted(steps, key=lambda s: (s.tpot_s, -s.value))
+def frontier(
+    steps: list[Step], lo_s: float, hi_s: float, unit_gpus: int = 1
+) -> list[tuple[Step, float, float]]:
+    """G's breakpoints within [lo_s, hi_s]: (step, first target, last target) in seconds. Steps
+    of several hardware pairings make one frontier (the best over the pairings); among steps of
+    equal value the one solve would return wins (formulations.order), then the first pairing."""
+    ordered = sorted(
+        steps, key=lambda s: (s.tpot_s, -s.value, order.key(s.deployment, unit_gpus), s.pairing)
+    )
     best: Step | None = None
     rows: list[Step] = []
     for step in ordered:
-        if best is None or step.value > best.value * (1 + 1e-12):
+        if best is None or (step.value > best.value and not order.same(step.value, best.value)):
+            best = step
+            rows.append(step)
+        elif order.same(step.value, best.value) and order.key(
+            step.deployment, unit_gpus
+        ) < order.key(best.deployment, unit_gpus):
+            # An equal optimum that is smaller: solve at these targets returns it.
             best = step
             rows.append(step)
     out = []
@@ -136,15 +152,12 @@ def frontier(steps: list[Step], lo_s: float, hi_s: float) -> list[tuple[Step, fl
 
 
 def _row(inst: Instance, arch: str, step: Step, start: float, end: float) -> dict[str, Any]:
+    inst = pairings.on(inst, *pairings.pairings(inst, arch)[step.pairing])
     d = step.deployment
     cm = CostModel.of(inst, arch)
     eps = layout_eps(imbalance_fn(inst), d, inst.search.unit_gpus)
     m = metrics(cm, d, eps)
-    # What binds at the row's own pace: the target set to its TPOT.
-    at_own = inst.replace(
-        workload=dataclasses.replace(inst.workload, tpot_ms=m.tpot_ms * (1 + 1e-9))
-    )
-    blocked = binding(CostModel.of(at_own, arch), d, inst.search, eps)
+    blocked = binding_of(inst, d, eps)  # at its own pace, as solve and evaluate say it
     return {
         "architecture": arch,
         "tpot_ms": m.tpot_ms,
@@ -159,8 +172,12 @@ def _row(inst: Instance, arch: str, step: Step, start: float, end: float) -> dic
         "binding": "+".join(blocked) or None,
         "tokens_per_s": m.tokens_per_s,
         "micro_batch_size": m.micro_batch_size,
-        "target_from_ms": start * 1e3,
+        # From its own TPOT (the same float as tpot_ms: a lookup at exactly that TPOT finds
+        # this row), or from the range's lower end.
+        "target_from_ms": m.tpot_ms if start <= step.tpot_s else start * 1e3,
         "target_to_ms": end * 1e3,
+        "attention_hardware": inst.attention_hardware_name,
+        "ffn_hardware": inst.ffn_hardware_name,
     }
 
 
@@ -202,37 +219,33 @@ def pareto(
     deadline = time.perf_counter() + limit
     at_hi = inst.replace(workload=dataclasses.replace(inst.workload, tpot_ms=hi_ms))
     rows: list[dict[str, Any]] = []
+    imbalance = imbalance_fn(inst)
     for arch in archs:
-        choices = pairings.pairings(inst, arch)
-        if len(choices) > 1:
-            listed = ", ".join(pairings.label(p) for p in choices)
-            raise InputError(
-                [
-                    f"pareto: {arch.upper()} may choose its hardware ({listed}); the frontier "
-                    "takes one pairing: fix it (hardware, or attention_hardware and "
-                    "ffn_hardware for AFD) or pass --arch"
-                ]
-            )
         if budget_nonpositive(at_hi, arch):
             continue
-        ctx = scheme.Context.of(
-            pairings.on(at_hi, *choices[0]),
-            architectures.get(arch),
-            imbalance_fn(inst),
-            make_backend(backend or inst.search.backend),
-            deadline,
-        )
-        tick = None if progress is None else (lambda t, arch=arch: progress(arch, t * 1e3))
-        try:
-            steps = walk(ctx, hi_ms * 1e-3, lo_ms * 1e-3, tick)
-        except TimeoutError:
-            raise InputError(
-                [
-                    f"pareto: the time limit ({limit:g} s) cut the {arch} frontier short; "
-                    "raise --time-limit or narrow --tpot"
-                ]
-            ) from None
-        for step, start, end in frontier(steps, lo_ms * 1e-3, hi_ms * 1e-3):
+        steps: list[Step] = []
+        # Every hardware pairing walks its own steps; the frontier is the best over them.
+        for i, pair in enumerate(pairings.pairings(inst, arch)):
+            ctx = scheme.Context.of(
+                pairings.on(at_hi, *pair),
+                architectures.get(arch),
+                imbalance,
+                make_backend(backend or inst.search.backend),
+                deadline,
+            )
+            tick = None if progress is None else (lambda t, arch=arch: progress(arch, t * 1e3))
+            try:
+                found = walk(ctx, hi_ms * 1e-3, lo_ms * 1e-3, tick)
+            except TimeoutError:
+                raise InputError(
+                    [
+                        f"pareto: the time limit ({limit:g} s) cut the {arch} frontier short; "
+                        "raise --time-limit or narrow --tpot"
+                    ]
+                ) from None
+            steps += [dataclasses.replace(s, pairing=i) for s in found]
+        g = inst.search.unit_gpus
+        for step, start, end in frontier(steps, lo_ms * 1e-3, hi_ms * 1e-3, g):
             rows.append(_row(inst, arch, step, start, end))
     df = pd.DataFrame(rows, columns=list(COLUMNS))
     return df.astype({c: "Int64" for c in INT_COLUMNS})

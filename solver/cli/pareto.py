@@ -50,8 +50,9 @@ def cmd_pareto(args: argparse.Namespace) -> int:
             ]
         ]
         print(shown.to_string(index=False, float_format=lambda x: f"{x:,.1f}"))
-        for t, arch in pareto.winner_changes(df):
-            print(f"from {t:.2f} ms: {arch.upper()} is better")
+        if df["architecture"].nunique() > 1:  # a verdict needs two architectures
+            for t, arch in pareto.winner_changes(df):
+                print(f"from {t:.2f} ms: {arch.upper()} is better")
     else:
         print(report.render(df, args.format, with_verdict=False))
     return 0
