@@ -226,7 +226,13 @@ def stages(
 
 def deployment_stages(cm: CostModel, d: Deployment, eps: float = 1.0) -> Stages:
     return stages(
-        cm, d.n_attention, d.n_ffn, d.sequences_per_gpu, d.redundant, d.micro_batches, eps
+        cm,
+        d.pool("attention"),
+        d.pool("ffn"),
+        d.sequences_per_gpu,
+        d.redundant,
+        d.micro_batches,
+        eps,
     )
 
 
@@ -299,7 +305,7 @@ def family_quantity(cm: CostModel, lay: Layouts, fam: Family, x: np.ndarray) -> 
 
 def single_layout(cm: CostModel, d: Deployment, eps: float, search: Search) -> Layouts:
     """The layout of deployment d alone, serving units pinned (for per-deployment analyses)."""
-    a, f = np.array([d.n_attention]), np.array([d.n_ffn])
+    a, f = np.array([d.pool("attention")]), np.array([d.pool("ffn")])
     return Layouts(
         architecture=NAME,
         micro_batches=d.micro_batches,
@@ -322,8 +328,7 @@ def read_deployment(lay: Layouts, c: int, serving: int, sequences: int) -> Deplo
         int(sequences),
         lay.micro_batches,
         int(lay.redundant[c]),
-        attention_units=int(serving),
-        ffn_units=int(lay.ffn_units[c]),
+        nodes=(("attention", int(serving)), ("ffn", int(lay.ffn_units[c]))),
     )
 
 

@@ -58,15 +58,15 @@ def binding(cm: CostModel, d: Deployment, search: Search, eps: float = 1.0) -> l
         blocked = _blocked_by(cm, dataclasses.replace(d, sequences_per_gpu=n + step), eps)
         found += blocked
         fits |= not blocked
-    if d.attention_units is not None:  # serving units are a decision (AFD)
-        a = d.n_attention + 1
-        gpus = (a + d.n_ffn) * cm.unit_gpus
+    if d.architecture == "afd":  # serving units are a decision (AFD)
+        a = d.pool("attention") + 1
+        gpus = (a + d.pool("ffn")) * cm.unit_gpus
         if a > search.attention_nodes.hi:
             found.append("search:attention_nodes")
         elif search.max_gpus is not None and gpus > search.max_gpus:
             found.append("search:max_gpus")
         else:
-            blocked = _blocked_by(cm, dataclasses.replace(d, attention_units=a), eps)
+            blocked = _blocked_by(cm, d.with_pool("attention", a), eps)
             found += blocked
             fits |= not blocked
     if fits:

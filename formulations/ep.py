@@ -160,7 +160,7 @@ def stages(
 
 
 def deployment_stages(cm: CostModel, d: Deployment, eps: float = 1.0) -> Stages:
-    return stages(cm, d.n_units, d.sequences_per_gpu, d.redundant, d.micro_batches, eps)
+    return stages(cm, d.pool("ep"), d.sequences_per_gpu, d.redundant, d.micro_batches, eps)
 
 
 def layouts(cm: CostModel, micro_batches: int, search: Search, imbalance: ImbalanceFn) -> Layouts:
@@ -207,7 +207,7 @@ def family_quantity(cm: CostModel, lay: Layouts, fam: Family, x: np.ndarray) -> 
 
 def single_layout(cm: CostModel, d: Deployment, eps: float, search: Search) -> Layouts:
     """The layout of deployment d alone (for per-deployment analyses)."""
-    n = np.array([d.n_units])
+    n = np.array([d.pool("ep")])
     return Layouts(
         architecture=NAME,
         micro_batches=d.micro_batches,
@@ -229,7 +229,7 @@ def read_deployment(lay: Layouts, c: int, serving: int, sequences: int) -> Deplo
         int(sequences),
         lay.micro_batches,
         int(lay.redundant[c]),
-        units=int(lay.expert_units[c]),
+        nodes=((NAME, int(lay.expert_units[c])),),
     )
 
 

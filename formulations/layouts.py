@@ -251,7 +251,7 @@ def with_caps(
 
 def layout_eps(imbalance: ImbalanceFn, d: Deployment, unit_gpus: int) -> float:
     """Max/mean expert load of deployment d's expert ranks (FFN GPUs for AFD, all GPUs for EP)."""
-    units = d.n_ffn if d.architecture == "afd" else d.n_units
+    units = d.pool("ffn") if d.architecture == "afd" else d.pool("ep")
     return float(imbalance(np.array([units * unit_gpus]), np.array([d.redundant]))[0])
 
 

@@ -39,9 +39,7 @@ def key(d: Deployment, unit_gpus: int) -> tuple[int, ...]:
         d.micro_batches,
         d.redundant,
         -d.sequences_per_gpu,
-        d.n_attention,
-        d.n_ffn,
-        d.n_units,
+        *(u for _, u in d.nodes),
     )
 
 

@@ -425,48 +425,44 @@ class Instance:
 class Deployment:
     """One concrete deployment: what the programs choose and what `evaluate` takes.
 
-    AFD uses attention_units and ffn_units; EP uses units. `sequences_per_gpu` is every
-    sequence in flight on one attention GPU (EP: one GPU), summed over the micro-batches
-    (docs/model.md §2); the micro-batches differ by at most one sequence.
+    `nodes` holds the units of each of the architecture's pools, in its pool order; the first
+    pool holds the sequences (AFD: ("attention", N_A), ("ffn", N_F); EP: ("ep", N)).
+    `sequences_per_gpu` is every sequence in flight on one serving GPU, summed over the
+    micro-batches (docs/model.md §2); the micro-batches differ by at most one sequence.
+    `unit_gpus` is set only where the architecture sizes its unit itself (else the search's).
     """
 
     architecture: str
     sequences_per_gpu: int
     micro_batches: int
     redundant: int = 0
-    attention_units: int | None = None
-    ffn_units: int | None = None
-    units: int | None = None
+    nodes: tuple[tuple[str, int], ...] = ()
+    unit_gpus: int | None = None
 
     @property
     def micro_batch_size(self) -> int:
         """b = ceil(n / N_BO): the largest micro-batch, which sets every stage time."""
         return -(-self.sequences_per_gpu // self.micro_batches)
 
-    @property
-    def n_attention(self) -> int:
-        """N_A (AFD); 0 for EP."""
-        return int(self.attention_units or 0)
+    def pool(self, name: str) -> int:
+        """Units of pool `name` (0 when the architecture has no such pool)."""
+        return next((int(u) for p, u in self.nodes if p == name), 0)
 
-    @property
-    def n_ffn(self) -> int:
-        """N_F (AFD); 0 for EP."""
-        return int(self.ffn_units or 0)
-
-    @property
-    def n_units(self) -> int:
-        """N (EP); 0 for AFD."""
-        return int(self.units or 0)
+    def with_pool(self, name: str, units: int) -> Deployment:
+        """The same deployment with `units` units in pool `name`."""
+        nodes = tuple((p, int(units) if p == name else u) for p, u in self.nodes)
+        return dataclasses.replace(self, nodes=nodes)
 
     @property
     def total_units(self) -> int:
         """Deployment units of every pool: N_A + N_F (AFD) or N (EP)."""
-        return self.n_attention + self.n_ffn + self.n_units
+        return sum(u for _, u in self.nodes)
 
     @property
     def serving_units(self) -> int:
-        """Units whose GPUs hold sequences: N_A (AFD) or N (EP)."""
-        return self.n_attention + self.n_units
+        """Units whose GPUs hold sequences: the first pool's."""
+        return int(self.nodes[0][1]) if self.nodes else 0
 
     def gpus(self, unit_gpus: int) -> int:
-        return self.total_units * unit_gpus
+        """GPUs of every pool (`unit_gpus`: the search's, unless the deployment sets its own)."""
+        return self.total_units * (self.unit_gpus or unit_gpus)

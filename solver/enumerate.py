@@ -137,8 +137,7 @@ def _afd(inst: Instance, imbalance: ImbalanceFn, limit_s: float, start: float) -
                             int(n[0, ni]),
                             int(nbo),
                             int(r),
-                            attention_units=int(a[ai, 0]),
-                            ffn_units=int(f),
+                            nodes=(("attention", int(a[ai, 0])), ("ffn", int(f))),
                         ),
                     )
     return Best(track.deployment, track.value, count, 0.0, True)
@@ -175,7 +174,7 @@ def _ep(inst: Instance, imbalance: ImbalanceFn, limit_s: float, start: float) ->
                     continue
                 track.offer(
                     float(score[k]),
-                    Deployment("ep", int(n_vals[k]), int(nbo), int(r), units=int(units)),
+                    Deployment("ep", int(n_vals[k]), int(nbo), int(r), nodes=(("ep", int(units)),)),
                 )
     return Best(track.deployment, track.value, count, 0.0, True)
 

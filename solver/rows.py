@@ -88,8 +88,8 @@ def deployment_cells(inst: Instance, d: Deployment, eps: float) -> dict[str, Any
     return {
         "expert_imbalance": eps,
         "redundant_experts": d.redundant,
-        "attention_nodes": d.attention_units,
-        "ffn_nodes": d.ffn_units,
+        "attention_nodes": d.pool("attention") if d.architecture == "afd" else None,
+        "ffn_nodes": d.pool("ffn") if d.architecture == "afd" else None,
         "nodes": d.total_units,
         "gpus": m.gpus,
         "sequences_per_gpu": d.sequences_per_gpu,

@@ -43,10 +43,10 @@ def _check_deployment(inst: Instance, out: Outcome) -> None:
     assert s.sequences_per_gpu.lo <= d.sequences_per_gpu <= s.sequences_per_gpu.hi
     assert s.redundant_experts.lo <= d.redundant <= s.redundant_experts.hi
     if d.architecture == "afd":
-        assert s.attention_nodes.lo <= d.attention_units <= s.attention_nodes.hi
-        assert s.ffn_nodes.lo <= d.ffn_units <= s.ffn_nodes.hi
+        assert s.attention_nodes.lo <= d.pool("attention") <= s.attention_nodes.hi
+        assert s.ffn_nodes.lo <= d.pool("ffn") <= s.ffn_nodes.hi
     else:
-        assert s.nodes.lo <= d.units <= s.nodes.hi
+        assert s.nodes.lo <= d.pool("ep") <= s.nodes.hi
     arch = architectures.get(d.architecture)
     checks = arch.checks(cm, arch.deployment_stages(cm, d, out.eps))
     failed = [k for k, ok in checks.items() if not bool(np.all(ok))]
@@ -131,12 +131,12 @@ def test_larger_space_agrees_across_backends():
 def test_pinned_variables_are_respected():
     inst = make_instance(attention_nodes=(1, 32), ffn_nodes=(8, 8), sequences_per_gpu=(1, 512))
     out = optimize(inst, "afd", "highs")
-    assert out.deployment.ffn_units == 8
+    assert out.deployment.pool("ffn") == 8
     oracle = optimize(inst, "afd", "enumerate")
     assert _same(out, oracle)
     pinned = dataclasses.replace(inst.search, sequences_per_gpu=IntRange(64, 64))
     out = optimize(inst.replace(search=pinned), "afd", "highs")
-    assert out.deployment.sequences_per_gpu == 64 and out.deployment.ffn_units == 8
+    assert out.deployment.sequences_per_gpu == 64 and out.deployment.pool("ffn") == 8
 
 
 def test_calibrated_grouped_gemm_agrees_with_enumeration():

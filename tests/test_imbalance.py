@@ -183,7 +183,7 @@ def test_placement_imbalance_feeds_the_programs():
         oracle = optimize(inst, arch, "enumerate")
         assert highs.objective == pytest.approx(oracle.objective, rel=1e-9)
         d = highs.deployment
-        units = d.ffn_units if arch == "afd" else d.units
+        units = d.pool("ffn") if arch == "afd" else d.pool("ep")
         assert highs.eps == fn(np.array([units * 8]), np.array([d.redundant]))[0]
     # With replicas the placement balances the hot experts away; without, AFD loses throughput.
     free = solve(inst, architectures=["afd"]).iloc[0]

@@ -45,7 +45,7 @@ def _sample(inst, arch: str, best, rng: np.random.Generator):
             [
                 uniform(s.attention_nodes, half),
                 np.clip(
-                    best.attention_units + rng.integers(-2, 3, half),
+                    best.pool("attention") + rng.integers(-2, 3, half),
                     s.attention_nodes.lo,
                     s.attention_nodes.hi,
                 ),
@@ -54,14 +54,16 @@ def _sample(inst, arch: str, best, rng: np.random.Generator):
         f = np.concatenate(
             [
                 uniform(s.ffn_nodes, half),
-                np.clip(best.ffn_units + rng.integers(-1, 2, half), s.ffn_nodes.lo, s.ffn_nodes.hi),
+                np.clip(
+                    best.pool("ffn") + rng.integers(-1, 2, half), s.ffn_nodes.lo, s.ffn_nodes.hi
+                ),
             ]
         )
         return {"a": a, "f": f, "n": n, "r": r, "nbo": nbo}
     units = np.concatenate(
         [
             uniform(s.nodes, half),
-            np.clip(best.units + rng.integers(-2, 3, half), s.nodes.lo, s.nodes.hi),
+            np.clip(best.pool("ep") + rng.integers(-2, 3, half), s.nodes.lo, s.nodes.hi),
         ]
     )
     return {"units": units, "n": n, "r": r, "nbo": nbo}

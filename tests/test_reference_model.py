@@ -63,9 +63,9 @@ def forward_breakdown(inst: Any, d: ref.RefDeployment, eps: float) -> dict[str, 
         sequences_per_gpu=d.sequences_per_gpu,
         micro_batches=d.micro_batches,
         redundant=d.redundant,
-        attention_units=d.attention_units if afd else None,
-        ffn_units=d.ffn_units if afd else None,
-        units=None if afd else d.units,
+        nodes=(("attention", d.attention_units), ("ffn", d.ffn_units))
+        if afd
+        else (("ep", d.units),),
     )
     return {k: float(v) for k, v in breakdown.breakdown(inst, deployment, eps).items()}
 

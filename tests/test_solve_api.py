@@ -248,7 +248,7 @@ def test_discrete_penalty_against_the_scale_up_closed_form():
         sequences_per_gpu=(3 * 79, 3 * 79),
     )
     out = optimize(inst, "afd", "highs")
-    n_a = out.deployment.attention_units
+    n_a = out.deployment.pool("attention")
     assert n_a == int(cap) // 79
     relaxed = cap / 79
     assert out.discrete_penalty == pytest.approx(
@@ -393,7 +393,7 @@ def test_discrete_penalty_against_a_direct_relaxation(objective):
                 value = a * n if objective == "total_tokens" else a * n / (a + f)
                 best = value if best is None else max(best, value)
     d = out.deployment
-    mine = d.n_attention * d.sequences_per_gpu
+    mine = d.pool("attention") * d.sequences_per_gpu
     if objective == "min_gpus":
         expected = 1 - best / d.total_units
     elif objective == "total_tokens":

@@ -62,8 +62,8 @@ def retention_table(
     afd0 = optimize(base, "afd", backend)
     ep0 = optimize(base, "ep", backend)
     lam = ep_lambda(inst, backend)
-    n_a = afd0.deployment.n_attention if afd0.deployment else None
-    n_f = afd0.deployment.n_ffn if afd0.deployment else None
+    n_a = afd0.deployment.pool("attention") if afd0.deployment else None
+    n_f = afd0.deployment.pool("ffn") if afd0.deployment else None
     rows = []
     for sigma in sigmas:
         row: dict[str, float | None] = {"sigma": sigma}

@@ -113,9 +113,11 @@ def parse_deployment(spec: str | dict[str, Any], inst: Instance) -> Deployment:
         sequences_per_gpu=values["sequences_per_gpu"],
         micro_batches=values.get("micro_batches", default_nbo),
         redundant=values.get("redundant_experts", s.redundant_experts.lo),
-        attention_units=values.get("attention_nodes") if arch == "afd" else None,
-        ffn_units=values.get("ffn_nodes") if arch == "afd" else None,
-        units=values.get("nodes") if arch == "ep" else None,
+        nodes=(
+            (("attention", values["attention_nodes"]), ("ffn", values["ffn_nodes"]))
+            if arch == "afd"
+            else (("ep", values["nodes"]),)
+        ),
     )
 
 

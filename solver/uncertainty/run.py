@@ -76,9 +76,9 @@ def _shape_of(d: Deployment, pairing: tuple[Any, Any]) -> dict[str, Any]:
     afd = d.architecture == "afd"
     return {
         "architecture": d.architecture,
-        "attention_nodes": d.attention_units if afd else None,
-        "ffn_nodes": d.ffn_units if afd else None,
-        "nodes": None if afd else d.units,
+        "attention_nodes": d.pool("attention") if afd else None,
+        "ffn_nodes": d.pool("ffn") if afd else None,
+        "nodes": None if afd else d.pool("ep"),
         "redundant_experts": d.redundant,
         "micro_batches": d.micro_batches,
         "attention_hardware": pairing[0].name,
@@ -121,9 +121,11 @@ def _deployment(shape: dict[str, Any], n: int) -> Deployment:
         int(n),
         int(shape["micro_batches"]),
         int(shape["redundant_experts"]),
-        attention_units=int(shape["attention_nodes"]) if afd else None,
-        ffn_units=int(shape["ffn_nodes"]) if afd else None,
-        units=None if afd else int(shape["nodes"]),
+        nodes=(
+            (("attention", int(shape["attention_nodes"])), ("ffn", int(shape["ffn_nodes"])))
+            if afd
+            else (("ep", int(shape["nodes"])),)
+        ),
     )
 
 
