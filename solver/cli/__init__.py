@@ -14,7 +14,7 @@ import traceback
 from collections.abc import Sequence
 
 from solver import exit_codes
-from solver.cli import analysis, calibrate, pareto, placement, size, solve
+from solver.cli import analysis, calibrate, launch, pareto, placement, size, solve
 from solver.errors import AfdSolverError
 
 
@@ -40,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks for input errors too")
     parser.add_argument("--version", action="version", version=f"afd-solver {version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (solve, analysis, pareto, placement, size, calibrate):
+    for module in (solve, analysis, pareto, placement, size, calibrate, launch):
         module.register(sub)
     return parser
 
