@@ -18,7 +18,7 @@ import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
-from solver.launch.expert_map import to_yaml, trtllm_load_balancer
+from solver.launch.expert_map import from_yaml, to_yaml, trtllm_load_balancer
 from solver.launch.flags import ENGINE_VERSIONS
 from solver.launch.plan import LaunchPlan
 
@@ -126,11 +126,11 @@ def sglang(plan: LaunchPlan, expert_map: str | None) -> Launch:
     files = {}
     if plan.engine_redundant:
         argv += ["--ep-num-redundant-experts", str(plan.engine_redundant)]
-        if expert_map is not None:
-            argv += ["--init-expert-location", EXPERT_MAP_FILE["sglang"]]
-            files[EXPERT_MAP_FILE["sglang"]] = expert_map
-        else:
-            argv.append("--enable-eplb")
+    if expert_map is not None:
+        argv += ["--init-expert-location", EXPERT_MAP_FILE["sglang"]]
+        files[EXPERT_MAP_FILE["sglang"]] = expert_map
+    elif plan.engine_redundant:
+        argv.append("--enable-eplb")  # no loads to place on: balance online
     if _speculative(plan):
         d = plan.draft_tokens
         argv += ["--speculative-algorithm", "NEXTN", "--speculative-num-steps", str(d)]
@@ -162,12 +162,12 @@ def vllm(plan: LaunchPlan, expert_map: str | None) -> Launch:
     if plan.engine_redundant:
         eplb = {"num_redundant_experts": plan.engine_redundant}
         head += ["--enable-eplb", "--eplb-config", json.dumps(eplb, separators=(",", ":"))]
-        if expert_map is not None:
-            files[EXPERT_MAP_FILE["vllm"]] = expert_map
-            notes.append(
-                "vLLM 0.33.0 loads no expert map at start-up: EPLB starts from its own layout "
-                f"and rebalances; {EXPERT_MAP_FILE['vllm']} holds the placed map for reference"
-            )
+    if expert_map is not None:
+        files[EXPERT_MAP_FILE["vllm"]] = expert_map
+        notes.append(
+            "vLLM 0.33.0 loads no expert map at start-up: EPLB starts from its own layout "
+            f"and rebalances; {EXPERT_MAP_FILE['vllm']} holds the placed map for reference"
+        )
     if _speculative(plan):
         spec = {"method": "mtp", "num_speculative_tokens": plan.draft_tokens}
         head += ["--speculative-config", json.dumps(spec, separators=(",", ":"))]
@@ -205,8 +205,6 @@ def trtllm(plan: LaunchPlan, expert_map: str | None) -> Launch:
             None, plan.physical_experts, model.num_layers, model.num_dense_layers
         )
         if expert_map is not None:
-            from solver.launch.expert_map import from_yaml
-
             balancer = from_yaml(expert_map)["moe_config"]["load_balancer"]
         config["moe_config"]["load_balancer"] = balancer
     if _speculative(plan):
