@@ -218,3 +218,17 @@ def test_launch_input_errors_are_one_line(tmp_path, capsys, extra, fragment):
     code, _, err = run(capsys, "launch", scenario(tmp_path), *extra)
     assert code == 2 and fragment in err, err
     assert_clean(err, lines=1)
+
+
+def test_solve_launch_writes_the_winners_files(tmp_path, capsys):
+    out = tmp_path / "launch"
+    code, stdout, err = run(capsys, "solve", scenario(tmp_path), "--launch", "vllm", "--out", out)
+    assert code == 0, err
+    assert "verdict:" in stdout
+    script = (out / "launch-vllm.sh").read_text()
+    doc = json.loads((out / "manifest.json").read_text())
+    assert doc["architecture"] == "ep" and "vllm serve" in script
+    assert f"--max-num-seqs {doc['sequences_per_gpu']}" in script
+    code, _, err = run(capsys, "solve", scenario(tmp_path), "--launch", "vllm")
+    assert code == 2 and "--launch: give --out DIR" in err
+    assert_clean(err, lines=1)

@@ -32,8 +32,12 @@ def cmd_solve(args: argparse.Namespace) -> int:
     for flag, given in (("--seed", args.seed is not None), ("--resume", args.resume)):
         if given:
             raise InputError([f"{flag}: goes with --uncertainty N"])
-    if args.out is not None or args.force:
-        raise InputError(["--out/--force: go with --uncertainty N (use --export DIR for programs)"])
+    launch_dir = _launch_out(args)
+    if launch_dir is None and (args.out is not None or args.force):
+        raise InputError(
+            ["--out/--force: go with --uncertainty N or --launch ENGINE "
+             "(use --export DIR for programs)"]
+        )  # fmt: skip
     if len(args.files) > 1:
         return _solve_many(args, archs, time_limit_s, workers)
     inst = as_instance(args.files[0], parse_assignments(args.set))
@@ -53,7 +57,54 @@ def cmd_solve(args: argparse.Namespace) -> int:
         if status is not None:
             status.close()
     print(report.render(df, args.format, inst.search.objective))
-    return exit_codes.solve_exit_code(report.records(df))
+    code = exit_codes.solve_exit_code(report.records(df))
+    if launch_dir is not None and code == exit_codes.OK:
+        _launch_best(args, inst, df, launch_dir)
+    return code
+
+
+def _launch_out(args: argparse.Namespace) -> Path | None:
+    """`solve --launch ENGINE --out DIR`: the checked output directory (before any work)."""
+    from solver.io.outputs import check_out_dir
+    from solver.launch import run
+
+    if args.launch is None:
+        return None
+    run.engine_choice(args.launch, "--launch")
+    if args.out is None:
+        raise InputError(["--launch: give --out DIR for the launch files"])
+    if len(args.files) > 1:
+        raise InputError(["--launch: give one instance file"])
+    return check_out_dir(args.out, "--out", run.output_files(args.launch), args.force)
+
+
+def _launch_best(args: argparse.Namespace, inst: Instance, df: object, out: Path) -> None:
+    """Write the launch files of the best row of `df` (the verdict's winner)."""
+    from solver.launch import run
+
+    rows = [r for r in report.records(df) if r["status"] in ("optimal", "feasible")]
+    lower = inst.search.objective == "min_gpus"
+    best = min(rows, key=lambda r: r["objective"] * (1 if lower else -1))
+    branch, d = run.deployment_of_row(best, inst)
+    h = run.handover(
+        args.launch, branch, d, best, loads=_launch_loads(inst), command=_command(), workers=1
+    )
+    written = run.write(h, out)
+    for note in h.notes:
+        print(f"launch: {note}", file=sys.stderr)
+    print("wrote " + ", ".join(str(p) for p in written), file=sys.stderr)
+
+
+def _launch_loads(inst: Instance) -> object:
+    from solver.imbalance import expert_loads
+
+    return expert_loads(inst)
+
+
+def _command() -> str:
+    import shlex
+
+    return "afd-solver " + " ".join(shlex.quote(a) for a in sys.argv[1:])
 
 
 def _solve_uncertainty(
@@ -72,6 +123,7 @@ def _solve_uncertainty(
         ("--breakdown", args.breakdown),
         ("--export", args.export is not None),
         ("--shadow-prices", args.shadow_prices),
+        ("--launch", args.launch is not None),
     ):
         if given:
             raise InputError([f"{flag}: not with --uncertainty (it reports distributions)"])
@@ -265,14 +317,21 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=None,
         metavar="DIR",
         help="with --uncertainty: write the samples (results.csv, resumable), "
-        "uncertainty.json and uncertainty.png into DIR",
+        "uncertainty.json and uncertainty.png into DIR; with --launch: the launch files",
     )
     p.add_argument(
         "--resume",
         action="store_true",
         help="with --uncertainty --out DIR: continue an interrupted run, skipping stored samples",
     )
-    options.add_force(p, "an earlier --uncertainty run in --out DIR")
+    p.add_argument(
+        "--launch",
+        default=None,
+        metavar="ENGINE",
+        help="with --out DIR: write the winner's launch files for sglang, vllm, trtllm or "
+        "manifest (as `afd-solver launch` does)",
+    )
+    options.add_force(p, "an earlier --uncertainty run or launch files in --out DIR")
     p.set_defaults(handler=cmd_solve)
 
     p = sub.add_parser("evaluate", help="metrics of one fixed deployment (SLO not enforced)")
