@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from formulations.types import Hardware, Instance
 from solver import exit_codes, report
 from solver.cli import options
@@ -95,7 +97,7 @@ def _launch_best(args: argparse.Namespace, inst: Instance, df: object, out: Path
     print("wrote " + ", ".join(str(p) for p in written), file=sys.stderr)
 
 
-def _launch_loads(inst: Instance) -> object:
+def _launch_loads(inst: Instance) -> np.ndarray | None:
     from solver.imbalance import expert_loads
 
     return expert_loads(inst)
