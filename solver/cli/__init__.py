@@ -56,6 +56,8 @@ def _fail(lines: list[str], debug: bool) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    # The command as typed, for outputs that say what produced them (reports, manifests).
+    args.argv = [str(a) for a in (sys.argv[1:] if argv is None else argv)]
     debug = bool(getattr(args, "debug", False))
     try:
         return int(args.handler(args))

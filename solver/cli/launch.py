@@ -46,7 +46,7 @@ def deliver(
     chosen: tuple | None = None,
 ) -> int:
     """Render `engine`'s hand-over and write or print it (shared with `solve --launch`)."""
-    command = "afd-solver " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    command = "afd-solver " + " ".join(shlex.quote(a) for a in args.argv)
     if chosen is None:
         branch, d, row = run.choose(
             inst, args.deployment, _arch(args.arch), args.backend, args.time_limit
