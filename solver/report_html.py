@@ -38,7 +38,7 @@ th,td{border:1px solid #d0d0d0;padding:3px 8px;text-align:right}
 th:first-child,td:first-child{text-align:left}thead th{background:#f0f0f0}
 .verdict{font-size:1.2em;font-weight:600;background:#eef5ff;padding:8px 12px;
 border-left:4px solid #2b6cb0}
-.cols{display:flex;flex-wrap:wrap;gap:16px}.cols>div{flex:1 1 480px}
+.cols{display:flex;flex-wrap:wrap;gap:16px}.cols>div{flex:1 1 100%}
 figure{margin:.5em 0;break-inside:avoid}figure img{max-width:100%;height:auto}
 figcaption{font-size:.85em;color:#555}code,pre{font-size:.85em;background:#f6f6f6}
 pre{padding:8px;white-space:pre-wrap;word-break:break-all}
