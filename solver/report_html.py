@@ -68,6 +68,15 @@ _ROWS = (
     ("solve_s", "solve time (s)", "{:.2f}"),
 )
 
+MEMORY_COLOURS = {
+    "KV cache": "tab:blue",
+    "weights": "tab:green",
+    "attention weights": "tab:green",
+    "experts": "tab:purple",
+    "buffers": "tab:gray",
+}
+"""One colour per kind of memory, the same in every chart."""
+
 ASSUMPTIONS = (
     "Throughput is measured at each deployment's own pace (Little's law: sequences in flight "
     "over TPOT), not at the target (docs/model.md §9.1).",
@@ -146,7 +155,7 @@ def breakdown_chart(rec: dict[str, Any]) -> str:
     kinds = sorted({n for _, _, parts in pools for n in parts})
     for kind in kinds:
         widths = [parts.get(kind, 0.0) / 1e9 for _, _, parts in pools]
-        ax2.barh([p[0] for p in pools], widths, left=left, label=kind)
+        ax2.barh([p[0] for p in pools], widths, left=left, label=kind, color=MEMORY_COLOURS[kind])
         left = [a + w for a, w in zip(left, widths, strict=True)]
     ax2.axvline(b["usable_bytes"] / 1e9, color="tab:red", linestyle="--", label="usable HBM")
     ax2.set_xlabel("GB per GPU")
