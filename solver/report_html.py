@@ -268,3 +268,64 @@ def page(
         f"<title>{_e(title)}: {_e(inst.name)}</title><style>{_CSS}</style></head><body>"
         f"<h1>{_e(title)}: {_e(inst.name)}</h1>{body}</body></html>\n"
     )
+
+
+PARETO_SECTIONS = ("verdict", "frontier", "breakpoints", "inputs", "command")
+"""The sections of `pareto --report`."""
+
+_BREAKPOINT_COLUMNS = (
+    ("architecture", "arch", "{}"),
+    ("target_from_ms", "target from (ms)", "{:.2f}"),
+    ("target_to_ms", "to (ms)", "{:.2f}"),
+    ("tpot_ms", "TPOT (ms)", "{:.2f}"),
+    ("tokens_per_s_per_gpu", "tokens/s per GPU", "{:,.0f}"),
+    ("gpus", "GPUs", "{:.0f}"),
+    ("sequences_per_gpu", "n", "{:.0f}"),
+    ("binding", "binding", "{}"),
+)
+
+
+def _wrap(title: str, inst: Instance, sections: dict[str, tuple[str, str]]) -> str:
+    body = "".join(
+        f'<section id="{k}"><h2>{_e(head)}</h2>{content}</section>'
+        for k, (head, content) in sections.items()
+    )
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{_e(title)}: {_e(inst.name)}</title><style>{_CSS}</style></head><body>"
+        f"<h1>{_e(title)}: {_e(inst.name)}</h1>{body}</body></html>\n"
+    )
+
+
+def pareto_page(inst: Instance, front: pd.DataFrame, command: str) -> str:
+    """The HTML page of `pareto`: who wins over which targets, the frontier, every breakpoint."""
+    from solver.analysis.pareto import winner_changes
+
+    changes = winner_changes(front)
+    lines = [f"from {t:.2f} ms: {arch.upper()} is better" for t, arch in changes]
+    verdict = "<br>".join(_e(x) for x in lines) or "one architecture only"
+    head = "".join(f"<th>{_e(h)}</th>" for _, h, _ in _BREAKPOINT_COLUMNS)
+    rows = "".join(
+        "<tr>"
+        + "".join(f"<td>{_e(_cell(r.get(k), f))}</td>" for k, _, f in _BREAKPOINT_COLUMNS)
+        + "</tr>"
+        for r in report.records(front)
+    )
+    table = f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
+    frontier = (
+        frontier_chart(front, inst.workload.tpot_ms)
+        if not front.empty
+        else "<p>No architecture has a deployment in the range.</p>"
+    )
+    return _wrap(
+        "afd-solver frontier",
+        inst,
+        {
+            "verdict": ("Who wins where", f'<p class="verdict">{verdict}</p>'),
+            "frontier": ("Latency against cost: the TPOT frontier", frontier),
+            "breakpoints": ("Every breakpoint (the optimal deployment per target range)", table),
+            "inputs": ("Inputs and assumptions", inputs_html(inst)),
+            "command": ("Produced by", f"<pre>{_e(command)}</pre>"),
+        },
+    )

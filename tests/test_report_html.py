@@ -102,3 +102,21 @@ def test_report_path_is_checked_before_solving(tmp_path, capsys):
         code, _, err = run(capsys, "solve", path, *argv)
         assert code == 2 and fragment in err, (argv, err)
         assert_clean(err, lines=1)
+
+
+def test_pareto_report_is_well_formed(tmp_path, capsys):
+    path = tmp_path / "front.html"
+    argv = ["pareto", scenario(tmp_path), "--tpot", "30:60", "--report", path]
+    code, _, err = run(capsys, *argv)
+    assert code == 0, err
+    page = Page()
+    page.feed(path.read_text(encoding="utf-8"))
+    page.close()
+    assert page.errors == [] and page.stack == []
+    assert page.sections == list(report_html.PARETO_SECTIONS)
+    charts = [i for i in page.images if i.get("class") == "chart"]
+    assert len(charts) == 1 and charts[0]["src"].startswith("data:image/png;base64,")
+    assert all(u.startswith("data:") for u in page.urls)
+    code, _, err = run(capsys, *argv)
+    assert code == 2 and "would overwrite front.html" in err
+    assert_clean(err, lines=1)
