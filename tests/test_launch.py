@@ -71,7 +71,7 @@ def test_every_generated_flag_is_pinned_and_values_follow_the_deployment(name):
                 assert v["--tp-size"] == v["--attn-dp-size"] == v["--ep-size"] == str(gpus)
                 assert int(v["--max-running-requests"]) == n * gpus
                 assert int(v["--cuda-graph-max-bs-decode"]) == plan.graph_batch
-                assert v.get("--nnodes", "1") == str(row["nodes"] * 8 // 8)
+                assert v.get("--nnodes", "1") == str(plan.serving.nodes)
                 assert ("--enable-two-batch-overlap" in v) == (row["micro_batches"] == 2)
                 if plan.engine_redundant:
                     assert int(v["--ep-num-redundant-experts"]) == plan.engine_redundant

@@ -7,7 +7,6 @@ before any of it runs (`solver.io.outputs`).
 
 from __future__ import annotations
 
-import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -252,11 +251,6 @@ def text(h: Handover) -> str:
             lines.append(role.command())
         for name in h.launch.files:
             lines.append(f"# with file {name}")
-    lines += [
-        f"note: {n}" for n in h.notes if not (h.launch is None and n.startswith(h.reason or "\0"))
-    ]
+    # An engine that cannot run the deployment said why above; its note repeats it.
+    lines += [f"note: {n}" for n in h.notes if h.reason is None or not n.startswith(h.reason)]
     return "\n".join(lines)
-
-
-def quote_argv(argv: list[str]) -> str:
-    return " ".join(shlex.quote(a) for a in argv)
