@@ -14,7 +14,7 @@ import traceback
 from collections.abc import Sequence
 
 from solver import exit_codes
-from solver.cli import analysis, calibrate, pareto, placement, size, solve
+from solver.cli import analysis, calibrate, launch, pareto, placement, size, solve
 from solver.errors import AfdSolverError
 
 
@@ -40,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks for input errors too")
     parser.add_argument("--version", action="version", version=f"afd-solver {version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (solve, analysis, pareto, placement, size, calibrate):
+    for module in (solve, analysis, pareto, placement, size, calibrate, launch):
         module.register(sub)
     return parser
 
@@ -56,6 +56,8 @@ def _fail(lines: list[str], debug: bool) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    # The command as typed, for outputs that say what produced them (reports, manifests).
+    args.argv = [str(a) for a in (sys.argv[1:] if argv is None else argv)]
     debug = bool(getattr(args, "debug", False))
     try:
         return int(args.handler(args))

@@ -8,6 +8,7 @@ from typing import Any
 
 from solver import report
 from solver.cli import options
+from solver.errors import InputError
 from solver.io.loader import parse_assignments
 
 
@@ -17,6 +18,13 @@ def cmd_pareto(args: argparse.Namespace) -> int:
     from solver.analysis import pareto
     from solver.api import as_instance
 
+    report_path = None
+    if args.report is not None:
+        from solver.io.outputs import check_out_file
+
+        if not str(args.report).lower().endswith((".html", ".htm")):
+            raise InputError([f"--report {args.report}: name an .html file"])
+        report_path = check_out_file(args.report, "--report", args.force)
     inst = as_instance(args.file, parse_assignments(args.set))
     bar = _progress(args.tpot, inst)
     try:
@@ -31,6 +39,16 @@ def cmd_pareto(args: argparse.Namespace) -> int:
     finally:
         if bar is not None:
             bar.close()
+    if report_path is not None:
+        import shlex
+
+        from solver import report_html
+        from solver.io.outputs import replacing
+
+        command = "afd-solver " + " ".join(shlex.quote(a) for a in args.argv)
+        with replacing(report_path) as tmp:
+            tmp.write_text(report_html.pareto_page(inst, df, command), encoding="utf-8")
+        print(f"wrote {report_path}", file=sys.stderr)
     if args.out:
         written = pareto.write(df, Path(args.out), inst.workload.tpot_ms, args.force)
         if args.format == "table":
@@ -108,7 +126,16 @@ def register_pareto(sub: argparse._SubParsersAction) -> None:
     options.add_time_limit(p)
     p.add_argument("--out", default=None, metavar="DIR", help="write pareto.csv and pareto.png")
     p.add_argument(
-        "--force", action="store_true", help="overwrite pareto.csv and pareto.png in --out"
+        "--report",
+        default=None,
+        metavar="FILE.html",
+        help="write one self-contained HTML page: who wins where, the frontier chart, every "
+        "breakpoint, inputs, the command",
+    )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="overwrite pareto.csv and pareto.png in --out, and --report",
     )
     p.set_defaults(handler=cmd_pareto)
 

@@ -90,8 +90,13 @@ def cmd_place(args: argparse.Namespace) -> int:
             f"--replicas {replicas}: more than one replica per expert per rank "
             f"(at most {inst.model.num_routed_experts * (ranks - 1)} on {ranks} ranks)"
         )
+    engine_format = args.format in ENGINE_FORMATS
+    if engine_format:
+        problems += _engine_map_problems(args.format, args.out, experts, ranks, slots)
     if problems:
         raise InputError(problems)
+    if engine_format:
+        slots = experts // ranks  # every rank holds the same number of physical experts
     limits.check_placement_size(ranks, experts, "place")
     out = check_out_file(args.out, "--out", args.force) if args.out else None
     summary, placement = place_layers(
@@ -106,14 +111,56 @@ def cmd_place(args: argparse.Namespace) -> int:
     summary = summary[list(SUMMARY_COLUMNS)]
     if out is not None:
         with replacing(out) as tmp:
-            placement.to_csv(tmp, index=False)
-    if args.format == "table":
+            if engine_format:
+                tmp.write_text(_engine_map(args.format, placement, inst, ranks, slots))
+            else:
+                placement.to_csv(tmp, index=False)
+    if engine_format:
+        print(_place_table(summary))
+        print(f"{args.format} expert map written to {args.out} ({ENGINE_FORMATS[args.format]})")
+    elif args.format == "table":
         print(_place_table(summary))
         if args.out:
             print(f"placement written to {args.out} ({len(placement)} replicas)")
     else:
         print(report.render(summary, args.format, with_verdict=False))
     return 0
+
+
+ENGINE_FORMATS = {
+    "sglang": "SGLang 0.5.23: --init-expert-location FILE.json with --ep-num-redundant-experts R",
+    "vllm": "vLLM 0.33.0 loads no map at start-up: the physical-to-logical rows of its EPLB state",
+    "trtllm": "TensorRT-LLM: moe_config.load_balancer of the --config YAML (WIDEEP backend)",
+}
+"""`place --format ENGINE`: the per-layer physical-to-logical map in the form each engine loads
+(solver.launch.expert_map), and which flag loads it."""
+
+
+def _engine_map_problems(
+    fmt: str, out: str | None, experts: int, ranks: int, slots: int
+) -> list[str]:
+    """An engine map needs a file and the same number of physical experts on every rank."""
+    problems = []
+    if not out:
+        problems.append(f"--format {fmt}: writes the engine's expert map; give --out FILE")
+    if experts % ranks:
+        problems.append(
+            f"--format {fmt}: the engines give every rank the same number of experts: E + R = "
+            f"{experts} is not a multiple of --ranks {ranks}; choose --replicas so it is"
+        )
+    elif experts // ranks > slots:
+        problems.append(f"--format {fmt}: {experts // ranks} experts per rank exceed {slots} slots")
+    return problems
+
+
+def _engine_map(fmt: str, placement: pd.DataFrame, inst, ranks: int, slots: int) -> str:
+    from solver.launch import expert_map
+
+    model = inst.model
+    rank_slots = expert_map.from_placement(placement, model.num_moe_layers, ranks, slots)
+    return expert_map.render(
+        fmt, rank_slots, model.num_routed_experts, model.num_layers, model.num_dense_layers
+    )
 
 
 def _place_table(summary: pd.DataFrame) -> str:
@@ -211,7 +258,13 @@ def register_place(sub: argparse._SubParsersAction) -> None:
         "--out", metavar="CSV", help="write the placement: layer,rank,expert,replica_share"
     )
     options.add_force(p, "an existing --out file")
-    options.add_format(p)
+    p.add_argument(
+        "--format",
+        choices=(*report.FORMATS, *ENGINE_FORMATS),
+        default="table",
+        help="output format (default: table); sglang, vllm or trtllm write --out as that "
+        "engine's per-layer expert map (" + "; ".join(ENGINE_FORMATS.values()) + ")",
+    )
     options.add_set(p)
     p.set_defaults(handler=cmd_place)
 

@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from formulations.types import Hardware, Instance
 from solver import exit_codes, report
 from solver.cli import options
@@ -32,8 +34,13 @@ def cmd_solve(args: argparse.Namespace) -> int:
     for flag, given in (("--seed", args.seed is not None), ("--resume", args.resume)):
         if given:
             raise InputError([f"{flag}: goes with --uncertainty N"])
-    if args.out is not None or args.force:
-        raise InputError(["--out/--force: go with --uncertainty N (use --export DIR for programs)"])
+    launch_dir = _launch_out(args)
+    report_path = _report_out(args)
+    if launch_dir is None and (args.out is not None or (args.force and report_path is None)):
+        raise InputError(
+            ["--out/--force: go with --uncertainty N or --launch ENGINE "
+             "(use --export DIR for programs)"]
+        )  # fmt: skip
     if len(args.files) > 1:
         return _solve_many(args, archs, time_limit_s, workers)
     inst = as_instance(args.files[0], parse_assignments(args.set))
@@ -44,16 +51,108 @@ def cmd_solve(args: argparse.Namespace) -> int:
             architectures=archs,
             backend=args.backend,
             time_limit_s=time_limit_s,
-            shadow_prices=args.shadow_prices,
-            breakdown=args.breakdown,
+            shadow_prices=args.shadow_prices or report_path is not None,
+            breakdown=args.breakdown or report_path is not None,
             export=args.export,
             progress=None if status is None else status.at,
         )
     finally:
         if status is not None:
             status.close()
-    print(report.render(df, args.format, inst.search.objective))
-    return exit_codes.solve_exit_code(report.records(df))
+    if report_path is not None:
+        _write_report(args, inst, df, archs, report_path)
+    print(report.render(_asked(df, args), args.format, inst.search.objective))
+    code = exit_codes.solve_exit_code(report.records(df))
+    if launch_dir is not None and code == exit_codes.OK:
+        _launch_best(args, inst, df, launch_dir)
+    return code
+
+
+def _report_out(args: argparse.Namespace) -> Path | None:
+    """`solve --report FILE.html`: the checked report path (before any work)."""
+    from solver.io.outputs import check_out_file
+
+    if args.report is None:
+        if args.report_tpot is not None:
+            raise InputError(["--report-tpot: goes with --report FILE.html"])
+        return None
+    if args.uncertainty is not None or len(args.files) > 1:
+        raise InputError(["--report: give one instance file (not with --uncertainty)"])
+    if not str(args.report).lower().endswith((".html", ".htm")):
+        raise InputError([f"--report {args.report}: name an .html file"])
+    return check_out_file(args.report, "--report", args.force)
+
+
+def _asked(df: object, args: argparse.Namespace) -> object:
+    """The columns the user asked for (the report computes breakdown and prices anyway)."""
+    from solver.api import BREAKDOWN_PREFIX
+    from solver.shadow import SHADOW_COLUMNS
+
+    cols = list(df.columns)  # type: ignore[attr-defined]
+    if not args.breakdown:
+        cols = [c for c in cols if not c.startswith(BREAKDOWN_PREFIX)]
+    if not args.shadow_prices:
+        cols = [c for c in cols if c not in SHADOW_COLUMNS]
+    return df[cols]  # type: ignore[index]
+
+
+def _write_report(
+    args: argparse.Namespace, inst: Instance, df: object, archs: list[str] | None, path: Path
+) -> None:
+    """The HTML report of this solve, with the frontier over --report-tpot."""
+    from solver import report_html
+    from solver.api import pareto
+    from solver.io.outputs import replacing
+
+    front = pareto(inst, args.report_tpot, architectures=archs, backend=args.backend)
+    text = report_html.page(inst, df, front, _command(args))  # type: ignore[arg-type]
+    with replacing(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    print(f"wrote {path}", file=sys.stderr)
+
+
+def _launch_out(args: argparse.Namespace) -> Path | None:
+    """`solve --launch ENGINE --out DIR`: the checked output directory (before any work)."""
+    from solver.io.outputs import check_out_dir
+    from solver.launch import run
+
+    if args.launch is None:
+        return None
+    run.engine_choice(args.launch, "--launch")
+    if args.out is None:
+        raise InputError(["--launch: give --out DIR for the launch files"])
+    if len(args.files) > 1:
+        raise InputError(["--launch: give one instance file"])
+    return check_out_dir(args.out, "--out", run.output_files(args.launch), args.force)
+
+
+def _launch_best(args: argparse.Namespace, inst: Instance, df: object, out: Path) -> None:
+    """Write the launch files of the best row of `df` (the verdict's winner)."""
+    from solver.launch import run
+
+    rows = [r for r in report.records(df) if r["status"] in ("optimal", "feasible")]
+    lower = inst.search.objective == "min_gpus"
+    best = min(rows, key=lambda r: r["objective"] * (1 if lower else -1))
+    branch, d = run.deployment_of_row(best, inst)
+    h = run.handover(
+        args.launch, branch, d, best, loads=_launch_loads(inst), command=_command(args), workers=1
+    )
+    written = run.write(h, out)
+    for note in h.notes:
+        print(f"launch: {note}", file=sys.stderr)
+    print("wrote " + ", ".join(str(p) for p in written), file=sys.stderr)
+
+
+def _launch_loads(inst: Instance) -> np.ndarray | None:
+    from solver.imbalance import expert_loads
+
+    return expert_loads(inst)
+
+
+def _command(args: argparse.Namespace) -> str:
+    import shlex
+
+    return "afd-solver " + " ".join(shlex.quote(a) for a in args.argv)
 
 
 def _solve_uncertainty(
@@ -72,6 +171,7 @@ def _solve_uncertainty(
         ("--breakdown", args.breakdown),
         ("--export", args.export is not None),
         ("--shadow-prices", args.shadow_prices),
+        ("--launch", args.launch is not None),
     ):
         if given:
             raise InputError([f"{flag}: not with --uncertainty (it reports distributions)"])
@@ -265,14 +365,35 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=None,
         metavar="DIR",
         help="with --uncertainty: write the samples (results.csv, resumable), "
-        "uncertainty.json and uncertainty.png into DIR",
+        "uncertainty.json and uncertainty.png into DIR; with --launch: the launch files",
     )
     p.add_argument(
         "--resume",
         action="store_true",
         help="with --uncertainty --out DIR: continue an interrupted run, skipping stored samples",
     )
-    options.add_force(p, "an earlier --uncertainty run in --out DIR")
+    p.add_argument(
+        "--launch",
+        default=None,
+        metavar="ENGINE",
+        help="with --out DIR: write the winner's launch files for sglang, vllm, trtllm or "
+        "manifest (as `afd-solver launch` does)",
+    )
+    p.add_argument(
+        "--report",
+        default=None,
+        metavar="FILE.html",
+        help="write one self-contained HTML page: verdict, optima, breakdowns, the TPOT "
+        "frontier, binding constraints and shadow prices, inputs, the command",
+    )
+    p.add_argument(
+        "--report-tpot",
+        default=None,
+        metavar="LO:HI",
+        help="TPOT range of the report's frontier in ms (default: a fifth of the target to "
+        "four times it)",
+    )
+    options.add_force(p, "an earlier --uncertainty run, launch files in --out DIR, --report")
     p.set_defaults(handler=cmd_solve)
 
     p = sub.add_parser("evaluate", help="metrics of one fixed deployment (SLO not enforced)")

@@ -1,0 +1,1 @@
+"""Hand a deployment over: engine launch commands, expert maps, the orchestrator manifest."""
