@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from formulations import architectures, families
+from formulations import architectures, archspec, families
 from formulations import metrics as met
 from formulations.costs import CostModel
 from formulations.types import Deployment, Instance, Search
@@ -58,15 +58,15 @@ def binding(cm: CostModel, d: Deployment, search: Search, eps: float = 1.0) -> l
         blocked = _blocked_by(cm, dataclasses.replace(d, sequences_per_gpu=n + step), eps)
         found += blocked
         fits |= not blocked
-    if d.architecture == "afd":  # serving units are a decision (AFD)
-        a = d.pool("attention") + 1
-        gpus = (a + d.pool("ffn")) * cm.unit_gpus
-        if a > search.attention_nodes.hi:
-            found.append("search:attention_nodes")
-        elif search.max_gpus is not None and gpus > search.max_gpus:
+    serving = archspec.get(d.architecture).serving
+    if archspec.get(d.architecture).free_serving:  # the serving units are a decision (AFD)
+        grown = d.with_pool(serving.name, d.serving_units + 1)
+        if grown.serving_units > getattr(search, serving.search_field).hi:
+            found.append(f"search:{serving.search_field}")
+        elif search.max_gpus is not None and grown.gpus(cm.unit_gpus) > search.max_gpus:
             found.append("search:max_gpus")
         else:
-            blocked = _blocked_by(cm, d.with_pool("attention", a), eps)
+            blocked = _blocked_by(cm, grown, eps)
             found += blocked
             fits |= not blocked
     if fits:

@@ -10,7 +10,7 @@ from dataclasses import fields
 
 import numpy as np
 
-from formulations import architectures
+from formulations import architectures, archspec
 from formulations.costs import CostModel
 from formulations.metrics import metrics
 from formulations.types import Deployment, Instance
@@ -50,6 +50,6 @@ def breakdown_of(cm: CostModel, d: Deployment, eps: float = 1.0) -> dict[str, fl
         temporal_sparsity=m.temporal_sparsity,
         usable_bytes=cm.usable_bytes("attention"),
     )
-    if d.architecture == "afd":
+    if archspec.get(d.architecture).own_ffn_hardware:
         out["ffn_usable_bytes"] = cm.usable_bytes("ffn")
     return out

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from formulations import archspec
 from formulations.attention import effective_context, geometry
 from formulations.types import Hardware, Instance, Model, Workload
 
@@ -167,7 +168,9 @@ class CostModel:
         shared_m = m.shared_intermediate_size or m.moe_intermediate_size
         shared_params = m.num_shared_experts * 3 * hidden * shared_m
         dense_params = 3 * hidden * (m.dense_intermediate_size or 0)
-        shared_on_attention = architecture != "afd" or w.shared_experts == "attention"
+        spec = archspec.get(architecture)
+        # Only an architecture with its own expert pool can run the shared experts there (§5.3).
+        shared_on_attention = not spec.own_ffn_hardware or w.shared_experts == "attention"
         # Dense work the attention GPU does, averaged over all layer stages (assumption above).
         side_params_total = m.num_dense_layers * dense_params
         if shared_on_attention:
@@ -177,7 +180,7 @@ class CostModel:
         kv_token_layer = geo.kv_elements_per_token * m.kv_cache_bytes
         g = inst.search.unit_gpus
         rates = Rates.of(hw, m)
-        ffn_hw = inst.ffn_hardware if architecture == "afd" and inst.ffn_hardware else hw
+        ffn_hw = inst.ffn_hardware if spec.own_ffn_hardware and inst.ffn_hardware else hw
         # Pools of equal hardware (compared by value: two loads of one file) are not mixed.
         mixed = ffn_hw != hw
         ffn_rates = Rates.of(ffn_hw, m) if mixed else rates
@@ -186,7 +189,7 @@ class CostModel:
             max(rates.scaleout_latency_s[0], ffn_rates.scaleout_latency_s[0]),
             max(rates.scaleout_latency_s[1], ffn_rates.scaleout_latency_s[1]),
         )
-        if inst.link_gbps is not None and architecture == "afd":
+        if inst.link_gbps is not None and spec.own_ffn_hardware:
             link = inst.link_gbps * GIGA
         unbounded = hw.superpod_unbounded and not mixed
         domain_units = math.inf if unbounded else ffn_hw.scaleup_domain_gpus / g

@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 
-from formulations import architectures, families
+from formulations import architectures, archspec, families
 from formulations.costs import CostModel
 from formulations.layouts import ImbalanceFn, Layouts, constant_imbalance, with_caps
 from formulations.types import Instance
@@ -30,10 +30,10 @@ def _amount(value: float, unit: str) -> str:
 
 def _layout_text(lay: Layouts, c: int, serving: int) -> str:
     nbo = lay.micro_batches
-    if lay.architecture == "afd":
-        where = f"N_A = {serving}, N_F = {int(lay.ffn_units[c])}"
-    else:
-        where = f"{int(lay.expert_units[c])} node(s)"
+    pools = archspec.get(lay.architecture).pools
+    # The serving pool's units, then the expert-only pool's (the layout's other units).
+    units = [serving, *[int(lay.ffn_units[c])] * (len(pools) - 1)]
+    where = ", ".join(f"{p.symbol} = {u}" for p, u in zip(pools, units, strict=True))
     return f"{where}, R = {int(lay.redundant[c])}, {nbo} micro-batches"
 
 

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from formulations import families
+from formulations import archspec, families
 from formulations.types import Deployment, IntRange
 
 ImbalanceFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
@@ -251,7 +251,7 @@ def with_caps(
 
 def layout_eps(imbalance: ImbalanceFn, d: Deployment, unit_gpus: int) -> float:
     """Max/mean expert load of deployment d's expert ranks (FFN GPUs for AFD, all GPUs for EP)."""
-    units = d.pool("ffn") if d.architecture == "afd" else d.pool("ep")
+    units = d.pool(archspec.get(d.architecture).expert_pool.name)
     return float(imbalance(np.array([units * unit_gpus]), np.array([d.redundant]))[0])
 
 

@@ -10,6 +10,7 @@ the best branch is the optimum (exact: the branches partition the choices).
 
 from __future__ import annotations
 
+from formulations import archspec
 from formulations.types import Hardware, Instance
 
 Pairing = tuple[Hardware, Hardware]
@@ -19,11 +20,12 @@ Pairing = tuple[Hardware, Hardware]
 def pairings(inst: Instance, architecture: str) -> tuple[Pairing, ...]:
     """Every pairing `architecture` may use on `inst`, in the scenario's order.
 
-    AFD: the listed (attention, FFN) pairs, or the instance's fixed pairing. EP: each distinct
-    hardware named on either side, attention side first (EP uses one hardware).
+    An architecture with its own expert pool (AFD): the listed (attention, FFN) pairs, or the
+    instance's fixed pairing. Others (EP): each distinct hardware named on either side, attention
+    side first (one hardware for every GPU).
     """
     pairs = inst.hardware_choices or ((inst.hardware, inst.ffn_hardware or inst.hardware),)
-    if architecture == "afd":
+    if archspec.get(architecture).own_ffn_hardware:
         return tuple(pairs)
     seen = dict.fromkeys([a for a, _ in pairs] + [f for _, f in pairs])
     return tuple((h, h) for h in seen)

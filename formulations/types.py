@@ -16,6 +16,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from formulations import archspec
+
 _MISSING = dataclasses.MISSING
 
 
@@ -302,7 +304,7 @@ class Workload:
     )
 
 
-ARCHITECTURES = ("afd", "ep")
+ARCHITECTURES = archspec.NAMES
 OBJECTIVES = ("tokens_per_gpu", "total_tokens", "min_gpus", "tokens_per_gpu_at_target")
 """All but the last count throughput at the deployment's own pace (docs/model.md §9);
 `tokens_per_gpu_at_target` counts it at the TPOT target, the analysis' budget-filling form."""

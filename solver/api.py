@@ -37,6 +37,7 @@ from formulations.costs import CostModel
 from formulations.layouts import layout_eps
 from formulations.metrics import metrics, resource
 from formulations.types import Deployment, Instance
+from solver.columns import typed
 from solver.errors import AfdSolverError, InputError
 from solver.imbalance import imbalance_fn
 from solver.io import limits
@@ -327,7 +328,7 @@ def solve_many(
         if rec.get("reason") is not None and row["binding"] is None:
             row["binding"] = rec["reason"]  # the engine caught an exception of the point
         rows.append(row)
-    return pd.DataFrame(rows, columns=columns).astype({c: "Int64" for c in INT_COLUMNS})
+    return typed(pd.DataFrame(rows, columns=columns))
 
 
 def _present(value: Any) -> bool:

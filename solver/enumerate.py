@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from formulations import afd, ep, order
+from formulations import afd, archspec, ep, order
 from formulations.costs import CostModel, experts_per_gpu
 from formulations.layouts import ImbalanceFn
 from formulations.types import Deployment, Hardware, Instance, Search
@@ -40,12 +40,12 @@ class Best:
 
 def candidates(search: Search, arch: str) -> int:
     """Size of the grid enumeration walks."""
-    s = search
-    per = len(s.redundant_experts.values()) * len(s.sequences_per_gpu.values())
-    if arch == "afd":
-        grid = len(s.ffn_nodes.values()) * len(s.attention_nodes.values())
-        return len(s.afd_micro_batches.values()) * grid * per
-    return len(s.ep_micro_batches.values()) * len(s.nodes.values()) * per
+    s, spec = search, archspec.get(arch)
+    count = len(s.redundant_experts.values()) * len(s.sequences_per_gpu.values())
+    count *= len(getattr(s, spec.micro_batches_field).values())
+    for field in [p.search_field for p in spec.pools] + list(filter(None, [spec.unit_gpus_field])):
+        count *= len(getattr(s, field).values())
+    return count
 
 
 class _Tracker:
@@ -179,7 +179,7 @@ def _ep(inst: Instance, imbalance: ImbalanceFn, limit_s: float, start: float) ->
     return Best(track.deployment, track.value, count, 0.0, True)
 
 
-ORACLES = {"afd": _afd, "ep": _ep}
+ORACLES = {archspec.AFD.name: _afd, archspec.EP.name: _ep}
 """One oracle per architecture, each written from its cost model alone."""
 
 
@@ -189,7 +189,7 @@ def _pairings(inst: Instance, arch: str) -> list[tuple[Hardware, Hardware]]:
         pairs = list(inst.hardware_choices)
     else:
         pairs = [(inst.hardware, inst.ffn_hardware or inst.hardware)]
-    if arch == "afd":
+    if archspec.get(arch).own_ffn_hardware:
         return pairs
     single: list[Hardware] = []
     for pair in pairs:

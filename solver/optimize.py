@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from formulations import architectures, order, pairings
+from formulations import architectures, archspec, order, pairings
 from formulations.diagnose import diagnose
 from formulations.layouts import ImbalanceFn, Layouts, layout_eps, real_caps
 from formulations.metrics import metrics
@@ -79,8 +79,8 @@ def _gap(value: float, bound: float | None, minimise: bool) -> float | None:
 def discrete_penalty(ctx: levels.Context, d: Deployment) -> float | None:
     """1 - integer optimum / optimum with fractional serving units, at the optimum's own TPOT
     (the integer optimum is an at-budget optimum there, docs/model.md §8 and §12). EP: 0."""
-    if ctx.arch.NAME != "afd":
-        return 0.0
+    if not archspec.get(ctx.arch.NAME).free_serving:
+        return 0.0  # no fractional serving units to relax
     s = ctx.inst.search
     eps = layout_eps(ctx.imbalance, d, s.unit_gpus)
     m = metrics(ctx.cm, d, eps)
@@ -336,9 +336,7 @@ def _from_enumeration(
         return Outcome(
             arch, Status.TIME_LIMIT, None, None, None, None, elapsed, "enumerate", reason
         )
-    penalty = None
-    if arch == "ep":
-        penalty = 0.0
+    penalty = None if archspec.get(arch).free_serving else 0.0
     return Outcome(
         arch,
         status,

@@ -9,31 +9,12 @@ from typing import Any
 
 import pandas as pd
 
-from solver import exit_codes
+from solver import columns, exit_codes
 
 FORMATS = ("table", "csv", "json")
 
-# Columns shown in the human table, with their headers and formats.
-_TABLE = (
-    ("instance", "instance", "{}"),
-    ("architecture", "arch", "{}"),
-    ("status", "status", "{}"),
-    ("attention_nodes", "N_A", "{:.0f}"),
-    ("ffn_nodes", "N_F", "{:.0f}"),
-    ("nodes", "nodes", "{:.0f}"),
-    ("gpus", "GPUs", "{:.0f}"),
-    ("sequences_per_gpu", "n/GPU", "{:.0f}"),
-    ("micro_batches", "N_BO", "{:.0f}"),
-    ("micro_batch_size", "b", "{:.0f}"),
-    ("tokens_per_s_per_gpu", "tok/s/GPU", "{:,.0f}"),
-    ("tokens_per_s", "tok/s", "{:,.0f}"),
-    ("tpot_ms", "TPOT ms", "{:.1f}"),
-    ("ffn_hfu", "FFN HFU", "{:.1%}"),
-    ("ffn_ofu", "FFN OFU", "{:.1%}"),
-    ("temporal_sparsity", "S_t", "{:.1%}"),
-    ("discrete_penalty", "penalty", "{:.2%}"),
-    ("solve_s", "solve s", "{:.3f}"),
-)
+# Columns shown in the human table, with their headers and formats (solver.columns).
+_TABLE = tuple((n, columns.BY_NAME[n].header, columns.BY_NAME[n].fmt) for n in columns.TABLE)
 
 
 def _clean(value: Any) -> Any:
@@ -90,7 +71,7 @@ def pairing_label(rec: dict[str, Any]) -> str | None:
 def to_table(df: pd.DataFrame, objective: str | None = None) -> str:
     """The human table; with the objective counted at the TPOT target, its value is shown next
     to (and labelled apart from) the own-pace throughput."""
-    cols = [(k, h, f) for k, h, f in _TABLE if k in df.columns]
+    cols = [(k, h, f) for k, h, f in _TABLE if k in df.columns and df[k].notna().any()]
     if objective == "tokens_per_gpu_at_target" and "objective" in df.columns:
         at = next(i for i, (k, _, _) in enumerate(cols) if k == "tokens_per_s_per_gpu")
         cols[at] = ("tokens_per_s_per_gpu", "own tok/s/GPU", "{:,.0f}")

@@ -12,52 +12,18 @@ from typing import Any
 
 import pandas as pd
 
-from formulations import pairings
+from formulations import archspec, pairings
 from formulations.binding import binding_of
 from formulations.breakdown import breakdown_of
 from formulations.costs import CostModel
 from formulations.metrics import metrics
 from formulations.types import Deployment, Instance
+from solver import columns
 from solver.backends import Status
 from solver.optimize import Outcome
 
-COLUMNS = (
-    "architecture",
-    "status",
-    "attention_nodes",
-    "ffn_nodes",
-    "nodes",
-    "gpus",
-    "sequences_per_gpu",
-    "micro_batches",
-    "tokens_per_s_per_gpu",
-    "tokens_per_s",
-    "tpot_ms",
-    "ffn_hfu",
-    "ffn_ofu",
-    "temporal_sparsity",
-    "binding",
-    "discrete_penalty",
-    "objective",
-    "backend",
-    "solve_s",
-    "expert_imbalance",
-    "redundant_experts",
-    "imbalance_loss",
-    "micro_batch_size",
-    "attention_hardware",
-    "ffn_hardware",
-)
-
-INT_COLUMNS = (
-    "attention_nodes",
-    "ffn_nodes",
-    "nodes",
-    "gpus",
-    "sequences_per_gpu",
-    "micro_batches",
-    "micro_batch_size",
-)
+COLUMNS = columns.RESULT
+INT_COLUMNS = tuple(columns.integers(COLUMNS))
 
 BREAKDOWN_PREFIX = "breakdown_"
 """`--breakdown` appends every breakdown quantity as a column with this prefix."""
@@ -67,7 +33,7 @@ def frame(rows: list[dict[str, Any]], extra: tuple[str, ...] = ()) -> pd.DataFra
     """Rows as a DataFrame with the contract's columns (then `extra`); counts stay integers."""
     extras = list(extra) + sorted({k for r in rows for k in r} - set(COLUMNS) - set(extra))
     df = pd.DataFrame(rows, columns=[*COLUMNS, *extras])
-    return df.astype({c: "Int64" for c in INT_COLUMNS})
+    return columns.typed(df)
 
 
 def branch_of(inst: Instance, out: Outcome) -> Instance:
@@ -88,8 +54,8 @@ def deployment_cells(inst: Instance, d: Deployment, eps: float) -> dict[str, Any
     return {
         "expert_imbalance": eps,
         "redundant_experts": d.redundant,
-        "attention_nodes": d.pool("attention") if d.architecture == "afd" else None,
-        "ffn_nodes": d.pool("ffn") if d.architecture == "afd" else None,
+        # Each pool's units under its own column (None where the architecture has no such pool).
+        **archspec.unit_cells(d),
         "nodes": d.total_units,
         "gpus": m.gpus,
         "sequences_per_gpu": d.sequences_per_gpu,

@@ -104,3 +104,56 @@ def test_no_import_cycles():
         if node not in state:
             visit(node, [node])
     assert not cycles, cycles
+
+
+ARCH_MODULES = {
+    "formulations/afd.py",
+    "formulations/ep.py",
+    "formulations/tp.py",
+    "formulations/archspec.py",
+    "formulations/families.py",
+    "formulations/architectures.py",
+}
+
+
+def _arch_name_uses(tree: ast.AST, names: set[str]) -> list[int]:
+    """Lines where an architecture's name is compared, or keys or lists a collection."""
+    lines = []
+
+    def is_name(node: ast.AST) -> bool:
+        return isinstance(node, ast.Constant) and node.value in names
+
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Compare):
+            parts = [node.left, *node.comparators]
+            for part in parts:
+                if is_name(part) or (
+                    isinstance(part, ast.Tuple | ast.List | ast.Set)
+                    and any(is_name(e) for e in part.elts)
+                ):
+                    lines.append(node.lineno)
+        elif isinstance(node, ast.Dict) and any(k is not None and is_name(k) for k in node.keys):
+            lines.append(node.lineno)
+        elif (
+            isinstance(node, ast.Tuple | ast.List | ast.Set)
+            and sum(is_name(e) for e in node.elts) >= 2
+        ):
+            lines.append(node.lineno)
+    return sorted(set(lines))
+
+
+def test_no_module_outside_the_architectures_compares_an_architecture_name():
+    """Architecture knowledge lives in its module and its registry entries (issue 15): a
+    product module asks `formulations.archspec` (pools, flags) instead of comparing names."""
+    from formulations import archspec
+
+    names = set(archspec.NAMES) | {"tp"}
+    offenders = []
+    for pkg in ("solver", "formulations"):
+        for path in sorted((ROOT / pkg).rglob("*.py")):
+            rel = str(path.relative_to(ROOT))
+            if rel in ARCH_MODULES:
+                continue
+            lines = _arch_name_uses(ast.parse(path.read_text()), names)
+            offenders += [f"{rel}:{n}" for n in lines]
+    assert not offenders, offenders

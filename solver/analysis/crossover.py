@@ -1,8 +1,8 @@
-"""Where AFD and EP tie along one parameter: coarse grid, then bisection of every change.
+"""Where the best architecture changes along one parameter: a coarse grid, then bisection.
 
 The integer optima are step functions of the parameter, so the objective
 difference jumps rather than crossing zero smoothly: we look for changes of the
-*winner* (AFD, EP, tie, or none when both are infeasible) between neighbouring
+*winner* (an architecture, tie, or none when all are infeasible) between neighbouring
 points of a coarse grid and bisect each one until the bracket is narrower than
 the tolerance (integer-valued fields stop at adjacent integers). An infeasible
 side counts as minus infinity; for the `min_gpus` objective fewer GPUs win.
@@ -16,9 +16,11 @@ import math
 import os
 import types
 import typing
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from formulations import archspec
 from formulations.types import Hardware, IntRange, Model, Search, Workload
 from solver.analysis.sweep_spec import parse_key
 from solver.errors import InputError
@@ -35,16 +37,19 @@ DEFAULT_TOL_FRACTION = 1e-3
 FEASIBLE = ("optimal", "feasible")
 
 
-def winner(afd: float | None, ep: float | None, objective: str) -> str:
-    """afd, ep, tie or none from the two objectives (None: infeasible or not solved)."""
-    if afd is None and ep is None:
+def winner(objectives: Mapping[str, float | None], objective: str) -> str:
+    """The architecture with the best objective, `tie` when the best two are equal, `none`
+    when every one is infeasible (None: infeasible or not solved); fewer GPUs win for
+    `min_gpus`, more of the objective otherwise."""
+    found = [
+        (v if objective == "min_gpus" else -v, a) for a, v in objectives.items() if v is not None
+    ]
+    if not found:
         return "none"
-    if afd is None or ep is None:
-        return "ep" if afd is None else "afd"
-    if math.isclose(afd, ep, rel_tol=1e-9):
+    found.sort()
+    if len(found) > 1 and math.isclose(found[0][0], found[1][0], rel_tol=1e-9):
         return "tie"
-    afd_better = afd < ep if objective == "min_gpus" else afd > ep
-    return "afd" if afd_better else "ep"
+    return found[0][1]
 
 
 def is_integer_key(key: str) -> bool:
@@ -83,8 +88,8 @@ class Crossover:
     max_advantage: float | None = None
     objective: str = "tokens_per_gpu"
     solves: int = 0
-    evaluations: dict[float, tuple[float | None, float | None]] = field(default_factory=dict)
-    """Objectives (AFD, EP) at every evaluated value, None where infeasible."""
+    evaluations: dict[float, dict[str, float | None]] = field(default_factory=dict)
+    """Every architecture's objective at every evaluated value, None where infeasible."""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -107,31 +112,31 @@ class _Probe:
         self.file, self.key, self.overrides = file, key, overrides
         self.backend, self.integer = backend, integer
         self.objective = load_instance(file, overrides).search.objective
-        self.cache: dict[float, tuple[float | None, float | None]] = {}
+        self.cache: dict[float, dict[str, float | None]] = {}
 
     def value(self, x: float) -> int | float:
         return int(round(x)) if self.integer else float(x)
 
-    def objectives(self, x: float) -> tuple[float | None, float | None]:
+    def objectives(self, x: float) -> dict[str, float | None]:
         from solver.api import solve
 
         if x not in self.cache:
             df = solve(
                 self.file,
-                architectures=["afd", "ep"],
+                architectures=list(archspec.NAMES),
                 backend=self.backend,
                 overrides={**self.overrides, self.key: self.value(x)},
             )
-            found: dict[str, float | None] = {"afd": None, "ep": None}
+            found: dict[str, float | None] = dict.fromkeys(archspec.NAMES)
             for rec in df.to_dict(orient="records"):
                 obj = rec["objective"]
                 if rec["status"] in FEASIBLE and obj is not None and not math.isnan(obj):
                     found[rec["architecture"]] = float(obj)
-            self.cache[x] = (found["afd"], found["ep"])
+            self.cache[x] = found
         return self.cache[x]
 
     def winner(self, x: float) -> str:
-        return winner(*self.objectives(x), self.objective)
+        return winner(self.objectives(x), self.objective)
 
 
 def _bisect(probe: _Probe, a: float, wa: str, b: float, wb: str, tol: float) -> list[Crossing]:
@@ -156,13 +161,18 @@ def _grid(lo: float, hi: float, n: int, integer: bool) -> list[float]:
 
 
 def _advantages(probe: _Probe, xs: list[float], best: str) -> tuple[float | None, float | None]:
+    """The winner's objective over the best other architecture's, lowest and highest."""
     ratios = []
     for x in xs:
-        afd, ep = probe.objectives(x)
-        if afd is None or ep is None or min(afd, ep) <= 0:
+        found = probe.objectives(x)
+        mine = found[best]
+        others = [v for a, v in found.items() if a != best and v is not None]
+        if mine is None or not others or min(mine, *others) <= 0:
             continue
-        mine, other = (afd, ep) if best == "afd" else (ep, afd)
-        ratios.append(other / mine if probe.objective == "min_gpus" else mine / other)
+        if probe.objective == "min_gpus":
+            ratios.append(min(others) / mine)
+        else:
+            ratios.append(mine / max(others))
     return (min(ratios), max(ratios)) if ratios else (None, None)
 
 
@@ -220,7 +230,7 @@ def find_crossovers(
     for i in range(len(xs) - 1):
         if wins[i] != wins[i + 1]:
             crossings += _bisect(probe, xs[i], wins[i], xs[i + 1], wins[i + 1], tol_value)
-    everywhere = wins[0] if len(set(wins)) == 1 and wins[0] in ("afd", "ep") else None
+    everywhere = wins[0] if len(set(wins)) == 1 and wins[0] in archspec.NAMES else None
     lo_adv, hi_adv = _advantages(probe, xs, everywhere) if everywhere else (None, None)
     return Crossover(
         key,
@@ -239,12 +249,13 @@ def find_crossovers(
 def describe(result: Crossover) -> str:
     """The human summary printed by `afd-solver crossover`."""
     lines = [
-        f"crossover of AFD vs EP over {result.key} in [{result.lo:g}, {result.hi:g}] "
+        f"crossover of {' vs '.join(map(archspec.label, archspec.NAMES))} over {result.key} "
+        f"in [{result.lo:g}, {result.hi:g}] "
         f"(objective {result.objective}, {result.solves} solves)"
     ]
     for c in result.crossings:
         lines.append(
-            f"  {c.winner_below.upper()} below, {c.winner_above.upper()} above: "
+            f"  {archspec.label(c.winner_below)} below, {archspec.label(c.winner_above)} above: "
             f"between {c.lower:.6g} and {c.upper:.6g}"
         )
     if result.winner_everywhere:
@@ -253,7 +264,7 @@ def describe(result: Crossover) -> str:
             if result.min_advantage is None
             else f"advantage {result.min_advantage:.3f}x to {result.max_advantage:.3f}x"
         )
-        lines.append(f"  {result.winner_everywhere.upper()} wins everywhere ({adv})")
+        lines.append(f"  {archspec.label(result.winner_everywhere)} wins everywhere ({adv})")
     elif not result.crossings:
         lines.append("  no winner change found")
     return "\n".join(lines)

@@ -14,16 +14,15 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-COLOURS = {"afd": "tab:blue", "ep": "tab:orange"}
+from formulations import archspec  # noqa: E402
+
+COLOURS = {s.name: s.colour for s in archspec.SPECS.values()}
 MAX_DRAWN = 2000
 
 
 def _label(row: pd.Series) -> str:
-    if row["architecture"] == "afd":
-        shape = f"AFD {row['attention_nodes']}A+{row['ffn_nodes']}F"
-    else:
-        shape = f"EP {row['nodes']} nodes"
-    return f"{shape}, n={row['sequences_per_gpu']}"
+    arch = str(row["architecture"])
+    return f"{archspec.label(arch)} {archspec.units_text(row)}, n={row['sequences_per_gpu']}"
 
 
 def plot_pareto(
@@ -42,7 +41,7 @@ def plot_pareto(
             rows["tokens_per_s_per_gpu"],
             where="post",
             color=COLOURS.get(str(arch), "black"),
-            label=str(arch).upper(),
+            label=archspec.label(str(arch)),
         )
     ax.axvline(1000.0 / target_ms, color="gray", linestyle="--", linewidth=1)
     ax.text(

@@ -22,18 +22,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from formulations import architectures, levels, order, pairings
+from formulations import architectures, archspec, levels, order, pairings
 from formulations.binding import binding_of
 from formulations.costs import CostModel
 from formulations.layouts import layout_eps
 from formulations.metrics import metrics
 from formulations.types import Deployment, Instance
+from solver import columns
 from solver import levels as scheme
 from solver.backends import make_backend
 from solver.errors import InputError
 from solver.imbalance import imbalance_fn
 from solver.optimize import budget_nonpositive
-from solver.rows import INT_COLUMNS
 
 COLUMNS = (
     "architecture",
@@ -53,9 +53,12 @@ COLUMNS = (
     "target_to_ms",
     "attention_hardware",
     "ffn_hardware",
+    "tp_groups",
+    "tensor_parallel",
 )
 """The issue's columns first, then tokens/s (Little's law), the micro-batch size, the range
-of TPOT targets for which the row's deployment is the optimum, and its hardware pairing."""
+of TPOT targets for which the row's deployment is the optimum, its hardware pairing, and the
+units of architectures that size their own (appended)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -163,8 +166,7 @@ def _row(inst: Instance, arch: str, step: Step, start: float, end: float) -> dic
         "tpot_ms": m.tpot_ms,
         "tokens_per_s_per_user": 1000.0 / m.tpot_ms,
         "tokens_per_s_per_gpu": m.tokens_per_s_per_gpu,
-        "attention_nodes": d.pool("attention") if d.architecture == "afd" else None,
-        "ffn_nodes": d.pool("ffn") if d.architecture == "afd" else None,
+        **archspec.unit_cells(d),
         "nodes": d.total_units,
         "gpus": m.gpus,
         "sequences_per_gpu": d.sequences_per_gpu,
@@ -247,8 +249,7 @@ def pareto(
         g = inst.search.unit_gpus
         for step, start, end in frontier(steps, lo_ms * 1e-3, hi_ms * 1e-3, g):
             rows.append(_row(inst, arch, step, start, end))
-    df = pd.DataFrame(rows, columns=list(COLUMNS))
-    return df.astype({c: "Int64" for c in INT_COLUMNS})
+    return columns.typed(pd.DataFrame(rows, columns=list(COLUMNS)))
 
 
 def write(df: pd.DataFrame, out_dir: Path, target_ms: float, force: bool = False) -> list[Path]:

@@ -31,12 +31,13 @@ from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 from matplotlib.ticker import FuncFormatter  # noqa: E402
 
+from formulations import archspec  # noqa: E402
 from solver.analysis.crossover import winner  # noqa: E402
 
 if TYPE_CHECKING:
     from solver.analysis.sweep import Vary
 
-ARCH_COLOURS = {"afd": "tab:blue", "ep": "tab:orange"}
+ARCH_COLOURS = {s.name: s.colour for s in archspec.SPECS.values()}
 # Marker per binding resource family (the part after `side:` in `binding`).
 FAMILY_MARKERS = {
     "compute": "o",
@@ -49,8 +50,8 @@ FAMILY_MARKERS = {
     "demand": "*",
     "other": ".",
 }
-WINNERS = ("afd", "ep", "tie", "none")
-WINNER_COLOURS = ("tab:blue", "tab:orange", "tab:gray", "white")
+WINNERS = (*archspec.NAMES, "tie", "none")
+WINNER_COLOURS = (*ARCH_COLOURS.values(), "tab:gray", "white")
 FEASIBLE = ("optimal", "feasible")
 MAX_TICKS = 12
 MAX_ANNOTATED_CELLS = 225  # write the ratio into cells up to a 15 x 15 grid
@@ -185,7 +186,7 @@ def plot_line(rows: pd.DataFrame, vary: Vary, path: Path, note: str = "") -> Pat
     ax.set_ylim(bottom=0)
     ax.set_title(f"throughput per GPU vs {vary.key}{note}")
     ax.grid(True, alpha=0.3)
-    handles = [Line2D([], [], color=c, label=a.upper()) for a, c in ARCH_COLOURS.items()]
+    handles = [Line2D([], [], color=c, label=archspec.label(a)) for a, c in ARCH_COLOURS.items()]
     handles += [
         Line2D(
             [],
@@ -211,13 +212,12 @@ def _grids(rows: pd.DataFrame, v1: Vary, v2: Vary, objective: str) -> tuple[np.n
     codes = np.zeros((len(v1.values), len(v2.values)), dtype=int)
     ratio = np.full(codes.shape, np.nan)
     for (i, a), (j, b) in itertools.product(enumerate(v1.values), enumerate(v2.values)):
-        afd, ep = (found.get((_norm(a), _norm(b), arch)) for arch in ("afd", "ep"))
+        cell = {arch: found.get((_norm(a), _norm(b), arch)) for arch in archspec.NAMES}
         win = winner(
-            None if afd is None else float(afd["objective"]),
-            None if ep is None else float(ep["objective"]),
-            objective,
+            {k: None if r is None else float(r["objective"]) for k, r in cell.items()}, objective
         )
         codes[i, j] = WINNERS.index(win)
+        afd, ep = cell[archspec.AFD.name], cell[archspec.EP.name]  # the ratio the mission asks
         if afd is not None and ep is not None and ep["tokens_per_s_per_gpu"]:
             ratio[i, j] = afd["tokens_per_s_per_gpu"] / ep["tokens_per_s_per_gpu"]
     return codes, ratio

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from formulations import kernels, pairings
+from formulations import archspec, kernels, pairings
 from formulations.costs import CostModel, Rates
 from formulations.layouts import layout_eps
 from formulations.metrics import metrics
@@ -163,8 +163,8 @@ def _case(
         att, ffn = deployment_pairing(spec, inst, d.architecture)
     except AfdSolverError as exc:
         raise InputError([f"{where}: {p}" for p in _lines(exc)]) from None
-    afd = d.architecture == "afd"
-    on_att, on_ffn = att.name == hw.name, afd and ffn.name == hw.name
+    own_ffn = archspec.get(d.architecture).own_ffn_hardware
+    on_att, on_ffn = att.name == hw.name, own_ffn and ffn.name == hw.name
     if not (on_att or on_ffn):
         runs = pairings.label((att, ffn))
         raise InputError(
@@ -173,7 +173,7 @@ def _case(
         )  # fmt: skip
     inst = pairings.on(inst, att, ffn)
     eps = layout_eps(imbalance_fn(inst), d, inst.search.unit_gpus)
-    return DeploymentCase(inst, d, eps, on_att, on_ffn or (not afd and on_att))
+    return DeploymentCase(inst, d, eps, on_att, on_ffn or (not own_ffn and on_att))
 
 
 KERNEL_INPUTS = {

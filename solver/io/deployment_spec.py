@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from formulations import pairings
+from formulations import archspec, pairings
 from formulations.types import ARCHITECTURES, Deployment, Hardware, Instance
 from solver.errors import InputError
 
 DEPLOYMENT_KEYS = {
     "arch": str,
     "architecture": str,
-    "attention_nodes": int,
-    "ffn_nodes": int,
-    "nodes": int,
+    **dict.fromkeys(archspec.POOL_COLUMNS, int),
+    **{s.unit_gpus_field: int for s in archspec.SPECS.values() if s.unit_gpus_field},
     "sequences_per_gpu": int,
     "micro_batches": int,
     "redundant_experts": int,
@@ -25,8 +24,8 @@ HARDWARE_KEYS = ("attention_hardware", "ffn_hardware", "hardware")
 """Which hardware pairing the deployment runs on (docs/model.md §17); read by
 `deployment_pairing`, needed only when the instance lists several."""
 REQUIRED = {
-    "afd": ("attention_nodes", "ffn_nodes", "sequences_per_gpu"),
-    "ep": ("nodes", "sequences_per_gpu"),
+    s.name: (*s.columns, *filter(None, [s.unit_gpus_field]), "sequences_per_gpu")
+    for s in archspec.SPECS.values()
 }
 MAX_COUNT = 10**9
 """Largest node, sequence or replica count accepted (beyond it no memory holds anything)."""
@@ -97,27 +96,33 @@ def parse_deployment(spec: str | dict[str, Any], inst: Instance) -> Deployment:
             for k in REQUIRED[arch]
             if k not in values and k not in fields
         ]
+        arch_spec = archspec.get(arch)
         nbo = values.get("micro_batches")
-        if arch == "afd" and nbo is not None and nbo < 3:
+        if nbo is not None and nbo < arch_spec.min_micro_batches:
             problems.append(
-                "--deployment: micro_batches must be >= 3 for AFD (three-batch overlap)"
+                f"--deployment: micro_batches must be >= {arch_spec.min_micro_batches} for "
+                f"{arch_spec.label} (search.{arch_spec.micro_batches_field})"
             )
-        other = ("nodes",) if arch == "afd" else ("attention_nodes", "ffn_nodes")
-        problems += [f"--deployment: {k}: not a field of arch={arch}" for k in other if k in fields]
+        other = [
+            k for k in DEPLOYMENT_KEYS if DEPLOYMENT_KEYS[k] is int and k not in REQUIRED[arch]
+        ]
+        problems += [
+            f"--deployment: {k}: not a field of arch={arch}"
+            for k in other
+            if k in fields and k not in ("micro_batches", "redundant_experts")
+        ]
     if problems:
         raise InputError(problems)
     s = inst.search
-    default_nbo = (s.afd_micro_batches if arch == "afd" else s.ep_micro_batches).lo
+    arch_spec = archspec.get(str(arch))
     return Deployment(
-        architecture=str(arch),
+        architecture=arch_spec.name,
         sequences_per_gpu=values["sequences_per_gpu"],
-        micro_batches=values.get("micro_batches", default_nbo),
-        redundant=values.get("redundant_experts", s.redundant_experts.lo),
-        nodes=(
-            (("attention", values["attention_nodes"]), ("ffn", values["ffn_nodes"]))
-            if arch == "afd"
-            else (("ep", values["nodes"]),)
+        micro_batches=int(
+            values.get("micro_batches", getattr(s, arch_spec.micro_batches_field).lo)
         ),
+        redundant=values.get("redundant_experts", s.redundant_experts.lo),
+        **archspec.deployment_fields({"architecture": arch_spec.name, **values}),
     )
 
 
@@ -137,10 +142,13 @@ def deployment_pairing(
         problems.append(
             "--deployment: hardware names both pools; give it or attention_hardware/ffn_hardware"
         )
-    if arch == "ep" and names.get("attention_hardware", names.get("hardware")) != names.get(
+    own_ffn = archspec.get(arch).own_ffn_hardware
+    if not own_ffn and names.get("attention_hardware", names.get("hardware")) != names.get(
         "ffn_hardware", names.get("hardware")
     ):
-        problems.append("--deployment: EP runs on one hardware: give hardware=NAME")
+        problems.append(
+            f"--deployment: {archspec.label(arch)} runs on one hardware: give hardware=NAME"
+        )
     if problems:
         raise InputError(problems)
     want_a = names.get("attention_hardware", names.get("hardware"))
@@ -150,13 +158,13 @@ def deployment_pairing(
     if len(match) == 1:
         return match[0]
     listed = ", ".join(pairings.label(p) for p in choices)
-    key = "hardware=NAME" if arch == "ep" else "attention_hardware=NAME,ffn_hardware=NAME"
+    key = "attention_hardware=NAME,ffn_hardware=NAME" if own_ffn else "hardware=NAME"
     if not match:
         raise InputError(
-            [f"--deployment: no {arch.upper()} hardware pairing matches {names}; the instance "
-             f"allows {listed}"]
+            [f"--deployment: no {archspec.label(arch)} hardware pairing matches {names}; the "
+             f"instance allows {listed}"]
         )  # fmt: skip
     raise InputError(
-        [f"--deployment: the instance lets {arch.upper()} choose its hardware ({listed}); "
+        [f"--deployment: the instance lets {archspec.label(arch)} choose its hardware ({listed}); "
          f"name it with {key}"]
     )  # fmt: skip

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 
+from formulations import archspec
 from formulations.types import Search
 from solver.errors import LimitError
 
@@ -76,23 +77,29 @@ def _mib(n_bytes: float) -> str:
     return f"{n_bytes / (1 << 20):,.0f} MiB"
 
 
-def afd_layout_count(search: Search, domain_choices: int = 1) -> int:
-    """AFD layouts before pruning: N_BO values x N_F values x R values x domain choices."""
-    s = search
-    return (
-        len(s.afd_micro_batches.values())
-        * len(s.ffn_nodes.values())
-        * len(s.redundant_experts.values())
-        * domain_choices
+def layout_count(search: Search, arch: str, superpod: bool = False) -> int:
+    """Layouts of `arch` before pruning: micro-batch counts x expert-pool units x replica
+    budgets (x unit sizes where the architecture sizes its unit; x 2 domain choices for a
+    free serving pool in a bounded superpod)."""
+    spec = archspec.get(arch)
+    count = (
+        len(getattr(search, spec.micro_batches_field).values())
+        * len(getattr(search, spec.expert_pool.search_field).values())
+        * len(search.redundant_experts.values())
     )
+    if spec.unit_gpus_field:
+        count *= len(getattr(search, spec.unit_gpus_field).values())
+    return count * (2 if superpod and spec.free_serving else 1)
 
 
-def ep_layout_count(search: Search) -> int:
-    """EP layouts before pruning: N_BO values x N values x R values."""
-    s = search
-    return (
-        len(s.ep_micro_batches.values()) * len(s.nodes.values()) * len(s.redundant_experts.values())
-    )
+def max_gpus(search: Search, arch: str, pools: str = "all") -> int:
+    """GPUs of the largest deployment of `arch` the search allows (`pools="experts"`: of its
+    expert pool only)."""
+    spec = archspec.get(arch)
+    chosen = spec.pools if pools == "all" else (spec.expert_pool,)
+    units = sum(getattr(search, p.search_field).hi for p in chosen)
+    size = getattr(search, spec.unit_gpus_field).hi if spec.unit_gpus_field else search.unit_gpus
+    return units * size
 
 
 def search_problems(
@@ -107,34 +114,24 @@ def search_problems(
         superpod: a bounded superpod doubles the AFD layouts (inside/outside the domain).
     """
     problems = []
-    layouts = {
-        "afd": afd_layout_count(search, 2 if superpod else 1),
-        "ep": ep_layout_count(search),
-    }
     for arch in search.architectures:
-        count = layouts.get(arch)
-        if count is not None and count > MAX_LAYOUTS:
-            units = "search.ffn_nodes" if arch == "afd" else "search.nodes"
+        count = layout_count(search, arch, superpod)
+        if count > MAX_LAYOUTS:
+            spec = archspec.get(arch)
+            units = f"search.{spec.expert_pool.search_field}"
             problems.append(
-                f"search: {arch.upper()} would build {count:,} candidate layouts "
+                f"search: {spec.label} would build {count:,} candidate layouts "
                 f"({units} x search.redundant_experts x micro-batch counts); the limit is "
                 f"{MAX_LAYOUTS:,}: narrow those ranges"
             )
-    top_units = max(
-        search.attention_nodes.hi + search.ffn_nodes.hi if "afd" in search.architectures else 0,
-        search.nodes.hi if "ep" in search.architectures else 0,
-    )
-    gpus = top_units * search.unit_gpus
+    gpus = max((max_gpus(search, a) for a in search.architectures), default=0)
     if gpus > MAX_GPUS:
         problems.append(
             f"search: the largest deployment in range has {gpus:,} GPUs (units x unit_gpus "
             f"{search.unit_gpus}); the limit is {MAX_GPUS:,}: narrow the node ranges"
         )
     if with_loads and experts is not None:
-        ranks = search.unit_gpus * max(
-            search.ffn_nodes.hi if "afd" in search.architectures else 0,
-            search.nodes.hi if "ep" in search.architectures else 0,
-        )
+        ranks = max((max_gpus(search, a, "experts") for a in search.architectures), default=0)
         cells = ranks * (experts + search.redundant_experts.hi)
         if cells > MAX_PLACEMENT_CELLS:
             problems.append(

@@ -18,6 +18,7 @@ import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
+from formulations import archspec
 from solver.launch.expert_map import from_yaml, to_yaml, trtllm_load_balancer
 from solver.launch.flags import ENGINE_VERSIONS
 from solver.launch.plan import LaunchPlan
@@ -62,10 +63,10 @@ class Launch:
 def unsupported(engine: str, plan: LaunchPlan) -> str | None:
     """Why `engine` at its pinned version cannot run the plan's deployment, or None."""
     name = ENGINE_VERSIONS[engine]
-    if plan.arch == "afd":
+    if archspec.get(plan.arch).engine == "disaggregated":
         return (
-            f"{name} does not run AFD: no flag of its pinned list puts attention and the "
-            "expert FFNs on separate pools"
+            f"{name} does not run {archspec.label(plan.arch)}: no flag of its pinned list puts "
+            "attention and the expert FFNs on separate pools"
         )
     if plan.micro_batches > 2:
         return (

@@ -23,6 +23,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from formulations import archspec
 from formulations.breakdown import breakdown
 from formulations.types import Deployment, Instance
 
@@ -161,18 +162,13 @@ def make_plan(inst: Instance, d: Deployment, eps: float) -> LaunchPlan:
     metrics = breakdown(inst, d, eps)
     attention_hw = inst.hardware
     ffn_hw = inst.ffn_hardware or inst.hardware
-    if d.architecture == "afd":
-        pools: tuple[Pool, ...] = (
-            Pool("attention", attention_hw.name, d.pool("attention"), d.pool("attention") * g,
-                 attention_hw.gpus_per_node, attention_hw.hbm_gb * 1e9),
-            Pool("ffn", ffn_hw.name, d.pool("ffn"), d.pool("ffn") * g, ffn_hw.gpus_per_node,
-                 ffn_hw.hbm_gb * 1e9),
-        )  # fmt: skip
-    else:
-        pools = (
-            Pool("ep", attention_hw.name, d.pool("ep"), d.pool("ep") * g, attention_hw.gpus_per_node,
-                 attention_hw.hbm_gb * 1e9),
-        )  # fmt: skip
+    # The serving pool runs on the instance's hardware, an expert-only pool on the FFN side's.
+    pools = tuple(
+        Pool(p.name, hw.name, d.pool(p.name), d.pool(p.name) * g, hw.gpus_per_node,
+             hw.hbm_gb * 1e9)
+        for p in archspec.get(d.architecture).pools
+        for hw in [attention_hw if p.serves else ffn_hw]
+    )  # fmt: skip
     plan = LaunchPlan(inst, d, eps, metrics, pools)
     if plan.engine_redundant != d.redundant:
         plan.notes.append(

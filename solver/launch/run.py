@@ -13,12 +13,12 @@ from typing import Any
 
 import numpy as np
 
-from formulations import pairings
+from formulations import archspec, pairings
 from formulations.layouts import layout_eps
 from formulations.types import Deployment, Instance
 from solver.errors import InputError
 from solver.imbalance import imbalance_fn
-from solver.io.deployment_spec import deployment_pairing, parse_deployment
+from solver.io.deployment_spec import REQUIRED, deployment_pairing, parse_deployment
 from solver.io.outputs import replacing
 from solver.launch import engines, expert_map
 from solver.launch.flags import ENGINE_VERSIONS
@@ -73,11 +73,12 @@ def deployment_of_row(row: dict[str, Any], inst: Instance) -> tuple[Instance, De
         "micro_batches": row["micro_batches"],
         "redundant_experts": row["redundant_experts"],
     }
-    if row["architecture"] == "afd":
-        spec.update(attention_nodes=row["attention_nodes"], ffn_nodes=row["ffn_nodes"])
+    arch = archspec.get(row["architecture"])
+    spec.update({c: row[c] for c in REQUIRED[arch.name] if c in row})
+    if arch.own_ffn_hardware:
         spec.update(attention_hardware=row["attention_hardware"], ffn_hardware=row["ffn_hardware"])
     else:
-        spec.update(nodes=row["nodes"], hardware=row["attention_hardware"])
+        spec.update(hardware=row["attention_hardware"])
     return _on_pairing(spec, inst)
 
 
@@ -233,11 +234,7 @@ def summary(h: Handover) -> dict[str, Any]:
 def text(h: Handover) -> str:
     """The human form: the verdict on the engine, then each role's command."""
     row = h.row
-    shape = (
-        f"AFD {row['attention_nodes']} attention + {row['ffn_nodes']} FFN nodes"
-        if row["architecture"] == "afd"
-        else f"EP on {row['nodes']} nodes"
-    )
+    shape = f"{archspec.label(row['architecture'])} on {archspec.units_text(row)}"
     lines = [
         f"deployment: {shape}, {row['sequences_per_gpu']} sequences/GPU, "
         f"{row['micro_batches']} micro-batches, TPOT {row['tpot_ms']:.1f} ms, "

@@ -29,6 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from formulations import archspec
+from solver.io import limits
 from solver.io.fleet import Fleet
 
 ROW_KEYS = (
@@ -37,6 +39,8 @@ ROW_KEYS = (
     "attention_nodes",
     "ffn_nodes",
     "nodes",
+    "tp_groups",
+    "tensor_parallel",
     "gpus",
     "sequences_per_gpu",
     "tokens_per_s",
@@ -72,7 +76,7 @@ def pairings(fleet: Fleet, architectures: tuple[str, ...]) -> list[Pairing]:
         for f in fleet.hardware:
             for arch in architectures:
                 same = a.name == f.name
-                if same or (arch == "afd" and fleet.mixed_pools):
+                if same or (archspec.get(arch).own_ffn_hardware and fleet.mixed_pools):
                     out.append(Pairing(a.name, f.name, arch))
     return out
 
@@ -119,8 +123,7 @@ def _solve(inst: Any, arch: str, objective: str, max_gpus: int | None) -> dict[s
 def _size_cap(inst: Any, arch: str) -> int:
     """The largest deployment the search ranges allow (GPUs)."""
     s = inst.search
-    units = s.attention_nodes.hi + s.ffn_nodes.hi if arch == "afd" else s.nodes.hi
-    cap = units * s.unit_gpus
+    cap = limits.max_gpus(s, arch)
     return min(cap, s.max_gpus) if s.max_gpus is not None else cap
 
 
@@ -179,7 +182,7 @@ def frontier_points(
     return points, {c: members for c, members in enumerate(classes.values())}
 
 
-COUNT_KEYS = ("attention_nodes", "ffn_nodes", "nodes", "gpus", "sequences_per_gpu")
+COUNT_KEYS = (*archspec.POOL_COLUMNS, archspec.UNIT_GPUS_COLUMN, "gpus", "sequences_per_gpu")
 
 
 def _frontier(point: dict[str, Any], rows: list[dict[str, Any]]) -> Frontier:
@@ -192,12 +195,10 @@ def _frontier(point: dict[str, Any], rows: list[dict[str, Any]]) -> Frontier:
     out = []
     for r in sorted(good, key=lambda r: (r["gpus"], -r["tokens_per_s"])):
         r = {k: (int(v) if k in COUNT_KEYS and v is not None else v) for k, v in r.items()}
-        if pairing.architecture == "afd":
-            # GPUs split like the units: N_A of N_A + N_F units run attention.
-            units = r["attention_nodes"] + r["ffn_nodes"]
-            r["attention_gpus"] = r["gpus"] * r["attention_nodes"] // units
-        else:
-            r["attention_gpus"] = r["gpus"]
+        # GPUs split like the units: the serving pool's share runs attention (EP: all).
+        spec = archspec.get(pairing.architecture)
+        units = sum(r[p.column] for p in spec.pools)
+        r["attention_gpus"] = r["gpus"] * r[spec.serving.column] // units
         r["ffn_gpus"] = r["gpus"] - r["attention_gpus"]
         out.append(r)
     proven = all(r.get("status") == "optimal" for r in good)

@@ -14,12 +14,15 @@ from typing import Any
 
 import pandas as pd
 
+from formulations import archspec
 from solver import report
 from solver.errors import InputError
 from solver.sizing.size import SizeResult
 
 FILES = ("plan.csv", "hardware.csv", "plan.png")
 _NAME_WIDTH = 16
+_NODE_COLUMNS = ("attention_nodes", "ffn_nodes", "nodes")
+"""The plan table's N_A, N_F and N columns ("-" where the architecture has no such pool)."""
 
 
 def _money(value: Any) -> str:
@@ -69,15 +72,13 @@ def plan_lines(plan: pd.DataFrame) -> list[str]:
     ]
     rows = [head]
     for rec in report.records(plan):
-        afd = rec["architecture"] == "afd"
+        pools = archspec.get(rec["architecture"]).columns
         rows.append(
             [
                 _name(rec["workload"]),
                 rec["architecture"],
                 _hardware_label(rec),
-                _cell(rec["attention_nodes"], "{}"),
-                _cell(rec["ffn_nodes"], "{}"),
-                "-" if afd else _cell(rec["nodes"], "{}"),
+                *(_cell(rec[c], "{}") if c in pools else "-" for c in _NODE_COLUMNS),
                 _cell(rec["replicas"], "{}"),
                 _cell(rec["gpus"], "{:,}"),
                 _cell(rec["sequences_per_gpu"], "{}"),
@@ -139,14 +140,14 @@ def plot_plan(plan: pd.DataFrame, hardware: list[str], path: Path) -> None:
     import matplotlib.pyplot as plt
     from matplotlib.patches import Patch
 
-    archs = ["afd", "ep"]
+    archs = list(archspec.NAMES)
     workloads = list(dict.fromkeys(plan["workload"])) if len(plan) else []
     colours = plt.get_cmap("tab20")
     fig, ax = plt.subplots(figsize=(max(5.0, 1.6 * len(hardware) + 2), 4.2))
-    width = 0.38
+    width = 0.76 / len(archs)
     for h_index, hw in enumerate(hardware):
         for a_index, arch in enumerate(archs):
-            x = h_index + (a_index - 0.5) * width
+            x = h_index + (a_index - (len(archs) - 1) / 2) * width
             bottom = 0.0
             for w_index, w in enumerate(workloads):
                 rows = plan[
@@ -163,18 +164,24 @@ def plot_plan(plan: pd.DataFrame, hardware: list[str], path: Path) -> None:
                     width,
                     bottom=bottom,
                     color=colours(w_index % 20),
-                    hatch="//" if arch == "afd" else None,
+                    hatch=archspec.get(arch).hatch,
                     edgecolor="black",
                     linewidth=0.5,
                 )
                 bottom += gpus
     ax.set_xticks(range(len(hardware)), hardware)
     ax.set_ylabel("GPUs")
-    ax.set_title("fleet plan: GPUs per hardware (left bar AFD, hatched; right bar EP)")
+    order = ", ".join(map(archspec.label, archs))
+    ax.set_title(f"fleet plan: GPUs per hardware (bars left to right: {order})")
     handles = [Patch(facecolor=colours(i % 20), label=w) for i, w in enumerate(workloads)]
     handles += [
-        Patch(facecolor="white", edgecolor="black", hatch="//", label="AFD"),
-        Patch(facecolor="white", edgecolor="black", label="EP"),
+        Patch(
+            facecolor="white",
+            edgecolor="black",
+            hatch=archspec.get(a).hatch,
+            label=archspec.label(a),
+        )
+        for a in archs
     ]
     ax.legend(handles=handles, fontsize=8, loc="upper right")
     fig.tight_layout()

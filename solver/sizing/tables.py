@@ -60,7 +60,6 @@ def plan_table(
             continue
         o, c = offers[i], problem.candidates[i]
         price = sum(problem.pool(h).price_per_gpu_hour * n for h, n in c.gpus)
-        afd = o.pairing.architecture == "afd"
         rows.append(
             (
                 (o.workload, -x * price),
@@ -69,8 +68,9 @@ def plan_table(
                     "architecture": o.pairing.architecture,
                     "attention_hardware": o.pairing.attention_hardware,
                     "ffn_hardware": o.pairing.ffn_hardware,
-                    "attention_nodes": o.row.get("attention_nodes") if afd else None,
-                    "ffn_nodes": o.row.get("ffn_nodes") if afd else None,
+                    # A row holds None under the pools its architecture does not have.
+                    "attention_nodes": o.row.get("attention_nodes"),
+                    "ffn_nodes": o.row.get("ffn_nodes"),
                     "nodes": o.row.get("nodes"),
                     "replicas": x,
                     "gpus": x * c.total_gpus,

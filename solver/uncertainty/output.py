@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from formulations import archspec
 from solver.io.outputs import replacing
 
 if TYPE_CHECKING:
@@ -41,7 +42,7 @@ def text(u: Uncertainty) -> str:
     if u.robust is not None:
         r = u.robust
         lines.append(
-            f"robust deployment: {r['architecture'].upper()} {_units(r)}, "
+            f"robust deployment: {archspec.label(r['architecture'])} {archspec.units_text(r)}, "
             f"{r['sequences_per_gpu']} sequences per GPU: worst case "
             f"{r['worst_tokens_per_s_per_gpu']:,.0f}, p5 {r['p5_tokens_per_s_per_gpu']:,.0f}, "
             f"nominal {r['tokens_per_s_per_gpu']:,.0f} tokens/s per GPU"
@@ -49,12 +50,6 @@ def text(u: Uncertainty) -> str:
     if u.not_solved:
         lines.append(f"note: {u.not_solved} sample optimisations stopped at the time limit")
     return "\n".join(lines)
-
-
-def _units(r: dict[str, Any]) -> str:
-    if r["architecture"] == "afd":
-        return f"{r['attention_nodes']} attention + {r['ffn_nodes']} FFN nodes"
-    return f"{r['nodes']} nodes"
 
 
 def to_json(u: Uncertainty) -> str:

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from formulations import pairings
+from formulations import archspec, pairings
 from formulations.costs import CostModel
 from formulations.layouts import concat, layout_eps
 from formulations.metrics import metrics
@@ -44,6 +44,8 @@ SHAPE_KEYS = (
     "attention_nodes",
     "ffn_nodes",
     "nodes",
+    "tp_groups",
+    "tensor_parallel",
     "redundant_experts",
     "micro_batches",
     "attention_hardware",
@@ -56,6 +58,8 @@ INT_KEYS = (
     "attention_nodes",
     "ffn_nodes",
     "nodes",
+    "tp_groups",
+    "tensor_parallel",
     "redundant_experts",
     "micro_batches",
     "sequences_per_gpu",
@@ -73,12 +77,9 @@ def _same(a: float, b: float) -> bool:
 
 
 def _shape_of(d: Deployment, pairing: tuple[Any, Any]) -> dict[str, Any]:
-    afd = d.architecture == "afd"
     return {
         "architecture": d.architecture,
-        "attention_nodes": d.pool("attention") if afd else None,
-        "ffn_nodes": d.pool("ffn") if afd else None,
-        "nodes": None if afd else d.pool("ep"),
+        **archspec.unit_cells(d),
         "redundant_experts": d.redundant,
         "micro_batches": d.micro_batches,
         "attention_hardware": pairing[0].name,
@@ -115,17 +116,12 @@ def _solve_sample(options: dict[str, Any], _: str, point: dict[str, Any]) -> lis
 
 
 def _deployment(shape: dict[str, Any], n: int) -> Deployment:
-    afd = shape["architecture"] == "afd"
     return Deployment(
         shape["architecture"],
         int(n),
         int(shape["micro_batches"]),
         int(shape["redundant_experts"]),
-        nodes=(
-            (("attention", int(shape["attention_nodes"])), ("ffn", int(shape["ffn_nodes"])))
-            if afd
-            else (("ep", int(shape["nodes"])),)
-        ),
+        **archspec.deployment_fields(shape),
     )
 
 
@@ -215,10 +211,7 @@ def _label(shape: dict[str, Any]) -> str:
     hw = shape["attention_hardware"]
     if shape["ffn_hardware"] != hw:
         hw = f"{hw}+{shape['ffn_hardware']}"
-    if shape["architecture"] == "afd":
-        units = f"N_A={shape['attention_nodes']} N_F={shape['ffn_nodes']}"
-    else:
-        units = f"N={shape['nodes']}"
+    units = archspec.units_symbols(shape)
     return (
         f"{shape['architecture']} {units} R={shape['redundant_experts']} "
         f"N_BO={shape['micro_batches']} {hw}"
@@ -309,8 +302,7 @@ def robust_choice(
     GPU over the samples, then the highest p5, then the fewest GPUs, then the listed order."""
 
     def gpus(s: dict[str, Any]) -> int:
-        units = (s.get("attention_nodes") or 0) + (s.get("ffn_nodes") or 0) + (s.get("nodes") or 0)
-        return int(units) * unit_gpus
+        return _deployment(s, 1).gpus(unit_gpus)
 
     worst = values.min(axis=0)
     p5 = np.percentile(values, 5, axis=0)
