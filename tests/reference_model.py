@@ -1,16 +1,18 @@
-"""Independent reference evaluator of the AFD / EP cost model (the oracle of issue 8).
+"""Independent reference evaluator of the AFD / EP / TP cost model (the oracle of issue 8).
 
-Straight-line scalar Python written from the model document (docs/model.md §2-§9), the
-assumptions of docs/model.md §16 and the design changes of issues 7 and 8 (batch
-semantics, own pace, shared-expert fixes). It imports nothing from `formulations/` or
-`solver/` and only the standard library, so a wrong formula in the forward model cannot hide
-behind shared code. `evaluate()` returns exactly the breakdown keys of one deployment.
+Straight-line scalar Python written from the model document (docs/model.md §2-§9, and §20
+for tensor parallelism), the assumptions of docs/model.md §16 and the design changes of
+issues 7 and 8 (batch semantics, own pace, shared-expert fixes). It imports nothing from
+`formulations/` or `solver/` and only the standard library, so a wrong formula in the forward
+model cannot hide behind shared code. `evaluate()` returns exactly the breakdown keys of one
+deployment.
 
 Symbols (docs/model.md): H hidden size, M expert intermediate size, E routed experts, K experts per
 token, S shared experts, g GPUs per deployment unit, n sequences in flight per attention GPU
 (all micro-batches), N_BO micro-batches, b = ceil(n / N_BO) the largest micro-batch (it sets
 every stage time), q tokens computed per sequence per step, L_accept tokens accepted per step,
-sigma_DP the DP imbalance, eps the hottest expert GPU's max/mean load.
+sigma_DP the DP imbalance, eps the hottest expert GPU's max/mean load. Tensor parallelism
+(docs/model.md §20): t GPUs per group (passed as `unit_gpus`), r groups (`units`).
 
 Conventions taken from the current code where the documents are silent (see the report of
 issue 8; they belong in the model document):
@@ -45,6 +47,33 @@ issue 8; they belong in the model document):
       uses the link (AFD off a superpod domain: scale-out; EP: scale-out only towards remote
       domains). The AFD link between pools takes the larger of the two pools' scale-out fixed
       times; the attention and grouped-GEMM stages take their own pool's.
+  C10 tensor parallelism (docs/model.md §20), where §20 leaves a choice:
+      - attention split: MLA keeps q_a (H r_q, only when q_lora_rank is set) and kv_a
+        (H (r_kv + d_rope)) and the latent cache whole on every GPU; the rest of P_proj (the
+        absorbed form, which equals the stored form, §4.1) is divided by t. GQA, MHA and MFA
+        keep K/V projections 2 H d h_kv_t and a cache of 2 d h_kv_t per token and layer,
+        h_kv_t = max(h_kv / t, 1) taken as a real number (whole at every allowed t); MFA also
+        keeps q_a (H r_q) whole; Q (or q_b) and O are divided by t. MFA uses the same h_kv_t
+        rule as GQA, which is §20.2's "h_kv_t = 1" for MFA models with one KV head (Step-3,
+        the only one shipped). Score FLOPs per cached token are divided by t.
+      - dense-layer FFNs and shared experts always sit with attention (the workload's
+        shared_experts is ignored), averaged over the N_layers stages (§4.4) and divided by
+        t; embeddings and LM head are divided by t in memory.
+      - experts: every GPU runs all b q K pairs of its group on M / t of each expert; the
+        grouped-GEMM rate (or calibrated curve) is read at b q K / E tokens per expert (§20.3's
+        r(pairs / E), the full pairs, not divided by t); all E slices are streamed every stage.
+        pairs_mean = pairs_hot = b q K / t pair-equivalents (one GPU's expert FLOPs over
+        6 H M). No expert imbalance, no redundant experts: `eps` and `redundant` are ignored.
+      - sigma_DP scales only the throughput: the pairs, the all-reduce payload b q H d_comb and
+        the all-reduce buffer n q H d_comb use the group's own full batch.
+      - t = 1: no all-reduce at all, its fixed time (`allreduce_scale_up`) included; the other
+        [latency] keys (dispatch/combine) never count for TP.
+      - memory: the KV cache at the window-capped mean context (C3; §20.5 writes `ctx`).
+      - allowed sizes (§20.1) are not checked here; the tests draw only allowed t, with
+        t <= scaleup_domain_gpus of the hardware file even where the paper profile makes a
+        superpod's domain unbounded.
+      - throughput counts r serving ranks (not r t), per GPU over r t GPUs; HFU and OFU use
+        the FP8 peak as EP.
 """
 
 from __future__ import annotations
@@ -107,6 +136,16 @@ EP_KEYS = COMMON_KEYS + (
     "scaleup_dispatch_s",
     "scaleup_combine_s",
     "scaleup_s",
+    "attention_weight_bytes",
+    "expert_weight_bytes",
+    "kv_bytes",
+    "buffer_bytes",
+    "gpu_bytes",
+)
+TP_KEYS = COMMON_KEYS + (
+    "allreduce_latency_s",
+    "allreduce_s",
+    "serial_s",
     "attention_weight_bytes",
     "expert_weight_bytes",
     "kv_bytes",
@@ -187,6 +226,8 @@ class RefHardware:
     combine_scale_up_latency_us: float = 0.0
     dispatch_scale_out_latency_us: float = 0.0
     combine_scale_out_latency_us: float = 0.0
+    # One all-reduce over scale-up (TP, docs/model.md §20.4); 0 when the file has no such key.
+    allreduce_scale_up_latency_us: float = 0.0
 
     @classmethod
     def from_dict(cls, table: dict[str, Any]) -> RefHardware:
@@ -289,6 +330,27 @@ def attention_layer(m: RefModel) -> tuple[int, int, int]:
     return params, 2 * kv_heads * hd, 2 * heads * hd + 2 * heads * hd
 
 
+def attention_layer_tp(m: RefModel, t: int) -> tuple[float, float, float]:
+    """`attention_layer` on one GPU of a TP group of t (docs/model.md §20.2, C10): (projection
+    parameters, cached elements per token, core FLOPs per query and cached token)."""
+    h, heads = m.hidden_size, m.num_attention_heads
+    proj, kv_elems, core_per_ctx = attention_layer(m)
+    if m.attention == "mla":
+        # q_a and kv_a are low-rank down-projections without a head dimension: whole on every
+        # GPU, as is the latent + RoPE cache. q_b (or the full-rank q), W_UK, W_UV, W_O: / t.
+        lat, rope = m.kv_lora_rank or 0, m.qk_rope_head_dim or 0
+        replicated = h * (m.q_lora_rank or 0) + h * (lat + rope)
+        return replicated + (proj - replicated) / t, float(kv_elems), core_per_ctx / t
+    hd = m.head_dim or 0
+    kv_heads = heads if m.attention == "mha" else (m.num_kv_heads or 0)
+    kv_heads_t = max(kv_heads / t, 1)  # beyond h_kv a KV head is replicated
+    replicated = h * (m.q_lora_rank or 0) if m.attention == "mfa" else 0  # MFA's q_a
+    kv_proj = 2 * h * kv_heads * hd
+    kv_proj_t = 2 * h * kv_heads_t * hd
+    proj_t = replicated + (proj - replicated - kv_proj) / t + kv_proj_t
+    return proj_t, 2 * kv_heads_t * hd, core_per_ctx / t
+
+
 def mean_context(m: RefModel, ctx: float) -> float:
     """Cached tokens a layer reads, averaged over layers (window layers see at most the window)."""
     if m.sliding_window is None:
@@ -348,6 +410,117 @@ def gemm_rate(hw: RefHardware, tokens_per_expert: float) -> float:
 # ---- one deployment -------------------------------------------------------------------------
 
 
+def evaluate_tp(
+    m: RefModel, hw: RefHardware, w: RefWorkload, t: int, d: RefDeployment
+) -> dict[str, float]:
+    """Every breakdown term of one TP deployment (docs/model.md §20, C10): r = d.units groups
+    of t GPUs; n = d.sequences_per_gpu is a group's batch (every GPU of the group sees it)."""
+    r_groups = d.units
+    h, inter, k = m.hidden_size, m.moe_intermediate_size, m.experts_per_token
+    experts = m.num_routed_experts
+    n_layers, n_moe = m.num_layers, m.num_layers - m.num_dense_layers
+    q, sigma = w.tokens_per_step, w.dp_imbalance
+    n, n_bo = d.sequences_per_gpu, d.micro_batches
+    b = -(-n // n_bo)
+
+    fp8, bf16 = hw.fp8_tflops * TERA, hw.bf16_tflops * TERA
+    proj_rate = (fp8 if m.attention_weight_bytes <= 1.0 else bf16) * hw.attention_efficiency
+    core_rate = bf16 * hw.attention_efficiency
+    hbm = hw.hbm_tbps * TERA * hw.hbm_efficiency
+    up = hw.scaleup_gbps * GIGA * hw.scaleup_efficiency
+    usable = hw.hbm_gb * GIGA * hw.hbm_usable_fraction
+
+    # Budget (§3).
+    budget = (w.tpot_ms / 1000 * w.mtp_acceptance - w.step_gap_ms / 1000) / (n_layers * n_bo)
+
+    # Attention split over t (§20.2); dense layers and shared experts always here, / t.
+    proj_t, kv_elems_t, core_per_ctx_t = attention_layer_tp(m, t)
+    side_total = attention_side_params(m, True)
+    side_t = side_total / n_layers / t
+    per_stage_t = proj_t + side_t
+    ctx = mean_context(m, w.context_tokens)
+    kv_layer_t = kv_elems_t * ctx * m.kv_cache_bytes
+    att_flop = b * q * (core_per_ctx_t * ctx / core_rate + 2 * per_stage_t / proj_rate)
+    att_byte = (per_stage_t * m.attention_weight_bytes + b * kv_layer_t) / hbm
+    att_fixed = hw.attention_latency_us * 1e-6
+    att = att_fixed + max(att_flop, att_byte)
+
+    # Experts split over t (§20.3): all E experts on M / t, every pair of the micro-batch.
+    pairs = b * q * k
+    inter_t = inter / t
+    gemm_compute = 6 * pairs * h * inter_t / gemm_rate(hw, pairs / experts)
+    gemm_weight = experts * 3 * h * inter_t * m.expert_weight_bytes / hbm
+    gemm_fixed = hw.grouped_gemm_latency_us * 1e-6
+    gemm = gemm_fixed + max(gemm_compute, gemm_weight)
+
+    # Two ring all-reduces per layer over scale-up (§20.4).
+    hidden = b * q * h * m.combine_bytes
+    if t > 1:
+        ar_fixed = 2 * hw.allreduce_scale_up_latency_us * 1e-6
+        allreduce = 2 * (hw.allreduce_scale_up_latency_us * 1e-6 + 2 * (t - 1) / t * hidden / up)
+    else:
+        ar_fixed = 0.0
+        allreduce = 0.0
+
+    # Stage (§20.5): one micro-batch exposes the all-reduces, two or more hide them.
+    serial = att + gemm + (allreduce if n_bo == 1 else 0.0)
+    stage = max(serial, allreduce)
+
+    # Memory (§20.5).
+    static_bytes = (
+        n_layers * proj_t * m.attention_weight_bytes
+        + side_total * m.attention_weight_bytes / t
+        + 2 * m.vocab_size * h * m.embedding_bytes / t
+    )
+    expert_bytes = n_moe * experts * 3 * h * inter_t * m.expert_weight_bytes
+    kv_bytes = n * n_layers * kv_layer_t
+    buffer_bytes = n * q * h * m.combine_bytes
+
+    # Own pace (§3, §9.1, §20.1): r serving ranks, r t GPUs.
+    gap = w.step_gap_ms / 1000
+    step = gap + n_layers * n_bo * stage
+    tokens_per_s = sigma * r_groups * n * w.mtp_acceptance / step
+    gpus = r_groups * t
+    pairs_gpu = pairs / t  # one GPU's expert work in pair equivalents
+    useful = 6 * pairs_gpu * h * inter
+    out = {
+        "budget_s": budget,
+        "micro_batch_size": float(b),
+        "stage_s": stage,
+        "step_gap_s": gap,
+        "step_s": step,
+        "tpot_ms": step / w.mtp_acceptance * 1000,
+        "tokens_per_s": tokens_per_s,
+        "tokens_per_s_per_gpu": tokens_per_s / gpus,
+        "gpus": float(gpus),
+        "ffn_hfu": useful / (stage * fp8),
+        "ffn_ofu": useful / (gemm * fp8),
+        "temporal_sparsity": gemm / stage,
+        "experts_per_gpu": float(experts),
+        "pairs_mean": pairs_gpu,
+        "pairs_hot": pairs_gpu,
+        "attention_flop_s": att_flop,
+        "attention_byte_s": att_byte,
+        "attention_s": att,
+        "attention_latency_s": att_fixed,
+        "gemm_compute_s": gemm_compute,
+        "gemm_weight_s": gemm_weight,
+        "gemm_s": gemm,
+        "gemm_latency_s": gemm_fixed,
+        "usable_bytes": usable,
+        "allreduce_latency_s": ar_fixed,
+        "allreduce_s": allreduce,
+        "serial_s": serial,
+        "attention_weight_bytes": static_bytes,
+        "expert_weight_bytes": expert_bytes,
+        "kv_bytes": kv_bytes,
+        "buffer_bytes": buffer_bytes,
+        "gpu_bytes": static_bytes + expert_bytes + kv_bytes + buffer_bytes,
+    }
+    assert set(out) == set(TP_KEYS), sorted(set(out) ^ set(TP_KEYS))
+    return {key: float(out[key]) for key in TP_KEYS}
+
+
 def evaluate(
     m: RefModel,
     hw: RefHardware,
@@ -358,11 +531,14 @@ def evaluate(
     ffn_hw: RefHardware | None = None,
     link_gbps: float | None = None,
 ) -> dict[str, float]:
-    """Every breakdown term of one AFD or EP deployment (SI units: s, bytes, FLOP).
+    """Every breakdown term of one AFD, EP or TP deployment (SI units: s, bytes, FLOP).
 
-    `hw` is the attention pool's hardware (EP: every GPU's); `ffn_hw` AFD's FFN pool hardware
-    (default `hw`); `link_gbps` the AFD link between the pools (default: C8).
+    `hw` is the attention pool's hardware (EP, TP: every GPU's); `ffn_hw` AFD's FFN pool
+    hardware (default `hw`); `link_gbps` the AFD link between the pools (default: C8). For TP
+    `unit_gpus` is the group size t and `d.units` the groups r; `eps` is not used (C10).
     """
+    if d.architecture == "tp":
+        return evaluate_tp(m, hw, w, unit_gpus, d)
     afd = d.architecture == "afd"
     g = unit_gpus
     h, inter, k = m.hidden_size, m.moe_intermediate_size, m.experts_per_token

@@ -4,7 +4,8 @@
   tests/golden/costs.csv (so a wrong hand derivation or a wrong reference fails);
 - the project's forward model (`formulations.breakdown`) reproduces the same table;
 - property: reference and forward model agree on every breakdown term of thousands of seeded
-  random deployments over all shipped models and hardware.
+  random deployments over all shipped models and hardware (AFD and EP at relative 1e-9;
+  tensor parallelism, docs/model.md §20, on its own draws at relative 1e-12).
 
 The reference side reads the TOML files itself (tomllib); only the forward side uses the
 project's loader.
@@ -33,14 +34,18 @@ INSTANCES = ROOT / "instances"
 GOLDEN = Path(__file__).with_name("golden") / "costs.csv"
 BASE_SCENARIO = INSTANCES / "deepseek-v3-h800.toml"  # every field the tests use is overridden
 REL = 1e-9
+TP_REL = 1e-12  # TP terms (reference, golden, forward) agree to a few ulps of arithmetic order
 ABS = 1e-12
 
 
 # ---- the one place that calls the project's forward model ----------------------------------
 
 
-def forward_breakdown(inst: Any, d: ref.RefDeployment, eps: float) -> dict[str, float]:
-    """`formulations.breakdown.breakdown(inst, deployment, eps)` for a reference deployment.
+def forward_breakdown(
+    inst: Any, d: ref.RefDeployment, eps: float, unit_gpus: int | None = None
+) -> dict[str, float]:
+    """`formulations.breakdown.breakdown(inst, deployment, eps)` for a reference deployment
+    (TP: `unit_gpus` is the group size t, carried by the deployment itself; `d.units` is r).
 
     Skips only while the module does not exist yet in this checkout; any other import error
     fails. (An editable install of another checkout can resolve the name to that checkout's
@@ -58,15 +63,25 @@ def forward_breakdown(inst: Any, d: ref.RefDeployment, eps: float) -> dict[str, 
     from formulations.types import Deployment
 
     afd = d.architecture == "afd"
-    deployment = Deployment(
-        architecture=d.architecture,
-        sequences_per_gpu=d.sequences_per_gpu,
-        micro_batches=d.micro_batches,
-        redundant=d.redundant,
-        nodes=(("attention", d.attention_units), ("ffn", d.ffn_units))
-        if afd
-        else (("ep", d.units),),
-    )
+    if d.architecture == "tp":
+        deployment = Deployment(
+            architecture="tp",
+            sequences_per_gpu=d.sequences_per_gpu,
+            micro_batches=d.micro_batches,
+            redundant=0,
+            nodes=(("tp", d.units),),
+            unit_gpus=unit_gpus,
+        )
+    else:
+        deployment = Deployment(
+            architecture=d.architecture,
+            sequences_per_gpu=d.sequences_per_gpu,
+            micro_batches=d.micro_batches,
+            redundant=d.redundant,
+            nodes=(("attention", d.attention_units), ("ffn", d.ffn_units))
+            if afd
+            else (("ep", d.units),),
+        )
     return {k: float(v) for k, v in breakdown.breakdown(inst, deployment, eps).items()}
 
 
@@ -146,6 +161,7 @@ class Case:
     profile: str
     workload: dict[str, Any]
     unit_gpus: int
+    """g, or the TP group size t for a `tp` deployment (whose `units` are the groups r)."""
     eps: float
     deployment: ref.RefDeployment
     calibration: tuple[tuple[float, float], ...] = ()
@@ -186,8 +202,16 @@ def reference(case: Case) -> dict[str, float]:
     )
 
 
-def close(a: float, b: float) -> bool:
-    return abs(a - b) <= REL * max(abs(a), abs(b)) or max(abs(a), abs(b)) <= ABS
+def close(a: float, b: float, rel: float = REL) -> bool:
+    return abs(a - b) <= rel * max(abs(a), abs(b)) or max(abs(a), abs(b)) <= ABS
+
+
+def keys_of(arch: str) -> tuple[str, ...]:
+    return {"afd": ref.AFD_KEYS, "ep": ref.EP_KEYS, "tp": ref.TP_KEYS}[arch]
+
+
+def rel_of(arch: str) -> float:
+    return TP_REL if arch == "tp" else REL
 
 
 # ---- golden table --------------------------------------------------------------------------
@@ -226,12 +250,13 @@ def _golden() -> dict[str, tuple[Case, dict[str, float]]]:
                 (float(p.split(":")[0]), float(p.split(":")[1]))
                 for p in over["gemm_calibration"].split(",")
             )
+        tp = arch == "tp"  # a TP row names its group size t and its groups r
         case = Case(
             model=first["model"],
             hardware=first["hardware"],
             profile=first["profile"],
             workload={k: _number(v) for k, v in _pairs(first["workload"]).items()},
-            unit_gpus=dep["g"],
+            unit_gpus=dep["t"] if tp else dep["g"],
             eps=float(dep["eps"]),
             deployment=ref.RefDeployment(
                 architecture=arch,
@@ -240,7 +265,7 @@ def _golden() -> dict[str, tuple[Case, dict[str, float]]]:
                 redundant=dep["R"],
                 attention_units=dep.get("N_A", 0),
                 ffn_units=dep.get("N_F", 0),
-                units=dep.get("N", 0),
+                units=dep["r"] if tp else dep.get("N", 0),
             ),
             calibration=calibration,
             ffn_hardware=first["ffn_hardware"],
@@ -271,16 +296,29 @@ def test_golden_table_covers_models_hardware_and_architectures():
             archs = {
                 c.deployment.architecture for c in cases if (c.model, c.hardware) == (model, hw)
             }
-            assert archs == {"afd", "ep"}, (model, hw)
+            assert {"afd", "ep"} <= archs, (model, hw)
+    # TP (docs/model.md §20): MLA, GQA with replicated KV heads, MFA; one group and several;
+    # one micro-batch (all-reduces exposed) and several (hidden); t = 1 (no all-reduce at all).
+    tp = [c for c in cases if c.deployment.architecture == "tp"]
+    models = {c.model: ref.RefModel.from_dict(_toml("models", c.model)) for c in tp}
+    assert {m.attention for m in models.values()} >= {"mla", "gqa", "mfa"}
+    assert any(
+        models[c.model].attention == "gqa" and c.unit_gpus > (models[c.model].num_kv_heads or 0)
+        for c in tp
+    )
+    assert {c.unit_gpus == 1 for c in tp} == {True, False}
+    assert {c.deployment.units > 1 for c in tp} == {True, False}
+    assert {c.deployment.micro_batches == 1 for c in tp} == {True, False}
 
 
 @pytest.mark.parametrize("name", sorted(GOLDEN_CASES))
 def test_reference_reproduces_golden(name):
     case, golden = GOLDEN_CASES[name]
-    keys = ref.AFD_KEYS if case.deployment.architecture == "afd" else ref.EP_KEYS
+    arch = case.deployment.architecture
+    keys = keys_of(arch)
     assert set(golden) == set(keys), sorted(set(golden) ^ set(keys))
     got = reference(case)
-    bad = [(k, golden[k], got[k]) for k in keys if not close(golden[k], got[k])]
+    bad = [(k, golden[k], got[k]) for k in keys if not close(golden[k], got[k], rel_of(arch))]
     assert not bad, f"{name}: (term, golden, reference) {bad}"
 
 
@@ -295,9 +333,10 @@ def test_golden_hfu_meets_the_papers_scaleup_ceiling():
 @pytest.mark.parametrize("name", sorted(GOLDEN_CASES))
 def test_forward_model_reproduces_golden(name):
     case, golden = GOLDEN_CASES[name]
-    got = forward_breakdown(forward_instance(case), case.deployment, case.eps)
+    got = forward_breakdown(forward_instance(case), case.deployment, case.eps, case.unit_gpus)
     assert set(got) == set(golden), sorted(set(got) ^ set(golden))
-    bad = [(k, golden[k], got[k]) for k in golden if not close(golden[k], got[k])]
+    rel = rel_of(case.deployment.architecture)
+    bad = [(k, golden[k], got[k]) for k in golden if not close(golden[k], got[k], rel)]
     assert not bad, f"{name}: (term, golden, forward) {bad}"
 
 
@@ -327,13 +366,8 @@ def _pool_units(rng: random.Random, g: int, domain: int, hi: int) -> int:
     return rng.randint(1, hi)
 
 
-def random_case(
-    rng: random.Random, model: str, hardware: str, profile: str, arch: str, shared: str
-) -> Case:
-    hw = _toml("hardware", hardware)
-    mdl = _toml("models", model)
-    g = rng.choice((1, 8))
-    workload = {
+def _workload(rng: random.Random, shared: str) -> dict[str, Any]:
+    return {
         "tpot_ms": rng.choice((20.0, 50.0, 100.0, rng.uniform(15, 300))),
         "context_tokens": rng.choice((100.0, 4096.0, 32768.0, float(rng.randint(1, 200_000)))),
         "mtp_acceptance": rng.choice((1.0, 1.7, rng.uniform(1, 3))),
@@ -343,6 +377,15 @@ def random_case(
         "routing": rng.choice(("worst-case", "node-limited")),
         "shared_experts": shared,
     }
+
+
+def random_case(
+    rng: random.Random, model: str, hardware: str, profile: str, arch: str, shared: str
+) -> Case:
+    hw = _toml("hardware", hardware)
+    mdl = _toml("models", model)
+    g = rng.choice((1, 8))
+    workload = _workload(rng, shared)
     eps = rng.choice((1.0, 2.0 - rng.random()))  # 1, or in (1, 2]
     n = rng.randint(1, rng.choice((8, 64, 400)))
     redundant = rng.choice((0, 0, rng.randint(1, mdl["num_routed_experts"])))
@@ -380,11 +423,14 @@ LATENCY_KEYS = (
 )
 
 
-def _latency(rng: random.Random) -> tuple[tuple[str, float], ...]:
+TP_LATENCY_KEYS = LATENCY_KEYS + ("allreduce_scale_up_latency_us",)
+
+
+def _latency(
+    rng: random.Random, keys: tuple[str, ...] = LATENCY_KEYS
+) -> tuple[tuple[str, float], ...]:
     """Fixed times of every stage (us): zero, small, or as large as a whole stage."""
-    return tuple(
-        (k, rng.choice((0.0, rng.uniform(0, 30), rng.uniform(0, 500)))) for k in LATENCY_KEYS
-    )
+    return tuple((k, rng.choice((0.0, rng.uniform(0, 30), rng.uniform(0, 500)))) for k in keys)
 
 
 def random_cases(seed: int = 20261130) -> list[Case]:
@@ -475,6 +521,162 @@ def test_forward_model_matches_reference_on_random_deployments():
     head = "\n".join(failures[:20])
     assert not failures, f"{len(failures)} mismatches over {len(cases)} deployments:\n{head}"
     print(f"{len(cases)} random deployments, worst relative difference {worst:.2e}")
+
+
+# ---- tensor parallelism (docs/model.md §20) -------------------------------------------------
+
+TP_ROUNDS = 4  # every (model, hardware, profile) drawn TP_ROUNDS times
+
+
+def tp_sizes(model: str, hardware: str) -> list[int]:
+    """The allowed group sizes t of docs/model.md §20.1: t divides the attention heads and the
+    expert intermediate size; with GQA/MFA t divides the KV heads or is a multiple of them;
+    t <= the hardware file's scale-up domain."""
+    mdl, hw = _toml("models", model), _toml("hardware", hardware)
+    kv = mdl.get("num_kv_heads") if mdl["attention"] in ("gqa", "mfa") else None
+    return [
+        t
+        for t in range(1, hw["scaleup_domain_gpus"] + 1)
+        if mdl["num_attention_heads"] % t == 0
+        and mdl["moe_intermediate_size"] % t == 0
+        and (kv is None or kv % t == 0 or t % kv == 0)
+    ]
+
+
+def random_tp_case(rng: random.Random, model: str, hardware: str, profile: str) -> Case:
+    """A TP deployment: t from the allowed sizes, r groups, N_BO in 1..3. `eps` and the
+    workload's shared-expert side are drawn too: TP must ignore both (§20.1, C10)."""
+    t = rng.choice(tp_sizes(model, hardware))
+    workload = _workload(rng, rng.choice(("attention", "ffn")))
+    eps = rng.choice((1.0, 2.0 - rng.random()))
+    n = rng.randint(1, rng.choice((8, 64, 400)))
+    groups = rng.choice((1, rng.randint(1, 64)))
+    dep = ref.RefDeployment("tp", n, rng.randint(1, 3), units=groups)
+    calibration = _calibration(rng) if rng.random() < 0.2 else ()
+    latency = _latency(rng, TP_LATENCY_KEYS) if rng.random() < 0.5 else ()
+    return Case(model, hardware, profile, workload, t, eps, dep, calibration, latency_us=latency)
+
+
+def random_tp_cases(seed: int = 20270120) -> list[Case]:
+    rng = random.Random(seed)
+    return [
+        random_tp_case(rng, model, hardware, profile)
+        for _ in range(TP_ROUNDS)
+        for model in MODELS
+        for hardware in HARDWARE
+        for profile in PROFILES
+    ]
+
+
+def test_random_tp_cases_cover_the_space():
+    cases = random_tp_cases()
+    assert len(cases) >= 500
+    assert {c.unit_gpus == 1 for c in cases} == {True, False}
+    assert any(c.unit_gpus > 8 for c in cases)  # TP across a rack-scale domain
+    assert {c.deployment.micro_batches for c in cases} == {1, 2, 3}
+    assert {c.deployment.units > 1 for c in cases} == {True, False}
+    assert {c.deployment.sequences_per_gpu % c.deployment.micro_batches == 0 for c in cases} == {
+        True,
+        False,
+    }
+    assert {c.workload["dp_imbalance"] == 1.0 for c in cases} == {True, False}
+    assert {c.eps == 1.0 for c in cases} == {True, False}
+    assert {bool(c.calibration) for c in cases} == {True, False}
+    assert any(dict(c.latency_us).get("allreduce_scale_up_latency_us", 0) > 0 for c in cases)
+    models = {c.model: _toml("models", c.model) for c in cases}
+    # KV heads both split and replicated (t > h_kv), on GQA and on MFA; MLA; sliding windows.
+    replicated = {
+        models[c.model]["attention"]
+        for c in cases
+        if models[c.model]["attention"] in ("gqa", "mfa")
+        and c.unit_gpus > models[c.model]["num_kv_heads"]
+    }
+    assert replicated == {"gqa", "mfa"}
+    assert any(
+        models[c.model]["attention"] == "gqa" and 1 < c.unit_gpus <= models[c.model]["num_kv_heads"]
+        for c in cases
+    )
+    assert any(models[c.model]["attention"] == "mla" and c.unit_gpus > 1 for c in cases)
+    assert any("sliding_window" in models[c.model] and c.unit_gpus > 1 for c in cases)
+
+
+def test_reference_tp_on_one_gpu_is_the_unsplit_model():
+    """t = 1 is §4.5 and §5.2 unchanged (§20.2): the reference's TP split at t = 1 gives every
+    model's attention geometry, and a TP1 deployment's attention, grouped GEMM, weights and KV
+    cache equal those of a one-GPU EP deployment of the same batch (sigma_DP = eps = 1)."""
+    for model in MODELS:
+        m = ref.RefModel.from_dict(_toml("models", model))
+        assert ref.attention_layer_tp(m, 1) == pytest.approx(ref.attention_layer(m), rel=1e-15)
+    same = (
+        "attention_flop_s",
+        "attention_byte_s",
+        "attention_s",
+        "gemm_compute_s",
+        "gemm_weight_s",
+        "gemm_s",
+        "attention_weight_bytes",
+        "expert_weight_bytes",
+        "kv_bytes",
+        "usable_bytes",
+        "experts_per_gpu",
+    )
+    checked = 0
+    for case in random_tp_cases():
+        if case.unit_gpus != 1:
+            continue
+        workload = {**case.workload, "dp_imbalance": 1.0, "shared_experts": "attention"}
+        tp = reference(dataclasses.replace(case, workload=workload))
+        dep = case.deployment
+        ep_dep = ref.RefDeployment("ep", dep.sequences_per_gpu, dep.micro_batches, units=1)
+        ep = reference(dataclasses.replace(case, workload=workload, eps=1.0, deployment=ep_dep))
+        bad = [(k, tp[k], ep[k]) for k in same if not close(tp[k], ep[k], TP_REL)]
+        assert not bad, (case, bad)
+        assert tp["allreduce_s"] == tp["allreduce_latency_s"] == 0.0
+        checked += 1
+    assert checked >= 50
+
+
+def test_reference_reads_the_allreduce_latency_and_only_tp_uses_it():
+    """The [latency] key allreduce_scale_up (us) reaches the reference's hardware (0 when
+    absent) and changes no AFD or EP term."""
+    table = _toml("hardware", "h800")
+    assert ref.hardware_from_file(table, "sustained").allreduce_scale_up_latency_us == 0.0
+    with_key = {**table, "latency": {**table["latency"], "allreduce_scale_up": 7}}
+    assert ref.hardware_from_file(with_key, "sustained").allreduce_scale_up_latency_us == 7.0
+    assert ref.hardware_from_file(with_key, "paper").allreduce_scale_up_latency_us == 0.0
+    for case in random_cases()[::97]:
+        extra = dataclasses.replace(
+            case, latency_us=case.latency_us + (("allreduce_scale_up_latency_us", 250.0),)
+        )
+        assert reference(extra) == reference(case)
+
+
+def test_forward_model_matches_reference_on_random_tp_deployments():
+    cases = random_tp_cases()
+    failures = []
+    worst = 0.0
+    for case in cases:
+        want = reference(case)
+        got = forward_breakdown(
+            forward_instance_fast(case), case.deployment, case.eps, case.unit_gpus
+        )
+        if set(got) != set(want):
+            failures.append(f"{case}: keys differ {sorted(set(got) ^ set(want))}")
+            continue
+        for key, value in want.items():
+            if not close(value, got[key], TP_REL):
+                failures.append(f"{key}: reference {value!r} forward {got[key]!r} for {case}")
+            elif max(abs(value), abs(got[key])) > ABS:
+                worst = max(worst, abs(value - got[key]) / max(abs(value), abs(got[key])))
+    head = "\n".join(failures[:20])
+    assert not failures, f"{len(failures)} mismatches over {len(cases)} TP deployments:\n{head}"
+    print(f"{len(cases)} random TP deployments, worst relative difference {worst:.2e}")
+
+
+def test_fast_tp_instances_equal_loaded_instances():
+    cases = random_tp_cases()
+    for case in cases[:: len(cases) // 30]:
+        assert forward_instance_fast(case) == forward_instance(case), case
 
 
 def test_fast_instances_equal_loaded_instances():

@@ -9,13 +9,15 @@ writes it to the CSV with every name replaced by its number, so each row's deriv
 is plain arithmetic that a reader can redo on a calculator. Nothing here imports the reference
 evaluator or the project's code.
 
-Sources of the numbers: instances/models/{deepseek-v3,step3,qwen3-235b-a22b}.toml and
-instances/hardware/{h800,h200,gb200-nvl72}.toml. Rules: docs/model.md §2-§9, the README's
+Sources of the numbers: instances/models/{deepseek-v3,step3,qwen3-235b-a22b,gpt-oss-120b}.toml
+and instances/hardware/{h800,h200,gb200-nvl72,h20}.toml. Rules: docs/model.md §2-§9, the README's
 assumptions, the issue 7/8 changes (b = ceil(n / N_BO) sets stage times, memory counts n,
 own-pace metrics, shared-expert FLOPs 2*S*3*H*M_s, EP keeps shared experts with attention), and
 the fixed time of every stage (issue 13, docs/model.md §3.1): the `[latency]` values of the
 sustained hardware files (us) are added to each stage where it runs; a link's dispatch and combine
-each carry their own; the paper profile has none.
+each carry their own; the paper profile has none. The tensor-parallel cases (`tp`, the last
+four) follow docs/model.md §20 and convention C10 of tests/reference_model.py: t GPUs per group
+(the deployment's `t`), r groups, heads and each expert's intermediate dimension split over t.
 """
 
 from __future__ import annotations
@@ -177,12 +179,20 @@ WL_ST_FFN = WL_OTHER.replace("shared_experts=attention", "shared_experts=ffn")
 WL_QW_DP = WL_OTHER.replace("dp_imbalance=1", "dp_imbalance=0.9")
 
 
-def own_pace(s: Sheet, layers: int, n_bo: int, gap_ms: float, mtp: float, serving: str) -> None:
+def own_pace(
+    s: Sheet,
+    layers: int,
+    n_bo: int,
+    gap_ms: float,
+    mtp: float,
+    serving: str,
+    note: str = "sigma*serving GPUs*n*L/T",
+) -> None:
     """Common tail: step time, TPOT, throughput, utilisation (docs/model.md §3, §9)."""
     s.let("step_gap_s", f"{gap_ms}/1000", "s")
     s.let("step_s", f"step_gap_s + {layers}*{n_bo}*stage_s", "s")
     s.let("tpot_ms", f"step_s/{mtp}*1000", "ms")
-    s.let("tokens_per_s", f"{serving}*{mtp}/step_s", "tokens/s", "sigma*serving GPUs*n*L/T")
+    s.let("tokens_per_s", f"{serving}*{mtp}/step_s", "tokens/s", note)
     s.let("tokens_per_s_per_gpu", "tokens_per_s/gpus", "tokens/s/GPU")
 
 
@@ -1178,6 +1188,246 @@ s.let("usable_bytes", "141e9*0.9", "bytes")
 s.let("stage_s", "max(attention_s + gemm_s, scaleout_s, scaleup_s)", "s")
 s.let("gpus", "1*8", "GPUs")
 own_pace(s, 61, 2, 10, 1, "1*8*8")
+s.mid("useful_flop", "6*pairs_mean*7168*5120", "FLOP")
+s.let("ffn_hfu", "useful_flop/(stage_s*1979e12)", "1")
+s.let("ffn_ofu", "useful_flop/(gemm_s*1979e12)", "1")
+s.let("temporal_sparsity", "gemm_s/stage_s", "1")
+
+# ---- tensor parallelism (docs/model.md §20) --------------------------------------------------
+# One replica of the model split over the t GPUs of one scale-up domain, r replicas. Every GPU
+# of a group sees the group's whole batch n (b = ceil(n / N_BO) per micro-batch), holds its
+# share of the heads and M / t of every one of the E experts, and joins two ring all-reduces
+# per layer over scale-up: 2 * (l_ar + 2 (t - 1) / t * b q H d_comb / B_su) when t > 1.
+# N_BO = 1: stage = t_a + t_G + t_ar; N_BO >= 2: stage = max(t_a + t_G, t_ar).
+# No expert imbalance (eps 1) and no redundant experts; sigma_DP only scales the throughput,
+# which counts r serving ranks over r t GPUs. The all-reduce fixed time is the hardware key
+# allreduce_scale_up (absent from the shipped files, so the cases give it as an override).
+
+# gpt-oss-120b: GQA, H 2880, 64 heads, 8 KV heads of 64; 36 layers, all MoE; 128 experts, K 4,
+# M 2880 stored in MXFP4 (0.53125 bytes); no shared expert; vocab 201088; every other layer
+# has a 128-token sliding window.
+go = Sheet(model_meta("gpt-oss-120b"))
+go.mid("go_proj", "2880*64*64 + 2*2880*8*64 + 64*64*2880", "params", "GQA layer")
+go.mid("go_kv_elems", "2*8*64", "elements")
+go.mid("go_core", "2*64*64 + 2*64*64", "FLOP")
+go.mid("go_ctx", "(1 - 0.5)*4096 + 0.5*min(4096, 128)", "tokens", "half the layers windowed")
+go.mid("go_kv_layer", "go_kv_elems*1*go_ctx", "bytes", "per sequence and layer, mean context")
+MODEL_VALUES.update(go.values)
+
+
+# ---- case 20: DeepSeek-V3, H800 sustained, TP8, one group, one micro-batch -------------------
+# h800 sustained: fp8 1979*0.56 (experts), attention 0.67 of bf16 989 / fp8 1979, HBM 3.35*0.90
+# TB/s, scale-up 200*0.78 GB/s, 80 GB * 0.9; [latency] attention 13, grouped_gemm 5 (file) and
+# allreduce_scale_up 7 (override). MLA at t = 8: q_a (7168 x 1536) and kv_a (7168 x 576) are
+# whole on every GPU, as is the 576-element latent cache; q_b, W_UK, W_UV, W_O and the scores
+# are split over the 128 / 8 = 16 heads per GPU. Dense FFNs and the shared expert: / 8.
+s = case("ds-h800-sustained-tp8", "deepseek-v3", "h800", "sustained", "tp",
+         "r=1;t=8;n=32;N_BO=1;R=0;eps=1", WL_DS,
+         "allreduce_scale_up_latency_us=7")  # fmt: skip
+s.mid(
+    "proj_t",
+    "7168*1536 + 7168*(512+64) + (1536*128*(128+64) + 128*128*512 + 128*512*128 + 128*128*7168)/8",
+    "params",
+    "q_a, kv_a whole; q_b, W_UK, W_UV, o_proj over 8 GPUs",
+)
+s.mid("core_t", "ds_core/8", "FLOP", "16 of 128 heads per GPU")
+s.mid("stage_params_t", "proj_t + ds_side_att/61/8", "params", "dense FFNs + shared, / 8")
+s.let("budget_s", "(50/1000*1.7 - 15/1000)/(61*1)", "s")
+s.let("micro_batch_size", "ceil(32/1)", "sequences")
+s.let(
+    "attention_flop_s",
+    "32*1*(core_t*4096/(989e12*0.67) + 2*stage_params_t/(1979e12*0.67))",
+    "s",
+)
+s.let(
+    "attention_byte_s",
+    "(stage_params_t*1 + 32*576*1*4096)/(3.35e12*0.90)",
+    "s",
+    "every GPU reads the whole latent cache",
+)
+s.let("attention_latency_s", "13/1e6", "s", "[latency] of the hardware file")
+s.let("attention_s", "attention_latency_s + max(attention_flop_s, attention_byte_s)", "s")
+s.let("experts_per_gpu", "256", "experts", "every expert, on 2048/8 of its intermediate dim")
+s.mid("pairs", "32*1*8", "pairs", "b*q*K: the group's pairs, all run on every GPU")
+s.let("pairs_mean", "pairs/8", "pairs", "one GPU's work in pair equivalents")
+s.let("pairs_hot", "pairs_mean", "pairs", "no expert imbalance")
+s.let("gemm_compute_s", "6*pairs*7168*(2048/8)/(1979e12*0.56)", "s")
+s.let("gemm_weight_s", "256*3*7168*(2048/8)*1/(3.35e12*0.90)", "s", "all 256 slices streamed")
+s.let("gemm_latency_s", "5/1e6", "s", "[latency] of the hardware file")
+s.let("gemm_s", "gemm_latency_s + max(gemm_compute_s, gemm_weight_s)", "s")
+s.mid("hidden", "32*1*7168*2", "bytes", "b*q*H*d_comb: the micro-batch's hidden states")
+s.let("allreduce_latency_s", "2*7/1e6", "s", "two all-reduces, allreduce_scale_up 7 us")
+s.let("allreduce_s", "2*(7/1e6 + 2*(8-1)/8*hidden/(200e9*0.78))", "s", "ring over 8 GPUs")
+s.let("serial_s", "attention_s + gemm_s + allreduce_s", "s", "N_BO = 1: nothing hides them")
+s.let("stage_s", "max(serial_s, allreduce_s)", "s")
+s.let(
+    "attention_weight_bytes",
+    "61*proj_t*1 + ds_side_att*1/8 + 2*129280*7168*2/8",
+    "bytes",
+    "vocab-parallel embedding and LM head",
+)
+s.let("expert_weight_bytes", "58*256*3*7168*(2048/8)*1", "bytes")
+s.let("kv_bytes", "32*61*576*1*4096", "bytes", "the whole latent cache on every GPU")
+s.let("buffer_bytes", "32*1*7168*2", "bytes", "one hidden state per token in flight")
+s.let(
+    "gpu_bytes", "attention_weight_bytes + expert_weight_bytes + kv_bytes + buffer_bytes", "bytes"
+)
+s.let("usable_bytes", "80e9*0.9", "bytes")
+s.let("gpus", "1*8", "GPUs", "r*t")
+own_pace(s, 61, 1, 15, 1.7, "1*1*32", "sigma*r*n*L/T: r serving ranks")
+s.mid("useful_flop", "6*pairs_mean*7168*2048", "FLOP", "= 6*b*q*K*H*(M/t)")
+s.let("ffn_hfu", "useful_flop/(stage_s*1979e12)", "1")
+s.let("ffn_ofu", "useful_flop/(gemm_s*1979e12)", "1")
+s.let("temporal_sparsity", "gemm_s/stage_s", "1")
+
+# ---- case 21: Qwen3-235B, H200 sustained, TP8 x 2 groups, two micro-batches -------------------
+# GQA with 4 KV heads at t = 8: each GPU holds W_Q and W_O of 64 / 8 = 8 heads and one whole KV
+# head (h_kv_t = max(4/8, 1) = 1, each KV head on two GPUs) and caches that head's K and V.
+# N_BO = 2: one micro-batch's all-reduces hide behind the other's compute.
+s = case("qw-h200-sustained-tp8", "qwen3-235b-a22b", "h200", "sustained", "tp",
+         "r=2;t=8;n=64;N_BO=2;R=0;eps=1", WL_OTHER,
+         "allreduce_scale_up_latency_us=7")  # fmt: skip
+s.mid(
+    "proj_t",
+    "(4096*64*128 + 64*128*4096)/8 + 2*4096*1*128",
+    "params",
+    "W_Q, W_O over 8; W_K, W_V of 1 KV head",
+)
+s.mid("core_t", "qw_core/8", "FLOP")
+s.mid("kv_layer_t", "2*1*128*1*4096", "bytes", "K and V of one KV head at context 4096")
+s.let("budget_s", "(50/1000*1 - 10/1000)/(94*2)", "s")
+s.let("micro_batch_size", "ceil(64/2)", "sequences")
+s.let(
+    "attention_flop_s",
+    "32*1*(core_t*4096/(989e12*0.67) + 2*(proj_t + 0/94/8)/(1979e12*0.67))",
+    "s",
+    "no dense layers, no shared expert",
+)
+s.let("attention_byte_s", "((proj_t + 0/94/8)*1 + 32*kv_layer_t)/(4.8e12*0.9)", "s")
+s.let("attention_latency_s", "13/1e6", "s", "[latency] of the hardware file")
+s.let("attention_s", "attention_latency_s + max(attention_flop_s, attention_byte_s)", "s")
+s.let("experts_per_gpu", "128", "experts")
+s.mid("pairs", "32*1*8", "pairs", "b*q*K")
+s.let("pairs_mean", "pairs/8", "pairs")
+s.let("pairs_hot", "pairs_mean", "pairs")
+s.let("gemm_compute_s", "6*pairs*4096*(1536/8)/(1979e12*0.56)", "s")
+s.let("gemm_weight_s", "128*3*4096*(1536/8)*1/(4.8e12*0.9)", "s")
+s.let("gemm_latency_s", "5/1e6", "s", "[latency] of the hardware file")
+s.let("gemm_s", "gemm_latency_s + max(gemm_compute_s, gemm_weight_s)", "s")
+s.mid("hidden", "32*1*4096*2", "bytes")
+s.let("allreduce_latency_s", "2*7/1e6", "s")
+s.let("allreduce_s", "2*(7/1e6 + 2*(8-1)/8*hidden/(450e9*0.75))", "s")
+s.let("serial_s", "attention_s + gemm_s", "s", "N_BO = 2: the all-reduces hide")
+s.let("stage_s", "max(serial_s, allreduce_s)", "s")
+s.let("attention_weight_bytes", "94*proj_t*1 + 0*1/8 + 2*151936*4096*2/8", "bytes")
+s.let("expert_weight_bytes", "94*128*3*4096*(1536/8)*1", "bytes")
+s.let("kv_bytes", "64*94*kv_layer_t", "bytes")
+s.let("buffer_bytes", "64*1*4096*2", "bytes")
+s.let(
+    "gpu_bytes", "attention_weight_bytes + expert_weight_bytes + kv_bytes + buffer_bytes", "bytes"
+)
+s.let("usable_bytes", "141e9*0.9", "bytes")
+s.let("gpus", "2*8", "GPUs")
+own_pace(s, 94, 2, 10, 1, "1*2*64", "sigma*r*n*L/T: r serving ranks")
+s.mid("useful_flop", "6*pairs_mean*4096*1536", "FLOP")
+s.let("ffn_hfu", "useful_flop/(stage_s*1979e12)", "1")
+s.let("ffn_ofu", "useful_flop/(gemm_s*1979e12)", "1")
+s.let("temporal_sparsity", "gemm_s/stage_s", "1")
+
+# ---- case 22: gpt-oss-120b, H200 sustained, TP1 x 4 replicas: no all-reduce at all -----------
+# t = 1: attention and experts are §4.5 / §5.2 on one GPU holding the whole model; the
+# allreduce_scale_up fixed time (7 us) is given but must not count.
+s = case("go-h200-sustained-tp1", "gpt-oss-120b", "h200", "sustained", "tp",
+         "r=4;t=1;n=64;N_BO=2;R=0;eps=1", WL_OTHER,
+         "allreduce_scale_up_latency_us=7")  # fmt: skip
+s.let("budget_s", "(50/1000*1 - 10/1000)/(36*2)", "s")
+s.let("micro_batch_size", "ceil(64/2)", "sequences")
+s.let(
+    "attention_flop_s",
+    "32*1*(go_core*go_ctx/(989e12*0.67) + 2*go_proj/(1979e12*0.67))",
+    "s",
+    "all 64 heads, mean context 2112",
+)
+s.let("attention_byte_s", "(go_proj*1 + 32*go_kv_layer)/(4.8e12*0.9)", "s")
+s.let("attention_latency_s", "13/1e6", "s", "[latency] of the hardware file")
+s.let("attention_s", "attention_latency_s + max(attention_flop_s, attention_byte_s)", "s")
+s.let("experts_per_gpu", "128", "experts")
+s.mid("pairs", "32*1*4", "pairs", "b*q*K")
+s.let("pairs_mean", "pairs/1", "pairs")
+s.let("pairs_hot", "pairs_mean", "pairs")
+s.let("gemm_compute_s", "6*pairs*2880*(2880/1)/(1979e12*0.56)", "s")
+s.let("gemm_weight_s", "128*3*2880*(2880/1)*0.53125/(4.8e12*0.9)", "s", "MXFP4 experts")
+s.let("gemm_latency_s", "5/1e6", "s", "[latency] of the hardware file")
+s.let("gemm_s", "gemm_latency_s + max(gemm_compute_s, gemm_weight_s)", "s")
+s.let("allreduce_latency_s", "0", "s", "t = 1: no all-reduce, no fixed time")
+s.let("allreduce_s", "0", "s")
+s.let("serial_s", "attention_s + gemm_s", "s")
+s.let("stage_s", "max(serial_s, allreduce_s)", "s")
+s.let("attention_weight_bytes", "36*go_proj*1 + 0*1/1 + 2*201088*2880*2/1", "bytes")
+s.let("expert_weight_bytes", "36*128*3*2880*(2880/1)*0.53125", "bytes")
+s.let("kv_bytes", "64*36*go_kv_layer", "bytes", "window-capped mean context (C3)")
+s.let("buffer_bytes", "64*1*2880*2", "bytes")
+s.let(
+    "gpu_bytes", "attention_weight_bytes + expert_weight_bytes + kv_bytes + buffer_bytes", "bytes"
+)
+s.let("usable_bytes", "141e9*0.9", "bytes")
+s.let("gpus", "4*1", "GPUs")
+own_pace(s, 36, 2, 10, 1, "1*4*64", "sigma*r*n*L/T: r serving ranks")
+s.mid("useful_flop", "6*pairs_mean*2880*2880", "FLOP")
+s.let("ffn_hfu", "useful_flop/(stage_s*1979e12)", "1")
+s.let("ffn_ofu", "useful_flop/(gemm_s*1979e12)", "1")
+s.let("temporal_sparsity", "gemm_s/stage_s", "1")
+
+# ---- case 23: Step-3, H800 paper, TP4 x 3 groups, three micro-batches, dp_imbalance 0.9 ------
+# MFA at t = 4: q_a (7168 x 2048) and the single KV head (W_K, W_V and its cache) whole on
+# every GPU, q_b and W_O over 64 / 4 = 16 heads per GPU. The workload puts shared experts on
+# the FFN side, which TP ignores (dense FFNs and the shared expert split over t with attention).
+# sigma_DP 0.9 scales only the throughput. Paper profile: scale-up 160 GB/s, no fixed times.
+WL_ST_TP = WL_ST_FFN.replace("dp_imbalance=1", "dp_imbalance=0.9")
+s = case("st-h800-paper-tp4", "step3", "h800", "paper", "tp",
+         "r=3;t=4;n=100;N_BO=3;R=0;eps=1", WL_ST_TP)  # fmt: skip
+s.mid(
+    "proj_t",
+    "7168*2048 + (2048*64*256 + 64*256*7168)/4 + 2*7168*1*256",
+    "params",
+    "q_a and the KV head whole; q_b, W_O over 4",
+)
+s.mid("core_t", "st_core/4", "FLOP")
+s.mid("stage_params_t", "proj_t + st_side_att/61/4", "params", "dense FFNs + shared, / 4")
+s.let("budget_s", "(50/1000*1 - 10/1000)/(61*3)", "s")
+s.let("micro_batch_size", "ceil(100/3)", "sequences")
+s.let(
+    "attention_flop_s",
+    "34*1*(core_t*4096/989e12 + 2*stage_params_t/1979e12)",
+    "s",
+    "the fullest micro-batch, no sigma",
+)
+s.let("attention_byte_s", "(stage_params_t*1 + 34*st_kv_layer)/3.35e12", "s")
+s.let("attention_latency_s", "0/1e6", "s", "paper profile: no fixed times")
+s.let("attention_s", "attention_latency_s + max(attention_flop_s, attention_byte_s)", "s")
+s.let("experts_per_gpu", "48", "experts")
+s.mid("pairs", "34*1*3", "pairs", "b*q*K, no sigma: a group sees its own tokens")
+s.let("pairs_mean", "pairs/4", "pairs")
+s.let("pairs_hot", "pairs_mean", "pairs")
+s.let("gemm_compute_s", "6*pairs*7168*(5120/4)/1979e12", "s")
+s.let("gemm_weight_s", "48*3*7168*(5120/4)*1/3.35e12", "s")
+s.let("gemm_latency_s", "0/1e6", "s", "paper profile: no fixed times")
+s.let("gemm_s", "gemm_latency_s + max(gemm_compute_s, gemm_weight_s)", "s")
+s.mid("hidden", "34*1*7168*2", "bytes")
+s.let("allreduce_latency_s", "2*0/1e6", "s", "paper profile: no fixed times")
+s.let("allreduce_s", "2*(0/1e6 + 2*(4-1)/4*hidden/160e9)", "s", "ring over 4 GPUs")
+s.let("serial_s", "attention_s + gemm_s", "s", "N_BO = 3: the all-reduces hide")
+s.let("stage_s", "max(serial_s, allreduce_s)", "s")
+s.let("attention_weight_bytes", "61*proj_t*1 + st_side_att*1/4 + 2*128815*7168*2/4", "bytes")
+s.let("expert_weight_bytes", "56*48*3*7168*(5120/4)*1", "bytes")
+s.let("kv_bytes", "100*61*st_kv_layer", "bytes", "the one KV head's cache on every GPU")
+s.let("buffer_bytes", "100*1*7168*2", "bytes", "no sigma")
+s.let(
+    "gpu_bytes", "attention_weight_bytes + expert_weight_bytes + kv_bytes + buffer_bytes", "bytes"
+)
+s.let("usable_bytes", "80e9*0.9", "bytes")
+s.let("gpus", "3*4", "GPUs")
+own_pace(s, 61, 3, 10, 1, "0.9*3*100", "sigma*r*n*L/T: r serving ranks")
 s.mid("useful_flop", "6*pairs_mean*7168*5120", "FLOP")
 s.let("ffn_hfu", "useful_flop/(stage_s*1979e12)", "1")
 s.let("ffn_ofu", "useful_flop/(gemm_s*1979e12)", "1")
