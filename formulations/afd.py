@@ -15,7 +15,7 @@ import numpy as np
 from formulations.costs import CostModel, Num, experts_per_gpu
 from formulations.families import Family
 from formulations.layouts import ImbalanceFn, Layouts, family_checks, pack_stages
-from formulations.types import Deployment, Search
+from formulations.types import Deployment, Instance, Search
 
 NAME = "afd"
 MICRO_BATCHES_FIELD = "afd_micro_batches"
@@ -319,6 +319,11 @@ def single_layout(cm: CostModel, d: Deployment, eps: float, search: Search) -> L
         experts_per_gpu=experts_per_gpu(cm.model, d.redundant, f * cm.unit_gpus),
         eps=np.array([float(eps)]),
     )
+
+
+def unit_sizes(inst: Instance) -> tuple[int, ...]:
+    """One unit size: the search's (docs/model.md §1.4)."""
+    return (inst.search.unit_gpus,)
 
 
 def read_deployment(lay: Layouts, c: int, serving: int, sequences: int) -> Deployment:

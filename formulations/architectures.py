@@ -7,6 +7,7 @@ An architecture is a module with:
     quantities(cm, layouts, batch, x), family_quantity(cm, layouts, family, x)  for the caps
     single_layout(cm, deployment, eps, search)                               one deployment's layout
     read_deployment(layouts, c, serving, sequences)                          solution -> Deployment
+    unit_sizes(inst)                    the unit sizes to branch on (TP's t; others: the search's)
     layout_stages(cm, layouts, idx, serving, sequences)                      candidates, vectorised
 and its constraint families in `formulations.families`. The integer program, the stage-level
 scheme, pruning, diagnostics, metrics and the oracle are written once against this interface, so a
@@ -17,9 +18,9 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from formulations import afd, ep
+from formulations import afd, ep, tp
 
-MODULES: dict[str, ModuleType] = {afd.NAME: afd, ep.NAME: ep}
+MODULES: dict[str, ModuleType] = {afd.NAME: afd, ep.NAME: ep, tp.NAME: tp}
 
 
 def get(name: str) -> ModuleType:

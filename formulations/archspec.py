@@ -56,6 +56,10 @@ class ArchSpec:
     unit_gpus_field: str | None = None
     """The Search field that sizes one unit when the architecture sizes it itself (TP: the
     tensor-parallel size); None: the search's unit_gpus."""
+    expert_ranks: bool = True
+    """The routed experts are partitioned over the expert pool's GPUs, so the hottest rank's
+    load (the expert imbalance, docs/model.md §8.2) and redundant replicas apply; False: every
+    GPU holds a slice of every expert (TP), imbalance 1 and no replicas."""
     ranks_per_unit_gpu: bool = True
     """Every GPU of a serving unit is a data-parallel rank with its own sequences (AFD, EP);
     False: a serving unit is one rank whose GPUs share its sequences (TP)."""
@@ -122,6 +126,7 @@ TP = ArchSpec(
     own_ffn_hardware=False,
     free_serving=False,
     unit_gpus_field="tensor_parallel",
+    expert_ranks=False,
     ranks_per_unit_gpu=False,
     units_text="{tp_groups} groups of {tensor_parallel} GPUs",
     colour="tab:green",
@@ -129,7 +134,7 @@ TP = ArchSpec(
     engine="tensor-parallel",
 )
 
-SPECS: dict[str, ArchSpec] = {s.name: s for s in (AFD, EP)}
+SPECS: dict[str, ArchSpec] = {s.name: s for s in (AFD, EP, TP)}
 """Every architecture, in the order tables and verdicts list them."""
 NAMES: tuple[str, ...] = tuple(SPECS)
 

@@ -38,11 +38,11 @@ def binding_of(inst: Instance, d: Deployment, eps: float = 1.0) -> list[str]:
     own stage (docs/model.md §9.4): the target set to its own TPOT; at the target itself for
     the objective counted there. Every command (solve, evaluate, pareto) asks this, so one
     deployment has one binding."""
-    cm = CostModel.of(inst, d.architecture)
+    cm = CostModel.for_deployment(inst, d)
     if inst.search.objective != "tokens_per_gpu_at_target":
         tpot_ms = met.metrics(cm, d, eps).tpot_ms * (1 + 1e-9)
         own = inst.replace(workload=dataclasses.replace(inst.workload, tpot_ms=tpot_ms))
-        cm = CostModel.of(own, d.architecture)
+        cm = CostModel.for_deployment(own, d)
     return binding(cm, d, inst.search, eps)
 
 

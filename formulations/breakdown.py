@@ -21,7 +21,7 @@ SKIPPED = ("in_domain", "compute_s")
 
 def breakdown(inst: Instance, d: Deployment, eps: float = 1.0) -> dict[str, float]:
     """The breakdown of deployment `d` of `inst` with expert imbalance `eps`."""
-    return breakdown_of(CostModel.of(inst, d.architecture), d, eps)
+    return breakdown_of(CostModel.for_deployment(inst, d), d, eps)
 
 
 def breakdown_of(cm: CostModel, d: Deployment, eps: float = 1.0) -> dict[str, float]:

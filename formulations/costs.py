@@ -29,7 +29,7 @@ import numpy as np
 
 from formulations import archspec
 from formulations.attention import effective_context, geometry
-from formulations.types import Hardware, Instance, Model, Workload
+from formulations.types import Deployment, Hardware, Instance, Model, Workload
 
 Num = np.ndarray | float | int
 """A scalar or an array of values that broadcast together."""
@@ -60,6 +60,8 @@ class Rates:
     """Fixed (dispatch, combine) time of a stage on scale-up."""
     scaleout_latency_s: tuple[float, float]
     """Fixed (dispatch, combine) time of a stage on scale-out."""
+    allreduce_latency_s: float
+    """Fixed time of one all-reduce over scale-up (TP, docs/model.md §20.4)."""
 
     @staticmethod
     def of(hw: Hardware, model: Model | None = None) -> Rates:
@@ -91,6 +93,7 @@ class Rates:
                 hw.dispatch_scale_out_latency_us * us,
                 hw.combine_scale_out_latency_us * us,
             ),
+            allreduce_latency_s=hw.allreduce_scale_up_latency_us * us,
         )
 
     def gemm_rate_flops(self, tokens_per_expert: Num) -> np.ndarray:
@@ -126,6 +129,10 @@ class CostModel:
     """AFD: fixed (dispatch, combine) time on the link between the pools: the larger of the two
     pools' scale-out latencies (docs/model.md §17.2)."""
     unit_gpus: int
+    """GPUs per deployment unit (g; TP: the group size t)."""
+    unit_ranks: int
+    """Serving ranks per serving unit, each with its own n sequences: g, or 1 for TP (a group
+    shares its sequences, docs/model.md §20.1)."""
     superpod: bool
     """Both pools sit in one superpod's scale-up fabric (never for pools of different hardware)."""
     domain_units: float
@@ -150,14 +157,20 @@ class CostModel:
     """KV bytes one sequence holds over all layers."""
     attention_static_bytes: float
     """Weights every attention GPU holds (all layers, embeddings, LM head)."""
+    side_params_per_layer: float
+    """Dense-layer FFN and attention-side shared-expert parameters, averaged over all layers
+    (§4.4): the attention GPU's dense work per layer stage."""
+    side_params_total: float
+    """The same over all layers (held in memory)."""
     shared_flops_per_token: float
     """FLOPs of the shared experts for one token in one MoE layer (2 per multiply-add)."""
     shared_on_ffn: bool
     """AFD with workload.shared_experts = "ffn": the FFN GPUs hold and run the shared experts."""
 
     @staticmethod
-    def of(inst: Instance, architecture: str = "afd") -> CostModel:
-        """The cost model of `inst` for one architecture.
+    def of(inst: Instance, architecture: str = "afd", unit_gpus: int | None = None) -> CostModel:
+        """The cost model of `inst` for one architecture (`unit_gpus`: the unit size where the
+        architecture sizes its own unit, TP's t; default the search's).
 
         `workload.shared_experts` places AFD's shared experts; EP always keeps them on every
         GPU next to attention (there is no separate FFN pool to move them to), docs/model.md §5.
@@ -178,7 +191,7 @@ class CostModel:
         side_params_avg = side_params_total / m.num_layers
         ctx = effective_context(m, w.context_tokens)
         kv_token_layer = geo.kv_elements_per_token * m.kv_cache_bytes
-        g = inst.search.unit_gpus
+        g = unit_gpus or inst.search.unit_gpus
         rates = Rates.of(hw, m)
         ffn_hw = inst.ffn_hardware if spec.own_ffn_hardware and inst.ffn_hardware else hw
         # Pools of equal hardware (compared by value: two loads of one file) are not mixed.
@@ -201,6 +214,7 @@ class CostModel:
             link_bytes_per_s=link,
             link_latency_s=link_latency,
             unit_gpus=g,
+            unit_ranks=g if spec.ranks_per_unit_gpu else 1,
             superpod=hw.superpod and not mixed,
             domain_units=domain_units,
             domain_gpus=ffn_hw.scaleup_domain_gpus,
@@ -219,9 +233,16 @@ class CostModel:
                 + side_params_total * m.attention_weight_bytes
                 + 2 * m.vocab_size * hidden * m.embedding_bytes
             ),
+            side_params_per_layer=side_params_avg,
+            side_params_total=side_params_total,
             shared_flops_per_token=2.0 * shared_params,
             shared_on_ffn=not shared_on_attention,
         )
+
+    @staticmethod
+    def for_deployment(inst: Instance, d: Deployment) -> CostModel:
+        """The cost model deployment `d` runs under (its own unit size where it sets one)."""
+        return CostModel.of(inst, d.architecture, d.unit_gpus)
 
     # ---- docs/model.md §3: latency budget -------------------------------------------
 

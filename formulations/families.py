@@ -181,6 +181,43 @@ FAMILIES: tuple[Family, ...] = (
         "GPU memory: attention weights, experts, KV cache of every sequence in flight, buffers",
         "more nodes (fewer experts per GPU), fewer sequences per GPU or a shorter context",
     ),
+    Family(
+        "tp:latency",
+        "tp",
+        "tp",
+        "roofline",
+        "time",
+        "micro_batch",
+        "serial_s",
+        "s",
+        "attention and experts of one micro-batch on its share of the heads and of M, plus the "
+        "two all-reduces when nothing overlaps them, per layer stage",
+        "fewer sequences per group, a larger tensor-parallel size or a longer TPOT target",
+    ),
+    Family(
+        "tp:scale_up",
+        "tp",
+        "tp",
+        "scale_up",
+        "time",
+        "micro_batch",
+        "allreduce_s",
+        "s",
+        "the two all-reduces of one micro-batch per layer stage",
+        "fewer sequences per group, a smaller tensor-parallel size or a faster scale-up fabric",
+    ),
+    Family(
+        "tp:hbm_capacity",
+        "tp",
+        "tp",
+        "hbm_capacity",
+        "memory",
+        "sequences",
+        "gpu_bytes",
+        "bytes",
+        "GPU memory: its share of the weights and of every expert, the group's KV cache",
+        "a larger tensor-parallel size, fewer sequences per group or a shorter context",
+    ),
 )
 
 BY_NAME: dict[str, Family] = {f.name: f for f in FAMILIES}

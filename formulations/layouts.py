@@ -130,6 +130,8 @@ class Layouts:
     """Per family: the largest value of its batch quantity that holds."""
     budget_s: float | None = None
     """The stage budget the time caps were computed for (None: none yet)."""
+    unit_gpus: int | None = None
+    """GPUs per unit where the architecture sizes its own unit (TP's t; None: the search's)."""
 
     def __len__(self) -> int:
         return len(self.ffn_units)
@@ -250,8 +252,12 @@ def with_caps(
 
 
 def layout_eps(imbalance: ImbalanceFn, d: Deployment, unit_gpus: int) -> float:
-    """Max/mean expert load of deployment d's expert ranks (FFN GPUs for AFD, all GPUs for EP)."""
-    units = d.pool(archspec.get(d.architecture).expert_pool.name)
+    """Max/mean expert load of deployment d's expert ranks (FFN GPUs for AFD, all GPUs for EP;
+    1 where every GPU holds a slice of every expert, TP: docs/model.md §20.1)."""
+    spec = archspec.get(d.architecture)
+    if not spec.expert_ranks:
+        return 1.0
+    units = d.pool(spec.expert_pool.name)
     return float(imbalance(np.array([units * unit_gpus]), np.array([d.redundant]))[0])
 
 

@@ -27,6 +27,7 @@ class Metrics:
 
     gpus: int
     serving_gpus: int
+    """Serving ranks: GPUs holding their own sequences (TP: groups, §20.1)."""
     sequences_per_gpu: int
     micro_batch_size: int
     tokens_per_s: float
@@ -63,7 +64,7 @@ def metrics(cm: CostModel, d: Deployment, eps: float = 1.0) -> Metrics:
     stage_s = _scalar(s.stage_s)
     step_s = _scalar(cm.step_s(stage_s, d.micro_batches))
     tpot_s = step_s / w.mtp_acceptance
-    serving = d.serving_units * g
+    serving = d.serving_units * cm.unit_ranks  # serving ranks, each with its own n (§20.1)
     in_flight = w.dp_imbalance * serving * d.sequences_per_gpu
     gpus = d.gpus(g)
     gemm_s = _scalar(s.gemm_s)

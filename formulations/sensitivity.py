@@ -110,7 +110,7 @@ def _affine(
 
 def linear_model(inst: Instance, d: Deployment, eps: float = 1.0) -> LinearModel:
     """The LP around deployment `d`: n continuous, everything else fixed (module docstring)."""
-    cm = CostModel.of(inst, d.architecture)
+    cm = CostModel.for_deployment(inst, d)
     w = inst.workload
     budget = float(cm.stage_budget_s(d.micro_batches))
     per_seq = w.dp_imbalance * d.serving_units / d.total_units

@@ -154,6 +154,7 @@ LATENCY_STAGES = (
     "combine_scale_up",
     "dispatch_scale_out",
     "combine_scale_out",
+    "allreduce_scale_up",
 )
 """Stages with a fixed time (the `[latency]` keys); Hardware has `<stage>_latency_us`."""
 _LATENCY: dict[str, Any] = {"default": 0.0, "ge": 0.0, "le": 1_000_000.0}
@@ -244,6 +245,9 @@ class Hardware:
     combine_scale_out_latency_us: float = spec(
         "fixed time of a combine over scale-out per layer and micro-batch (us)", **_LATENCY
     )
+    allreduce_scale_up_latency_us: float = spec(
+        "fixed time of one small all-reduce over scale-up (tensor parallelism, us)", **_LATENCY
+    )
     profile: str = spec(
         "which profile produced these values", default="sustained", choices=PROFILES
     )
@@ -308,7 +312,12 @@ ARCHITECTURES = archspec.NAMES
 OBJECTIVES = ("tokens_per_gpu", "total_tokens", "min_gpus", "tokens_per_gpu_at_target")
 """All but the last count throughput at the deployment's own pace (docs/model.md §9);
 `tokens_per_gpu_at_target` counts it at the TPOT target, the analysis' budget-filling form."""
-BACKENDS = ("highs", "cbc", "cpsat", "enumerate")
+PROGRAM_BACKENDS = ("highs", "cbc", "cpsat")
+"""The solvers of the integer programs (solver.backends builds them by these names)."""
+ORACLE_BACKEND = "enumerate"
+"""Brute force over the whole grid (solver.enumerate): the oracle the programs are checked by."""
+BACKENDS = (*PROGRAM_BACKENDS, ORACLE_BACKEND)
+"""The one list of backend names: `search.backend`, every `--backend` choice."""
 
 
 @dataclass(frozen=True)
@@ -373,6 +382,21 @@ class Search:
     ep_micro_batches: IntRange = spec(
         "N_BO for EP (two-batch overlap)", default=IntRange(2, 2), ge=1, le=64
     )
+    tensor_parallel: IntRange = spec(
+        "t, GPUs of one tensor-parallel group (TP; cut to the sizes the model and the "
+        "scale-up domain allow, docs/model.md §20.1)",
+        default=IntRange(1, 1024),
+        ge=1,
+        le=1024,
+    )
+    tp_groups: IntRange = spec(
+        "r, independent tensor-parallel groups of a TP deployment", default=IntRange(1, 64),
+        ge=1, le=100_000,
+    )  # fmt: skip
+    tp_micro_batches: IntRange = spec(
+        "N_BO for TP (1: no overlap, as engines run TP decode)", default=IntRange(1, 1), ge=1,
+        le=64,
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)

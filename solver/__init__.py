@@ -42,6 +42,10 @@ def __getattr__(name: str) -> Any:
         from solver.sizing import size
 
         return size.size
+    if name in ("solve", "solve_many", "pareto"):
+        from solver import facade
+
+        return getattr(facade, name)
     if name in __all__:
         from solver import api
 

@@ -13,19 +13,15 @@ objective lost to expert and DP imbalance (against the same instance perfectly b
 `attention_hardware` and `ffn_hardware` name the hardware of the two pools (EP: the same name
 twice); with candidate lists each architecture's best pairing is reported (docs/model.md §17).
 
-`solve_many` (and `solve` given a list) solves many files on the sweep engine: each file is one
-point of `solver.analysis.engine.run_points`; a file that fails becomes one `error` row with
-its reason in `binding` while the others run.
+This module depends on nothing in `solver.analysis` (which builds on it); `solver.facade` joins
+the two for the public `solve` of many files, `solve_many` and `pareto`.
 """
 
 from __future__ import annotations
 
 import functools
-import math
-import os
-import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -37,8 +33,7 @@ from formulations.costs import CostModel
 from formulations.layouts import layout_eps
 from formulations.metrics import metrics, resource
 from formulations.types import Deployment, Instance
-from solver.columns import typed
-from solver.errors import AfdSolverError, InputError
+from solver.errors import InputError
 from solver.imbalance import imbalance_fn
 from solver.io import limits
 from solver.io.checks import check_deployment_spec, check_search_size, check_time_limit
@@ -71,7 +66,6 @@ __all__ = [
     "frame",
     "outcome_row",
     "solve",
-    "solve_many",
 ]
 
 REFERENCE_SHARE = 0.25
@@ -98,7 +92,7 @@ def as_instance(
 
 
 def solve(
-    path_or_instance: str | Path | Instance | list[str | Path] | tuple[str | Path, ...],
+    path_or_instance: str | Path | Instance,
     *,
     architectures: list[str] | tuple[str, ...] | None = None,
     backend: str | None = None,
@@ -107,17 +101,15 @@ def solve(
     shadow_prices: bool = False,
     breakdown: bool = False,
     export: str | Path | None = None,
-    workers: int | None = None,
-    scheduler: str | None = None,
     progress: Callable[[str, int, float], None] | None = None,
 ) -> pd.DataFrame:
     """Optimise each architecture of an instance; one row per architecture.
 
     Args:
-        path_or_instance: an instance file or an `Instance`; or a list of instance files,
-            solved on the sweep engine (`workers`, `scheduler`) into one table with a
-            leading `instance` column, rows in input order (`solve_many`).
-        architectures: subset of ("afd", "ep"); default the instance's search.architectures.
+        path_or_instance: an instance file or an `Instance` (`solver.solve` also takes a list
+            of files: `solver.facade`).
+        architectures: subset of formulations.types.ARCHITECTURES; default the instance's
+            search.architectures.
         backend: highs, cbc, cpsat or enumerate; default the instance's search.backend.
         overrides: dotted field overrides, e.g. {"workload.tpot_ms": 30}.
         time_limit_s: wall-time limit of the whole call, shared by the architectures, their
@@ -128,19 +120,6 @@ def solve(
             named `<instance>.<architecture>.<level>...` (docs/model.md §12).
         progress: called before each TPOT level with (architecture, level, TPOT level in s).
     """
-    if isinstance(path_or_instance, list | tuple):
-        return solve_many(
-            list(path_or_instance),
-            workers=workers,
-            scheduler=scheduler,
-            overrides=overrides,
-            architectures=architectures,
-            backend=backend,
-            time_limit_s=time_limit_s,
-            shadow_prices=shadow_prices,
-            breakdown=breakdown,
-            export=export,
-        )
     start = time.perf_counter()
     if problems := check_time_limit(time_limit_s):
         raise InputError(problems)
@@ -210,7 +189,7 @@ def evaluate(
     d = deployment if isinstance(deployment, Deployment) else parse_deployment(deployment, inst)
     spec = {} if isinstance(deployment, Deployment) else deployment
     inst = pairings.on(inst, *deployment_pairing(spec, inst, d.architecture))
-    cm = CostModel.of(inst, d.architecture)
+    cm = CostModel.for_deployment(inst, d)
     eps = layout_eps(imbalance_fn(inst), d, inst.search.unit_gpus)
     m = metrics(cm, d, eps)
     memory = [v for v in m.violated if v.endswith("hbm_capacity")]
@@ -219,7 +198,7 @@ def evaluate(
     row.update(architecture=d.architecture, status=status, backend="evaluate")
     row.update(deployment_cells(inst, d, eps))
     row.update(hardware_cells(inst))
-    even = metrics(CostModel.of(balanced(inst), d.architecture), d, 1.0)
+    even = metrics(CostModel.for_deployment(balanced(inst), d), d, 1.0)
     row["imbalance_loss"] = imbalance_loss("tokens_per_gpu", m.tokens_per_s, even.tokens_per_s)
     if m.violated:
         row["binding"] = "+".join(dict.fromkeys(resource(cm, d, f, eps) for f in m.violated))
@@ -229,107 +208,3 @@ def evaluate(
         row.update(breakdown_cells(inst, d, eps))
     row["solve_s"] = time.perf_counter() - start
     return frame([row])
-
-
-def pareto(
-    path_or_instance: str | Path | Instance,
-    tpot_ms: tuple[float, float] | str | None = None,
-    *,
-    architectures: list[str] | tuple[str, ...] | None = None,
-    backend: str | None = None,
-    overrides: dict[str, Any] | None = None,
-    time_limit_s: float | None = None,
-) -> pd.DataFrame:
-    """The exact frontier of own-pace tokens/s per GPU against the TPOT target (docs/model.md
-    §12.4): per architecture, one row per breakpoint, each the optimal deployment for targets
-    from its `tpot_ms` up to the next row's. `tpot_ms`: (LO, HI) or "LO:HI"; default a fifth
-    of the instance's target to four times it. Columns: `solver.analysis.pareto.COLUMNS`."""
-    from solver.analysis.pareto import pareto as frontier
-
-    if problems := check_time_limit(time_limit_s):
-        raise InputError(problems)
-    inst = as_instance(path_or_instance, overrides)
-    archs = tuple(architectures) if architectures else None
-    return frontier(inst, tpot_ms, archs, backend, time_limit_s)
-
-
-# ---- many instance files on the sweep engine ----------------------------------------------
-
-
-def _solve_file(options: dict[str, Any], _: str, point: dict[str, Any]) -> list[dict[str, Any]]:
-    """The engine's point function: `solve` one file; an input error becomes an error row."""
-    from solver import report
-
-    try:
-        df = solve(point["path"], **options)
-    except AfdSolverError as exc:
-        return [{"status": "error", "binding": "; ".join(str(exc).splitlines())}]
-    return report.records(df)
-
-
-def solve_many(
-    paths: Sequence[str | Path],
-    *,
-    workers: int | None = None,
-    scheduler: str | None = None,
-    overrides: dict[str, Any] | None = None,
-    architectures: Sequence[str] | None = None,
-    backend: str | None = None,
-    time_limit_s: float | None = None,
-    shadow_prices: bool = False,
-    breakdown: bool = False,
-    progress: bool | None = None,
-    export: str | Path | None = None,
-) -> pd.DataFrame:
-    """Solve every instance file; one DataFrame, `instance` (the path as given) first.
-
-    Args:
-        paths: instance files, solved in this order (a path may repeat).
-        workers: local worker processes (default all cores; 1 runs in this process).
-        scheduler: `tcp://HOST:PORT` of a Dask scheduler instead of local processes.
-        overrides, architectures, backend, time_limit_s, shadow_prices: as for
-            `solve`, applied to every file.
-        progress: progress bar (None: only on a terminal).
-
-    Returns:
-        The columns of `COLUMNS` (plus the shadow-price columns if
-        asked) after `instance`; a failed file is one row with status `error`
-        and the reason in `binding`.
-    """
-    from solver.analysis.engine import run_points
-
-    if not paths:
-        raise ValueError("no instance files given")
-    options: dict[str, Any] = {
-        "architectures": list(architectures) if architectures else None,
-        "backend": backend,
-        "overrides": dict(overrides) if overrides else None,
-        "time_limit_s": time_limit_s,
-        "shadow_prices": shadow_prices,
-        "breakdown": breakdown,
-        "export": None if export is None else os.path.abspath(export),
-    }
-    points = [{"index": i, "path": str(p)} for i, p in enumerate(paths)]
-    point_fn = functools.partial(_solve_file, options)
-    if scheduler is None:
-        workers = min(workers or os.cpu_count() or 1, len(points))
-    with tempfile.TemporaryDirectory(prefix="afd-batch-") as tmp:
-        table = run_points(
-            "", points, point_fn, tmp, workers=workers, scheduler=scheduler, progress=progress
-        )
-    columns = ["instance", *COLUMNS, *(SHADOW_COLUMNS if shadow_prices else ())]
-    if breakdown:  # each architecture's own terms, in the order they first appear
-        columns += list(dict.fromkeys(c for c in table.columns if c.startswith(BREAKDOWN_PREFIX)))
-    rows = []
-    for rec in table.to_dict(orient="records"):
-        rec = {k: (v if _present(v) else None) for k, v in rec.items()}
-        row = {c: rec.get(c) for c in columns}
-        row["instance"] = str(paths[int(rec["index"])])
-        if rec.get("reason") is not None and row["binding"] is None:
-            row["binding"] = rec["reason"]  # the engine caught an exception of the point
-        rows.append(row)
-    return typed(pd.DataFrame(rows, columns=columns))
-
-
-def _present(value: Any) -> bool:
-    return value is not None and not (isinstance(value, float) and math.isnan(value))

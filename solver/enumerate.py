@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from formulations import afd, archspec, ep, order
+from formulations import afd, archspec, ep, order, tp
 from formulations.costs import CostModel, experts_per_gpu
 from formulations.layouts import ImbalanceFn
 from formulations.types import Deployment, Hardware, Instance, Search
@@ -179,7 +179,57 @@ def _ep(inst: Instance, imbalance: ImbalanceFn, limit_s: float, start: float) ->
     return Best(track.deployment, track.value, count, 0.0, True)
 
 
-ORACLES = {archspec.AFD.name: _afd, archspec.EP.name: _ep}
+def _tp_sizes(inst: Instance) -> list[int]:
+    """Group sizes t that split heads, KV heads and M inside one domain (docs/model.md §20.1),
+    checked here on their own rather than through formulations.tp."""
+    m, domain = inst.model, inst.hardware.scaleup_domain_gpus
+    kv = m.num_attention_heads if m.attention in ("mla", "mha") else int(m.num_kv_heads or 1)
+    return [
+        t
+        for t in inst.search.tensor_parallel.values()
+        if t <= domain
+        and m.num_attention_heads % t == 0
+        and m.moe_intermediate_size % t == 0
+        and (kv % t == 0 or t % kv == 0 or m.attention == "mla")
+    ]
+
+
+def _tp(inst: Instance, imbalance: ImbalanceFn, limit_s: float, start: float) -> Best:
+    del imbalance  # no expert ranks
+    s, sigma = inst.search, inst.workload.dp_imbalance
+    track = _Tracker(s.objective != "min_gpus", s.unit_gpus)
+    n_vals = np.arange(s.sequences_per_gpu.lo, s.sequences_per_gpu.hi + 1)
+    count = 0
+    for t in _tp_sizes(inst):
+        cm = CostModel.of(inst, archspec.TP.name, int(t))
+        for nbo in s.tp_micro_batches.values():
+            st = tp.stages(cm, n_vals, nbo)
+            ok = np.logical_and.reduce(list(tp.checks(cm, st).values()))
+            tpot = cm.tpot_s(st.stage_s, nbo)
+            for r in s.tp_groups.values():
+                if time.perf_counter() - start > limit_s:
+                    return Best(track.deployment, track.value, count, 0.0, False)
+                count += len(n_vals)
+                if s.max_gpus is not None and r * t > s.max_gpus:
+                    continue
+                gpus = np.full(n_vals.shape, r * t)
+                score = _scores(inst, ok, sigma * r * n_vals, gpus, tpot)
+                k = order.pick(score, [-n_vals], track.maximize)
+                if k < 0:
+                    continue
+                d = Deployment(
+                    archspec.TP.name,
+                    int(n_vals[k]),
+                    int(nbo),
+                    0,
+                    nodes=((archspec.TP.name, int(r)),),
+                    unit_gpus=int(t),
+                )
+                track.offer(float(score[k]), d)
+    return Best(track.deployment, track.value, count, 0.0, True)
+
+
+ORACLES = {archspec.AFD.name: _afd, archspec.EP.name: _ep, archspec.TP.name: _tp}
 """One oracle per architecture, each written from its cost model alone."""
 
 

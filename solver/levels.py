@@ -109,11 +109,17 @@ class Context:
             return empty, empty, (idx, a, n)
         s = self.arch.layout_stages(self.cm, lay, idx, a, n)
         tpot = self.cm.tpot_s(s.stage_s, lay.micro_batches)
-        g = self.cm.unit_gpus
+        g, ranks = self.cm.unit_gpus, self.cm.unit_ranks
         units = a + lay.ffn_units[idx]
-        in_flight = self.sigma * a * n * g
+        in_flight = self.sigma * a * n * ranks
         value = in_flight / tpot if total else in_flight / tpot / (units * g)
         return value, units * g, (idx, a, n)
+
+    def scale(self, total: bool) -> float:
+        """Program units (serving units x n, or that over all units) to sequences in flight in
+        all, or per GPU: sigma_DP x ranks per serving unit (/ GPUs per unit)."""
+        ranks = self.sigma * self.cm.unit_ranks
+        return ranks if total else ranks / self.cm.unit_gpus
 
 
 def _better(new: Incumbent | None, old: Incumbent | None, unit_gpus: int) -> Incumbent | None:
@@ -163,7 +169,7 @@ def solve_level(
     ctx.levels += 1
     if ctx.on_level is not None:
         ctx.on_level(ctx.levels, tpot_s)
-    scale = ctx.sigma * ctx.cm.unit_gpus if total else ctx.sigma
+    scale = ctx.scale(total)
     result = LevelResult(None, None, None, True)
     layouts = ctx.level(tpot_s, max_units)
     for lay in layouts:
@@ -218,7 +224,7 @@ def _smallest_maximiser(
     Every (layout, serving units) pair's largest batch is a candidate when the scan is full, so
     the choice does not depend on which maximiser a backend returned."""
     g = ctx.cm.unit_gpus
-    scale = ctx.sigma * g if total else ctx.sigma
+    scale = ctx.scale(total)
     picked: Incumbent | None = None
     for lay in layouts:
         hulls = None if levels.full_scan(lay) else layout_hulls(lay)
@@ -258,7 +264,7 @@ def _own(ctx: Context, lay: Layouts, found: dp.Choice, total: bool) -> float:
     )
     tpot = float(np.asarray(ctx.cm.tpot_s(s.stage_s, lay.micro_batches)).reshape(-1)[0])
     g = ctx.cm.unit_gpus
-    in_flight = ctx.sigma * found.serving * found.sequences * g
+    in_flight = ctx.sigma * found.serving * found.sequences * ctx.cm.unit_ranks
     units = found.serving + int(lay.ffn_units[found.layout])
     return in_flight / tpot if total else in_flight / tpot / (units * g)
 
@@ -378,7 +384,7 @@ def fewest_gpus(ctx: Context, demand: float) -> Descent:
     while True:
         if ctx.remaining() <= 0:
             return Descent(incumbent, False, None)
-        need = math.ceil(demand * theta / (sigma * g) * (1 - 1e-12))
+        need = math.ceil(demand * theta / (sigma * ctx.cm.unit_ranks) * (1 - 1e-12))
         for lay in ctx.level(theta):
             if ctx.warm_start:
                 incumbent = _fewer(_fewest_candidate(ctx, lay, demand), incumbent, g)

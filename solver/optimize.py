@@ -18,13 +18,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from formulations import architectures, archspec, order, pairings
+from formulations import architectures, archspec, branches, order
 from formulations.diagnose import diagnose
 from formulations.layouts import ImbalanceFn, Layouts, layout_eps, real_caps
 from formulations.metrics import metrics
 from formulations.program import IntegerProgram
 from formulations.relaxation import continuous_optimum
-from formulations.types import Deployment, Hardware, Instance
+from formulations.types import ORACLE_BACKEND, Deployment, Hardware, Instance
 from solver import enumerate as brute
 from solver import levels
 from solver.backends import Status, make_backend
@@ -144,15 +144,19 @@ def optimize(
     # Placement (with expert loads) may take part of the time, the programs need the rest; the
     # imbalance does not depend on the hardware, so every pairing shares one.
     imbalance = imbalance or imbalance_fn(inst, deadline=t0 + PLACEMENT_SHARE * (deadline - t0))
-    if name == "enumerate":
+    if name == ORACLE_BACKEND:
         if budget_nonpositive(inst, arch):
             reason = diagnose(inst, arch, imbalance)
             return Outcome(arch, Status.INFEASIBLE, None, None, None, None, 0.0, name, reason)
         return _from_enumeration(inst, arch, t0, imbalance, deadline)
-    choices = pairings.pairings(inst, arch)
+    choices = branches.of(inst, arch)
+    if not choices:
+        return Outcome(
+            arch, Status.INFEASIBLE, None, None, None, None, 0.0, name, _no_sizes(inst, arch)
+        )
     if len(choices) == 1:
         out = _optimize_one(
-            pairings.on(inst, *choices[0]),
+            branches.on(inst, choices[0]),
             arch,
             name,
             imbalance,
@@ -161,19 +165,34 @@ def optimize(
             proofs,
             on_level,
         )
-        return out if out.deployment is None else dataclasses.replace(out, pairing=choices[0])
+        return (
+            out if out.deployment is None else dataclasses.replace(out, pairing=choices[0].pairing)
+        )
     outs = []
-    for i, pair in enumerate(choices):
+    for i, branch in enumerate(choices):
         now = time.perf_counter()
         mine = now + (deadline - now) / (len(choices) - i)
         kept: list[tuple[str, IntegerProgram, float]] | None = None if proofs is None else []
-        branch = pairings.on(inst, *pair)
-        out = _optimize_one(branch, arch, name, imbalance, mine, warm_start, kept, on_level)
+        one = branches.on(inst, branch)
+        out = _optimize_one(one, arch, name, imbalance, mine, warm_start, kept, on_level)
         if proofs is not None and kept:
-            proofs.extend((f"{pairings.label(pair)}.{lab}", p, v) for lab, p, v in kept)
-        outs.append((pair, out))
+            label = branches.label(branch, arch)
+            proofs.extend((f"{label}.{lab}", p, v) for lab, p, v in kept)
+        outs.append((branch, out))
     return _best_branch(
         arch, name, inst.search.objective == "min_gpus", outs, t0, inst.search.unit_gpus
+    )
+
+
+def _no_sizes(inst: Instance, arch: str) -> str:
+    """Why an architecture that sizes its own unit has no size to try (docs/model.md §20.1)."""
+    spec = archspec.get(arch)
+    field = spec.unit_gpus_field or "unit_gpus"
+    rng = getattr(inst.search, field)
+    return (
+        f"search:{field}: no {spec.label} size in [{rng.lo}, {rng.hi}] splits the model's "
+        f"heads, KV heads and expert width within one scale-up domain "
+        f"({inst.hardware.scaleup_domain_gpus} GPUs, docs/model.md §20.1)"
     )
 
 
@@ -192,29 +211,29 @@ def _best_branch(
     arch: str,
     name: str,
     minimise: bool,
-    outs: list[tuple[tuple[Hardware, Hardware], Outcome]],
+    outs: list[tuple[branches.Branch, Outcome]],
     t0: float,
     unit_gpus: int,
 ) -> Outcome:
-    """The best pairing's outcome; optimal only when every branch was settled (§17)."""
-    branches = tuple((pairings.label(pair), str(out.status), out.objective) for pair, out in outs)
+    """The best branch's outcome; optimal only when every branch was settled (§17.4)."""
+    tried = tuple((branches.label(b, arch), str(out.status), out.objective) for b, out in outs)
     levels_done = sum(out.levels for _, out in outs)
     programs = sum(out.programs for _, out in outs)
     elapsed = time.perf_counter() - t0
     found = [(pair, out) for pair, out in outs if out.deployment is not None]
     settled = all(out.status in (Status.OPTIMAL, Status.INFEASIBLE) for _, out in outs)
     notes = tuple(
-        dict.fromkeys(f"{pairings.label(pair)}: {n}" for pair, out in outs for n in out.notes)
+        dict.fromkeys(f"{branches.label(b, arch)}: {n}" for b, out in outs for n in out.notes)
     )
     if not found:
         statuses = [out.status for _, out in outs]
         status = Status.INFEASIBLE
         if not settled:
             status = Status.ERROR if Status.ERROR in statuses else Status.TIME_LIMIT
-        reason = "; ".join(f"{pairings.label(pair)}: {out.reason}" for pair, out in outs)
+        reason = "; ".join(f"{branches.label(b, arch)}: {out.reason}" for b, out in outs)
         empty = Outcome(arch, status, None, None, None, None, elapsed, name, reason)
         return dataclasses.replace(
-            empty, levels=levels_done, programs=programs, notes=notes, branches=branches
+            empty, levels=levels_done, programs=programs, notes=notes, branches=tried
         )
     pair, best = found[0]
     for other_pair, other in found[1:]:  # ties: the smaller deployment, then the first listed
@@ -243,8 +262,8 @@ def _best_branch(
         levels=levels_done,
         programs=programs,
         notes=notes,
-        pairing=pair,
-        branches=branches,
+        pairing=pair.pairing,
+        branches=tried,
     )
 
 
@@ -330,11 +349,11 @@ def _from_enumeration(
         if found.complete:
             reason = _diagnose_all(inst, arch, imbalance)
             return Outcome(
-                arch, Status.INFEASIBLE, None, None, None, None, elapsed, "enumerate", reason
+                arch, Status.INFEASIBLE, None, None, None, None, elapsed, ORACLE_BACKEND, reason
             )
         reason = "no feasible deployment found within the time limit"
         return Outcome(
-            arch, Status.TIME_LIMIT, None, None, None, None, elapsed, "enumerate", reason
+            arch, Status.TIME_LIMIT, None, None, None, None, elapsed, ORACLE_BACKEND, reason
         )
     penalty = None if archspec.get(arch).free_serving else 0.0
     return Outcome(
@@ -345,7 +364,7 @@ def _from_enumeration(
         0.0 if found.complete else None,
         penalty,
         elapsed,
-        "enumerate",
+        ORACLE_BACKEND,
         eps=layout_eps(imbalance, found.deployment, inst.search.unit_gpus),
         pairing=found.pairing,
     )
@@ -353,9 +372,12 @@ def _from_enumeration(
 
 def _diagnose_all(inst: Instance, arch: str, imbalance: ImbalanceFn) -> str:
     """Why no pairing holds a deployment: each pairing's reason (one pairing: its reason)."""
-    choices = pairings.pairings(inst, arch)
+    choices = branches.of(inst, arch)
+    if not choices:
+        return _no_sizes(inst, arch)
     if len(choices) == 1:
-        return diagnose(pairings.on(inst, *choices[0]), arch, imbalance)
+        return diagnose(branches.on(inst, choices[0]), arch, imbalance)
     return "; ".join(
-        f"{pairings.label(p)}: {diagnose(pairings.on(inst, *p), arch, imbalance)}" for p in choices
+        f"{branches.label(b, arch)}: {diagnose(branches.on(inst, b), arch, imbalance)}"
+        for b in choices
     )

@@ -47,16 +47,24 @@ def hardware_cells(inst: Instance) -> dict[str, str]:
     return {"attention_hardware": inst.hardware.name, "ffn_hardware": inst.ffn_hardware_name}
 
 
+def physical_nodes(inst: Instance, d: Deployment, gpus: int) -> int:
+    """The `nodes` column: every unit (AFD N_A + N_F, EP N); for an architecture that sizes its
+    own unit (TP groups of t GPUs) the nodes its GPUs fill, ceil(gpus / gpus_per_node)."""
+    if archspec.get(d.architecture).unit_gpus_field is None:
+        return d.total_units
+    return -(-gpus // inst.hardware.gpus_per_node)
+
+
 def deployment_cells(inst: Instance, d: Deployment, eps: float) -> dict[str, Any]:
     """The columns that describe a deployment and its own-pace metrics."""
-    cm = CostModel.of(inst, d.architecture)
+    cm = CostModel.for_deployment(inst, d)
     m = metrics(cm, d, eps)
     return {
         "expert_imbalance": eps,
         "redundant_experts": d.redundant,
         # Each pool's units under its own column (None where the architecture has no such pool).
         **archspec.unit_cells(d),
-        "nodes": d.total_units,
+        "nodes": physical_nodes(inst, d, m.gpus),
         "gpus": m.gpus,
         "sequences_per_gpu": d.sequences_per_gpu,
         "micro_batches": d.micro_batches,
@@ -73,7 +81,7 @@ def deployment_cells(inst: Instance, d: Deployment, eps: float) -> dict[str, Any
 def breakdown_cells(inst: Instance, d: Deployment | None, eps: float) -> dict[str, Any]:
     if d is None:
         return {}
-    cm = CostModel.of(inst, d.architecture)
+    cm = CostModel.for_deployment(inst, d)
     return {BREAKDOWN_PREFIX + k: v for k, v in breakdown_of(cm, d, eps).items()}
 
 

@@ -39,7 +39,7 @@ def _check_deployment(inst: Instance, out: Outcome) -> None:
     d = out.deployment
     assert d is not None and out.pairing is not None
     inst = pairings.on(inst, *out.pairing)
-    s, cm = inst.search, CostModel.of(inst, d.architecture)
+    s, cm = inst.search, CostModel.for_deployment(inst, d)
     assert s.sequences_per_gpu.lo <= d.sequences_per_gpu <= s.sequences_per_gpu.hi
     assert s.redundant_experts.lo <= d.redundant <= s.redundant_experts.hi
     if d.architecture == "afd":

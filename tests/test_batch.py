@@ -1,11 +1,11 @@
-"""`solver.api.solve_many`: many instance files on the sweep engine, one table in input order."""
+"""`solver.facade.solve_many`: many instance files on the sweep engine, one table in input order."""
 
 from __future__ import annotations
 
 import pytest
 from conftest import INSTANCES
 
-from solver.api import solve, solve_many
+from solver.facade import solve, solve_many
 
 SMALL = {"search.nodes": 4, "search.attention_nodes": 2, "search.ffn_nodes": 2}
 
@@ -25,7 +25,7 @@ def test_rows_in_input_order_with_errors_isolated(tmp_path, workers):
     assert df.columns[0] == "instance"
     assert (
         list(df["instance"])
-        == [paths[0]] * 2 + [paths[1], paths[2]] + [paths[3]] * 2 + [paths[4]] * 2
+        == [paths[0]] * 2 + [paths[1], paths[2]] + [paths[3]] * 3 + [paths[4]] * 2
     )
     errors = df[df["status"] == "error"]
     assert list(errors["instance"]) == [paths[1], paths[2]]

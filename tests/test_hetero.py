@@ -90,7 +90,7 @@ def residual_check(inst: Instance, out: Outcome) -> None:
     has the reported objective (tokens/s per GPU at its own pace)."""
     assert out.deployment is not None and out.pairing is not None
     branch = pairings.on(inst, *out.pairing)
-    m = metrics(CostModel.of(branch, out.architecture), out.deployment, out.eps)
+    m = metrics(CostModel.for_deployment(branch, out.deployment), out.deployment, out.eps)
     assert not m.violated
     assert m.tokens_per_s_per_gpu == pytest.approx(out.objective, rel=REL)
 

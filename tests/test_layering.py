@@ -157,3 +157,20 @@ def test_no_module_outside_the_architectures_compares_an_architecture_name():
             lines = _arch_name_uses(ast.parse(path.read_text()), names)
             offenders += [f"{rel}:{n}" for n in lines]
     assert not offenders, offenders
+
+
+def test_the_core_api_does_not_import_the_analysis_package():
+    """`solver.analysis` builds on `solver.api`; the reverse edge would make a cycle (issue 15):
+    the public entry points that need both live in `solver.facade`."""
+    offenders = []
+    for rel in ("solver/api.py", "solver/rows.py", "solver/optimize.py"):
+        tree = ast.parse((ROOT / rel).read_text())
+        for node in ast.walk(tree):
+            names = []
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            if any(n.startswith("solver.analysis") or n.startswith("solver.facade") for n in names):
+                offenders.append(f"{rel}:{node.lineno}")
+    assert not offenders, offenders

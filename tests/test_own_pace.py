@@ -132,9 +132,12 @@ def _littles_law(df, inst) -> None:
     for _, row in df.iterrows():
         if row.get("status") not in (None, "optimal", "feasible") and "status" in row:
             continue
-        serving = row["attention_nodes"] if row["architecture"] == "afd" else row["nodes"]
-        gpus = serving * inst.search.unit_gpus
-        expected = gpus * sigma * row["sequences_per_gpu"] * 1000 / row["tpot_ms"]
+        if row["architecture"] == "tp":  # one serving rank per group (docs/model.md §20.1)
+            ranks = row["tp_groups"]
+        else:
+            serving = row["attention_nodes"] if row["architecture"] == "afd" else row["nodes"]
+            ranks = serving * inst.search.unit_gpus
+        expected = ranks * sigma * row["sequences_per_gpu"] * 1000 / row["tpot_ms"]
         assert row["tokens_per_s"] == pytest.approx(expected, rel=1e-12)
 
 

@@ -640,7 +640,11 @@ def test_reference_reads_the_allreduce_latency_and_only_tp_uses_it():
     """The [latency] key allreduce_scale_up (us) reaches the reference's hardware (0 when
     absent) and changes no AFD or EP term."""
     table = _toml("hardware", "h800")
-    assert ref.hardware_from_file(table, "sustained").allreduce_scale_up_latency_us == 0.0
+    without = {
+        **table,
+        "latency": {k: v for k, v in table["latency"].items() if k != "allreduce_scale_up"},
+    }
+    assert ref.hardware_from_file(without, "sustained").allreduce_scale_up_latency_us == 0.0
     with_key = {**table, "latency": {**table["latency"], "allreduce_scale_up": 7}}
     assert ref.hardware_from_file(with_key, "sustained").allreduce_scale_up_latency_us == 7.0
     assert ref.hardware_from_file(with_key, "paper").allreduce_scale_up_latency_us == 0.0

@@ -105,7 +105,7 @@ def test_pareto_walks_every_pairing_and_names_it(tmp_path, capsys):
 
     rows = json.loads(text)
     assert {r["attention_hardware"] for r in rows} <= {"h20", "h800"}
-    assert {r["architecture"] for r in rows} == {"afd", "ep"}
+    assert {r["architecture"] for r in rows} == {"afd", "ep", "tp"}
     code, text, err = run(capsys, "pareto", path, "--tpot", "40:55", "--arch", "ep")
     assert code == 0, err
     assert "is better" not in text  # one architecture: no verdict

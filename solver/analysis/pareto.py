@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from formulations import architectures, archspec, levels, order, pairings
+from formulations import architectures, archspec, branches, levels, order, pairings
 from formulations.binding import binding_of
 from formulations.costs import CostModel
 from formulations.layouts import layout_eps
@@ -34,6 +34,7 @@ from solver.backends import make_backend
 from solver.errors import InputError
 from solver.imbalance import imbalance_fn
 from solver.optimize import budget_nonpositive
+from solver.rows import physical_nodes
 
 COLUMNS = (
     "architecture",
@@ -71,7 +72,7 @@ class Step:
     in_flight: float = 0.0
     """R: sequences in flight per GPU (F of the step)."""
     pairing: int = 0
-    """Index of the hardware pairing the step runs on (pairings.pairings order)."""
+    """Index of the branch (hardware pairing, unit size) the step runs on (branches.of order)."""
 
 
 def _own(ctx: scheme.Context, d: Deployment) -> tuple[float, float]:
@@ -155,9 +156,9 @@ def frontier(
 
 
 def _row(inst: Instance, arch: str, step: Step, start: float, end: float) -> dict[str, Any]:
-    inst = pairings.on(inst, *pairings.pairings(inst, arch)[step.pairing])
+    inst = pairings.on(inst, *branches.of(inst, arch)[step.pairing].pairing)
     d = step.deployment
-    cm = CostModel.of(inst, arch)
+    cm = CostModel.for_deployment(inst, d)
     eps = layout_eps(imbalance_fn(inst), d, inst.search.unit_gpus)
     m = metrics(cm, d, eps)
     blocked = binding_of(inst, d, eps)  # at its own pace, as solve and evaluate say it
@@ -167,7 +168,7 @@ def _row(inst: Instance, arch: str, step: Step, start: float, end: float) -> dic
         "tokens_per_s_per_user": 1000.0 / m.tpot_ms,
         "tokens_per_s_per_gpu": m.tokens_per_s_per_gpu,
         **archspec.unit_cells(d),
-        "nodes": d.total_units,
+        "nodes": physical_nodes(inst, d, m.gpus),
         "gpus": m.gpus,
         "sequences_per_gpu": d.sequences_per_gpu,
         "micro_batches": d.micro_batches,
@@ -226,10 +227,11 @@ def pareto(
         if budget_nonpositive(at_hi, arch):
             continue
         steps: list[Step] = []
-        # Every hardware pairing walks its own steps; the frontier is the best over them.
-        for i, pair in enumerate(pairings.pairings(inst, arch)):
+        # Every branch (hardware pairing, unit size) walks its own steps; the frontier is the
+        # best over them.
+        for i, branch in enumerate(branches.of(inst, arch)):
             ctx = scheme.Context.of(
-                pairings.on(at_hi, *pair),
+                branches.on(at_hi, branch),
                 architectures.get(arch),
                 imbalance,
                 make_backend(backend or inst.search.backend),

@@ -88,7 +88,7 @@ class Problem:
         for kind, idx in self.kernel_rows.items():
             out[idx] = _kernel_time_us(kind, rates, self.model, self.kernel_inputs[kind])
         for i, case in self.cases.items():
-            m = metrics(CostModel.of(case.on(hw), case.deployment.architecture), case.deployment)
+            m = metrics(CostModel.for_deployment(case.on(hw), case.deployment), case.deployment)
             quantity = self.observations[i].quantity
             out[i] = m.tokens_per_s_per_gpu if quantity == "tokens_per_s_per_gpu" else m.tpot_ms
         return out

@@ -49,7 +49,7 @@ def add_arch(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--arch",
         default=None,
-        metavar="afd,ep",
+        metavar=",".join(ARCHITECTURES),
         help="architectures to solve, comma separated (default: the instance's)",
     )
 

@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pandas as pd
 
+from formulations.types import PROGRAM_BACKENDS
 from solver import report
 from solver.cli import options
 from solver.errors import InputError
@@ -236,7 +237,7 @@ def register_place(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--backend",
-        choices=("highs", "cbc", "cpsat"),
+        choices=PROGRAM_BACKENDS,
         default=None,
         help="placement program backend (default: highs)",
     )

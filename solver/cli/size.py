@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from formulations.types import BACKENDS
+from formulations.types import PROGRAM_BACKENDS
 from solver.cli import options
 from solver.errors import InputError
 
@@ -52,7 +52,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     options.add_format(p)
     p.add_argument(
         "--backend",
-        choices=[b for b in BACKENDS if b != "enumerate"],
+        choices=PROGRAM_BACKENDS,
         default="highs",
         help="backend of the fleet program (default: highs); the deployments use the "
         "fleet's search.backend",

@@ -101,7 +101,7 @@ def _write_report(
 ) -> None:
     """The HTML report of this solve, with the frontier over --report-tpot."""
     from solver import report_html
-    from solver.api import pareto
+    from solver.facade import pareto
     from solver.io.outputs import replacing
 
     front = pareto(inst, args.report_tpot, architectures=archs, backend=args.backend)
@@ -231,7 +231,7 @@ def _solve_many(
     workers: int | None,
 ) -> int:
     """Several instance files: one table with a leading `instance` column, one verdict each."""
-    from solver.api import solve_many
+    from solver.facade import solve_many
 
     if args.breakdown:
         raise InputError(["--breakdown: give one instance file (it explains one optimum)"])

@@ -12,6 +12,7 @@ import math
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from formulations import archspec
 from formulations.types import ARCHITECTURES, Search
 from solver.io import limits
 from solver.io.schema import Unjudged
@@ -172,16 +173,20 @@ def _architectures(s: Any) -> list[str]:
     return []
 
 
-def _afd_overlap(s: Any) -> list[str]:
-    if s.afd_micro_batches.lo < 3:
-        return [
-            f"search.afd_micro_batches: min {s.afd_micro_batches.lo} is out of range: AFD needs "
-            ">= 3 micro-batches (three-batch overlap, docs/model.md §2)"
-        ]
-    return []
+def _overlap(s: Any) -> list[str]:
+    """Each architecture's micro-batch range starts at its minimum (AFD: three-batch overlap)."""
+    problems = []
+    for spec in archspec.SPECS.values():
+        lo = getattr(s, spec.micro_batches_field).lo
+        if lo < spec.min_micro_batches:
+            problems.append(
+                f"search.{spec.micro_batches_field}: min {lo} is out of range: {spec.label} "
+                f"needs >= {spec.min_micro_batches} micro-batches (docs/model.md §2)"
+            )
+    return problems
 
 
-SEARCH_RULES: tuple[Rule, ...] = (_architectures, _afd_overlap)
+SEARCH_RULES: tuple[Rule, ...] = (_architectures, _overlap)
 
 
 def check_search(s: Any) -> list[str]:
@@ -252,6 +257,8 @@ DEPLOYMENT_BOUNDS = {
     "sequences_per_gpu": "sequences_per_gpu",
     "micro_batches": "afd_micro_batches",
     "redundant_experts": "redundant_experts",
+    "tp_groups": "tp_groups",
+    "tensor_parallel": "tensor_parallel",
 }
 """Deployment spec keys and the search field whose upper bound they share."""
 _ALIASES = {"architecture": "arch"}

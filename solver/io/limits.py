@@ -131,7 +131,14 @@ def search_problems(
             f"{search.unit_gpus}); the limit is {MAX_GPUS:,}: narrow the node ranges"
         )
     if with_loads and experts is not None:
-        ranks = max((max_gpus(search, a, "experts") for a in search.architectures), default=0)
+        ranks = max(
+            (
+                max_gpus(search, a, "experts")
+                for a in search.architectures
+                if archspec.get(a).expert_ranks  # TP places no experts
+            ),
+            default=0,
+        )
         cells = ranks * (experts + search.redundant_experts.hi)
         if cells > MAX_PLACEMENT_CELLS:
             problems.append(

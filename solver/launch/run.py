@@ -148,6 +148,13 @@ def handover(
     workers: int | None = None,
 ) -> Handover:
     """Render `engine`'s configuration of deployment `d` (on single-pairing `inst`)."""
+    spec = archspec.get(d.architecture)
+    if not spec.expert_ranks:
+        raise InputError(
+            [f"launch: {spec.label} deployments are not handed over yet (no expert map, manifest "
+             f"or engine flags for them); run it with the engine's tensor-parallel size "
+             f"{d.unit_gpus} and {d.total_units} replica(s)"]
+        )  # fmt: skip
     eps = layout_eps(imbalance_fn(inst), d, inst.search.unit_gpus)
     plan = make_plan(inst, d, eps)
     rank_slots, placed = place(plan, loads, place_time_s, workers)

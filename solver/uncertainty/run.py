@@ -102,7 +102,7 @@ def _solve_sample(options: dict[str, Any], _: str, point: dict[str, Any]) -> lis
         row: dict[str, Any] = {"architecture": arch, "status": str(out.status)}
         if out.deployment is not None and out.pairing is not None:
             on = pairings.on(inst, *out.pairing)
-            m = metrics(CostModel.of(on, arch), out.deployment, out.eps)
+            m = metrics(CostModel.for_deployment(on, out.deployment), out.deployment, out.eps)
             row.update(_shape_of(out.deployment, out.pairing))
             row.update(
                 objective=out.objective,
@@ -135,15 +135,21 @@ def shape_values(inst: Instance, shapes: list[dict[str, Any]]) -> tuple[np.ndarr
     best_n = np.zeros(len(shapes), dtype=np.int64)
     groups: dict[tuple[Any, ...], list[int]] = {}
     for i, s in enumerate(shapes):
-        key = (s["architecture"], s["micro_batches"], s["attention_hardware"], s["ffn_hardware"])
+        key = (
+            s["architecture"],
+            s["micro_batches"],
+            s["attention_hardware"],
+            s["ffn_hardware"],
+            s.get("tensor_parallel"),
+        )
         groups.setdefault(key, []).append(i)
     imbalance = imbalance_fn(inst)
-    for (arch, _, att, ffn), idx in groups.items():
+    for (arch, _, att, ffn, unit_gpus), idx in groups.items():
         pair = pairings.find(inst, arch, att, ffn)
         if pair is None:
             continue
         on = pairings.on(inst, *pair)
-        cm = CostModel.of(on, arch)
+        cm = CostModel.of(on, arch, unit_gpus)
         module = architectures.get(arch)
         lays = []
         for i in idx:
@@ -259,14 +265,14 @@ def summarise(
         quantiles[a] = _quantiles(
             [r[a]["objective"] for r in by_sample.values() if r.get(a, {}).get("objective")]
         )
-    if len(archs) >= 2:
-        first, second = archs[0], archs[1]
-        ratios = [
-            r[first]["objective"] / r[second]["objective"]
-            for r in by_sample.values()
-            if r.get(first, {}).get("objective") and r.get(second, {}).get("objective")
-        ]
-        quantiles[f"{first}/{second}"] = _quantiles(ratios)
+    for i, first in enumerate(archs):  # every pair's ratio, in the listed order
+        for second in archs[i + 1 :]:
+            ratios = [
+                r[first]["objective"] / r[second]["objective"]
+                for r in by_sample.values()
+                if r.get(first, {}).get("objective") and r.get(second, {}).get("objective")
+            ]
+            quantiles[f"{first}/{second}"] = _quantiles(ratios)
     counts: Counter[str] = Counter()
     first_shape: dict[str, dict[str, Any]] = {}
     for rows in by_sample.values():
