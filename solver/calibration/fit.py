@@ -122,6 +122,12 @@ def _solve(
     return np.asarray(result.x)
 
 
+def _flat_columns(jac: np.ndarray, params: list[Parameter], x: np.ndarray) -> list[int]:
+    """Indices of the parameters whose (scaled) Jacobian column is zero."""
+    scaled = jac * np.array([_scale(p, v) for p, v in zip(params, x, strict=True)])
+    return [j for j, norm in enumerate(np.linalg.norm(scaled, axis=0)) if norm <= FLAT]
+
+
 def _identified(
     params: list[Parameter], jac: np.ndarray, x: np.ndarray
 ) -> tuple[list[int], dict[int, str]]:
@@ -153,6 +159,14 @@ def fit(
     active = list(range(len(candidates)))
     fixed: dict[str, str] = {}
     x = start.copy()
+    # A parameter no row depends on at the start is dropped before the first fit: a flat
+    # direction only makes the solver run to its evaluation limit (the rows may still fail
+    # to identify others; the rounds below find those).
+    r0 = _residuals(problem, base, candidates, start)
+    flat = _flat_columns(_jacobian(problem, base, candidates, start, r0), candidates, start)
+    for j in flat:
+        fixed[candidates[j].name] = "no row depends on it"
+    active = [j for j in active if j not in flat]
     for _ in range(MAX_ROUNDS):
         params = [candidates[i] for i in active]
         x_active = _solve(problem, base, params, x[active])
