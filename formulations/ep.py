@@ -36,6 +36,7 @@ class Stages:
     gemm_latency_s: np.ndarray
     gemm_s: np.ndarray
     compute_s: np.ndarray
+    serial_s: np.ndarray
     scaleout_dispatch_s: np.ndarray
     scaleout_combine_s: np.ndarray
     scaleout_s: np.ndarray
@@ -54,8 +55,9 @@ class Stages:
 
     @property
     def stage_s(self) -> np.ndarray:
-        """Compute of one micro-batch, or the all-to-all when it is not hidden behind it (§3)."""
-        return np.maximum.reduce([self.compute_s, self.scaleout_s, self.scaleup_s])
+        """Compute of one micro-batch, or the all-to-all when it is not hidden behind it; with
+        one micro-batch nothing hides it and `serial_s` holds both (§3, §6.5)."""
+        return np.maximum.reduce([self.serial_s, self.scaleout_s, self.scaleup_s])
 
 
 def in_domain(cm: CostModel, units: Num) -> np.ndarray:
@@ -66,7 +68,13 @@ def in_domain(cm: CostModel, units: Num) -> np.ndarray:
 
 
 def times(
-    cm: CostModel, units: Num, redundant: Num, micro: Num, inside: Num, eps: Num = 1.0
+    cm: CostModel,
+    units: Num,
+    redundant: Num,
+    micro: Num,
+    inside: Num,
+    eps: Num = 1.0,
+    micro_batches: Num = 2,
 ) -> dict[str, np.ndarray]:
     """One GPU's per-stage times for a micro-batch of `micro` sequences (§4-§6).
 
@@ -94,6 +102,9 @@ def times(
     gemm_latency = np.full(np.shape(gemm_compute), r.gemm_latency_s)
     attention_s = attention_latency + np.maximum(flop_s, byte_s)
     gemm_s = gemm_latency + np.maximum(gemm_compute, gemm_weight)
+    # With one micro-batch the all-to-all has no other micro-batch's compute to hide behind.
+    alone = np.asarray(micro_batches) == 1
+    exposed = np.where(alone, out_dispatch + out_combine + up_dispatch + up_combine, 0.0)
     return {
         "attention_flop_s": flop_s,
         "attention_byte_s": byte_s,
@@ -104,6 +115,7 @@ def times(
         "gemm_latency_s": gemm_latency,
         "gemm_s": gemm_s,
         "compute_s": attention_s + gemm_s,
+        "serial_s": attention_s + gemm_s + exposed,
         "scaleout_dispatch_s": out_dispatch,
         "scaleout_combine_s": out_combine,
         "scaleout_s": out_dispatch + out_combine,
@@ -153,7 +165,7 @@ def stages(
     micro = -(-seqs // nbo)
     inside = in_domain(cm, n)
     fields = {
-        **times(cm, n, redundant, micro, inside, eps),
+        **times(cm, n, redundant, micro, inside, eps, nbo),
         **memory(cm, n, redundant, seqs, eps),
     }
     return pack_stages(Stages, cm, nbo, micro, inside, fields)
@@ -196,7 +208,7 @@ def quantities(cm: CostModel, lay: Layouts, batch: str, x: np.ndarray) -> dict[s
     """Every quantity that grows with one batch quantity, on each layout, when it is `x`."""
     n, r = lay.expert_units, lay.redundant
     if batch == "micro_batch":
-        return times(cm, n, r, x, lay.in_domain, lay.eps)
+        return times(cm, n, r, x, lay.in_domain, lay.eps, lay.micro_batches)
     return memory(cm, n, r, x, lay.eps)
 
 

@@ -140,9 +140,10 @@ FAMILIES: tuple[Family, ...] = (
         "roofline",
         "time",
         "micro_batch",
-        "compute_s",
+        "serial_s",
         "s",
-        "attention plus grouped GEMM of one micro-batch per layer stage",
+        "attention plus grouped GEMM of one micro-batch per layer stage (plus its all-to-all "
+        "when one micro-batch leaves nothing to overlap it with)",
         "fewer sequences per GPU or a longer TPOT target",
     ),
     Family(

@@ -130,6 +130,7 @@ AFD_KEYS = COMMON_KEYS + (
     "ffn_bytes",
 )
 EP_KEYS = COMMON_KEYS + (
+    "serial_s",
     "scaleout_dispatch_s",
     "scaleout_combine_s",
     "scaleout_s",
@@ -716,7 +717,10 @@ def evaluate(
             + r["kv_bytes"]
             + r["buffer_bytes"]
         )
-        stage = max(att + gemm, r["scaleout_s"], r["scaleup_s"])
+        # One micro-batch: nothing overlaps the all-to-all (docs/model.md §6.5).
+        exposed = r["scaleout_s"] + r["scaleup_s"] if n_bo == 1 else 0.0
+        r["serial_s"] = att + gemm + exposed
+        stage = max(r["serial_s"], r["scaleout_s"], r["scaleup_s"])
         peak = fp8
 
     # Own pace (docs/model.md §3, §9.1).

@@ -280,7 +280,8 @@ s.let(
     "gpu_bytes", "attention_weight_bytes + expert_weight_bytes + kv_bytes + buffer_bytes", "bytes"
 )
 s.let("usable_bytes", "80e9*0.9", "bytes")
-s.let("stage_s", "max(attention_s + gemm_s, scaleout_s, scaleup_s)", "s")
+s.let("serial_s", "attention_s + gemm_s", "s", "two micro-batches: the all-to-all overlaps")
+s.let("stage_s", "max(serial_s, scaleout_s, scaleup_s)", "s")
 s.let("gpus", "16*8", "GPUs")
 own_pace(s, 61, 2, 15, 1.7, "1*128*332")
 s.mid("useful_flop", "6*pairs_mean*7168*2048", "FLOP")
@@ -385,7 +386,8 @@ s.let(
     "gpu_bytes", "attention_weight_bytes + expert_weight_bytes + kv_bytes + buffer_bytes", "bytes"
 )
 s.let("usable_bytes", "141e9*0.9", "bytes")
-s.let("stage_s", "max(attention_s + gemm_s, scaleout_s, scaleup_s)", "s")
+s.let("serial_s", "attention_s + gemm_s", "s", "two micro-batches: the all-to-all overlaps")
+s.let("stage_s", "max(serial_s, scaleout_s, scaleup_s)", "s")
 s.let("gpus", "8*8", "GPUs")
 own_pace(s, 61, 2, 15, 1.7, "1*64*250")
 s.mid("useful_flop", "6*pairs_mean*7168*2048", "FLOP")
@@ -495,7 +497,8 @@ s.let(
     "gpu_bytes", "attention_weight_bytes + expert_weight_bytes + kv_bytes + buffer_bytes", "bytes"
 )
 s.let("usable_bytes", "80e9*0.9", "bytes")
-s.let("stage_s", "max(attention_s + gemm_s, scaleout_s, scaleup_s)", "s")
+s.let("serial_s", "attention_s + gemm_s", "s", "two micro-batches: the all-to-all overlaps")
+s.let("stage_s", "max(serial_s, scaleout_s, scaleup_s)", "s")
 s.let("gpus", "4*8", "GPUs")
 own_pace(s, 61, 2, 10, 1, "1*32*200")
 s.mid("useful_flop", "6*pairs_mean*7168*5120", "FLOP")
@@ -592,7 +595,8 @@ s.let(
     "gpu_bytes", "attention_weight_bytes + expert_weight_bytes + kv_bytes + buffer_bytes", "bytes"
 )
 s.let("usable_bytes", "141e9*0.9", "bytes")
-s.let("stage_s", "max(attention_s + gemm_s, scaleout_s, scaleup_s)", "s")
+s.let("serial_s", "attention_s + gemm_s", "s", "two micro-batches: the all-to-all overlaps")
+s.let("stage_s", "max(serial_s, scaleout_s, scaleup_s)", "s")
 s.let("gpus", "6*8", "GPUs")
 own_pace(s, 61, 2, 10, 1, "1*48*99")
 s.mid("useful_flop", "6*pairs_mean*7168*5120", "FLOP")
@@ -681,7 +685,8 @@ s.let(
     "gpu_bytes", "attention_weight_bytes + expert_weight_bytes + kv_bytes + buffer_bytes", "bytes"
 )
 s.let("usable_bytes", "80e9*0.9", "bytes")
-s.let("stage_s", "max(attention_s + gemm_s, scaleout_s, scaleup_s)", "s")
+s.let("serial_s", "attention_s + gemm_s", "s", "two micro-batches: the all-to-all overlaps")
+s.let("stage_s", "max(serial_s, scaleout_s, scaleup_s)", "s")
 s.let("gpus", "12*8", "GPUs")
 own_pace(s, 94, 2, 10, 1, "0.9*96*180")
 s.mid("useful_flop", "6*pairs_mean*4096*1536", "FLOP")
@@ -783,7 +788,8 @@ s.let(
     "gpu_bytes", "attention_weight_bytes + expert_weight_bytes + kv_bytes + buffer_bytes", "bytes"
 )
 s.let("usable_bytes", "141e9*0.9", "bytes")
-s.let("stage_s", "max(attention_s + gemm_s, scaleout_s, scaleup_s)", "s")
+s.let("serial_s", "attention_s + gemm_s", "s", "two micro-batches: the all-to-all overlaps")
+s.let("stage_s", "max(serial_s, scaleout_s, scaleup_s)", "s")
 s.let("gpus", "20*1", "GPUs")
 own_pace(s, 94, 2, 10, 1, "1*20*64")
 s.mid("useful_flop", "6*pairs_mean*4096*1536", "FLOP")
@@ -884,7 +890,8 @@ s.let(
     "gpu_bytes", "attention_weight_bytes + expert_weight_bytes + kv_bytes + buffer_bytes", "bytes"
 )
 s.let("usable_bytes", "186e9*0.9", "bytes")
-s.let("stage_s", "max(attention_s + gemm_s, scaleout_s, scaleup_s)", "s")
+s.let("serial_s", "attention_s + gemm_s", "s", "two micro-batches: the all-to-all overlaps")
+s.let("stage_s", "max(serial_s, scaleout_s, scaleup_s)", "s")
 s.let("gpus", "12*8", "GPUs")
 own_pace(s, 61, 2, 15, 1.7, "1*96*200")
 s.mid("useful_flop", "6*pairs_mean*7168*2048", "FLOP")
@@ -1185,13 +1192,63 @@ s.let(
     "gpu_bytes", "attention_weight_bytes + expert_weight_bytes + kv_bytes + buffer_bytes", "bytes"
 )
 s.let("usable_bytes", "141e9*0.9", "bytes")
-s.let("stage_s", "max(attention_s + gemm_s, scaleout_s, scaleup_s)", "s")
+s.let("serial_s", "attention_s + gemm_s", "s", "two micro-batches: the all-to-all overlaps")
+s.let("stage_s", "max(serial_s, scaleout_s, scaleup_s)", "s")
 s.let("gpus", "1*8", "GPUs")
 own_pace(s, 61, 2, 10, 1, "1*8*8")
 s.mid("useful_flop", "6*pairs_mean*7168*5120", "FLOP")
 s.let("ffn_hfu", "useful_flop/(stage_s*1979e12)", "1")
 s.let("ffn_ofu", "useful_flop/(gemm_s*1979e12)", "1")
 s.let("temporal_sparsity", "gemm_s/stage_s", "1")
+
+# ---- the same EP node with one micro-batch: nothing hides the all-to-all (§6.5) ------------
+# Every stage of the case above with b = 8 (one micro-batch of all 8 sequences); the stage
+# is attention + GEMM + both scale-up parts in series, 61 stages per step.
+s = case("st-h200-latency-ep-one-node-nbo1", "step3", "h200", "sustained", "ep",
+         "N=1;n=8;N_BO=1;R=0;g=8;eps=1", WL_OTHER, LAT)  # fmt: skip
+s.let("budget_s", "(50/1000*1 - 10/1000)/(61*1)", "s")
+s.let("micro_batch_size", "ceil(8/1)", "sequences")
+s.let(
+    "attention_flop_s",
+    "8*1*st_core*4096/(989e12*0.67) + 8*1*2*st_stage_att/(1979e12*0.67)",
+    "s",
+)
+s.let("attention_byte_s", "(st_stage_att*1 + 8*st_kv_layer)/(4.8e12*0.9)", "s")
+s.let("attention_latency_s", "3/1e6", "s", "the attention key")
+s.let("attention_s", "attention_latency_s + max(attention_flop_s, attention_byte_s)", "s")
+s.let("experts_per_gpu", "ceil((48+0)/(1*8))", "experts")
+s.let("pairs_mean", "1*8*1*3", "pairs")
+s.let("pairs_hot", "pairs_mean*1", "pairs")
+s.mid("remote", "min(min(3, 1), 1 - 1)", "domains", "one domain: nothing remote")
+s.let("scaleout_dispatch_s", "0", "s", "no scale-out all-to-all: its fixed time does not count")
+s.let("scaleout_combine_s", "0", "s")
+s.let("scaleout_s", "scaleout_dispatch_s + scaleout_combine_s", "s")
+s.let("scaleup_dispatch_s", "11/1e6 + pairs_hot*7168*1/(450e9*0.75)", "s")
+s.let("scaleup_combine_s", "13/1e6 + pairs_hot*7168*2/(450e9*0.75)", "s")
+s.let("scaleup_s", "scaleup_dispatch_s + scaleup_combine_s", "s")
+s.let("gemm_compute_s", "6*pairs_hot*7168*5120/(1979e12*0.56)", "s")
+s.let("gemm_weight_s", "6*st_expert/(4.8e12*0.9)", "s")
+s.let("gemm_latency_s", "7/1e6", "s", "the grouped_gemm key")
+s.let("gemm_s", "gemm_latency_s + max(gemm_compute_s, gemm_weight_s)", "s")
+s.let("attention_weight_bytes", "61*st_proj*1 + st_side_att*1 + 2*128815*7168*2", "bytes")
+s.let("expert_weight_bytes", "56*6*st_expert", "bytes")
+s.let("kv_bytes", "8*st_kv_layer*61", "bytes")
+s.let("buffer_bytes", "1*8*1*3*1*7168*3", "bytes")
+s.let(
+    "gpu_bytes", "attention_weight_bytes + expert_weight_bytes + kv_bytes + buffer_bytes", "bytes"
+)
+s.let("usable_bytes", "141e9*0.9", "bytes")
+s.let(
+    "serial_s", "attention_s + gemm_s + scaleout_s + scaleup_s", "s", "one micro-batch: in series"
+)
+s.let("stage_s", "max(serial_s, scaleout_s, scaleup_s)", "s")
+s.let("gpus", "1*8", "GPUs")
+own_pace(s, 61, 1, 10, 1, "1*8*8")
+s.mid("useful_flop", "6*pairs_mean*7168*5120", "FLOP")
+s.let("ffn_hfu", "useful_flop/(stage_s*1979e12)", "1")
+s.let("ffn_ofu", "useful_flop/(gemm_s*1979e12)", "1")
+s.let("temporal_sparsity", "gemm_s/stage_s", "1")
+
 
 # ---- tensor parallelism (docs/model.md §20) --------------------------------------------------
 # One replica of the model split over the t GPUs of one scale-up domain, r replicas. Every GPU
