@@ -63,6 +63,9 @@ class ArchSpec:
     ranks_per_unit_gpu: bool = True
     """Every GPU of a serving unit is a data-parallel rank with its own sequences (AFD, EP);
     False: a serving unit is one rank whose GPUs share its sequences (TP)."""
+    independent_units: bool = False
+    """Its units share nothing (TP groups): r units are r copies of one unit, so fleet sizing
+    prices one unit and buys copies (docs/model.md §18.1, §20.1)."""
     units_text: str = ""
     """Its units in words, a format over its pool columns (and `tensor_parallel`)."""
     colour: str = "tab:gray"
@@ -128,6 +131,7 @@ TP = ArchSpec(
     unit_gpus_field="tensor_parallel",
     expert_ranks=False,
     ranks_per_unit_gpu=False,
+    independent_units=True,
     units_text="{tp_groups} groups of {tensor_parallel} GPUs",
     colour="tab:green",
     hatch="..",

@@ -138,6 +138,9 @@ def searches(draw) -> Search:
         redundant_experts=_range(draw, 0, 3),
         afd_micro_batches=draw(st.sampled_from([IntRange(3, 3), IntRange(3, 4)])),
         ep_micro_batches=draw(st.sampled_from([IntRange(2, 2), IntRange(1, 2)])),
+        tensor_parallel=_range(draw, 1, 16),
+        tp_groups=_range(draw, 1, 6),
+        tp_micro_batches=draw(st.sampled_from([IntRange(1, 1), IntRange(1, 2)])),
         time_limit_s=60.0,
     )
 

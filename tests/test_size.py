@@ -96,6 +96,7 @@ def test_json_object_has_exactly_the_contract_keys(tiny):
         "plan",
         "hardware",
         "shortages",
+        "tp_only_cost_per_hour",  # appended by issue 15
     ]
     assert list(data["plan"][0]) == [
         "workload",

@@ -29,8 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from formulations import archspec
-from solver.io import limits
+from formulations import archspec, branches
+from formulations.types import IntRange
 from solver.io.fleet import Fleet
 
 ROW_KEYS = (
@@ -123,7 +123,10 @@ def _solve(inst: Any, arch: str, objective: str, max_gpus: int | None) -> dict[s
 def _size_cap(inst: Any, arch: str) -> int:
     """The largest deployment the search ranges allow (GPUs)."""
     s = inst.search
-    cap = limits.max_gpus(s, arch)
+    spec = archspec.get(arch)
+    units = sum(getattr(s, p.search_field).hi for p in spec.pools)
+    # The largest unit a branch may use (TP: the largest allowed group size, not the range's).
+    cap = units * max((b.unit_gpus for b in branches.of(inst, arch)), default=s.unit_gpus)
     return min(cap, s.max_gpus) if s.max_gpus is not None else cap
 
 
@@ -135,6 +138,15 @@ def frontier_point(origin: str, point: dict[str, Any]) -> list[dict[str, Any]]:
     arch = point["architecture"]
     inst = _instance(origin, json.dumps(point["scenario"], sort_keys=True))
     g = inst.search.unit_gpus
+    spec = archspec.get(arch)
+    if spec.independent_units:
+        # Copies of one unit are the fleet's replicas: one unit of each size is the frontier,
+        # from the largest size down (docs/model.md §18.1).
+        one = IntRange(1, 1)
+        inst = inst.replace(
+            search=dataclasses.replace(inst.search, **{spec.serving.search_field: one})
+        )
+        g = min((b.unit_gpus for b in branches.of(inst, arch)), default=g)
     ok = ("optimal", "feasible")
     top = _solve(inst, arch, "min_gpus", inst.search.max_gpus)
     if top["status"] not in ok:

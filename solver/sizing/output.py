@@ -55,6 +55,14 @@ def _name(text: str) -> str:
     return text if len(text) <= _NAME_WIDTH else text[: _NAME_WIDTH - 1] + "~"
 
 
+def _only(result: SizeResult) -> list[tuple[str, float | None]]:
+    """(architecture, cost with its candidates alone): EP and AFD, then the others."""
+    costs = {archspec.EP.name: result.ep_only_cost_per_hour}
+    costs[archspec.AFD.name] = result.afd_only_cost_per_hour
+    costs.update({a: c for a, c in result.only_costs.items() if a not in costs})
+    return list(costs.items())
+
+
 def plan_lines(plan: pd.DataFrame) -> list[str]:
     head = [
         "workload",
@@ -108,8 +116,7 @@ def hardware_lines(hardware: pd.DataFrame) -> list[str]:
 def to_table(result: SizeResult) -> str:
     lines = [
         f"fleet {result.fleet.name}: {result.status}, {_money(result.cost_per_hour)} "
-        f"(EP only {_money(result.ep_only_cost_per_hour)}, "
-        f"AFD only {_money(result.afd_only_cost_per_hour)})"
+        f"({', '.join(f'{archspec.label(a)} only {_money(c)}' for a, c in _only(result))})"
     ]
     if result.status == "infeasible" and len(result.plan):
         lines.append("plan with the missing GPUs bought (the fleet as given is infeasible):")

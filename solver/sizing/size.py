@@ -34,6 +34,7 @@ from typing import Any
 
 import pandas as pd
 
+from formulations import archspec
 from formulations.fleet import Candidate, FleetProblem, Pool
 from formulations.program import IntegerProgram
 from formulations.types import ARCHITECTURES, Search
@@ -65,6 +66,9 @@ class SizeResult:
     shortages: pd.DataFrame
     program: IntegerProgram | None = None
     """The fleet program as solved (for `--export`)."""
+    only_costs: dict[str, float | None] = field(default_factory=dict)
+    """Per architecture: the same program with that architecture's candidates alone (`ep` and
+    `afd` are also the two fields above, the JSON contract's first keys)."""
     stats: dict[str, Any] = field(default_factory=dict)
     """Timings (s) and counts: frontiers_s, fleet_s, total_s, candidates, kept, method."""
 
@@ -80,6 +84,12 @@ class SizeResult:
             "plan": report.records(self.plan),
             "hardware": report.records(self.hardware),
             "shortages": report.records(self.shortages),
+            # appended (issue 15): every other architecture's cost alone
+            **{
+                f"{a}_only_cost_per_hour": c
+                for a, c in self.only_costs.items()
+                if a not in (archspec.EP.name, archspec.AFD.name)
+            },
         }
 
 
@@ -278,16 +288,18 @@ def size(
     if main is not None and main.replicas is not None:
         status = main.status if proven else Status.FEASIBLE
         shadow = shadow_prices(problem, main, node_gpus, backend, limit)
+        only = {a: _restricted_cost(problem, a, archs, backend, limit) for a in archspec.NAMES}
         result = SizeResult(
             fleet,
             str(status),
             main.cost_per_hour,
-            _restricted_cost(problem, "ep", archs, backend, limit),
-            _restricted_cost(problem, "afd", archs, backend, limit),
+            only[archspec.EP.name],
+            only[archspec.AFD.name],
             plan_table(fleet, problem, offers, main.replicas),
             hardware_table(problem, main.replicas, shadow),
             frame([], SHORTAGE_COLUMNS),
             main.program,
+            only_costs=only,
         )
         stats.update(kept=main.kept, method=main.method)
     elif main is not None and main.status not in (Status.INFEASIBLE,):

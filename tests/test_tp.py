@@ -1,0 +1,105 @@
+"""Tensor parallelism through every command (issue 15, docs/model.md §20).
+
+The cost terms are checked against the independent reference in test_reference_model.py and the
+optima against enumeration in test_backends_agree.py; here: the allowed group sizes, ties, the
+deployment spec, the verdict among three, and the commands that take a TP deployment.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from cli_helpers import run
+from conftest import INSTANCES
+
+import solver
+from formulations import tp
+from solver import report
+from solver.io.loader import load_instance
+from solver.optimize import optimize
+
+ONE_NODE = INSTANCES / "qwen3-235b-a22b-h200-one-node.toml"
+
+
+def test_group_sizes_split_heads_kv_heads_and_the_expert_width_inside_a_domain():
+    # DeepSeek-V3: 128 heads, MLA, M = 2048; an NVL72 domain of 72 GPUs.
+    gb200 = load_instance(INSTANCES / "deepseek-v3-gb200-nvl72.toml")
+    assert tp.unit_sizes(gb200) == (1, 2, 4, 8, 16, 32, 64)
+    # Qwen3-235B: 64 heads, 4 KV heads (split at t <= 4, replicated beyond), M = 1536; 8 GPUs.
+    qwen = load_instance(ONE_NODE)
+    assert tp.unit_sizes(qwen) == (1, 2, 4, 8)
+    assert not tp.allowed(qwen.model, 3, 8) and not tp.allowed(qwen.model, 16, 8)
+    # Step-3 (MFA, one KV head, 64 heads, M = 5120) on H800: every power of two up to 8.
+    step3 = load_instance(INSTANCES / "step3-h800.toml")
+    assert tp.unit_sizes(step3) == (1, 2, 4, 8)
+
+
+def test_no_allowed_size_is_infeasible_naming_the_field():
+    inst = load_instance(ONE_NODE, {"search.tensor_parallel": {"min": 3, "max": 3}})
+    out = optimize(inst, "tp")
+    assert str(out.status) == "infeasible"
+    assert "search:tensor_parallel" in out.reason and "[3, 3]" in out.reason
+
+
+@pytest.mark.parametrize("backend", ["highs", "cbc", "cpsat", "enumerate"])
+def test_equal_groups_tie_to_the_fewest_gpus_on_every_backend(backend):
+    """Groups are independent: r = 1..8 give the same tokens/s per GPU, and the smallest
+    deployment (one group) wins on every backend (formulations.order)."""
+    out = optimize(load_instance(ONE_NODE), "tp", backend)
+    assert out.deployment is not None
+    assert out.deployment.pool("tp") == 1 and out.deployment.unit_gpus == 8
+    assert out.deployment.sequences_per_gpu == 110
+
+
+def test_total_tokens_takes_every_group_the_cap_allows():
+    total = {"search.objective": "total_tokens", "search.tp_groups": {"min": 1, "max": 8}}
+    one = optimize(load_instance(ONE_NODE, {**total, "search.max_gpus": 8}), "tp")
+    four = optimize(load_instance(ONE_NODE, {**total, "search.max_gpus": 32}), "tp")
+    assert one.deployment is not None and four.deployment is not None
+    assert four.deployment.gpus(8) == 32  # every GPU the cap allows
+    # Four copies of the best 8-GPU deployment fit in 32 GPUs: at least four times its tokens/s.
+    assert four.objective >= 4 * one.objective * (1 - 1e-12)
+
+
+def test_solve_names_the_winner_among_three_and_shows_the_group():
+    df = solver.solve(ONE_NODE)
+    assert list(df["architecture"]) == ["afd", "ep", "tp"]
+    row = report.records(df)[2]
+    assert row["tp_groups"] == 1 and row["tensor_parallel"] == 8 and row["gpus"] == 8
+    assert row["nodes"] == 1 and row["attention_nodes"] is None
+    assert report.verdict(df).startswith("verdict: TP wins")
+    table = report.render(df, "table", "tokens_per_gpu")
+    assert " t " in table.splitlines()[0] + " "
+
+
+def test_evaluate_takes_a_tp_deployment_and_its_nodes_are_physical():
+    df = solver.evaluate(ONE_NODE, "arch=tp,tp_groups=2,tensor_parallel=4,sequences_per_gpu=64")
+    row = report.records(df)[0]
+    assert row["gpus"] == 8 and row["nodes"] == 1 and row["tensor_parallel"] == 4
+    # Little's law with one serving rank per group (docs/model.md §20.1).
+    assert row["tokens_per_s"] == pytest.approx(2 * 64 * 1000 / row["tpot_ms"], rel=1e-12)
+    with pytest.raises(solver.errors.InputError, match="tensor_parallel: missing"):
+        solver.evaluate(ONE_NODE, "arch=tp,tp_groups=2,sequences_per_gpu=64")
+    with pytest.raises(solver.errors.InputError, match="nodes: not a field of arch=tp"):
+        solver.evaluate(
+            ONE_NODE, "arch=tp,tp_groups=1,tensor_parallel=8,nodes=2,sequences_per_gpu=1"
+        )
+
+
+def test_pareto_and_sweep_carry_tp(tmp_path, capsys):
+    code, text, err = run(capsys, "pareto", ONE_NODE, "--tpot", "20:40", "--format", "json")
+    assert code == 0, err
+    rows = json.loads(text)
+    tp_rows = [r for r in rows if r["architecture"] == "tp"]
+    assert tp_rows and all(r["tensor_parallel"] in (1, 2, 4, 8) for r in tp_rows)
+    winners = {r["architecture"] for r in rows if r["target_from_ms"] <= 23 <= r["target_to_ms"]}
+    assert "tp" in winners
+    out = tmp_path / "sweep"
+    code, _, err = run(
+        capsys, "sweep", ONE_NODE, "--vary", "workload.tpot_ms=22,30", "--out", str(out),
+        "--workers", "1",
+    )  # fmt: skip
+    assert code == 0, err
+    table = (out / "results.csv").read_text()
+    assert ",tp," in table
