@@ -135,7 +135,7 @@ def test_price_upper_bound_and_empty_lists(tmp_path):
         )
     )
     assert "workload: empty" in found
-    assert "price_per_gpu_hour = 5000.0 is out of range: must be > 0 and <= 1,000" in found
+    assert "price_per_gpu_hour = 5000 is out of range: must be > 0 and <= 1,000" in found
 
 
 def test_search_is_checked_like_an_instance(tmp_path):

@@ -32,6 +32,7 @@ from solver import levels as scheme
 from solver.backends import make_backend
 from solver.errors import InputError
 from solver.imbalance import imbalance_fn
+from solver.io import numbers
 from solver.optimize import budget_nonpositive
 from solver.rows import INT_COLUMNS
 
@@ -181,21 +182,29 @@ def _row(inst: Instance, arch: str, step: Step, start: float, end: float) -> dic
     }
 
 
-def parse_range(text: str | tuple[float, float] | None, inst: Instance) -> tuple[float, float]:
-    """`LO:HI` in ms (default: a fifth of the target to four times it)."""
+def parse_range(
+    text: str | tuple[float, float] | list[float] | None, inst: Instance, option: str = "--tpot"
+) -> tuple[float, float]:
+    """`LO:HI` in ms, or (LO, HI) (default: a fifth of the target to four times it)."""
     if text is None:
         target = inst.workload.tpot_ms
         return target / 5, target * 4
-    if isinstance(text, tuple):
-        lo, hi = text
+    usage = f"{option} {numbers.show(text)}: expected LO:HI in ms, e.g. 10:200"
+    if isinstance(text, str):
+        parts: list[Any] = text.split(":")
+        read = numbers.parse
+    elif isinstance(text, (tuple, list)):
+        parts, read = list(text), numbers.convert  # type: ignore[assignment]
     else:
-        parts = text.split(":")
-        try:
-            lo, hi = (float(p) for p in parts)
-        except ValueError:
-            raise InputError([f"--tpot {text!r}: expected LO:HI in ms, e.g. 10:200"]) from None
-    if not (math.isfinite(lo) and math.isfinite(hi) and 0 < lo < hi <= 1e6):
-        raise InputError([f"--tpot {lo:g}:{hi:g}: need 0 < LO < HI <= 1e6 ms"])
+        raise InputError([usage])
+    if len(parts) != 2:
+        raise InputError([usage])
+    ends = [read(p, option)[0] for p in parts]
+    if None in ends:
+        raise InputError([usage + " (finite numbers)"])
+    lo, hi = ends
+    if not 0 < lo < hi <= 1e6:
+        raise InputError([f"{option} {lo:g}:{hi:g}: need 0 < LO < HI <= 1e6 ms"])
     return float(lo), float(hi)
 
 

@@ -8,12 +8,11 @@ skipped (`run`), so one pass reports every problem that can be judged.
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from formulations.types import ARCHITECTURES, Search
-from solver.io import limits
+from solver.io import limits, numbers
 from solver.io.schema import Unjudged
 
 Rule = Callable[[Any], list[str]]
@@ -235,13 +234,15 @@ def search_bound(name: str) -> float:
     return float(meta["le"])
 
 
-def check_time_limit(value: float | None, where: str = "time_limit_s") -> list[str]:
-    """A time limit in seconds must be finite, > 0 and within search.time_limit_s's bound."""
+def check_time_limit(value: Any, where: str = "time_limit_s") -> list[str]:
+    """A time limit in seconds must be a finite number > 0 and within search.time_limit_s's
+    bound (the same words for an option and an API argument)."""
     if value is None:
         return []
     top = search_bound("time_limit_s")
-    if not (math.isfinite(value) and 0 < value <= top):
-        return [f"{where} {value:g}: must be a number of seconds in (0, {top:,g}]"]
+    _, problem = numbers.convert(value, where, bounds=numbers.Bounds(gt=0, le=top))
+    if problem:
+        return [f"{where} {numbers.show(value)}: must be a number of seconds in (0, {top:,g}]"]
     return []
 
 
@@ -269,11 +270,9 @@ def check_deployment_spec(spec: str, where: str = "--deployment") -> list[str]:
         field = DEPLOYMENT_BOUNDS.get(key)
         if field is None:
             continue
-        try:
-            number = int(value)
-        except ValueError:
-            continue
-        top = int(search_bound(field))
-        if number > top:
-            problems.append(f"{where}: {key} = {number:,} is out of range: must be <= {top:,}")
+        number, problem = numbers.parse(value, f"{where}: {key}", integer=True)
+        if problem is None and number > (top := int(search_bound(field))):
+            digits = value.lstrip("+").isdigit() and len(value) <= 40
+            shown = f"{number:,}" if digits else numbers.show(value)
+            problems.append(f"{where}: {key} = {shown} is out of range: must be <= {top:,}")
     return problems

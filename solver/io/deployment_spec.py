@@ -7,6 +7,7 @@ from typing import Any
 from formulations import pairings
 from formulations.types import ARCHITECTURES, Deployment, Hardware, Instance
 from solver.errors import InputError
+from solver.io import numbers
 
 DEPLOYMENT_KEYS = {
     "arch": str,
@@ -50,18 +51,17 @@ def _fields(spec: str | dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
 
 
 def _integer(key: str, value: Any, problems: list[str]) -> int | None:
-    try:
-        number = int(value)
-    except (TypeError, ValueError, OverflowError):
-        problems.append(f"--deployment: {key} = {value!r} must be an integer")
+    """A count from spec text or a dict value, through the one number conversion."""
+    bounds = numbers.Bounds(ge=0 if key == "redundant_experts" else 1, le=MAX_COUNT)
+    where = f"--deployment: {key}"
+    if isinstance(value, str):
+        number, problem = numbers.parse(value, where, integer=True, bounds=bounds)
+    else:
+        number, problem = numbers.convert(value, where, integer=True, bounds=bounds)
+    if problem:
+        problems.append(problem)
         return None
-    floor = 0 if key == "redundant_experts" else 1
-    if not floor <= number <= MAX_COUNT:
-        problems.append(
-            f"--deployment: {key} = {value} is out of range: must be in [{floor}, {MAX_COUNT}]"
-        )
-        return None
-    return number
+    return int(number)
 
 
 def parse_deployment(spec: str | dict[str, Any], inst: Instance) -> Deployment:

@@ -170,8 +170,8 @@ def make_plan(inst: Instance, d: Deployment, eps: float) -> LaunchPlan:
         )  # fmt: skip
     else:
         pools = (
-            Pool("ep", attention_hw.name, d.pool("ep"), d.pool("ep") * g, attention_hw.gpus_per_node,
-                 attention_hw.hbm_gb * 1e9),
+            Pool("ep", attention_hw.name, d.pool("ep"), d.pool("ep") * g,
+                 attention_hw.gpus_per_node, attention_hw.hbm_gb * 1e9),
         )  # fmt: skip
     plan = LaunchPlan(inst, d, eps, metrics, pools)
     if plan.engine_redundant != d.redundant:

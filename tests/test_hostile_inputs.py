@@ -1,0 +1,183 @@
+"""Hostile input, second round (issue 17): numbers of any size through one conversion, from
+every place a number enters (files, --set, options, fleet files, CSV cells, the API)."""
+
+from __future__ import annotations
+
+import pytest
+from cli_helpers import GOOD, assert_clean, run, scenario
+from conftest import INSTANCES
+
+import solver
+from solver.errors import InputError
+from solver.io import numbers
+
+HUGE = "9" * 4301  # one digit more than Python turns into an int
+BIG = "1" + "0" * 309  # above the largest float
+
+
+@pytest.mark.parametrize(
+    "value, integer, fragment",
+    [
+        (10**5000, False, "<integer of 4,300 or more digits> is out of range"),
+        (10**400, False, "<integer of 401 digits> is out of range"),
+        (-(10**60), True, "-<integer of 61 digits> is out of range"),
+        (True, True, "True must be an integer"),
+        (False, False, "False must be a number"),
+        ("5", False, "'5' must be a number"),
+        (float("nan"), False, "nan must be finite"),
+        (float("-inf"), False, "-inf must be finite"),
+        (2.5, True, "2.5 must be an integer"),
+        (None, False, "None must be a number"),
+    ],
+    ids=lambda v: numbers.show(v),
+)
+def test_one_conversion_refuses_what_is_not_a_finite_number_in_range(value, integer, fragment):
+    got, problem = numbers.convert(value, "f", integer=integer, bounds=numbers.Bounds(gt=0, le=9))
+    assert got is None and problem is not None and fragment in problem, problem
+
+
+def test_text_numbers_of_any_length_are_judged_not_converted():
+    bounds = numbers.Bounds(ge=1, le=64)
+    assert numbers.parse("8", "k", integer=True, bounds=bounds) == (8, None)
+    assert numbers.parse(" 2.5 ", "k", bounds=bounds) == (2.5, None)
+    for text, fragment in [
+        ("9" * 100_000, "<integer of 100,000 digits> is out of range: must be >= 1 and <= 64"),
+        ("1e400", "k = 1e400 is out of range"),
+        ("nan", "nan must be finite"),
+        ("lots", "'lots' must be a number"),
+        ("1" * 70 + ".5", "must be a number"),
+    ]:
+        got, problem = numbers.parse(text, "k", bounds=bounds)
+        assert got is None and fragment in str(problem), problem
+
+
+@pytest.mark.parametrize("literal", [HUGE, "-" + HUGE, BIG, "1_" + "0" * 5000])
+def test_integers_of_any_size_in_an_instance_file_name_the_field(tmp_path, capsys, literal):
+    text = GOOD.read_text().replace("tpot_ms = 50", f"tpot_ms = {literal}")
+    path = scenario(tmp_path, text)
+    code, _, err = run(capsys, "validate", path)
+    assert code == 2
+    assert_clean(err, lines=1)
+    assert f"{path}: workload.tpot_ms = " in err and "is out of range: must be > 0" in err
+
+
+@pytest.mark.parametrize("value", [HUGE, BIG, "{min=1,max=" + HUGE + "}"])
+def test_integers_of_any_size_through_set(tmp_path, capsys, value):
+    code, _, err = run(capsys, "validate", GOOD, "--set", f"search.nodes={value}")
+    assert code == 2
+    assert_clean(err, lines=1)
+    assert "search.nodes" in err and "out of range" in err
+
+
+def test_integers_of_any_size_in_model_hardware_and_fleet_files(tmp_path, capsys):
+    (tmp_path / "models").mkdir()
+    (tmp_path / "hardware").mkdir()
+    model = (INSTANCES / "models" / "deepseek-v3.toml").read_text()
+    (tmp_path / "models" / "m.toml").write_text(
+        model.replace("hidden_size = 7168", f"hidden_size = {HUGE}")
+    )
+    hardware = (INSTANCES / "hardware" / "h800.toml").read_text()
+    (tmp_path / "hardware" / "h.toml").write_text(
+        hardware.replace("hbm_gb = 80", f"hbm_gb = {BIG}")
+        + f"[gemm_calibration]\ntokens_per_expert = [{BIG}, 2]\ntflops = [5, 5]\n"
+    )
+    for path, fragment in [
+        (tmp_path / "models" / "m.toml", "hidden_size = <integer of 4,300 or more digits>"),
+        (tmp_path / "hardware" / "h.toml", "hbm_gb = <integer of 310 digits> is out of range"),
+    ]:
+        code, _, err = run(capsys, "validate", path)
+        assert code == 2 and fragment in err, err
+        assert_clean(err)
+    code, _, err = run(capsys, "validate", tmp_path / "hardware" / "h.toml")
+    assert "gemm_calibration[0]" in err and "must hold finite numbers" in err
+    fleet = tmp_path / "fleet.toml"
+    fleet.write_text(
+        f'[[workload]]\nname = "w"\nmodel = "deepseek-v3"\ndemand_tokens_per_s = {HUGE}\n'
+        "tpot_ms = 50\ncontext_tokens = 4096\n"
+        f'[[hardware]]\nname = "h800"\nprice_per_gpu_hour = {BIG}\ninventory_gpus = -{HUGE}\n'
+    )
+    code, _, err = run(capsys, "size", fleet)
+    assert code == 2
+    assert_clean(err)
+    for fragment in (
+        "workload[0].demand_tokens_per_s = <integer of 4,300 or more digits> is out of range",
+        "hardware[0].price_per_gpu_hour = <integer of 310 digits> is out of range",
+        "hardware[0].inventory_gpus = -<integer of 4,300 or more digits> is out of range",
+    ):
+        assert fragment in err, err
+
+
+def test_calibration_cells_and_tables_of_any_size(tmp_path, capsys):
+    csv = tmp_path / "m.csv"
+    csv.write_text(
+        "kind,tier,ranks,tokens,hidden,bytes_per_element,time_us\n"
+        f"dispatch,scale_up,8,8,7168,1,{HUGE}\ndispatch,scale_up,{HUGE},8,7168,1,20\n"
+    )
+    code, _, err = run(capsys, "calibrate", csv, "--hardware", "h800")
+    assert code == 2
+    assert_clean(err)
+    assert f"{csv}:2: time_us = <integer of 4,301 digits> is out of range" in err
+    assert f"{csv}:3: ranks = <integer of 4,301 digits> is out of range" in err
+    hardware = (INSTANCES / "hardware" / "h800.toml").read_text()
+    (tmp_path / "hardware").mkdir()
+    path = tmp_path / "hardware" / "cal.toml"
+    path.write_text(
+        hardware + "\n[calibration]\nparameters = ['efficiency.ffn']\n"
+        f"covariance = [[{BIG}]]\nrows = {HUGE}\nresidual_rms = {BIG}\n"
+    )
+    code, _, err = run(capsys, "validate", path)
+    assert code == 2
+    assert_clean(err)
+    assert "calibration.rows = <integer of 4,300 or more digits> must be an integer" in err
+    assert "calibration.covariance: every entry must be a finite number" in err
+
+
+@pytest.mark.parametrize(
+    "overrides, fragment",
+    [
+        ({"workload.tpot_ms": 10**5000}, "workload.tpot_ms = <integer of 4,300 or more digits>"),
+        ({"hardware.gemm_calibration": [[10**400, 1]]}, "must hold finite numbers"),
+        ({"search.nodes": {"min": 1, "max": 10**400}}, "max <integer of 401 digits> is out"),
+        ({"workload.tpot_ms": True}, "workload.tpot_ms = True must be a number"),
+    ],
+    ids=["huge", "gemm", "range", "bool"],
+)
+def test_api_overrides_of_any_size(overrides, fragment):
+    with pytest.raises(InputError, match="out of range|must") as err:
+        solver.solve(GOOD, overrides=overrides)
+    assert fragment in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "spec, fragment",
+    [
+        (f"arch=ep,nodes={HUGE},sequences_per_gpu=8", "nodes = <integer of 4,301 digits>"),
+        ("arch=ep,nodes=4,sequences_per_gpu=1e400", "sequences_per_gpu = 1e400 is out"),
+        ({"arch": "ep", "nodes": 4.5, "sequences_per_gpu": 8}, "nodes = 4.5 must be an integer"),
+        ({"arch": "ep", "nodes": True, "sequences_per_gpu": 8}, "nodes = True must be an integer"),
+        ({"arch": "ep", "nodes": 10**5000, "sequences_per_gpu": 8}, "4,300 or more digits"),
+    ],
+    ids=["text", "float-text", "float", "bool", "huge"],
+)
+def test_deployment_counts_of_any_size(spec, fragment):
+    with pytest.raises(InputError) as err:
+        solver.evaluate(GOOD, spec)
+    assert fragment in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "argv, fragment",
+    [
+        (["sweep", GOOD, "--vary", f"workload.tpot_ms={HUGE}"], "4,300 or more digits"),
+        (["crossover", GOOD, "--vary", f"hardware.hbm_gb=1:{HUGE}"], "finite numbers"),
+        (["pareto", GOOD, "--tpot", f"1:{HUGE}"], "expected LO:HI"),
+        (["imbalance", GOOD, "--lambdas", HUGE], "each value must be in [1e-06, 1e+06]"),
+        (["place", GOOD, "--loads", "zipf:s=1e400"], "s = 1e400 is out of range"),
+        (["place", GOOD, "--loads", "zipf:layers=" + "9" * 150], "<integer of 150 digits>"),
+        (["solve", GOOD, "--set", "workload.tpot_ms=30\nsearch.nodes=2"], "spans several lines"),
+    ],
+)
+def test_numbers_in_options_of_any_size(tmp_path, capsys, argv, fragment):
+    code, _, err = run(capsys, *argv, *(["--out", tmp_path / "o"] if argv[0] == "sweep" else []))
+    assert code == 2 and fragment in err, err
+    assert_clean(err)
