@@ -25,6 +25,7 @@ import pandas as pd
 from formulations import architectures, levels, order, pairings
 from formulations.binding import binding_of
 from formulations.costs import CostModel
+from formulations.deadline import Expired
 from formulations.layouts import layout_eps
 from formulations.metrics import metrics
 from formulations.types import Deployment, Instance
@@ -82,12 +83,14 @@ def walk(ctx: scheme.Context, hi_s: float, lo_s: float, tick: Any = None) -> lis
     """Every step of F with its left end in [lo_s, hi_s], then the best own pace below lo_s."""
     steps: list[Step] = []
     theta = hi_s
-    while theta >= lo_s and ctx.remaining() > 0:
+    while theta >= lo_s:
+        if ctx.remaining() <= 0:
+            raise TimeoutError("the time limit cut the frontier short")
         res = scheme.solve_level(ctx, theta, total=False)
-        if res.choice is None:
-            break
         if not res.proven:
             raise TimeoutError("the time limit cut the frontier short")
+        if res.choice is None:
+            break
         tpot_s, value = _own(ctx, res.choice)
         best = float(res.best or 0.0)
         if steps and math.isclose(best, steps[-1].in_flight, rel_tol=1e-12):
@@ -235,17 +238,17 @@ def pareto(
         steps: list[Step] = []
         # Every hardware pairing walks its own steps; the frontier is the best over them.
         for i, pair in enumerate(pairings.pairings(inst, arch)):
-            ctx = scheme.Context.of(
-                pairings.on(at_hi, *pair),
-                architectures.get(arch),
-                imbalance,
-                make_backend(backend or inst.search.backend),
-                deadline,
-            )
             tick = None if progress is None else (lambda t, arch=arch: progress(arch, t * 1e3))
             try:
+                ctx = scheme.Context.of(
+                    pairings.on(at_hi, *pair),
+                    architectures.get(arch),
+                    imbalance,
+                    make_backend(backend or inst.search.backend),
+                    deadline,
+                )
                 found = walk(ctx, hi_ms * 1e-3, lo_ms * 1e-3, tick)
-            except TimeoutError:
+            except (TimeoutError, Expired):
                 raise InputError(
                     [
                         f"pareto: the time limit ({limit:g} s) cut the {arch} frontier short; "

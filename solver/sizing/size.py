@@ -234,6 +234,11 @@ def _drop_workloads(
     return FleetProblem(demands, problem.pools, cands), [offers[i] for i in keep], keep
 
 
+DEFAULT_LIMIT_S = 3600.0
+"""`size` without --time-limit: an hour for the whole sizing (each solve within the fleet's
+search.time_limit_s), so no frontier outlives it however large the demands."""
+
+
 def size(
     fleet: str | Path | Fleet,
     *,
@@ -250,7 +255,9 @@ def size(
         workers: local worker processes for the frontiers (default all cores; 1 in process).
         scheduler: `tcp://HOST:PORT` of a Dask scheduler for the frontiers.
         backend: highs, cbc or cpsat for the fleet program.
-        time_limit_s: for each fleet program solve; default the fleet's search.time_limit_s.
+        time_limit_s: the whole sizing's wall time: the frontier solves (each also within the
+            fleet's search.time_limit_s) and the fleet programs share it; default
+            `DEFAULT_LIMIT_S`. Frontiers cut short make the plan `feasible`, not optimal.
         progress: progress bar for the frontiers (None: only on a terminal).
     """
     start = time.perf_counter()
@@ -258,11 +265,22 @@ def size(
     defaults = Search()
     archs_raw = fleet.search.get("architectures", ARCHITECTURES)
     archs = (archs_raw,) if isinstance(archs_raw, str) else tuple(archs_raw)
-    limit = float(time_limit_s or fleet.search.get("time_limit_s", defaults.time_limit_s))
+    total = DEFAULT_LIMIT_S if time_limit_s is None else float(time_limit_s)
+    per_solve = float(fleet.search.get("time_limit_s", defaults.time_limit_s))
     node_gpus = int(fleet.search.get("unit_gpus", defaults.unit_gpus))
     frontiers, classes = compute_frontiers(
-        fleet, archs, workers=workers, scheduler=scheduler, progress=progress
+        fleet,
+        archs,
+        workers=workers,
+        scheduler=scheduler,
+        progress=progress,
+        deadline=time.time() + total,
     )
+
+    def limit_left() -> float:
+        # What the fleet programs may still take (a solve gets at least a moment to report).
+        return max(min(per_solve, total - (time.perf_counter() - start)), 0.05)
+
     frontiers_s = time.perf_counter() - start
     proven = all(f.proven for fs in frontiers.values() for f in fs)
     problem, offers, reasons = build_problem(fleet, frontiers, classes)
@@ -273,17 +291,17 @@ def size(
         "classes": len(classes),
     }
     t0 = time.perf_counter()
-    main = solve_fleet(problem, backend, limit) if not reasons else None
+    main = solve_fleet(problem, backend, limit_left()) if not reasons else None
     stats["fleet_s"] = time.perf_counter() - t0
     if main is not None and main.replicas is not None:
         status = main.status if proven else Status.FEASIBLE
-        shadow = shadow_prices(problem, main, node_gpus, backend, limit)
+        shadow = shadow_prices(problem, main, node_gpus, backend, limit_left())
         result = SizeResult(
             fleet,
             str(status),
             main.cost_per_hour,
-            _restricted_cost(problem, "ep", archs, backend, limit),
-            _restricted_cost(problem, "afd", archs, backend, limit),
+            _restricted_cost(problem, "ep", archs, backend, limit_left()),
+            _restricted_cost(problem, "afd", archs, backend, limit_left()),
             plan_table(fleet, problem, offers, main.replicas),
             hardware_table(problem, main.replicas, shadow),
             frame([], SHORTAGE_COLUMNS),
@@ -304,7 +322,7 @@ def size(
             main.program,
         )
     else:
-        result = _infeasible(fleet, problem, offers, reasons, backend, limit, main)
+        result = _infeasible(fleet, problem, offers, reasons, backend, limit_left(), main)
     stats["total_s"] = time.perf_counter() - start
     result.stats = stats
     return result
