@@ -40,9 +40,15 @@ from formulations.types import Deployment, Instance
 from solver.errors import AfdSolverError, InputError
 from solver.imbalance import imbalance_fn
 from solver.io import limits
-from solver.io.checks import check_deployment_spec, check_search_size, check_time_limit
-from solver.io.deployment_spec import deployment_pairing, parse_deployment
+from solver.io.checks import (
+    check_deployment_spec,
+    check_model_workload,
+    check_search_size,
+    check_time_limit,
+)
+from solver.io.deployment_spec import deployment_pairing, parse_deployment, spec_of
 from solver.io.loader import load_instance
+from solver.io.numbers import show
 from solver.optimize import optimize
 from solver.rows import (
     BREAKDOWN_PREFIX,
@@ -89,6 +95,7 @@ def as_instance(
         inst = path_or_instance
         # A file's search space is sized by the loader; one built in code is sized here.
         problems = check_search_size(inst.search, inst.model, inst.workload, inst.hardware)
+        problems += check_model_workload(inst.model, inst.workload)
         problems += limits.pairing_problems(len(pairings.pairings(inst, "afd")))
         if problems:
             raise InputError(problems)
@@ -109,6 +116,7 @@ def solve(
     workers: int | None = None,
     scheduler: str | None = None,
     progress: Callable[[str, int, float], None] | None = None,
+    force: bool = False,
 ) -> pd.DataFrame:
     """Optimise each architecture of an instance; one row per architecture.
 
@@ -124,7 +132,9 @@ def solve(
         shadow_prices: append the shadow-price columns of `solver.shadow.SHADOW_COLUMNS`.
         breakdown: append every breakdown quantity (`breakdown_*` columns).
         export: write every certificate program as `.lp` and `.mps` into this directory,
-            named `<instance>.<architecture>.<level>...` (docs/model.md §12).
+            named `<instance>.<architecture>.<level>...` (docs/model.md §12); checked before
+            any solving, and programs of the same instance already there are refused unless
+            `force` (which removes them first).
         progress: called before each TPOT level with (architecture, level, TPOT level in s).
     """
     if isinstance(path_or_instance, list | tuple):
@@ -139,11 +149,32 @@ def solve(
             shadow_prices=shadow_prices,
             breakdown=breakdown,
             export=export,
+            force=force,
         )
     start = time.perf_counter()
     if problems := check_time_limit(time_limit_s):
         raise InputError(problems)
     inst = as_instance(path_or_instance, overrides)
+    if export is not None:
+        check_export(export, [export_stem(inst)], force)
+    return _solve_instance(
+        inst, start, architectures, backend, time_limit_s, shadow_prices, breakdown, export,
+        progress,
+    )  # fmt: skip
+
+
+def _solve_instance(
+    inst: Instance,
+    start: float,
+    architectures: Sequence[str] | None,
+    backend: str | None,
+    time_limit_s: float | None,
+    shadow_prices: bool,
+    breakdown: bool,
+    export: str | Path | None,
+    progress: Callable[[str, int, float], None] | None,
+) -> pd.DataFrame:
+    """`solve` of one validated instance (arguments checked, export directory checked)."""
     limit = inst.search.time_limit_s if time_limit_s is None else time_limit_s
     deadline = start + limit
     archs = tuple(architectures or inst.search.architectures)
@@ -172,6 +203,30 @@ def solve(
     return frame(rows, extra=SHADOW_COLUMNS if shadow_prices else ())
 
 
+def export_stem(inst: Instance | str | Path) -> str:
+    """The stem an instance's exported programs start with (its file's stem, or its name)."""
+    from solver.backends.export import stem
+
+    if isinstance(inst, Instance):
+        return stem(Path(inst.path).stem if inst.path else inst.name)
+    return stem(Path(inst).stem)
+
+
+def check_export(directory: str | Path, stems: Sequence[str], force: bool) -> Path:
+    """The `--export` directory, checked before any solving: writable, no link or device among
+    the programs of these stems, and none of them there already unless `force` (which
+    removes them, so no stale level of an earlier run stays behind)."""
+    from solver.backends.export import existing_programs
+    from solver.io.outputs import check_out_dir, remove_outputs
+
+    out = check_out_dir(directory, "--export", [], force)
+    found = [p.name for s in dict.fromkeys(stems) for p in existing_programs(out, s)]
+    check_out_dir(out, "--export", found, force)
+    if force:
+        remove_outputs(out, found)
+    return out
+
+
 def export_proofs(
     directory: Path, inst: Instance, arch: str, proofs: list[tuple[str, Any, float]]
 ) -> list[Path]:
@@ -180,7 +235,7 @@ def export_proofs(
 
     name = Path(inst.path).stem if inst.path else inst.name
     written: list[Path] = []
-    for label, prob, _ in proofs:
+    for label, prob, _ in proofs:  # checked before solving (`check_export`)
         written += write_program(prob, directory, stem(name, arch, label))
     return written
 
@@ -204,10 +259,20 @@ def evaluate(
     """
     start = time.perf_counter()
     inst = as_instance(path_or_instance, overrides)
-    if isinstance(deployment, str) and (problems := check_deployment_spec(deployment)):
+    # A Deployment object is checked exactly like a --deployment string: the same fields,
+    # the same bounds, the same words.
+    if isinstance(deployment, Deployment):
+        spec: str | dict[str, Any] = spec_of(deployment, inst.search.unit_gpus)
+    elif isinstance(deployment, str | dict):
+        spec = deployment
+    else:
+        raise InputError(
+            [f"deployment = {show(deployment)}: give a spec such as "
+             "'arch=ep,nodes=6,sequences_per_gpu=262', a dict of those keys or a Deployment"]
+        )  # fmt: skip
+    if problems := check_deployment_spec(spec):
         raise InputError(problems)
-    d = deployment if isinstance(deployment, Deployment) else parse_deployment(deployment, inst)
-    spec = {} if isinstance(deployment, Deployment) else deployment
+    d = parse_deployment(spec, inst)
     inst = pairings.on(inst, *deployment_pairing(spec, inst, d.architecture))
     cm = CostModel.of(inst, d.architecture)
     eps = layout_eps(imbalance_fn(inst), d, inst.search.unit_gpus)
@@ -260,7 +325,18 @@ def _solve_file(options: dict[str, Any], _: str, point: dict[str, Any]) -> list[
     from solver import report
 
     try:
-        df = solve(point["path"], **options)
+        inst = as_instance(point["path"], options["overrides"])
+        df = _solve_instance(
+            inst,
+            time.perf_counter(),
+            options["architectures"],
+            options["backend"],
+            options["time_limit_s"],
+            options["shadow_prices"],
+            options["breakdown"],
+            options["export"],  # checked by solve_many before any point ran
+            None,
+        )
     except AfdSolverError as exc:
         return [{"status": "error", "binding": "; ".join(str(exc).splitlines())}]
     return report.records(df)
@@ -279,6 +355,7 @@ def solve_many(
     breakdown: bool = False,
     progress: bool | None = None,
     export: str | Path | None = None,
+    force: bool = False,
 ) -> pd.DataFrame:
     """Solve every instance file; one DataFrame, `instance` (the path as given) first.
 
@@ -299,6 +376,8 @@ def solve_many(
 
     if not paths:
         raise ValueError("no instance files given")
+    if export is not None:
+        check_export(export, [export_stem(p) for p in paths], force)
     options: dict[str, Any] = {
         "architectures": list(architectures) if architectures else None,
         "backend": backend,

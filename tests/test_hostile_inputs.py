@@ -181,3 +181,93 @@ def test_numbers_in_options_of_any_size(tmp_path, capsys, argv, fragment):
     code, _, err = run(capsys, *argv, *(["--out", tmp_path / "o"] if argv[0] == "sweep" else []))
     assert code == 2 and fragment in err, err
     assert_clean(err)
+
+
+# ---- answers that cannot be (physical cross-checks) ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "settings, fragment",
+    [
+        (["workload.mtp_acceptance=64"], "mtp_acceptance = 64 accepts more tokens per step"),
+        (["workload.mtp_acceptance=2.5", "workload.tokens_per_step=2"], "at most 2 (1 + 1 draft"),
+        (["workload.mtp_acceptance=3", "model.mtp_layers=1"], "model.mtp_layers = 1"),
+    ],
+)
+def test_accepted_tokens_beyond_what_a_step_verifies_are_refused(capsys, settings, fragment):
+    argv = [x for s in settings for x in ("--set", s)]
+    code, _, err = run(capsys, "solve", GOOD, *argv)
+    assert code == 2 and fragment in err, err
+    assert_clean(err)
+    inst = solver.api.as_instance(GOOD)
+    import dataclasses
+
+    bad = inst.replace(workload=dataclasses.replace(inst.workload, mtp_acceptance=64.0))
+    with pytest.raises(InputError, match="accepts more tokens per step"):
+        solver.solve(bad)
+
+
+def test_the_papers_acceptance_with_one_computed_token_still_holds(capsys):
+    # q = 1 with 1.7 accepted tokens (one MTP module), and 3 accepted with q = 3 drafts counted.
+    assert run(capsys, "validate", GOOD)[0] == 0
+    code, _, err = run(
+        capsys,
+        "validate",
+        GOOD,
+        "--set",
+        "workload.mtp_acceptance=3",
+        "--set",
+        "workload.tokens_per_step=3",
+    )
+    assert code == 0, err
+
+
+def test_prices_below_the_counted_precision_are_refused(tmp_path, capsys):
+    fleet = tmp_path / "fleet.toml"
+    text = (
+        '[[workload]]\nname = "w"\nmodel = "deepseek-v3"\ndemand_tokens_per_s = 100000\n'
+        'tpot_ms = 50\ncontext_tokens = 4096\n[[hardware]]\nname = "h800"\n'
+    )
+    fleet.write_text(text + "price_per_gpu_hour = 0.00001\n")
+    code, _, err = run(capsys, "size", fleet)
+    assert code == 2
+    assert "price_per_gpu_hour = 1e-05 is out of range: must be >= 0.0001" in err
+    from solver.io.fleet import load_fleet
+
+    fleet.write_text(text + "price_per_gpu_hour = 0.0001\n")
+    assert load_fleet(fleet).hardware[0].price_per_gpu_hour == 0.0001
+
+
+def _deployment(**changes):
+    from formulations.types import Deployment
+
+    base = dict(
+        architecture="afd",
+        sequences_per_gpu=369,
+        micro_batches=3,
+        redundant=0,
+        nodes=(("attention", 3), ("ffn", 2)),
+    )
+    return Deployment(**{**base, **changes})
+
+
+def test_deployment_objects_are_checked_like_deployment_strings():
+    same = solver.evaluate(GOOD, _deployment())
+    text = solver.evaluate(GOOD, "arch=afd,attention_nodes=3,ffn_nodes=2,sequences_per_gpu=369")
+    cols = ["status", "tokens_per_s_per_gpu", "tpot_ms", "gpus"]
+    assert same[cols].to_dict() == text[cols].to_dict()
+    for changes, fragment in [
+        ({"nodes": (("attention", -3), ("ffn", 2))}, "attention_nodes = -3 is out of range"),
+        ({"micro_batches": 1}, "micro_batches must be >= 3 for AFD"),
+        ({"nodes": (("ep", 4),)}, "AFD needs (('attention', units), ('ffn', units),)"),
+        ({"nodes": (("ffn", 2), ("attention", 3))}, "AFD needs"),
+        ({"architecture": "tp"}, "deployment.architecture = 'tp': one of afd, ep"),
+        ({"sequences_per_gpu": 2.5}, "sequences_per_gpu = 2.5 must be an integer"),
+        ({"sequences_per_gpu": True}, "sequences_per_gpu = True must be an integer"),
+        ({"redundant": -1}, "redundant_experts = -1 is out of range"),
+        ({"unit_gpus": 4}, "deployment.unit_gpus = 4: the instance's search.unit_gpus is 8"),
+        ({"nodes": (("attention", 10**6), ("ffn", 2))}, "attention_nodes = 1000000 is out"),
+    ]:
+        with pytest.raises(InputError) as err:
+            solver.evaluate(GOOD, _deployment(**changes))
+        assert fragment in str(err.value), (changes, str(err.value))

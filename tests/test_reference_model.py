@@ -343,6 +343,11 @@ def random_case(
         "routing": rng.choice(("worst-case", "node-limited")),
         "shared_experts": shared,
     }
+    # A step accepts at most what it verifies: q tokens, or 1 + the model's MTP depth (at
+    # least one draft) with q = 1 (solver.io.checks.accepted_tokens_limit).
+    depth = max(1, int(mdl.get("mtp_layers") or 0))
+    top = max(workload["tokens_per_step"], 1.0 + depth)
+    workload["mtp_acceptance"] = min(workload["mtp_acceptance"], top)
     eps = rng.choice((1.0, 2.0 - rng.random()))  # 1, or in (1, 2]
     n = rng.randint(1, rng.choice((8, 64, 400)))
     redundant = rng.choice((0, 0, rng.randint(1, mdl["num_routed_experts"])))

@@ -34,6 +34,7 @@ from solver.backends import make_backend
 from solver.errors import InputError
 from solver.imbalance import imbalance_fn
 from solver.io import numbers
+from solver.io.outputs import check_out_dir, replacing
 from solver.optimize import budget_nonpositive
 from solver.rows import INT_COLUMNS
 
@@ -263,16 +264,18 @@ def pareto(
     return df.astype({c: "Int64" for c in INT_COLUMNS})
 
 
+OUT_FILES = ("pareto.csv", "pareto.png")
+"""What `pareto --out DIR` writes (checked before the frontier is solved)."""
+
+
 def write(df: pd.DataFrame, out_dir: Path, target_ms: float, force: bool = False) -> list[Path]:
     """`pareto.csv` and `pareto.png` in `out_dir` (refuses to overwrite unless `force`)."""
     from solver.analysis.frontier_plot import plot_pareto
 
-    out_dir.mkdir(parents=True, exist_ok=True)
-    paths = [out_dir / "pareto.csv", out_dir / "pareto.png"]
-    existing = [p for p in paths if p.exists()]
-    if existing and not force:
-        raise InputError([f"{p}: exists; pass --force to overwrite" for p in existing])
-    df.to_csv(paths[0], index=False, float_format="%.10g")
+    out = check_out_dir(out_dir, "--out", OUT_FILES, force)
+    paths = [out / name for name in OUT_FILES]
+    with replacing(paths[0]) as tmp:
+        df.to_csv(tmp, index=False, float_format="%.10g")
     plot_pareto(df, paths[1], target_ms, winner_changes(df))
     return paths
 

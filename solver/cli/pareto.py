@@ -25,6 +25,12 @@ def cmd_pareto(args: argparse.Namespace) -> int:
         if not str(args.report).lower().endswith((".html", ".htm")):
             raise InputError([f"--report {args.report}: name an .html file"])
         report_path = check_out_file(args.report, "--report", args.force)
+    if args.out is not None:  # before solving: a bad or occupied directory costs nothing
+        from solver.io.outputs import check_out_dir
+
+        check_out_dir(args.out, "--out", pareto.OUT_FILES, args.force)
+    elif args.force and report_path is None:
+        raise InputError(["--force: goes with --out DIR or --report FILE.html"])
     inst = as_instance(args.file, parse_assignments(args.set))
     bar = _progress(args.tpot, inst)
     try:
@@ -49,7 +55,7 @@ def cmd_pareto(args: argparse.Namespace) -> int:
         with replacing(report_path) as tmp:
             tmp.write_text(report_html.pareto_page(inst, df, command), encoding="utf-8")
         print(f"wrote {report_path}", file=sys.stderr)
-    if args.out:
+    if args.out is not None:
         written = pareto.write(df, Path(args.out), inst.workload.tpot_ms, args.force)
         if args.format == "table":
             print("written: " + ", ".join(str(p) for p in written))

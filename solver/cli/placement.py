@@ -101,7 +101,7 @@ def cmd_place(args: argparse.Namespace) -> int:
     if engine_format:
         slots = experts // ranks  # every rank holds the same number of physical experts
     limits.check_placement_size(ranks, experts, "place")
-    out = check_out_file(args.out, "--out", args.force) if args.out else None
+    out = check_out_file(args.out, "--out", args.force) if args.out is not None else None
     summary, placement = place_layers(
         loads,
         ranks,

@@ -8,6 +8,7 @@ from formulations import pairings
 from formulations.types import ARCHITECTURES, Deployment, Hardware, Instance
 from solver.errors import InputError
 from solver.io import numbers
+from solver.io.numbers import show
 
 DEPLOYMENT_KEYS = {
     "arch": str,
@@ -62,6 +63,48 @@ def _integer(key: str, value: Any, problems: list[str]) -> int | None:
         problems.append(problem)
         return None
     return int(number)
+
+
+POOLS = {"afd": ("attention", "ffn"), "ep": ("ep",)}
+"""The pools of each architecture's `Deployment.nodes`, in order, and their spec keys."""
+POOL_KEYS = {"attention": "attention_nodes", "ffn": "ffn_nodes", "ep": "nodes"}
+
+
+def spec_of(d: Any, unit_gpus: int) -> dict[str, Any]:
+    """A `Deployment` object as the spec fields `parse_deployment` takes, so an object is
+    validated exactly like a `--deployment` string (its shape here, its values there).
+
+    Args:
+        unit_gpus: the instance's search.unit_gpus (a deployment may not size its own unit).
+    """
+    where = "deployment"
+    arch = getattr(d, "architecture", None)
+    if arch not in POOLS:
+        raise InputError([f"{where}.architecture = {show(arch)}: one of {', '.join(POOLS)}"])
+    nodes = getattr(d, "nodes", None)
+    pools = POOLS[arch]
+    shape_ok = (
+        isinstance(nodes, tuple | list)
+        and len(nodes) == len(pools)
+        and all(isinstance(p, tuple | list) and len(p) == 2 for p in nodes)
+        and tuple(p[0] for p in nodes) == pools
+    )
+    if not shape_ok:
+        want = ", ".join(f"('{p}', units)" for p in pools)
+        raise InputError([f"{where}.nodes = {show(nodes)}: {arch.upper()} needs ({want},)"])
+    if d.unit_gpus is not None and d.unit_gpus != unit_gpus:
+        raise InputError(
+            [f"{where}.unit_gpus = {show(d.unit_gpus)}: the instance's search.unit_gpus is "
+             f"{unit_gpus}; leave it None"]
+        )  # fmt: skip
+    spec: dict[str, Any] = {"arch": arch}
+    spec.update({POOL_KEYS[p]: units for p, units in nodes or ()})
+    spec.update(
+        sequences_per_gpu=d.sequences_per_gpu,
+        micro_batches=d.micro_batches,
+        redundant_experts=d.redundant,
+    )
+    return spec
 
 
 def parse_deployment(spec: str | dict[str, Any], inst: Instance) -> Deployment:

@@ -228,6 +228,10 @@ def instance_from_table(
             f"{origin}: {p}"
             for p in checks.check_workload_search(views["workload"], views["search"])
         ]
+    if model is not None and "workload" in views:
+        problems += [
+            f"{origin}: {p}" for p in checks.check_model_workload(model, views["workload"])
+        ]
     if workload is not None and workload.expert_loads is not None:
         workload = _resolve_loads(workload, model, base, origin, problems)
     if problems or model is None or pools is None or workload is None or search is None:

@@ -34,6 +34,7 @@ from solver.analysis.sweep import STORE_FILES, prepare_out
 from solver.errors import InputError
 from solver.io.checks import check_time_limit
 from solver.io.limits import MAX_WORKERS
+from solver.io.outputs import entry_kind, given_path
 from solver.uncertainty.output import FILES, write
 from solver.uncertainty.sampling import draw, instance_of
 
@@ -435,9 +436,12 @@ def uncertainty(
             "architectures": list(archs),
             "backend": backend,
         }
-        prepare_out(Path(out), [*STORE_FILES, *FILES], params, resume, force)
+        out = given_path(out, "--out")
+        prepare_out(out, [*STORE_FILES, *FILES], params, resume, force)
+        if entry_kind(out / "robust") not in ("absent", "directory"):  # a link leads elsewhere
+            raise InputError([f"--out {out / 'robust'}: not a directory of this run's samples"])
         if force:
-            shutil.rmtree(Path(out) / "robust", ignore_errors=True)
+            shutil.rmtree(out / "robust", ignore_errors=True)
     limit = inst.search.time_limit_s if time_limit_s is None else time_limit_s
     options = {
         "instance": inst,
