@@ -39,12 +39,11 @@ from formulations.metrics import metrics, resource
 from formulations.types import Deployment, Instance
 from solver.errors import AfdSolverError, InputError
 from solver.imbalance import imbalance_fn
-from solver.io import limits
+from solver.io import arguments, limits
 from solver.io.checks import (
     check_deployment_spec,
     check_model_workload,
     check_search_size,
-    check_time_limit,
 )
 from solver.io.deployment_spec import deployment_pairing, parse_deployment, spec_of
 from solver.io.loader import load_instance
@@ -79,14 +78,18 @@ __all__ = [
     "solve_many",
 ]
 
+PathLike = str | os.PathLike[str]
+"""A file or directory path as the API takes it."""
+
 REFERENCE_SHARE = 0.25
 """Share of an architecture's remaining time the balanced reference solve may take."""
 
 
 def as_instance(
-    path_or_instance: str | Path | Instance, overrides: dict[str, Any] | None = None
+    path_or_instance: PathLike | Instance, overrides: dict[str, Any] | None = None
 ) -> Instance:
     """An `Instance` from a file path (with dotted overrides) or as given."""
+    overrides = arguments.overrides(overrides)
     if isinstance(path_or_instance, Instance):
         if overrides:
             raise InputError(
@@ -100,11 +103,14 @@ def as_instance(
         if problems:
             raise InputError(problems)
         return inst
-    return load_instance(path_or_instance, overrides)
+    path = arguments.path(
+        path_or_instance, "path_or_instance", "an instance file path or an Instance"
+    )
+    return load_instance(path, overrides)
 
 
 def solve(
-    path_or_instance: str | Path | Instance | list[str | Path] | tuple[str | Path, ...],
+    path_or_instance: PathLike | Instance | list[PathLike] | tuple[PathLike, ...],
     *,
     architectures: list[str] | tuple[str, ...] | None = None,
     backend: str | None = None,
@@ -112,7 +118,7 @@ def solve(
     time_limit_s: float | None = None,
     shadow_prices: bool = False,
     breakdown: bool = False,
-    export: str | Path | None = None,
+    export: PathLike | None = None,
     workers: int | None = None,
     scheduler: str | None = None,
     progress: Callable[[str, int, float], None] | None = None,
@@ -139,7 +145,7 @@ def solve(
     """
     if isinstance(path_or_instance, list | tuple):
         return solve_many(
-            list(path_or_instance),
+            path_or_instance,
             workers=workers,
             scheduler=scheduler,
             overrides=overrides,
@@ -152,8 +158,16 @@ def solve(
             force=force,
         )
     start = time.perf_counter()
-    if problems := check_time_limit(time_limit_s):
-        raise InputError(problems)
+    architectures = arguments.architectures(architectures)
+    backend = arguments.backend(backend)
+    time_limit_s = arguments.time_limit(time_limit_s)
+    for name, value in (("shadow_prices", shadow_prices), ("breakdown", breakdown)):
+        arguments.flag(value, name)
+    arguments.flag(force, "force")
+    export = arguments.optional_path(export, "export")
+    arguments.workers(workers)
+    arguments.scheduler(scheduler)
+    progress = arguments.callback(progress, "progress")
     inst = as_instance(path_or_instance, overrides)
     if export is not None:
         check_export(export, [export_stem(inst)], force)
@@ -171,7 +185,7 @@ def _solve_instance(
     time_limit_s: float | None,
     shadow_prices: bool,
     breakdown: bool,
-    export: str | Path | None,
+    export: PathLike | None,
     progress: Callable[[str, int, float], None] | None,
 ) -> pd.DataFrame:
     """`solve` of one validated instance (arguments checked, export directory checked)."""
@@ -203,7 +217,7 @@ def _solve_instance(
     return frame(rows, extra=SHADOW_COLUMNS if shadow_prices else ())
 
 
-def export_stem(inst: Instance | str | Path) -> str:
+def export_stem(inst: Instance | PathLike) -> str:
     """The stem an instance's exported programs start with (its file's stem, or its name)."""
     from solver.backends.export import stem
 
@@ -212,7 +226,7 @@ def export_stem(inst: Instance | str | Path) -> str:
     return stem(Path(inst).stem)
 
 
-def check_export(directory: str | Path, stems: Sequence[str], force: bool) -> Path:
+def check_export(directory: PathLike, stems: Sequence[str], force: bool) -> Path:
     """The `--export` directory, checked before any solving: writable, no link or device among
     the programs of these stems, and none of them there already unless `force` (which
     removes them, so no stale level of an earlier run stays behind)."""
@@ -241,7 +255,7 @@ def export_proofs(
 
 
 def evaluate(
-    path_or_instance: str | Path | Instance,
+    path_or_instance: PathLike | Instance,
     deployment: str | dict[str, Any] | Deployment,
     *,
     overrides: dict[str, Any] | None = None,
@@ -258,6 +272,7 @@ def evaluate(
     or `hardware=h800` (EP); a `Deployment` object is evaluated on the only pairing there is.
     """
     start = time.perf_counter()
+    arguments.flag(breakdown, "breakdown")
     inst = as_instance(path_or_instance, overrides)
     # A Deployment object is checked exactly like a --deployment string: the same fields,
     # the same bounds, the same words.
@@ -296,8 +311,8 @@ def evaluate(
 
 
 def pareto(
-    path_or_instance: str | Path | Instance,
-    tpot_ms: tuple[float, float] | str | None = None,
+    path_or_instance: PathLike | Instance,
+    tpot_ms: tuple[float, float] | list[float] | str | None = None,
     *,
     architectures: list[str] | tuple[str, ...] | None = None,
     backend: str | None = None,
@@ -310,11 +325,11 @@ def pareto(
     of the instance's target to four times it. Columns: `solver.analysis.pareto.COLUMNS`."""
     from solver.analysis.pareto import pareto as frontier
 
-    if problems := check_time_limit(time_limit_s):
-        raise InputError(problems)
+    archs = arguments.architectures(architectures)
+    backend = arguments.backend(backend)
+    time_limit_s = arguments.time_limit(time_limit_s)
     inst = as_instance(path_or_instance, overrides)
-    archs = tuple(architectures) if architectures else None
-    return frontier(inst, tpot_ms, archs, backend, time_limit_s)
+    return frontier(inst, tpot_ms, tuple(archs) if archs else None, backend, time_limit_s)
 
 
 # ---- many instance files on the sweep engine ----------------------------------------------
@@ -343,7 +358,7 @@ def _solve_file(options: dict[str, Any], _: str, point: dict[str, Any]) -> list[
 
 
 def solve_many(
-    paths: Sequence[str | Path],
+    paths: Sequence[PathLike],
     *,
     workers: int | None = None,
     scheduler: str | None = None,
@@ -354,7 +369,7 @@ def solve_many(
     shadow_prices: bool = False,
     breakdown: bool = False,
     progress: bool | None = None,
-    export: str | Path | None = None,
+    export: PathLike | None = None,
     force: bool = False,
 ) -> pd.DataFrame:
     """Solve every instance file; one DataFrame, `instance` (the path as given) first.
@@ -374,8 +389,18 @@ def solve_many(
     """
     from solver.analysis.engine import run_points
 
-    if not paths:
-        raise ValueError("no instance files given")
+    paths = arguments.paths(paths)
+    workers = arguments.workers(workers)
+    scheduler = arguments.scheduler(scheduler)
+    overrides = arguments.overrides(overrides)
+    architectures = arguments.architectures(architectures)
+    backend = arguments.backend(backend)
+    time_limit_s = arguments.time_limit(time_limit_s)
+    for name, value in (("shadow_prices", shadow_prices), ("breakdown", breakdown)):
+        arguments.flag(value, name)
+    arguments.flag(force, "force")
+    progress = arguments.optional_flag(progress, "progress")
+    export = arguments.optional_path(export, "export")
     if export is not None:
         check_export(export, [export_stem(p) for p in paths], force)
     options: dict[str, Any] = {

@@ -3,6 +3,8 @@ every place a number enters (files, --set, options, fleet files, CSV cells, the 
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from cli_helpers import GOOD, assert_clean, run, scenario
 from conftest import INSTANCES
@@ -271,3 +273,124 @@ def test_deployment_objects_are_checked_like_deployment_strings():
         with pytest.raises(InputError) as err:
             solver.evaluate(GOOD, _deployment(**changes))
         assert fragment in str(err.value), (changes, str(err.value))
+
+
+# ---- the Python API checks what it is given ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "call, fragment",
+    [
+        (lambda: solver.solve(None), "path_or_instance None: must be an instance file path"),
+        (lambda: solver.solve(GOOD, overrides="x"), "overrides 'x': must be a dict"),
+        (lambda: solver.solve(GOOD, overrides={1: 2}), "overrides key 1: expected a dotted"),
+        (lambda: solver.solve(GOOD, time_limit_s="5"), "time_limit_s '5': must be a number"),
+        (lambda: solver.solve(GOOD, time_limit_s=10**400), "must be a number of seconds"),
+        (lambda: solver.solve(GOOD, workers="2"), "workers '2': must be in [1, 256]"),
+        (lambda: solver.solve(GOOD, progress=5), "progress 5: must be a function"),
+        (lambda: solver.solve(GOOD, architectures="ep"), "architectures 'ep': a list of names"),
+        (lambda: solver.solve(GOOD, architectures=["ep", "ep"]), "ep given more than once"),
+        (lambda: solver.solve(GOOD, backend="nope"), "backend 'nope': choose from highs"),
+        (lambda: solver.solve(GOOD, breakdown="yes"), "breakdown 'yes': must be True or False"),
+        (lambda: solver.solve(GOOD, scheduler="garbage"), "scheduler 'garbage': expected tcp"),
+        (lambda: solver.solve_many(str(GOOD)), "must be a non-empty list of instance file"),
+        (lambda: solver.solve_many([]), "paths []: must be a non-empty list"),
+        (lambda: solver.solve_many([GOOD, None]), "paths[1] None: must be an instance file"),
+        (lambda: solver.pareto(GOOD, 10), "--tpot 10: expected LO:HI"),
+        (lambda: solver.pareto(GOOD, [10, 200, 300]), "expected LO:HI"),
+        (lambda: solver.pareto(GOOD, time_limit_s=float("inf")), "must be a number of seconds"),
+        (lambda: solver.evaluate(GOOD, None), "deployment = None: give a spec"),
+        (lambda: solver.evaluate(GOOD, 5), "deployment = 5: give a spec"),
+        (lambda: solver.size(INSTANCES / "fleets" / "mixed.toml", backend="nope"), "'nope'"),
+        (lambda: solver.size(INSTANCES / "fleets" / "mixed.toml", workers=0), "workers 0"),
+        (lambda: solver.size(None), "fleet None: must be a fleet file path"),
+        (lambda: solver.uncertainty(GOOD, 4, architectures="ep"), "architectures 'ep'"),
+        (lambda: solver.calibrate(None, "h800"), "measurements must be a path"),
+    ],
+)
+def test_every_public_function_checks_its_arguments(call, fragment):
+    with pytest.raises(InputError) as err:
+        call()
+    assert fragment in str(err.value), str(err.value)
+
+
+def test_the_api_takes_what_its_hints_say():
+    front = solver.pareto(GOOD, [40, 60], architectures=("ep",), time_limit_s=60)
+    assert set(front["architecture"]) == {"ep"}
+    assert front.equals(solver.pareto(GOOD, "40:60", architectures=["ep"]))
+    assert len(solver.solve_many((GOOD,), architectures=("ep",), workers=1)) == 1
+
+
+# ---- every option checked the same way in every command ----------------------------------------
+
+
+@pytest.mark.parametrize(
+    "argv, fragment",
+    [
+        (["size", INSTANCES / "fleets" / "mixed.toml", "--time-limit", "-1"], "--time-limit -1"),
+        (["size", INSTANCES / "fleets" / "mixed.toml", "--time-limit", "0"], "--time-limit 0"),
+        (["size", INSTANCES / "fleets" / "mixed.toml", "--time-limit", "nan"], "--time-limit nan"),
+        (["size", INSTANCES / "fleets" / "mixed.toml", "--workers", "10000"], "--workers 10000"),
+        (["pareto", GOOD, "--time-limit", "nan"], "--time-limit nan"),
+        (["pareto", GOOD, "--time-limit", "inf"], "--time-limit inf"),
+        (["pareto", GOOD, "--arch", "ep,ep"], "ep given more than once"),
+        (["sweep", GOOD, "--vary", "workload.tpot_ms=40,50", "--workers", "0"], "--workers 0"),
+        (["place", GOOD, "--loads", "zipf:layers=1", "--time-limit", "nan"], "--time-limit nan"),
+        (["launch", GOOD, "--engine", "manifest", "--time-limit", "-1"], "--time-limit -1"),
+        (["solve", GOOD, GOOD, "--scheduler", "garbage"], "--scheduler 'garbage': expected"),
+        (["sweep", GOOD, "--vary", "workload.tpot_ms=40,50", "--scheduler", "x y"], "--scheduler"),
+        (["size", INSTANCES / "fleets" / "mixed.toml", "--scheduler", "nope"], "--scheduler"),
+    ],
+)
+def test_options_are_checked_alike_in_every_command(tmp_path, capsys, argv, fragment):
+    start = time.monotonic()
+    code, _, err = run(capsys, *argv, *(["--out", tmp_path / "o"] if argv[0] == "sweep" else []))
+    assert code == 2 and fragment in err, err
+    assert_clean(err, lines=1)
+    assert time.monotonic() - start < 5  # refused before any work (no 20 s Dask stall)
+    assert "Exception ignored" not in err
+
+
+def test_a_byte_order_mark_starts_a_csv_like_any_other(tmp_path, capsys):
+    loads = tmp_path / "loads.csv"
+    loads.write_bytes(b"\xef\xbb\xbflayer,expert,tokens\n0,0,100\n0,5,40\n")
+    code, out, err = run(capsys, "place", GOOD, "--loads", loads, "--workers", "1")
+    assert code == 0, err
+    measurements = tmp_path / "m.csv"
+    measurements.write_bytes(
+        b"\xef\xbb\xbfkind,tier,ranks,tokens,hidden,bytes_per_element,time_us\n"
+        b"dispatch,scale_up,8,8,7168,1,20\ndispatch,scale_up,8,16,7168,1,30\n"
+    )
+    code, _, err = run(capsys, "calibrate", measurements, "--hardware", "h800", "--no-loo")
+    assert code == 0, err
+
+
+def test_an_unreadable_models_folder_is_reported_as_unreadable(tmp_path, capsys, monkeypatch):
+    import os as real_os
+
+    from solver.io import references
+
+    (tmp_path / "models").mkdir()
+    text = GOOD.read_text().replace('model = "deepseek-v3"', 'model = "mine"')
+    path = scenario(tmp_path, text)
+    real_scandir = real_os.scandir
+
+    def scandir(folder):
+        if str(folder) == str(tmp_path / "models"):
+            raise PermissionError(13, "Permission denied")
+        return real_scandir(folder)
+
+    monkeypatch.setattr(references.os, "scandir", scandir)
+    code, _, err = run(capsys, "validate", path)
+    assert code == 2 and "unknown model" not in err
+    assert f"model = 'mine': cannot read {tmp_path / 'models'} (Permission denied)" in err
+
+
+def test_readme_fleet_demand_bound_is_the_checks():
+    from conftest import ROOT
+
+    from solver.io.fleet import DEMAND_MAX
+
+    text = (ROOT / "README.md").read_text()
+    assert f"demands at most {DEMAND_MAX:g} tokens/s" in text
+    assert DEMAND_MAX == 1e10

@@ -214,7 +214,7 @@ def parse_range(
 
 def pareto(
     inst: Instance,
-    tpot_ms: tuple[float, float] | str | None = None,
+    tpot_ms: tuple[float, float] | list[float] | str | None = None,
     architectures_: tuple[str, ...] | None = None,
     backend: str | None = None,
     time_limit_s: float | None = None,

@@ -47,6 +47,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from solver.analysis.sweep import run_sweep
 
     options.workers(args.workers)
+    options.scheduler(args.scheduler)
     try:
         result = run_sweep(
             args.file,
@@ -113,19 +114,8 @@ def register_sweep(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="vary each key alone around the instance's values instead of the full grid",
     )
-    p.add_argument(
-        "--workers",
-        type=int,
-        default=None,
-        metavar="N",
-        help="local worker processes (default: all CPUs; 1 runs in this process)",
-    )
-    p.add_argument(
-        "--scheduler",
-        default=None,
-        metavar="tcp://HOST:PORT",
-        help="run the points on this Dask scheduler's workers instead of local processes",
-    )
+    options.add_workers(p)
+    options.add_scheduler(p)
     p.add_argument(
         "--out",
         default=None,

@@ -18,6 +18,8 @@ def cmd_pareto(args: argparse.Namespace) -> int:
     from solver.analysis import pareto
     from solver.api import as_instance
 
+    time_limit_s = options.time_limit(args.time_limit)
+    archs = options.archs(args.arch)
     report_path = None
     if args.report is not None:
         from solver.io.outputs import check_out_file
@@ -37,9 +39,9 @@ def cmd_pareto(args: argparse.Namespace) -> int:
         df = pareto.pareto(
             inst,
             args.tpot,
-            tuple(options.archs(args.arch) or inst.search.architectures),
+            tuple(archs or inst.search.architectures),
             args.backend,
-            args.time_limit,
+            time_limit_s,
             progress=None if bar is None else bar.at,
         )
     finally:
@@ -130,7 +132,7 @@ def register_pareto(sub: argparse._SubParsersAction) -> None:
     for add in (options.add_arch, options.add_backend, options.add_format, options.add_set):
         add(p)
     options.add_time_limit(p)
-    p.add_argument("--out", default=None, metavar="DIR", help="write pareto.csv and pareto.png")
+    options.add_out_dir(p, "write pareto.csv and pareto.png")
     p.add_argument(
         "--report",
         default=None,

@@ -243,20 +243,8 @@ def register_place(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="placement program backend (default: highs)",
     )
-    p.add_argument(
-        "--time-limit",
-        type=float,
-        default=None,
-        metavar="S",
-        help="time limit per layer in seconds (default: 2)",
-    )
-    p.add_argument(
-        "--workers",
-        type=int,
-        default=None,
-        metavar="N",
-        help="parallel processes over layers (default: all cores)",
-    )
+    options.add_time_limit(p, "time limit per layer in seconds", "2")
+    options.add_workers(p, "parallel processes over layers (default: all cores)")
     p.add_argument(
         "--out", metavar="CSV", help="write the placement: layer,rank,expert,replica_share"
     )

@@ -18,6 +18,7 @@ def cmd_size(args: argparse.Namespace) -> int:
 
     workers = options.workers(args.workers)
     time_limit_s = options.time_limit(args.time_limit)
+    options.scheduler(args.scheduler)
     program = None
     # Output paths before any solving: a bad or occupied directory costs nothing.
     if args.out is not None:
@@ -82,17 +83,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="backend of the fleet program (default: highs); the deployments use the "
         "fleet's search.backend",
     )
-    p.add_argument(
-        "--time-limit",
-        type=float,
-        default=None,
-        metavar="S",
-        help="time limit of each fleet program solve in seconds (default: the fleet's "
-        "search.time_limit_s, else 60)",
+    options.add_time_limit(
+        p,
+        "wall-time limit of the whole sizing in seconds: the frontier solves (each also within "
+        "the fleet's search.time_limit_s) and the fleet programs share it",
+        "one hour",
     )
-    p.add_argument(
-        "--out", default=None, metavar="DIR", help="write plan.csv, hardware.csv and plan.png"
-    )
-    p.add_argument("--force", action="store_true", help="overwrite existing files in --out DIR")
+    options.add_out_dir(p, "write plan.csv, hardware.csv and plan.png")
+    options.add_force(p, "plan.csv, hardware.csv, plan.png in --out and programs in --export")
     options.add_export(p)
     p.set_defaults(handler=cmd_size)

@@ -29,6 +29,7 @@ def cmd_solve(args: argparse.Namespace) -> int:
     archs = options.archs(args.arch)
     time_limit_s = options.time_limit(args.time_limit)
     workers = options.workers(args.workers)
+    options.scheduler(args.scheduler)
     if args.uncertainty is not None:
         return _solve_uncertainty(args, archs, time_limit_s, workers)
     for flag, given in (("--seed", args.seed is not None), ("--resume", args.resume)):

@@ -17,6 +17,7 @@ build the `Instance` from plain JSON.
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -299,7 +300,7 @@ def _check_scenarios(
             problems.extend(exc.problems)
 
 
-def load_fleet(path: str | Path) -> Fleet:
+def load_fleet(path: str | os.PathLike[str]) -> Fleet:
     """Read and validate a fleet file; `InputError` lists every problem at once."""
     path = Path(path)
     origin = str(path)

@@ -158,7 +158,8 @@ def read_loads_csv(path: Path, model: Model) -> np.ndarray:
     _regular_file(path)
     _check_cells(max_layers, num_experts, f"{path}: loads of this model")
     try:
-        with path.open(newline="") as handle:
+        # UTF-8, a byte-order mark dropped (spreadsheets write one), as every input file.
+        with path.open(newline="", encoding="utf-8-sig") as handle:
             rows = list(_csv_rows(handle, path, num_experts, max_layers))
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__

@@ -27,17 +27,18 @@ candidates (docs/model.md §17).
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from formulations.fleet import Candidate, FleetProblem, Pool
 from formulations.program import IntegerProgram
-from formulations.types import ARCHITECTURES, Search
+from formulations.types import ARCHITECTURES, BACKENDS, Search
 from solver.backends import Status
+from solver.io import arguments
 from solver.io.fleet import Fleet, load_fleet
 from solver.sizing.candidates import Frontier, Pairing, compute_frontiers
 from solver.sizing.solve import FleetSolve, solve_fleet, solve_shortage
@@ -234,17 +235,20 @@ def _drop_workloads(
     return FleetProblem(demands, problem.pools, cands), [offers[i] for i in keep], keep
 
 
+FLEET_BACKENDS = tuple(b for b in BACKENDS if b != "enumerate")
+"""Backends of the fleet program (enumeration walks deployments, not fleets)."""
+
 DEFAULT_LIMIT_S = 3600.0
 """`size` without --time-limit: an hour for the whole sizing (each solve within the fleet's
 search.time_limit_s), so no frontier outlives it however large the demands."""
 
 
 def size(
-    fleet: str | Path | Fleet,
+    fleet: str | os.PathLike[str] | Fleet,
     *,
     workers: int | None = None,
     scheduler: str | None = None,
-    backend: str = "highs",
+    backend: str | None = "highs",
     time_limit_s: float | None = None,
     progress: bool | None = None,
 ) -> SizeResult:
@@ -261,7 +265,14 @@ def size(
         progress: progress bar for the frontiers (None: only on a terminal).
     """
     start = time.perf_counter()
-    fleet = fleet if isinstance(fleet, Fleet) else load_fleet(fleet)
+    workers = arguments.workers(workers)
+    scheduler = arguments.scheduler(scheduler)
+    chosen = arguments.backend(backend, "backend", FLEET_BACKENDS)
+    time_limit_s = arguments.time_limit(time_limit_s)
+    progress = arguments.optional_flag(progress, "progress")
+    if not isinstance(fleet, Fleet):
+        fleet = load_fleet(arguments.path(fleet, "fleet", "a fleet file path or a Fleet"))
+    backend = chosen or "highs"
     defaults = Search()
     archs_raw = fleet.search.get("architectures", ARCHITECTURES)
     archs = (archs_raw,) if isinstance(archs_raw, str) else tuple(archs_raw)
