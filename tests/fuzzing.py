@@ -1,16 +1,28 @@
-"""A seeded mutation fuzzer for instance, model and hardware files and for command lines.
+"""A seeded mutation fuzzer for instance, model, hardware and fleet files, command lines,
+output paths and Python API calls.
 
-Each case runs in-process through `solver.cli.main` with stdout and stderr captured and
-a wall-clock alarm, and is judged by the rules of issue 9:
-- no traceback: nothing but `SystemExit` (argparse) may escape `main`;
+Each case runs in-process through `solver.cli.main` (or a public function of `solver`) with
+stdout and stderr captured and a wall-clock alarm, and is judged by the rules of issues 9
+and 17:
+- no traceback: nothing but `SystemExit` (argparse) may escape `main`, nothing but
+  `InputError` (and its family) a public function;
 - exit codes: `validate` 0 or 2, `solve` 0, 1 or 2, every command 0, 1 or 2;
 - an exit 2 prints only `error:` lines (or argparse's usage and error);
 - no hang past the alarm;
 - `solve` exit 0 has a deployment and every number of a deployed row is finite and >= 0,
   with positive throughput;
-- `validate` ok implies `solve` exits 0 or 1 (it gets past input checking).
+- `validate` ok implies `solve` exits 0 or 1 (it gets past input checking);
+- no write outside an output directory: a link planted where an output goes, a device given
+  as an output, an empty path: the link's target, the device and the working directory stay
+  as they were;
+- an API call with one argument of a wrong type or value raises `InputError`, before work.
 
-Used by tests/test_fuzz.py (a few hundred cases in CI) and benchmarks/fuzz_campaign.py.
+Shapes beyond values within known shapes (issue 17): integers of any number of digits
+(`HugeInt`), magnitudes beyond a float, cross-field physics (accepted tokens per step beyond
+what a step verifies, prices below the counted cent), links, devices and empty output paths,
+API arguments of the wrong type.
+
+Used by tests/test_fuzz.py (a seeded slice in CI) and benchmarks/fuzz_campaign.py.
 """
 
 from __future__ import annotations
@@ -20,6 +32,7 @@ import copy
 import io
 import json
 import math
+import os
 import random
 import re
 import shutil
@@ -52,7 +65,22 @@ SCENARIO = {
     "overrides": {"model": {"moe_intermediate_size": 2048}, "hardware": {"scaleout_gbps": 50}},
 }
 
+
+@dataclass(frozen=True)
+class HugeInt:
+    """An integer literal of `digits` nines (negative with `sign` -1), written as text: Python
+    refuses to turn one of more than 4,300 digits into an int."""
+
+    digits: int
+    sign: int = 1
+
+
 EXTREMES: list[Any] = [
+    HugeInt(4301),
+    HugeInt(310),
+    HugeInt(5000, -1),
+    HugeInt(100_000),
+    10**400,
     0,
     -1,
     1,
@@ -103,6 +131,8 @@ EXTREMES: list[Any] = [
     -0.0,
 ]
 SCALES = [0.0, 1e-6, 0.1, 0.5, 2.0, 10.0, 1000.0, 1e6, -1.0]
+PHYSICS = [(1.7, 1), (2.0, 1), (2.5, 1), (64, 1), (3, 3), (3.5, 3), (64, 64), (1.0, 64), (4, 1)]
+"""(mtp_acceptance, tokens_per_step) pairs on both sides of what a step verifies."""
 LOAD_SPECS = [
     "zipf:s=1.1,seed=7,layers=2",
     "uniform:layers=1",
@@ -134,6 +164,8 @@ CSV_FILES = {
 
 
 def _scalar(value: Any) -> str:
+    if isinstance(value, HugeInt):
+        return ("-" if value.sign < 0 else "") + "9" * value.digits
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):
@@ -309,20 +341,56 @@ class Hang(BaseException):
 class Totals:
     cases: int = 0
     commands: int = 0
+    outputs: int = 0
+    api: int = 0
+    fleets: int = 0
     exit_codes: Counter = field(default_factory=Counter)
     validated_ok: int = 0
     solved: Counter = field(default_factory=Counter)
+    outcomes: Counter = field(default_factory=Counter)
+    """Per run: answered (exit 0/1, an API result), refused (exit 2, InputError), traceback,
+    hang, unclean error, insane answer, write outside, api accepted."""
     failures: list[str] = field(default_factory=list)
     seconds: float = 0.0
+
+    @property
+    def runs(self) -> int:
+        return self.cases + self.commands + self.outputs + self.api + self.fleets
+
+    def add(self, other: Totals) -> None:
+        for name in ("cases", "commands", "outputs", "api", "fleets", "validated_ok"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.exit_codes.update(other.exit_codes)
+        self.solved.update(other.solved)
+        self.outcomes.update(other.outcomes)
 
     def summary(self) -> str:
         codes = dict(sorted(self.exit_codes.items(), key=str))
         solved = dict(sorted(self.solved.items(), key=str))
+        outcomes = dict(sorted(self.outcomes.items()))
         return (
-            f"{self.cases} files, {self.commands} command lines, exit codes {codes}, "
-            f"validate ok {self.validated_ok}, solve exits {solved}, "
+            f"{self.cases} files, {self.commands} command lines, {self.outputs} output paths, "
+            f"{self.api} API calls, {self.fleets} fleet files; exit codes {codes}, "
+            f"validate ok {self.validated_ok}, solve exits {solved}, outcomes {outcomes}, "
             f"{len(self.failures)} failures, {self.seconds:.1f} s"
         )
+
+    def judge(self, code: int | str, err: str, debug: bool = False) -> str | None:
+        """Count one command's outcome; the failure it is (or None)."""
+        if code == "hang":
+            self.outcomes["hang"] += 1
+            return "hang"
+        if isinstance(code, str):
+            self.outcomes["traceback"] += 1
+            return code
+        if code not in (0, 1, 2):
+            self.outcomes["traceback"] += 1
+            return f"exit {code}"
+        if code == 2 and not _clean_error(err, debug):
+            self.outcomes["unclean error"] += 1
+            return f"unclean error output {err[:300]!r}"
+        self.outcomes["refused" if code == 2 else "answered"] += 1
+        return None
 
 
 def _alarm(signum: int, frame: Any) -> None:
@@ -407,8 +475,45 @@ def check_solve_rows(rows: list[dict[str, Any]], code: int = 0) -> str | None:
     return None
 
 
+FLEET: dict[str, Any] = {
+    "name": "tiny",
+    "workload": [
+        {"name": "w", "model": "fuzz-model", "demand_tokens_per_s": 20000, "tpot_ms": 50,
+         "context_tokens": 4096}
+    ],
+    "hardware": [{"name": "fuzz-hw", "price_per_gpu_hour": 2.0}],
+    "search": {"architectures": ["ep"], "nodes": {"min": 1, "max": 4},
+               "sequences_per_gpu": {"min": 1, "max": 256}, "time_limit_s": 5},
+}  # fmt: skip
+"""A one-workload, one-hardware fleet that sizes in about a second."""
+FLEET_VALUES: list[Any] = [1e-5, 0.0001, 0.00004, 1e-300, 1e13, 1e10, 64, 2.5, 0, -8, "h800"]
+
+
+def _short(value: Any) -> str:
+    from solver.io.numbers import show
+
+    return show(value, 40)
+
+
+def _outside_changes(outside: Path) -> list[str]:
+    """What a run changed in a directory that only a link pointed to."""
+    names = sorted(p.name for p in outside.iterdir())
+    changed = [n for n in names if n != "sentinel"]
+    sentinel = outside / "sentinel"
+    if not sentinel.is_file() or sentinel.read_text() != "keep me":
+        changed.append("sentinel")
+    return changed
+
+
+def _api_function(name: str) -> Any:
+    import solver
+
+    return getattr(solver, name)
+
+
 class Fuzzer:
-    """Files and command lines from one seed, run in a scratch directory."""
+    """Files, command lines, output paths, API calls and fleet files from one seed, run in a
+    scratch directory."""
 
     def __init__(self, workdir: Path, seed: int) -> None:
         self.rng = random.Random(seed)
@@ -442,6 +547,12 @@ class Fuzzer:
         if rng.random() < 0.1:
             scenario["search"]["redundant_experts"] = {"min": 0, "max": rng.choice([2, 8])}
         notes = []
+        if rng.random() < 0.15:  # cross-field physics: accepted tokens against what is verified
+            accept, per_step = rng.choice(PHYSICS)
+            scenario["workload"].update(mtp_acceptance=accept, tokens_per_step=per_step)
+            if rng.random() < 0.3:
+                model["mtp_layers"] = rng.choice([0, 1, 3, 64])
+            notes.append(f"physics L={accept} q={per_step} mtp={model.get('mtp_layers')}")
         target = rng.choice(["scenario", "scenario", "model", "hardware"])
         table = {"scenario": scenario, "model": model, "hardware": hardware}[target]
         for _ in range(rng.choice([0, 1, 1, 1, 2, 3])):
@@ -472,22 +583,28 @@ class Fuzzer:
         t.cases += 1
         code, out, err = call(["validate", str(path)])
         t.exit_codes[f"validate {code}"] += 1
-        if code not in (0, 2):
-            t.failures.append(f"validate {path.name} ({what}): {code} {err[-300:]}")
-            return
-        if code == 2 and not _clean_error(err):
-            t.failures.append(f"validate {path.name} ({what}): unclean error output {err[:300]!r}")
+        problem = t.judge(code, err)
+        if problem is None and code == 1:
+            problem = "validate exit 1"
+        if problem:
+            t.failures.append(f"validate {path.name} ({what}): {problem} {err[-300:]}")
             return
         if code != 0:
             return
         t.validated_ok += 1
         code, out, err = call(["solve", str(path), "--format", "json", "--time-limit", "10"])
         t.solved[code] += 1
-        if code not in (0, 1):
-            t.failures.append(f"solve {path.name} ({what}) after validate ok: {code} {err[-300:]}")
-            return
-        problem = check_solve_rows(json.loads(out), code)
+        problem = t.judge(code, err)
+        if problem is None and code == 2:
+            problem = "exit 2 after validate ok"
         if problem:
+            t.failures.append(
+                f"solve {path.name} ({what}) after validate ok: {problem} {err[-300:]}"
+            )
+            return
+        problem = check_solve_rows(json.loads(out), int(code))
+        if problem:
+            t.outcomes["insane answer"] += 1
             t.failures.append(f"solve {path.name} ({what}): {problem}")
 
     # -- command lines --
@@ -510,6 +627,11 @@ class Fuzzer:
                     "8",
                     "64",
                     "18446744073709551616",
+                    "9" * 5000,
+                    "-" + "9" * 400,
+                    "1e400",
+                    "1_000",
+                    "2\n3",
                     "abc",
                     "",
                     "1,2",
@@ -559,14 +681,29 @@ class Fuzzer:
                 "sweep",
                 "crossover",
                 "reproduce",
+                "pareto",
+                "size",
                 "bogus",
             ]
         )
         argv = [command] if command != "reproduce" else [command, "--only", "ffn_regimes"]
-        if command not in ("reproduce", "bogus"):
+        if command == "size":
+            argv.append(rng.choice([self._fleet(), self._fleet(), base, "/dev/zero"]))
+        elif command not in ("reproduce", "bogus"):
             argv.append(rng.choice([base, base, base, str(self.dir), "/dev/zero", "nope.toml"]))
         options = {
-            "solve": ["--time-limit", "--arch", "--backend", "--format", "--set", "--debug"],
+            "solve": [
+                "--time-limit",
+                "--arch",
+                "--backend",
+                "--format",
+                "--set",
+                "--debug",
+                "--scheduler",
+                "--workers",
+            ],
+            "pareto": ["--tpot", "--time-limit", "--arch", "--out", "--force", "--set"],
+            "size": ["--time-limit", "--workers", "--out", "--export", "--force", "--scheduler"],
             "evaluate": ["--deployment", "--set", "--format"],
             "validate": ["--set", "--debug"],
             "place": [
@@ -614,7 +751,10 @@ class Fuzzer:
                     ),
                 ]
             elif option == "--out":
-                argv += [option, rng.choice([out, out, existing, str(self.dir), "/dev/null/x"])]
+                argv += [
+                    option,
+                    rng.choice([out, out, existing, str(self.dir), "/dev/null/x", "", "/dev/null"]),
+                ]
             elif option == "--vary":
                 argv += [
                     option,
@@ -633,7 +773,11 @@ class Fuzzer:
             elif option == "--loads":
                 argv += [option, rng.choice(LOAD_SPECS)]
             elif option == "--scheduler":
-                argv += [option, rng.choice(["not a url", "host:port", "http://x y"])]
+                argv += [option, rng.choice(["not a url", "host:port", "http://x y", "garbage"])]
+            elif option == "--tpot":
+                argv += [option, rng.choice(["40:60", "40:60", "60:40", "0:1e400", "a:b", "50"])]
+            elif option == "--export":
+                argv += [option, rng.choice([out, out, "", "/dev/null"])]
             elif option in ("--arch", "--backend", "--format"):
                 argv += [
                     option,
@@ -670,6 +814,14 @@ class Fuzzer:
             argv += ["--workers", "1"]
         if command == "reproduce" and "--out" not in argv:
             argv += ["--out", out]
+        if command == "pareto":  # a short range and a bound: the frontier stays cheap
+            argv += ["--tpot", "40:60"] if "--tpot" not in argv else []
+            argv += ["--time-limit", "10"] if "--time-limit" not in argv else []
+        if command == "size":
+            argv += ["--workers", "1"] if "--workers" not in argv else []
+            argv += ["--time-limit", "10"] if "--time-limit" not in argv else []
+        if command == "solve" and "--scheduler" in argv:
+            argv.insert(2, argv[1])  # the scheduler serves several files
         return argv
 
     def run_command(self) -> None:
@@ -678,10 +830,9 @@ class Fuzzer:
         t.commands += 1
         code, out, err = call(argv)
         t.exit_codes[f"{argv[0]} {code}"] += 1
-        if code not in (0, 1, 2):
-            t.failures.append(f"{' '.join(argv)[:300]}: {code} {err[-300:]}")
-        elif code == 2 and not _clean_error(err, "--debug" in argv):
-            t.failures.append(f"{' '.join(argv)[:300]}: unclean error output {err[:300]!r}")
+        problem = t.judge(code, err, "--debug" in argv)
+        if problem:
+            t.failures.append(f"{' '.join(argv)[:300]}: {problem} {err[-300:]}")
         elif code == 0 and argv[0] == "solve" and "--format" in argv and "json" in argv:
             try:
                 rows = json.loads(out)
@@ -689,13 +840,314 @@ class Fuzzer:
                 return
             problem = check_solve_rows(rows)
             if problem:
+                t.outcomes["insane answer"] += 1
                 t.failures.append(f"{' '.join(argv)[:300]}: {problem}")
 
-    def run(self, files: int, commands: int) -> Totals:
+    # -- output paths: links, devices, empty paths --
+
+    def _base(self) -> str:
+        """The valid scenario command lines run on (written once)."""
+        base = self.dir / "cmd.toml"
+        if not base.exists():
+            self._write("cmd.toml", to_toml(SCENARIO))
+            self._write("models/fuzz-model.toml", to_toml(self.model))
+            self._write("hardware/fuzz-hw.toml", to_toml(self.hardware))
+        return str(base)
+
+    def _fleet(self, table: dict[str, Any] | None = None, name: str = "tiny.toml") -> str:
+        self._base()
+        return str(self._write(name, to_toml(table or copy.deepcopy(FLEET))))
+
+    def _output_command(self) -> tuple[list[str], str, tuple[str, ...], bool]:
+        """(argv without the output option's value, option, file names it writes, is a dir)."""
+        base, fleet = self._base(), self._fleet()
+        quick = ["--time-limit", "5"]
+        return self.rng.choice(
+            [
+                (["pareto", base, "--tpot", "40:60", "--arch", "ep", *quick, "--out"],
+                 "--out", ("pareto.csv", "pareto.png"), True),
+                (["size", fleet, "--workers", "1", *quick, "--out"],
+                 "--out", ("plan.csv", "hardware.csv", "plan.png"), True),
+                (["size", fleet, "--workers", "1", *quick, "--export"],
+                 "--export", ("tiny.fleet.lp", "tiny.fleet.mps"), True),
+                (["solve", base, "--arch", "ep", *quick, "--export"],
+                 "--export", ("cmd.ep.level1.lp", "cmd.ep.level1.mps"), True),
+                (["reproduce", "--only", "ffn_regimes", "--out"],
+                 "--out", ("ffn_regimes.csv", "ffn_regimes.png"), True),
+                (["sweep", base, "--vary", "workload.tpot_ms=40,50", "--workers", "1", "--arch",
+                  "ep", "--out"], "--out", ("results.sqlite", "results.csv"), True),
+                (["launch", base, "--engine", "manifest", "--arch", "ep", *quick, "--out"],
+                 "--out", ("manifest.json",), True),
+                (["place", base, "--loads", "zipf:layers=1", "--workers", "1", "--time-limit",
+                  "1", "--out"], "--out", ("placement.csv",), False),
+                (["solve", base, "--arch", "ep", *quick, "--report"],
+                 "--report", ("report.html",), False),
+                (["calibrate", str(CATALOGUE / "measurements" / "h800-example.csv"),
+                  "--hardware", "h800", "--model", "deepseek-v3", "--no-loo", "--out"], "--out",
+                 ("cal.toml",), False),
+            ]
+        )  # fmt: skip
+
+    def run_output(self) -> None:
+        """A command whose output path is a link to elsewhere, a device, empty, occupied or
+        fresh; nothing outside the output directory may change."""
+        rng = self.rng
+        t = self.totals
+        t.outputs += 1
+        self.n += 1
+        argv, option, names, is_dir = self._output_command()
+        outside = self.dir / f"outside{self.n}"
+        outside.mkdir()
+        (outside / "sentinel").write_text("keep me")
+        shape = rng.choice(["link", "link", "link", "device", "empty", "occupied", "fresh"])
+        # A file option gets the suffix its command asks for (.csv, .html, .toml).
+        out = self.dir / f"out{self.n}{'' if is_dir else Path(names[0]).suffix}"
+        given = str(out)
+        if shape == "link":
+            target = rng.choice([outside / "sentinel", outside / "new"])
+            if is_dir:
+                out.mkdir()
+                (out / rng.choice(names)).symlink_to(target)
+            else:
+                out.symlink_to(target)
+        elif shape == "device":
+            given = "/dev/null"
+        elif shape == "empty":
+            given = ""
+        elif shape == "occupied":
+            if is_dir:
+                out.mkdir()
+                (out / rng.choice(names)).write_text("an earlier result")
+            else:
+                out.write_text("an earlier result")
+        force = ["--force"] if rng.random() < 0.5 else []
+        before = {p.name for p in self.dir.iterdir()}
+        full = [*argv, given, *force]
+        code, _, err = call(full)
+        t.exit_codes[f"{argv[0]} {option} {shape} {code}"] += 1
+        problem = t.judge(code, err)
+        changed = _outside_changes(outside)
+        after = {p.name for p in self.dir.iterdir()} - before - {out.name}
+        if changed or after or not Path("/dev/null").is_char_device():
+            t.outcomes["write outside"] += 1
+            problem = f"wrote outside: {changed or sorted(after)[:5]}"
+        if shape in ("link", "device", "empty") and code == 0:
+            t.outcomes["unsafe path accepted"] += 1
+            problem = problem or f"exit 0 with a {shape} output path"
+        if problem:
+            t.failures.append(f"{' '.join(full)[:300]}: {problem} {err[-300:]}")
+        shutil.rmtree(outside, ignore_errors=True)
+
+    # -- the Python API: one argument wrong at a time --
+
+    def run_api(self) -> None:
+        """A public function with valid arguments but one of the wrong type or value: it must
+        raise InputError (or its family), before any work."""
+        from solver.errors import AfdSolverError
+
+        rng = self.rng
+        t = self.totals
+        t.api += 1
+        name, kwargs, bad = self._api_call()
+        key = rng.choice(sorted(bad))
+        value = rng.choice(bad[key])
+        kwargs[key] = value
+        function = _api_function(name)
+        old = signal.signal(signal.SIGALRM, _alarm)
+        signal.alarm(ALARM_S)
+        outcome = "accepted"
+        try:
+            function(**kwargs)
+        except AfdSolverError:
+            outcome = "refused"
+        except Hang:
+            outcome = "hang"
+        except Exception as exc:
+            outcome = f"traceback: {type(exc).__name__}: {exc}"[:300]
+        finally:
+            signal.alarm(0)
+            signal.signal(signal.SIGALRM, old)
+        t.exit_codes[f"api {name} {outcome.split(':')[0]}"] += 1
+        shown = f"{name}({key}={_short(value)})"
+        if outcome == "refused":
+            t.outcomes["api refused"] += 1
+            return
+        t.outcomes["api accepted" if outcome == "accepted" else outcome.split(":")[0]] += 1
+        t.failures.append(f"api {shown}: {outcome}")
+
+    def _api_call(self) -> tuple[str, dict[str, Any], dict[str, list[Any]]]:
+        from formulations.types import Deployment
+
+        base, fleet = self._base(), self._fleet()
+        csv = str(CATALOGUE / "measurements" / "h800-example.csv")  # needs the model
+        common = {
+            "overrides": ["x", {1: 2}, [("a", 1)], {"": 1}, {"a..b": 1}],
+            "time_limit_s": ["5", float("nan"), float("inf"), -1, 0, 10**400, True, [5]],
+        }
+        archs = {"architectures": ["ep", ["gpu"], ["ep", "ep"], [], 5, [None], ("ep", "EP")]}
+        backend = {"backend": ["nope", 5, "", ["highs"]]}
+        workers = {"workers": ["2", 0, -1, 10**6, 2.5, True]}
+        flags = ["yes", 1, None, 0.0]
+        wrong_deployment = Deployment("afd", 10, 1, 0, (("attention", -1), ("ffn", 2)))
+        calls: list[tuple[str, dict[str, Any], dict[str, list[Any]]]] = [
+            (
+                "solve",
+                {"path_or_instance": base, "architectures": ["ep"], "time_limit_s": 5},
+                {
+                    "path_or_instance": [None, 5, b"cmd.toml", object(), ""],
+                    **common, **archs, **backend, **workers,
+                    "progress": [5, "x"],
+                    "shadow_prices": flags,
+                    "breakdown": flags,
+                    "scheduler": ["garbage", 5, ""],
+                    "export": [5, ""],
+                    "force": ["yes", 1],
+                },
+            ),
+            (
+                "evaluate",
+                {"path_or_instance": base, "deployment": "arch=ep,nodes=4,sequences_per_gpu=64"},
+                {
+                    "path_or_instance": [None, 5, ""],
+                    "deployment": [None, 5, "garbage", {"arch": "ep", "nodes": True},
+                                   {"arch": "ep", "nodes": 4, "sequences_per_gpu": 2.5},
+                                   {1: 2}, wrong_deployment,
+                                   "arch=ep,nodes=4,sequences_per_gpu=" + "9" * 5000],
+                    "overrides": common["overrides"],
+                    "breakdown": flags,
+                },
+            ),
+            (
+                "pareto",
+                {"path_or_instance": base, "tpot_ms": "40:60", "architectures": ["ep"],
+                 "time_limit_s": 5},
+                {
+                    "tpot_ms": [10, [1], "a:b", (0, 5), "60:40", float("nan"), [1, 10**400]],
+                    **common, **archs, **backend,
+                },
+            ),
+            (
+                "solve_many",
+                {"paths": [base], "workers": 1, "architectures": ["ep"], "time_limit_s": 5},
+                {
+                    "paths": [base, [], [None], 5, [5]],
+                    **common, **archs, **backend, **workers,
+                    "scheduler": ["garbage", 5],
+                    "progress": ["x", 5],
+                    "export": [5, ""],
+                },
+            ),
+            (
+                "size",
+                {"fleet": fleet, "workers": 1, "time_limit_s": 5},
+                {
+                    "fleet": [None, 5, ""],
+                    "backend": ["nope", "enumerate", 5],
+                    "time_limit_s": common["time_limit_s"],
+                    **workers,
+                    "progress": ["x", 5],
+                    "scheduler": ["garbage", 5],
+                },
+            ),
+            (
+                "uncertainty",
+                {"path_or_instance": base, "samples": 2, "workers": 1,
+                 "overrides": {"uncertainty.ffn_efficiency": "0.4:0.6"}},
+                {
+                    "samples": [0, -1, "5", 2.5, True, 10**9],
+                    "seed": [-1, "x", 2**64, 1.5],
+                    **archs, **workers,
+                    "time_limit_s": common["time_limit_s"],
+                    "out": [5, ""],
+                    "resume": ["x"],
+                    "force": ["x"],
+                    "progress": [5],
+                },
+            ),
+            (
+                "calibrate",
+                {"measurements": csv, "hardware": "h800", "model": "deepseek-v3",
+                 "leave_one_out": False},
+                {
+                    "measurements": [None, 5, ""],
+                    "hardware": [None, 5, ""],
+                    "model": [5, ""],
+                    "curve": ["x", 1],
+                    "leave_one_out": [1, "no"],
+                },
+            ),
+        ]  # fmt: skip
+        name, kwargs, bad = self.rng.choice(calls)
+        return name, dict(kwargs), bad
+
+    # -- fleet files --
+
+    def run_fleet(self) -> None:
+        """A mutated one-workload fleet through `size`: huge numbers, tiny prices, any shape."""
+        rng = self.rng
+        t = self.totals
+        t.fleets += 1
+        self.n += 1
+        table = copy.deepcopy(FLEET)
+        notes = []
+        workload, hardware = table["workload"][0], table["hardware"][0]
+        for _ in range(rng.choice([1, 1, 2])):
+            field_, host = rng.choice(
+                [("price_per_gpu_hour", hardware), ("inventory_gpus", hardware),
+                 ("demand_tokens_per_s", workload), ("mtp_acceptance", workload),
+                 ("tokens_per_step", workload), ("profile", hardware), ("model", workload),
+                 ("name", hardware)]
+            )  # fmt: skip
+            host[field_] = copy.deepcopy(rng.choice([*FLEET_VALUES, *EXTREMES[:12]]))
+            notes.append(f"{field_} = {_short(host[field_])}")
+        if rng.random() < 0.3:
+            notes.append(mutate_table(table, rng))
+        path = self._fleet(table, f"fleet{self.n}.toml")
+        argv = ["size", path, "--workers", "1", "--time-limit", "5", "--format", "json"]
+        code, out, err = call(argv)
+        t.exit_codes[f"size {code}"] += 1
+        problem = t.judge(code, err)
+        if problem is None and code == 0:
+            try:
+                plan = json.loads(out)
+            except json.JSONDecodeError:
+                plan = {}
+            cost = plan.get("cost_per_hour")
+            if plan.get("status") in ("optimal", "feasible") and not (
+                isinstance(cost, (int, float)) and math.isfinite(cost) and cost > 0
+            ):
+                t.outcomes["insane answer"] += 1
+                problem = f"plan {plan.get('status')} with cost {cost}"
+        if problem:
+            t.failures.append(f"size {Path(path).name} ({'; '.join(notes)}): {problem}")
+
+    def run(
+        self, files: int, commands: int, outputs: int = 0, api: int = 0, fleets: int = 0
+    ) -> Totals:
+        """Run the cases in a seeded order, in the scratch directory (so a write to the
+        working directory is seen, and never lands in the checkout)."""
         start = time.perf_counter()
-        order = ["file"] * files + ["command"] * commands
+        order = (
+            ["file"] * files
+            + ["command"] * commands
+            + ["output"] * outputs
+            + ["api"] * api
+            + ["fleet"] * fleets
+        )
         self.rng.shuffle(order)
-        for kind in order:
-            self.run_file() if kind == "file" else self.run_command()
+        runs = {
+            "file": self.run_file,
+            "command": self.run_command,
+            "output": self.run_output,
+            "api": self.run_api,
+            "fleet": self.run_fleet,
+        }
+        here = os.getcwd()
+        os.chdir(self.dir)
+        try:
+            for kind in order:
+                runs[kind]()
+        finally:
+            os.chdir(here)
         self.totals.seconds = time.perf_counter() - start
         return self.totals
