@@ -122,3 +122,36 @@ def test_the_grace_is_small():
     from solver.levels import GRACE_S
 
     assert 0 < GRACE_S <= 1.0  # 10 % + 2 s leaves room for the grace and the wrap-up
+
+
+def test_fleet_covers_stop_at_the_deadline(tmp_path, capsys):
+    """One workload of 1e10 tokens/s: its exact cover search grows with the demand (it ran for
+    minutes); the sizing now holds its time limit, the program solved without the shortcut."""
+    (tmp_path / "fleet.toml").write_text(
+        '[[workload]]\nname = "w"\nmodel = "deepseek-v3"\ndemand_tokens_per_s = 1e10\n'
+        'tpot_ms = 50\ncontext_tokens = 4096\n[[hardware]]\nname = "h800"\n'
+        'price_per_gpu_hour = 2.0\n[search]\narchitectures = ["ep"]\nnodes = {min = 1}\n'
+        "sequences_per_gpu = {min = 1, max = 256}\n"
+    )
+    limit = 3.0
+    start = time.monotonic()
+    code, out, err = run(
+        capsys, "size", tmp_path / "fleet.toml", "--workers", 1, "--time-limit", limit
+    )
+    assert time.monotonic() - start <= 1.1 * limit + 2
+    assert code == 0 and "Traceback" not in err
+
+
+def test_the_cover_search_calls_its_check():
+    from formulations.fleet import Candidate, FleetProblem, Pool
+    from formulations.fleet_pruning import cover_optimum
+
+    pools = (Pool("h", 100, None),)
+    candidates = tuple(
+        Candidate(0, tokens, (("h", gpus),))
+        for gpus, tokens in ((8, 1000.0), (16, 2100.0), (24, 3300.0))
+    )
+    problem = FleetProblem((1_000_000,), pools, candidates)
+    assert cover_optimum(problem, [0, 1, 2]) is not None
+    with pytest.raises(Expired):
+        cover_optimum(problem, [0, 1, 2], _after(3))
