@@ -83,7 +83,9 @@ def main(path: Path) -> None:
         rc, rl = cat / measured, loo / measured
         cat_r.append(rc)
         loo_r.append(rl)
-        print(f"{name:<31}{hw:<19}{arch:<5}{measured:>9,.0f}{cat:>10,.0f}{rc:>7.2f}{loo:>10,.0f}{rl:>7.2f}")
+        print(
+            f"{name:<31}{hw:<19}{arch:<5}{measured:>9,.0f}{cat:>10,.0f}{rc:>7.2f}{loo:>10,.0f}{rl:>7.2f}"
+        )
 
     def gmean(xs: list[float]) -> float:
         return math.exp(sum(math.log(x) for x in xs) / len(xs))

@@ -25,7 +25,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from fuzzing import Fuzzer, Totals  # noqa: E402
+from fuzz_shapes import Fuzzer  # noqa: E402
+from fuzzing import Totals  # noqa: E402
 
 PER_SEED = 250
 FAILURE_OUTCOMES = (

@@ -9,7 +9,8 @@ import os
 from pathlib import Path
 
 import pytest
-from fuzzing import Fuzzer, check_solve_rows
+from fuzz_shapes import Fuzzer
+from fuzzing import check_solve_rows
 
 SEED = int(os.environ.get("AFD_FUZZ_SEED", "20261130"))
 
