@@ -33,6 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from formulations import families
+from formulations.deadline import Check, given
 from formulations.hull import Hull, layout_hulls
 from formulations.layouts import Layouts
 from formulations.program import IntegerProgram
@@ -151,7 +152,12 @@ def _product(
 
 
 def add_free_batch(
-    prob: IntegerProgram, lay: Layouts, y: list[int], a: list[int], hulls: list[Hull]
+    prob: IntegerProgram,
+    lay: Layouts,
+    y: list[int],
+    a: list[int],
+    hulls: list[Hull],
+    check: Check | None = None,
 ) -> tuple[int, dict]:
     """Global b, n and the exact products S = a b, T = a n (serving units free)."""
     nbo = lay.micro_batches
@@ -207,15 +213,23 @@ def add_free_batch(
     _family_row(prob, lay, y, "sequences", n)
     _family_rows(prob, lay, y, "pool_micro", [{s_c[c]: 1} for c in rows])
     _family_rows(prob, lay, y, "pool_sequences", [{t_c[c]: 1} for c in rows])
-    add_hull_cuts(prob, y, a, t_c, hulls)
+    add_hull_cuts(prob, y, a, t_c, hulls, check)
     return n, {i: 1.0 for i in t_c}
 
 
 def add_hull_cuts(
-    prob: IntegerProgram, y: list[int], a: list[int], t: list[int], hulls: list[Hull]
+    prob: IntegerProgram,
+    y: list[int],
+    a: list[int],
+    t: list[int],
+    hulls: list[Hull],
+    check: Check | None = None,
 ) -> None:
-    """Facets of each layout's upper hull of (a, T), in perspective form (valid inequalities)."""
+    """Facets of each layout's upper hull of (a, T), in perspective form (valid inequalities);
+    `check` is called once per layout."""
+    check = given(check)
     for c, hull in enumerate(hulls):
+        check()
         if not hull:
             prob.add_constraint({y[c]: 1}, hi=0, family="hull", name=f"hull_empty[{c}]")
             continue
@@ -239,6 +253,7 @@ def build(
     ratio: tuple[int, int] = (0, 1),
     demand_slots: int | None = None,
     hulls: list[Hull] | None = None,
+    check: Check | None = None,
 ) -> tuple[IntegerProgram, Handles]:
     """Assemble the program for one set of layouts (one micro-batch count, one stage budget).
 
@@ -248,6 +263,7 @@ def build(
         ratio: Dinkelbach's current ratio num/den (objective ratio).
         demand_slots: the T a min_units demand needs.
         hulls: `layout_hulls(lay)`, when the caller already has them.
+        check: called once per layout by the loops over layouts (`deadline.Check`).
     """
     if objective not in OBJECTIVES:
         raise ValueError(f"unknown objective {objective}")
@@ -263,7 +279,7 @@ def build(
     else:
         serving = add_serving_units(prob, lay, y)
         n, slots = add_free_batch(
-            prob, lay, y, serving, hulls if hulls is not None else layout_hulls(lay)
+            prob, lay, y, serving, hulls if hulls is not None else layout_hulls(lay, check), check
         )
         seqs = [n]
         units = {i: 1 for i in serving}

@@ -16,6 +16,7 @@ from functools import reduce
 
 import numpy as np
 
+from formulations.deadline import Check, given
 from formulations.fleet import (
     FleetProblem,
     cost_units,
@@ -125,7 +126,9 @@ class Cover:
     """Candidate position -> replicas (only positive counts)."""
 
 
-def cover_optimum(problem: FleetProblem, members: Sequence[int]) -> Cover | None:
+def cover_optimum(
+    problem: FleetProblem, members: Sequence[int], check: Check | None = None
+) -> Cover | None:
     """Exact cheapest cover of one workload's demand by its candidates `members`, or None.
 
     A depth-first branch and bound over the replica counts, items in order of
@@ -134,8 +137,11 @@ def cover_optimum(problem: FleetProblem, members: Sequence[int]) -> Cover | None
     node is cut once its bound can no longer beat the incumbent by one cost
     unit (costs are integers). Inventories are ignored, so the sum of these
     optima over the workloads bounds the fleet's cost from below, and it is the
-    fleet's optimum whenever the union of the covers fits every inventory.
+    fleet's optimum whenever the union of the covers fits every inventory. The search can grow
+    exponentially with the demand (replica counts per candidate): `check` is called at every
+    node (it raises `deadline.Expired`; the caller then goes without the shortcut).
     """
+    check = given(check)
     if not members:
         return None
     demand = demand_units(problem.demands[problem.candidates[members[0]].workload])
@@ -167,6 +173,7 @@ def cover_optimum(problem: FleetProblem, members: Sequence[int]) -> Cover | None
 
     def search(k: int, rest: int, cost: int) -> None:
         nonlocal best_cost, best
+        check()
         if rest <= 0:
             if cost < best_cost:
                 best_cost, best = cost, counts[:]

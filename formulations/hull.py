@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from formulations.deadline import Check, given
 from formulations.layouts import Layouts
 
 Hull = list[tuple[int, int]]
@@ -45,9 +46,13 @@ def _records(
     return a[records], slots[records]
 
 
-def all_points(lay: Layouts) -> list[tuple[np.ndarray, np.ndarray]]:
+def all_points(lay: Layouts, check: Check | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
     """The points (a, T) that can matter on every layout: the ends of the flat part, then every
-    record of a * n*(a) beyond the knee, for a with n*(a) >= sequences.lo."""
+    record of a * n*(a) beyond the knee, for a with n*(a) >= sequences.lo.
+
+    The work is layouts x serving-unit counts: `check` is called once per layout (it raises
+    `deadline.Expired` when the caller's time is up)."""
+    check = given(check)
     caps = [
         lay.cap(b).tolist() for b in ("micro_batch", "sequences", "pool_micro", "pool_sequences")
     ]
@@ -56,6 +61,7 @@ def all_points(lay: Layouts) -> list[tuple[np.ndarray, np.ndarray]]:
     nbo, n_lo, n_hi = lay.micro_batches, lay.sequences.lo, lay.sequences.hi
     out = []
     for c, (lo, hi, k) in enumerate(zip(los, his, knees, strict=True)):
+        check()
         if hi < lo:
             out.append((np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)))
             continue
@@ -83,9 +89,15 @@ def upper_hull(xs: np.ndarray, ys: np.ndarray) -> Hull:
     return hull
 
 
-def layout_hulls(lay: Layouts) -> list[Hull]:
-    """The hull of every layout (computed once per program family, reused across steps)."""
-    return [upper_hull(xs, ys) for xs, ys in all_points(lay)]
+def layout_hulls(lay: Layouts, check: Check | None = None) -> list[Hull]:
+    """The hull of every layout (computed once per program family, reused across steps);
+    `check` is called once per layout (`all_points`)."""
+    check = given(check)
+    hulls = []
+    for xs, ys in all_points(lay, check):
+        check()
+        hulls.append(upper_hull(xs, ys))
+    return hulls
 
 
 def best_vertex(lay: Layouts, hulls: list[Hull]) -> tuple[int, int, int] | None:

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from formulations import archspec, families
+from formulations.deadline import Check, given
 from formulations.types import Deployment, IntRange
 
 ImbalanceFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
@@ -83,19 +84,25 @@ def pack_stages(
 
 
 def max_feasible_int(
-    ok: Callable[[np.ndarray], np.ndarray], lo: np.ndarray | int, hi: np.ndarray | int
+    ok: Callable[[np.ndarray], np.ndarray],
+    lo: np.ndarray | int,
+    hi: np.ndarray | int,
+    check: Check | None = None,
 ) -> np.ndarray:
     """Largest integer x in [lo, hi] with ok(x), element-wise; lo - 1 where ok(lo) fails.
 
     `ok` must be monotone (True up to some point, then False) and vectorised:
-    it receives one candidate per element.
+    it receives one candidate per element. `check` is called once per bisection step (each
+    step is one pass over every element).
     """
+    check = given(check)
     lo = np.asarray(lo, dtype=np.int64).copy()
     hi = np.broadcast_to(np.asarray(hi, dtype=np.int64), lo.shape).copy()
     good = ok(lo)
     result = np.where(good, lo, lo - 1)
     low, high = lo.copy(), np.where(good, hi, lo)
     while True:
+        check()
         active = low < high
         if not active.any():
             break
@@ -235,8 +242,10 @@ def with_caps(
     kind: str,
     budget_s: float,
     usable: Usable,
+    check: Check | None = None,
 ) -> Layouts:
-    """`lay` with the caps of every family of `kind` ("time" at `budget_s`, or "memory")."""
+    """`lay` with the caps of every family of `kind` ("time" at `budget_s`, or "memory");
+    `check` is called once per bisection step."""
     caps = dict(lay.caps)
     for fam in families.of(lay.architecture):
         if fam.kind != kind:
@@ -246,7 +255,7 @@ def with_caps(
             return holds(fam.kind, quantity(lay, fam, x), budget_s, usable(fam.side))
 
         zero = np.zeros(len(lay), dtype=np.int64)
-        caps[fam.name] = max_feasible_int(ok, zero, search_top(lay, fam.batch))
+        caps[fam.name] = max_feasible_int(ok, zero, search_top(lay, fam.batch), check)
     out = replace(lay, caps=caps)
     return replace(out, budget_s=float(budget_s)) if kind == "time" else out
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from formulations.deadline import Check, given
 from formulations.hull import Hull
 from formulations.layouts import REL_TOL, Layouts
 
@@ -45,22 +46,28 @@ def full_scan(lay: Layouts) -> bool:
     return int(np.maximum(lay.serving_hi - lay.serving_lo + 1, 0).sum()) <= FULL_SCAN
 
 
-def candidates(lay: Layouts, hulls: list[Hull] | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def candidates(
+    lay: Layouts, hulls: list[Hull] | None, check: Check | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(layout index, serving units, sequences per GPU) worth evaluating at own pace.
 
     Every serving-unit count when the grid is small, else the hull vertices and the knee ends;
-    for each, n*(a) and the largest multiple of N_BO not above it (both if feasible).
+    for each, n*(a) and the largest multiple of N_BO not above it (both if feasible). `check`
+    is called once per layout.
     """
+    check = given(check)
     span = np.maximum(lay.serving_hi - lay.serving_lo + 1, 0)
     rows: list[np.ndarray] = []
     units: list[np.ndarray] = []
     if hulls is None or int(span.sum()) <= FULL_SCAN:
         for c in np.flatnonzero(span).tolist():
+            check()
             a = np.arange(lay.serving_lo[c], lay.serving_hi[c] + 1, dtype=np.int64)
             rows.append(np.full(a.shape, c, dtype=np.int64))
             units.append(a)
     else:
         for c, hull in enumerate(hulls):
+            check()
             a = np.array(sorted({x for x, _ in hull} | {int(lay.serving_lo[c])}), dtype=np.int64)
             a = a[(a >= lay.serving_lo[c]) & (a <= lay.serving_hi[c])]
             rows.append(np.full(a.shape, c, dtype=np.int64))

@@ -333,12 +333,15 @@ def pad_replicas(placement: Placement, replicas: int, slots_per_rank: int) -> Pl
     experts = replica.shape[1]
     heat = placement.tokens.sum(axis=0)
     missing = experts + replicas - int(replica.sum())
+    fill = replica.sum(axis=1)  # kept up to date: each step costs ranks + experts, not both
     for _ in range(max(0, missing)):
-        fill = replica.sum(axis=1)
-        open_ranks = [r for r in np.argsort(fill, kind="stable") if fill[r] < slots_per_rank]
-        rank = next(r for r in open_ranks if not replica[r].all())
+        # The least-filled rank (lowest index on ties) with a free slot and some expert missing
+        # (a rank holds each expert at most once, so fill < experts means one is missing).
+        room = np.where((fill < slots_per_rank) & (fill < experts), fill, np.iinfo(np.int64).max)
+        rank = int(np.argmin(room))
         candidates = np.flatnonzero(~replica[rank])
         replica[rank, candidates[np.argmax(heat[candidates])]] = True
+        fill[rank] += 1
     return Placement(replica, placement.tokens)
 
 

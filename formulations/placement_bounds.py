@@ -33,6 +33,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from formulations.deadline import Check, Expired, given
+
 
 def balance_bound(loads: np.ndarray, ranks: int) -> int:
     """`ceil(W / P)`: perfect balance in whole tokens."""
@@ -79,9 +81,11 @@ def slot_fill_bound(loads: np.ndarray, ranks: int, slots_per_rank: int, replicas
 
 
 def _heavy_sets_allow(
-    w: np.ndarray, ranks: int, slots_per_rank: int, replicas: int, t: int
+    w: np.ndarray, ranks: int, slots_per_rank: int, replicas: int, t: int, check: Check | None
 ) -> bool:
-    """False when max load `t` is impossible by the heavy-set argument (w sorted heaviest first)."""
+    """False when max load `t` is impossible by the heavy-set argument (w sorted heaviest first);
+    `check` is called once per block of rows."""
+    check = given(check)
     need = np.maximum(1, -(-w // t))
     if need.max() > ranks or need.sum() > len(w) + replicas:
         return False
@@ -93,13 +97,22 @@ def _heavy_sets_allow(
     loaded_rest = int(loaded.sum()) - np.cumsum(loaded)
     smallest = np.concatenate([[0], np.cumsum(np.sort(w[loaded]))])
     # x extra replicas of H: only 0..P matter (k saturates at P), and x >= H's own need.
-    x = np.maximum(np.arange(ranks + 1)[None, :], extra_h[:, None])
-    k = np.minimum(ranks, size[:, None] + x)
-    spill = loaded_rest[:, None] - (ranks - k) * slots_per_rank
-    whole = np.clip(spill - (replicas - x), 0, len(smallest) - 1)
-    carried = np.cumsum(w)[:, None] + smallest[whole]
-    fits = (x + extra_rest[:, None] <= replicas) & (k * t >= carried)
-    return bool(fits.any(axis=1).all())
+    prefix = np.cumsum(w)
+    # Rows of H in blocks of about a million cells: the same answer, bounded memory, and a
+    # `check` between blocks (E x P cells reach 16 million at the placement limit).
+    step = max(1, (1 << 20) // (ranks + 1))
+    for lo in range(0, len(w), step):
+        check()
+        rows = slice(lo, lo + step)
+        x = np.maximum(np.arange(ranks + 1)[None, :], extra_h[rows, None])
+        k = np.minimum(ranks, size[rows, None] + x)
+        spill = loaded_rest[rows, None] - (ranks - k) * slots_per_rank
+        whole = np.clip(spill - (replicas - x), 0, len(smallest) - 1)
+        carried = prefix[rows, None] + smallest[whole]
+        fits = (x + extra_rest[rows, None] <= replicas) & (k * t >= carried)
+        if not fits.any(axis=1).all():
+            return False
+    return True
 
 
 def _piece_credits(
@@ -134,8 +147,13 @@ def _piece_credits(
     return np.where(possible, gain, -np.inf).max(axis=(1, 2))
 
 
-def _room_allows(w: np.ndarray, ranks: int, slots_per_rank: int, replicas: int, t: int) -> bool:
-    """False when max load `t` is impossible by the room argument (w sorted heaviest first)."""
+def _room_allows(
+    w: np.ndarray, ranks: int, slots_per_rank: int, replicas: int, t: int, check: Check | None
+) -> bool:
+    """False when max load `t` is impossible by the room argument (w sorted heaviest first);
+    `check` is called once per heavy expert (raises `Expired`, which `_search` turns into its
+    current bound)."""
+    check = given(check)
     need = np.maximum(1, -(-w // t))
     big = int((2 * w > t).sum())  # only H made of experts above t/2 can lose room
     if big == 0:
@@ -153,6 +171,7 @@ def _room_allows(w: np.ndarray, ranks: int, slots_per_rank: int, replicas: int, 
     best = np.full(width, -np.inf)  # best[x]: most credit with x extra replicas of H
     best[0] = 0.0
     for e in range(big):
+        check()
         counts = np.arange(int(need[e]), min(ranks, int(need[e]) + replicas) + 1)
         gains = _piece_credits(int(w[e]), counts, t, tiny, slots_per_rank, item_sizes)
         grown = np.full(width, -np.inf)
@@ -169,11 +188,19 @@ def _room_allows(w: np.ndarray, ranks: int, slots_per_rank: int, replicas: int, 
     return True
 
 
-def _search(loads: np.ndarray, lo: int, hi: int | None, allows) -> int:
-    """Least T in [lo, hi] not ruled out by `allows(w, T)` (binary search, see module doc)."""
+def _search(loads: np.ndarray, lo: int, hi: int | None, allows, check: Check | None = None) -> int:
+    """Least T in [lo, hi] not ruled out by `allows(w, T)` (binary search, see module doc).
+
+    Every T below `lo` is ruled out at every step, so when `check` says the time is up the
+    search stops there: `lo` is still a valid (weaker) lower bound."""
+    check = given(check)
     w = np.sort(np.asarray(loads, dtype=np.int64))[::-1]
     hi = max(int(w.sum()) if hi is None else hi, lo)
     while lo < hi:
+        try:
+            check()
+        except Expired:
+            return lo
         mid = max((lo + hi) // 2, 1)
         if allows(w, mid):
             hi = mid
@@ -182,8 +209,11 @@ def _search(loads: np.ndarray, lo: int, hi: int | None, allows) -> int:
     return lo
 
 
-def quick_bound(loads: np.ndarray, ranks: int, slots_per_rank: int, replicas: int) -> int:
-    """The balance, replica-count, slot-fill and heavy-set bounds (a few milliseconds)."""
+def quick_bound(
+    loads: np.ndarray, ranks: int, slots_per_rank: int, replicas: int, check: Check | None = None
+) -> int:
+    """The balance, replica-count, slot-fill and heavy-set bounds (a few milliseconds; up to
+    seconds at the largest sizes, so `check` may cut the heavy-set search short)."""
     simple = max(
         balance_bound(loads, ranks),
         count_bound(loads, ranks, replicas),
@@ -192,21 +222,34 @@ def quick_bound(loads: np.ndarray, ranks: int, slots_per_rank: int, replicas: in
     if slots_per_rank == 1:  # one replica per rank: the count bound is exact
         return simple
     return _search(
-        loads, simple, None, lambda w, t: _heavy_sets_allow(w, ranks, slots_per_rank, replicas, t)
+        loads,
+        simple,
+        None,
+        lambda w, t: _heavy_sets_allow(w, ranks, slots_per_rank, replicas, t, check),
+        check,
     )
 
 
 def lower_bound(
-    loads: np.ndarray, ranks: int, slots_per_rank: int, replicas: int, upper: int | None = None
+    loads: np.ndarray,
+    ranks: int,
+    slots_per_rank: int,
+    replicas: int,
+    upper: int | None = None,
+    check: Check | None = None,
 ) -> int:
     """All five bounds; `upper`, a max load known to be achievable, shortens the search.
 
     The room bound costs up to a few hundred milliseconds on 256 experts, so
     callers try `quick_bound` first and come here only when a placement misses it.
     """
-    quick = quick_bound(loads, ranks, slots_per_rank, replicas)
+    quick = quick_bound(loads, ranks, slots_per_rank, replicas, check)
     if slots_per_rank == 1 or (upper is not None and upper <= quick):
         return quick
     return _search(
-        loads, quick, upper, lambda w, t: _room_allows(w, ranks, slots_per_rank, replicas, t)
+        loads,
+        quick,
+        upper,
+        lambda w, t: _room_allows(w, ranks, slots_per_rank, replicas, t, check),
+        check,
     )

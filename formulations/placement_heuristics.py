@@ -22,6 +22,7 @@ import heapq
 
 import numpy as np
 
+from formulations.deadline import Check, Expired, given
 from formulations.placement import Placement, node_spread, validate_placement
 from formulations.placement_split import rebalance_tokens
 
@@ -165,16 +166,24 @@ def _best_move(pl_replica, tokens, load, count, slots_per_rank):
     return a, int(mine[i]), int(rb[j]), int(fb[j])
 
 
-def improve_by_moves(placement: Placement, slots_per_rank: int, max_moves: int = 2000) -> Placement:
+def improve_by_moves(
+    placement: Placement, slots_per_rank: int, max_moves: int = 2000, check: Check | None = None
+) -> Placement:
     """Relocate/swap whole replicas off the hottest rank while that lowers it.
 
     Each move strictly lowers the hottest rank without lifting the other rank to
-    its level, so the (max load, ranks at max) pair falls and the loop ends.
+    its level, so the (max load, ranks at max) pair falls and the loop ends. Every
+    intermediate placement is valid: when `check` says the time is up, the moves stop.
     """
+    check = given(check)
     replica, tokens = placement.replica.copy(), placement.tokens.copy()
     load = tokens.sum(axis=1)
     count = replica.sum(axis=1)
     for _ in range(max_moves):
+        try:
+            check()
+        except Expired:
+            break
         move = _best_move(replica, tokens, load, count, slots_per_rank)
         if move is None:
             break
@@ -206,6 +215,7 @@ def wrap_around(
     replicas: int,
     target: int,
     rng: np.random.Generator | None = None,
+    check: Check | None = None,
 ) -> Placement | None:
     """McNaughton's rule with balanced counts: fill ranks to `target` in turn.
 
@@ -215,14 +225,16 @@ def wrap_around(
     covers the rest of its room (the remainder is carried on). Perfect balance
     whenever it fits the slots and the budget (at most P - 1 splits); None when
     a rule breaks. With `rng`, whole experts are picked near (not at) the ideal
-    size, for repeated tries.
+    size, for repeated tries. `check` is called once per rank (raises `Expired`).
     """
+    check = given(check)
     experts = len(loads)
     replica = np.zeros((ranks, experts), dtype=bool)
     tokens = np.zeros((ranks, experts), dtype=np.int64)
     items = sorted((int(w), e) for e, w in enumerate(loads))
     carry: tuple[int, int] | None = None
     for r in range(ranks):
+        check()
         room, used = target, 0
         if carry is not None:
             left, e = carry
@@ -264,11 +276,23 @@ def wrap_around(
     return pl
 
 
-def refine(loads: np.ndarray, placement: Placement, bound: int, slots_per_rank: int) -> Placement:
-    """Alternate the optimal token split and replica moves until neither helps."""
+def refine(
+    loads: np.ndarray,
+    placement: Placement,
+    bound: int,
+    slots_per_rank: int,
+    check: Check | None = None,
+) -> Placement:
+    """Alternate the optimal token split and replica moves until neither helps (or `check`
+    says the time is up: every round's placement is valid)."""
+    check = given(check)
     best = rebalance_tokens(loads, placement.replica, bound)
     while best.max_load > bound:
-        moved = improve_by_moves(best, slots_per_rank)
+        try:
+            check()
+        except Expired:
+            break
+        moved = improve_by_moves(best, slots_per_rank, check=check)
         split = rebalance_tokens(loads, moved.replica, bound)
         if placement_score(split) >= placement_score(best):
             break

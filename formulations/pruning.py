@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from formulations.deadline import Check, given
 from formulations.layouts import Layouts
 
 BATCHES = ("micro_batch", "sequences", "pool_micro", "pool_sequences")
@@ -36,8 +37,12 @@ def _caps(lay: Layouts) -> np.ndarray:
     )
 
 
-def dominated(lay: Layouts) -> np.ndarray:
-    """Mask of layouts dominated by another (exact duplicates: all but the first survive)."""
+def dominated(lay: Layouts, check: Check | None = None) -> np.ndarray:
+    """Mask of layouts dominated by another (exact duplicates: all but the first survive).
+
+    Each layout is compared with the survivors so far (quadratic at worst): `check` is called
+    once per layout."""
+    check = given(check)
     n = len(lay)
     out = np.zeros(n, dtype=bool)
     if n < 2:
@@ -48,6 +53,7 @@ def dominated(lay: Layouts) -> np.ndarray:
     order = np.lexsort((-hi, lo, *(-caps[:, k] for k in reversed(range(caps.shape[1]))), f))
     kept: list[int] = []
     for i in order.tolist():
+        check()
         if kept:
             k = np.asarray(kept)
             beats = (
@@ -63,11 +69,12 @@ def dominated(lay: Layouts) -> np.ndarray:
     return out
 
 
-def prune(lay: Layouts, per_gpu: bool) -> Layouts:
-    """`lay` without dominated layouts (`per_gpu`: the objective is a per-GPU ratio)."""
+def prune(lay: Layouts, per_gpu: bool, check: Check | None = None) -> Layouts:
+    """`lay` without dominated layouts (`per_gpu`: the objective is a per-GPU ratio);
+    `check` as in `dominated`."""
     if len(lay) == 0:
         return lay
     if per_gpu and np.all(lay.serving_lo == lay.serving_hi) and np.all(lay.ffn_units == 0):
         best = lay.best_sequences(lay.serving_lo)
         return lay.take(np.flatnonzero(best == best.max())[:1])
-    return lay.take(~dominated(lay))
+    return lay.take(~dominated(lay, check))

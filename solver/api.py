@@ -20,8 +20,9 @@ the two for the public `solve` of many files, `solve_many` and `pareto`.
 from __future__ import annotations
 
 import functools
+import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,10 +36,15 @@ from formulations.metrics import metrics, resource
 from formulations.types import Deployment, Instance
 from solver.errors import InputError
 from solver.imbalance import imbalance_fn
-from solver.io import limits
-from solver.io.checks import check_deployment_spec, check_search_size, check_time_limit
-from solver.io.deployment_spec import deployment_pairing, parse_deployment
+from solver.io import arguments, limits
+from solver.io.checks import (
+    check_deployment_spec,
+    check_model_workload,
+    check_search_size,
+)
+from solver.io.deployment_spec import deployment_pairing, parse_deployment, spec_of
 from solver.io.loader import load_instance
+from solver.io.numbers import show
 from solver.optimize import optimize
 from solver.rows import (
     BREAKDOWN_PREFIX,
@@ -68,14 +74,18 @@ __all__ = [
     "solve",
 ]
 
+PathLike = str | os.PathLike[str]
+"""A file or directory path as the API takes it."""
+
 REFERENCE_SHARE = 0.25
 """Share of an architecture's remaining time the balanced reference solve may take."""
 
 
 def as_instance(
-    path_or_instance: str | Path | Instance, overrides: dict[str, Any] | None = None
+    path_or_instance: PathLike | Instance, overrides: dict[str, Any] | None = None
 ) -> Instance:
     """An `Instance` from a file path (with dotted overrides) or as given."""
+    overrides = arguments.overrides(overrides)
     if isinstance(path_or_instance, Instance):
         if overrides:
             raise InputError(
@@ -84,15 +94,19 @@ def as_instance(
         inst = path_or_instance
         # A file's search space is sized by the loader; one built in code is sized here.
         problems = check_search_size(inst.search, inst.model, inst.workload, inst.hardware)
+        problems += check_model_workload(inst.model, inst.workload)
         problems += limits.pairing_problems(len(pairings.pairings(inst, "afd")))
         if problems:
             raise InputError(problems)
         return inst
-    return load_instance(path_or_instance, overrides)
+    path = arguments.path(
+        path_or_instance, "path_or_instance", "an instance file path or an Instance"
+    )
+    return load_instance(path, overrides)
 
 
 def solve(
-    path_or_instance: str | Path | Instance,
+    path_or_instance: PathLike | Instance,
     *,
     architectures: list[str] | tuple[str, ...] | None = None,
     backend: str | None = None,
@@ -100,8 +114,9 @@ def solve(
     time_limit_s: float | None = None,
     shadow_prices: bool = False,
     breakdown: bool = False,
-    export: str | Path | None = None,
+    export: PathLike | None = None,
     progress: Callable[[str, int, float], None] | None = None,
+    force: bool = False,
 ) -> pd.DataFrame:
     """Optimise each architecture of an instance; one row per architecture.
 
@@ -117,13 +132,41 @@ def solve(
         shadow_prices: append the shadow-price columns of `solver.shadow.SHADOW_COLUMNS`.
         breakdown: append every breakdown quantity (`breakdown_*` columns).
         export: write every certificate program as `.lp` and `.mps` into this directory,
-            named `<instance>.<architecture>.<level>...` (docs/model.md §12).
+            named `<instance>.<architecture>.<level>...` (docs/model.md §12); checked before
+            any solving, and programs of the same instance already there are refused unless
+            `force` (which removes them first).
         progress: called before each TPOT level with (architecture, level, TPOT level in s).
     """
     start = time.perf_counter()
-    if problems := check_time_limit(time_limit_s):
-        raise InputError(problems)
+    architectures = arguments.architectures(architectures)
+    backend = arguments.backend(backend)
+    time_limit_s = arguments.time_limit(time_limit_s)
+    for name, value in (("shadow_prices", shadow_prices), ("breakdown", breakdown)):
+        arguments.flag(value, name)
+    arguments.flag(force, "force")
+    export = arguments.optional_path(export, "export")
+    progress = arguments.callback(progress, "progress")
     inst = as_instance(path_or_instance, overrides)
+    if export is not None:
+        check_export(export, [export_stem(inst)], force)
+    return _solve_instance(
+        inst, start, architectures, backend, time_limit_s, shadow_prices, breakdown, export,
+        progress,
+    )  # fmt: skip
+
+
+def _solve_instance(
+    inst: Instance,
+    start: float,
+    architectures: Sequence[str] | None,
+    backend: str | None,
+    time_limit_s: float | None,
+    shadow_prices: bool,
+    breakdown: bool,
+    export: PathLike | None,
+    progress: Callable[[str, int, float], None] | None,
+) -> pd.DataFrame:
+    """`solve` of one validated instance (arguments checked, export directory checked)."""
     limit = inst.search.time_limit_s if time_limit_s is None else time_limit_s
     deadline = start + limit
     archs = tuple(architectures or inst.search.architectures)
@@ -152,6 +195,30 @@ def solve(
     return frame(rows, extra=SHADOW_COLUMNS if shadow_prices else ())
 
 
+def export_stem(inst: Instance | PathLike) -> str:
+    """The stem an instance's exported programs start with (its file's stem, or its name)."""
+    from solver.backends.export import stem
+
+    if isinstance(inst, Instance):
+        return stem(Path(inst.path).stem if inst.path else inst.name)
+    return stem(Path(inst).stem)
+
+
+def check_export(directory: PathLike, stems: Sequence[str], force: bool) -> Path:
+    """The `--export` directory, checked before any solving: writable, no link or device among
+    the programs of these stems, and none of them there already unless `force` (which
+    removes them, so no stale level of an earlier run stays behind)."""
+    from solver.backends.export import existing_programs
+    from solver.io.outputs import check_out_dir, remove_outputs
+
+    out = check_out_dir(directory, "--export", [], force)
+    found = [p.name for s in dict.fromkeys(stems) for p in existing_programs(out, s)]
+    check_out_dir(out, "--export", found, force)
+    if force:
+        remove_outputs(out, found)
+    return out
+
+
 def export_proofs(
     directory: Path, inst: Instance, arch: str, proofs: list[tuple[str, Any, float]]
 ) -> list[Path]:
@@ -160,13 +227,13 @@ def export_proofs(
 
     name = Path(inst.path).stem if inst.path else inst.name
     written: list[Path] = []
-    for label, prob, _ in proofs:
+    for label, prob, _ in proofs:  # checked before solving (`check_export`)
         written += write_program(prob, directory, stem(name, arch, label))
     return written
 
 
 def evaluate(
-    path_or_instance: str | Path | Instance,
+    path_or_instance: PathLike | Instance,
     deployment: str | dict[str, Any] | Deployment,
     *,
     overrides: dict[str, Any] | None = None,
@@ -183,11 +250,22 @@ def evaluate(
     or `hardware=h800` (EP); a `Deployment` object is evaluated on the only pairing there is.
     """
     start = time.perf_counter()
+    arguments.flag(breakdown, "breakdown")
     inst = as_instance(path_or_instance, overrides)
-    if isinstance(deployment, str) and (problems := check_deployment_spec(deployment)):
+    # A Deployment object is checked exactly like a --deployment string: the same fields,
+    # the same bounds, the same words.
+    if isinstance(deployment, Deployment):
+        spec: str | dict[str, Any] = spec_of(deployment, inst.search.unit_gpus)
+    elif isinstance(deployment, str | dict):
+        spec = deployment
+    else:
+        raise InputError(
+            [f"deployment = {show(deployment)}: give a spec such as "
+             "'arch=ep,nodes=6,sequences_per_gpu=262', a dict of those keys or a Deployment"]
+        )  # fmt: skip
+    if problems := check_deployment_spec(spec):
         raise InputError(problems)
-    d = deployment if isinstance(deployment, Deployment) else parse_deployment(deployment, inst)
-    spec = {} if isinstance(deployment, Deployment) else deployment
+    d = parse_deployment(spec, inst)
     inst = pairings.on(inst, *deployment_pairing(spec, inst, d.architecture))
     cm = CostModel.for_deployment(inst, d)
     eps = layout_eps(imbalance_fn(inst), d, inst.search.unit_gpus)

@@ -15,6 +15,7 @@ import time
 from fractions import Fraction
 
 from formulations import deployment_program as dp
+from formulations.deadline import Check
 from formulations.hull import best_vertex, layout_hulls
 from formulations.layouts import Layouts
 from formulations.program import IntegerProgram
@@ -48,6 +49,7 @@ def solve_ratio(
     deadline: float,
     start: bool = True,
     proofs: list[tuple[IntegerProgram, float]] | None = None,
+    check: Check | None = None,
 ) -> tuple[Status, dp.Choice | None, Fraction | None, int]:
     """Max T / U over `lay`: (status, choice, proven upper bound on the ratio or None, solves).
 
@@ -56,8 +58,9 @@ def solve_ratio(
         start: begin from the best hull vertex (False: from scratch, as tests check).
         proofs: when given, receives the last step's program and its optimum (0: the incumbent
             ratio is optimal), the certificate `--export` writes.
+        check: called once per layout by the loops over layouts (raises `deadline.Expired`).
     """
-    hulls = layout_hulls(lay)
+    hulls = layout_hulls(lay, check)
     num, den = 0, 1
     choice: dp.Choice | None = None
     vertex = best_vertex(lay, hulls) if start else None
@@ -71,7 +74,7 @@ def solve_ratio(
         remaining = deadline - time.perf_counter()
         if remaining <= 0:
             return (Status.FEASIBLE if choice else Status.TIME_LIMIT), choice, None, solves
-        prob, h = dp.build(lay, "ratio", ratio=(num, den), hulls=hulls)
+        prob, h = dp.build(lay, "ratio", ratio=(num, den), hulls=hulls, check=check)
         if choice is not None and relaxation_proves(backend, prob, remaining):
             if proofs is not None:
                 proofs.append((prob, 0.0))

@@ -13,23 +13,24 @@ import functools
 import math
 import os
 import tempfile
+import time
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from formulations.types import Instance
 from solver import api
+from solver.api import PathLike
 from solver.columns import typed
-from solver.errors import AfdSolverError, InputError
-from solver.io.checks import check_time_limit
+from solver.errors import AfdSolverError
+from solver.io import arguments
 from solver.rows import BREAKDOWN_PREFIX, COLUMNS
 from solver.shadow import SHADOW_COLUMNS
 
 
 def solve(
-    path_or_instance: str | Path | Instance | list[str | Path] | tuple[str | Path, ...],
+    path_or_instance: PathLike | Instance | list[PathLike] | tuple[PathLike, ...],
     *,
     architectures: list[str] | tuple[str, ...] | None = None,
     backend: str | None = None,
@@ -37,17 +38,20 @@ def solve(
     time_limit_s: float | None = None,
     shadow_prices: bool = False,
     breakdown: bool = False,
-    export: str | Path | None = None,
+    export: PathLike | None = None,
     workers: int | None = None,
     scheduler: str | None = None,
     progress: Callable[[str, int, float], None] | None = None,
+    force: bool = False,
 ) -> pd.DataFrame:
     """`solver.api.solve` of one instance; a list of instance files is solved on the sweep
     engine (`workers`, `scheduler`) into one table with a leading `instance` column, rows in
     input order (`solve_many`)."""
+    arguments.workers(workers)  # checked on either path: a bad value is an error, not ignored
+    arguments.scheduler(scheduler)
     if isinstance(path_or_instance, list | tuple):
         return solve_many(
-            list(path_or_instance),
+            path_or_instance,
             workers=workers,
             scheduler=scheduler,
             overrides=overrides,
@@ -57,6 +61,7 @@ def solve(
             shadow_prices=shadow_prices,
             breakdown=breakdown,
             export=export,
+            force=force,
         )
     return api.solve(
         path_or_instance,
@@ -68,12 +73,13 @@ def solve(
         breakdown=breakdown,
         export=export,
         progress=progress,
+        force=force,
     )
 
 
 def pareto(
-    path_or_instance: str | Path | Instance,
-    tpot_ms: tuple[float, float] | str | None = None,
+    path_or_instance: PathLike | Instance,
+    tpot_ms: tuple[float, float] | list[float] | str | None = None,
     *,
     architectures: list[str] | tuple[str, ...] | None = None,
     backend: str | None = None,
@@ -86,11 +92,11 @@ def pareto(
     of the instance's target to four times it. Columns: `solver.analysis.pareto.COLUMNS`."""
     from solver.analysis.pareto import pareto as frontier
 
-    if problems := check_time_limit(time_limit_s):
-        raise InputError(problems)
+    archs = arguments.architectures(architectures)
+    backend = arguments.backend(backend)
+    time_limit_s = arguments.time_limit(time_limit_s)
     inst = api.as_instance(path_or_instance, overrides)
-    archs = tuple(architectures) if architectures else None
-    return frontier(inst, tpot_ms, archs, backend, time_limit_s)
+    return frontier(inst, tpot_ms, tuple(archs) if archs else None, backend, time_limit_s)
 
 
 # ---- many instance files on the sweep engine ----------------------------------------------
@@ -101,14 +107,25 @@ def _solve_file(options: dict[str, Any], _: str, point: dict[str, Any]) -> list[
     from solver import report
 
     try:
-        df = api.solve(point["path"], **options)
+        inst = api.as_instance(point["path"], options["overrides"])
+        df = api._solve_instance(
+            inst,
+            time.perf_counter(),
+            options["architectures"],
+            options["backend"],
+            options["time_limit_s"],
+            options["shadow_prices"],
+            options["breakdown"],
+            options["export"],  # checked by solve_many before any point ran
+            None,
+        )
     except AfdSolverError as exc:
         return [{"status": "error", "binding": "; ".join(str(exc).splitlines())}]
     return report.records(df)
 
 
 def solve_many(
-    paths: Sequence[str | Path],
+    paths: Sequence[PathLike],
     *,
     workers: int | None = None,
     scheduler: str | None = None,
@@ -119,7 +136,8 @@ def solve_many(
     shadow_prices: bool = False,
     breakdown: bool = False,
     progress: bool | None = None,
-    export: str | Path | None = None,
+    export: PathLike | None = None,
+    force: bool = False,
 ) -> pd.DataFrame:
     """Solve every instance file; one DataFrame, `instance` (the path as given) first.
 
@@ -138,8 +156,20 @@ def solve_many(
     """
     from solver.analysis.engine import run_points
 
-    if not paths:
-        raise ValueError("no instance files given")
+    paths = arguments.paths(paths)
+    workers = arguments.workers(workers)
+    scheduler = arguments.scheduler(scheduler)
+    overrides = arguments.overrides(overrides)
+    architectures = arguments.architectures(architectures)
+    backend = arguments.backend(backend)
+    time_limit_s = arguments.time_limit(time_limit_s)
+    for name, value in (("shadow_prices", shadow_prices), ("breakdown", breakdown)):
+        arguments.flag(value, name)
+    arguments.flag(force, "force")
+    progress = arguments.optional_flag(progress, "progress")
+    export = arguments.optional_path(export, "export")
+    if export is not None:
+        api.check_export(export, [api.export_stem(p) for p in paths], force)
     options: dict[str, Any] = {
         "architectures": list(architectures) if architectures else None,
         "backend": backend,

@@ -21,6 +21,7 @@ import numpy as np
 from formulations import deployment_program as dp
 from formulations import levels, order
 from formulations.costs import CostModel
+from formulations.deadline import Expired
 from formulations.hull import layout_hulls
 from formulations.layouts import ImbalanceFn, Layouts, with_caps
 from formulations.program import IntegerProgram
@@ -28,6 +29,10 @@ from formulations.pruning import prune
 from formulations.types import Deployment, Instance
 from solver import dinkelbach
 from solver.backends import Backend, Status
+
+GRACE_S = 1.0
+"""How long past the deadline a loop over layouts may run before it stops (`Context.check`):
+the time limit then holds within this plus the wrap-up of the answer."""
 
 Incumbent = tuple[float, Deployment]
 """(value at own pace in natural units, deployment)."""
@@ -61,14 +66,16 @@ class Context:
     def of(
         inst: Instance, arch: ModuleType, imbalance: ImbalanceFn, backend: Backend, deadline: float
     ) -> Context:
+        """The layouts with their memory caps; raises `Expired` past the deadline."""
         cm = CostModel.of(inst, arch.NAME)
         s = inst.search
         quantity = functools.partial(arch.family_quantity, cm)
-        base = []
+        ctx = Context(inst, arch, cm, imbalance, backend, deadline, [])
         for nbo in getattr(s, arch.MICRO_BATCHES_FIELD).values():
+            ctx.check()
             lay = arch.layouts(cm, nbo, s, imbalance)
-            base.append(with_caps(lay, quantity, "memory", 0.0, cm.usable_bytes))
-        return Context(inst, arch, cm, imbalance, backend, deadline, base)
+            ctx.base.append(with_caps(lay, quantity, "memory", 0.0, cm.usable_bytes, ctx.check))
+        return ctx
 
     @property
     def sigma(self) -> float:
@@ -76,6 +83,17 @@ class Context:
 
     def remaining(self) -> float:
         return self.deadline - time.perf_counter()
+
+    def check(self) -> None:
+        """Raise `Expired` once the deadline and `GRACE_S` have passed (the loops of
+        formulations/ call it once per layout, so no loop that grows with the input outlives
+        the time limit). The grace lets a level started in time finish its own-pace candidates
+        (an incumbent, where one is cheap to find) when the programs no longer fit."""
+        if time.perf_counter() > self.deadline + GRACE_S:
+            raise Expired()
+
+    def hulls(self, lay: Layouts) -> list:
+        return layout_hulls(lay, self.check)
 
     def level(self, tpot_s: float, max_units: int | None = None) -> list[Layouts]:
         """Every micro-batch count's layouts with time caps for TPOT <= tpot_s, viable only."""
@@ -87,7 +105,7 @@ class Context:
             budget = float(self.cm.stage_budget_s(lay.micro_batches, tpot_s))
             if budget <= 0 or len(lay) == 0:
                 continue
-            lay = with_caps(lay, quantity, "time", budget, self.cm.usable_bytes)
+            lay = with_caps(lay, quantity, "time", budget, self.cm.usable_bytes, self.check)
             lay = lay.take(lay.viable())
             if len(lay):
                 out.append(lay)
@@ -103,7 +121,8 @@ class Context:
 
     def own_pace(self, lay: Layouts, total: bool) -> tuple[np.ndarray, np.ndarray, tuple]:
         """Candidates of `lay` at own pace: (tokens/s per GPU or in all, GPUs, (idx, a, n))."""
-        idx, a, n = levels.candidates(lay, None if levels.full_scan(lay) else layout_hulls(lay))
+        hulls = None if levels.full_scan(lay) else self.hulls(lay)
+        idx, a, n = levels.candidates(lay, hulls, self.check)
         if len(idx) == 0:
             empty = np.zeros(0)
             return empty, empty, (idx, a, n)
@@ -171,7 +190,26 @@ def solve_level(
         ctx.on_level(ctx.levels, tpot_s)
     scale = ctx.scale(total)
     result = LevelResult(None, None, None, True)
-    layouts = ctx.level(tpot_s, max_units)
+    try:
+        layouts = ctx.level(tpot_s, max_units)
+        _solve_layouts(ctx, layouts, total, scale, result)
+    except Expired:
+        # The time ran out inside a loop over layouts: what was found still counts, nothing
+        # about this level is proven and its bound is unknown.
+        result.proven, result.bound = False, None
+        return result
+    if result.best is not None and ctx.warm_start:
+        try:
+            result.choice = _smallest_maximiser(ctx, layouts, result.best, result.choice, total)
+        except Expired:
+            pass  # the programs' own choice stands
+    return result
+
+
+def _solve_layouts(
+    ctx: Context, layouts: list[Layouts], total: bool, scale: float, result: LevelResult
+) -> None:
+    """Each micro-batch count's program of one level, into `result`."""
     for lay in layouts:
         # Every viable layout hosts a deployment at this level (its caps say so): a program
         # that finds none contradicts the forward model.
@@ -180,17 +218,17 @@ def solve_level(
             result.incumbent = _better(
                 best_candidate(ctx, lay, total), result.incumbent, ctx.cm.unit_gpus
             )
-        pruned = prune(lay, per_gpu=not total)
+        pruned = prune(lay, per_gpu=not total, check=ctx.check)
         if ctx.remaining() <= 0:
             result.proven = False
-            result.bound = max(result.bound or 0.0, scale * _hull_best(pruned, total))
+            result.bound = max(result.bound or 0.0, scale * _hull_best(ctx, pruned, total))
             continue
         if total:
             status, found, upper = _solve_total(ctx, pruned)
         else:
             kept: list[tuple[IntegerProgram, float]] | None = None if ctx.proofs is None else []
             status, found, frac, solves = dinkelbach.solve_ratio(
-                pruned, ctx.backend, ctx.deadline, ctx.warm_start, kept
+                pruned, ctx.backend, ctx.deadline, ctx.warm_start, kept, ctx.check
             )
             ctx.keep(kept, f"level{ctx.levels}.nbo{lay.micro_batches}")
             ctx.programs += solves
@@ -200,7 +238,7 @@ def solve_level(
         ctx.statuses.append(status)
         if status not in (Status.OPTIMAL, Status.INFEASIBLE):
             result.proven = False
-            best = upper if upper is not None else _hull_best(pruned, total)
+            best = upper if upper is not None else _hull_best(ctx, pruned, total)
             result.bound = max(result.bound or 0.0, best * scale)
         if found is None:
             continue
@@ -211,9 +249,6 @@ def solve_level(
             result.best, result.choice = value, ctx.deployment(pruned, found)
             own = _own(ctx, pruned, found, total)
             result.incumbent = _better((own, result.choice), result.incumbent, ctx.cm.unit_gpus)
-    if result.best is not None and ctx.warm_start:
-        result.choice = _smallest_maximiser(ctx, layouts, result.best, result.choice, total)
-    return result
 
 
 def _smallest_maximiser(
@@ -227,8 +262,8 @@ def _smallest_maximiser(
     scale = ctx.scale(total)
     picked: Incumbent | None = None
     for lay in layouts:
-        hulls = None if levels.full_scan(lay) else layout_hulls(lay)
-        idx, a, n = levels.candidates(lay, hulls)
+        hulls = None if levels.full_scan(lay) else ctx.hulls(lay)
+        idx, a, n = levels.candidates(lay, hulls, ctx.check)
         if len(idx) == 0:
             continue
         slots = (a * n).astype(float)
@@ -246,11 +281,11 @@ def _smallest_maximiser(
     return picked[1]
 
 
-def _hull_best(lay: Layouts, total: bool) -> float:
+def _hull_best(ctx: Context, lay: Layouts, total: bool) -> float:
     """The best T / U (or T) over the layouts' hull vertices, in program units."""
     values = [
         (t if total else t / (a + int(lay.ffn_units[c])))
-        for c, hull in enumerate(layout_hulls(lay))
+        for c, hull in enumerate(ctx.hulls(lay))
         for a, t in hull
     ]
     return max(values, default=0.0)
@@ -272,11 +307,12 @@ def _own(ctx: Context, lay: Layouts, found: dp.Choice, total: bool) -> float:
 def _solve_total(ctx: Context, lay: Layouts) -> tuple[Status, dp.Choice | None, float | None]:
     """Max T over `lay`: the best hull point (every layout's largest T is a hull vertex) is the
     incumbent, which the LP relaxation often proves; else the program decides."""
-    prob, h = dp.build(lay, "total")
+    hulls = ctx.hulls(lay)
+    prob, h = dp.build(lay, "total", hulls=hulls, check=ctx.check)
     best: dp.Choice | None = None
     if ctx.warm_start:
         top = max(
-            ((c, a, t) for c, hull in enumerate(layout_hulls(lay)) for a, t in hull),
+            ((c, a, t) for c, hull in enumerate(hulls) for a, t in hull),
             key=lambda x: x[2],
             default=None,
         )
@@ -385,25 +421,12 @@ def fewest_gpus(ctx: Context, demand: float) -> Descent:
         if ctx.remaining() <= 0:
             return Descent(incumbent, False, None)
         need = math.ceil(demand * theta / (sigma * ctx.cm.unit_ranks) * (1 - 1e-12))
-        for lay in ctx.level(theta):
-            if ctx.warm_start:
-                incumbent = _fewer(_fewest_candidate(ctx, lay, demand), incumbent, g)
-            pruned = prune(lay, per_gpu=False)
-            prob, h = dp.build(pruned, "min_units", demand_slots=need)
-            sol = ctx.backend.solve(prob, max(ctx.remaining(), 1e-3))
-            ctx.programs += 1
-            ctx.statuses.append(sol.status)
-            if sol.message:
-                ctx.messages.append(sol.message)
-            if sol.status == Status.OPTIMAL:
-                label = f"level{ctx.levels + 1}.nbo{lay.micro_batches}.fewest"
-                ctx.keep([(prob, float(sol.objective or 0.0))], label)
-            if sol.status not in (Status.OPTIMAL, Status.INFEASIBLE):
-                return Descent(incumbent, False, None)
-            if sol.has_values:
-                found = dp.read_choice(pruned, h, sol.values)
-                units = found.serving + int(pruned.ffn_units[found.layout])
-                incumbent = _fewer((-float(units * g), ctx.deployment(pruned, found)), incumbent, g)
+        try:
+            incumbent, settled = _fewest_level(ctx, theta, demand, need, incumbent)
+        except Expired:
+            return Descent(incumbent, False, None)
+        if not settled:
+            return Descent(incumbent, False, None)
         cap = None if incumbent is None else int(-incumbent[0]) // g - 1
         if cap is not None and cap < 1:
             return Descent(incumbent, True, None)
@@ -416,6 +439,34 @@ def fewest_gpus(ctx: Context, demand: float) -> Descent:
         if nxt <= floor:
             return Descent(incumbent, True, None)
         theta = nxt
+
+
+def _fewest_level(
+    ctx: Context, theta: float, demand: float, need: int, incumbent: Incumbent | None
+) -> tuple[Incumbent | None, bool]:
+    """The fewest units meeting `need` slots at level theta, each micro-batch count's program
+    solved: (incumbent, settled); not settled when a program stopped short of its proof."""
+    g = ctx.cm.unit_gpus
+    for lay in ctx.level(theta):
+        if ctx.warm_start:
+            incumbent = _fewer(_fewest_candidate(ctx, lay, demand), incumbent, g)
+        pruned = prune(lay, per_gpu=False, check=ctx.check)
+        prob, h = dp.build(pruned, "min_units", demand_slots=need, check=ctx.check)
+        sol = ctx.backend.solve(prob, max(ctx.remaining(), 1e-3))
+        ctx.programs += 1
+        ctx.statuses.append(sol.status)
+        if sol.message:
+            ctx.messages.append(sol.message)
+        if sol.status == Status.OPTIMAL:
+            label = f"level{ctx.levels + 1}.nbo{lay.micro_batches}.fewest"
+            ctx.keep([(prob, float(sol.objective or 0.0))], label)
+        if sol.status not in (Status.OPTIMAL, Status.INFEASIBLE):
+            return incumbent, False
+        if sol.has_values:
+            found = dp.read_choice(pruned, h, sol.values)
+            units = found.serving + int(pruned.ffn_units[found.layout])
+            incumbent = _fewer((-float(units * g), ctx.deployment(pruned, found)), incumbent, g)
+    return incumbent, True
 
 
 def _fewer(new: Incumbent | None, old: Incumbent | None, unit_gpus: int) -> Incumbent | None:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from formulations import architectures, archspec, branches, order
+from formulations.deadline import Expired
 from formulations.diagnose import diagnose
 from formulations.layouts import ImbalanceFn, Layouts, layout_eps, real_caps
 from formulations.metrics import metrics
@@ -111,6 +112,14 @@ def discrete_penalty(ctx: levels.Context, d: Deployment) -> float | None:
     best = max((v for v in values if v is not None), default=None)
     mine = slots if kind == "total" else slots / units
     return None if not best else max(0.0, 1.0 - mine / best)
+
+
+def _penalty_in_time(ctx: levels.Context, d: Deployment) -> float | None:
+    """`discrete_penalty`, or None when the time is up (it re-solves every layout's caps)."""
+    try:
+        return discrete_penalty(ctx, d)
+    except Expired:
+        return None
 
 
 def optimize(
@@ -287,7 +296,12 @@ def _optimize_one(
     if budget_nonpositive(inst, arch):
         return dataclasses.replace(empty, reason=diagnose(inst, arch, imbalance))
     module = architectures.get(arch)
-    ctx = levels.Context.of(inst, module, imbalance, make_backend(name), deadline)
+    try:
+        ctx = levels.Context.of(inst, module, imbalance, make_backend(name), deadline)
+    except Expired:  # the layouts alone took the time
+        reason = "no feasible deployment found within the time limit (building the layouts)"
+        elapsed = time.perf_counter() - t0
+        return dataclasses.replace(empty, status=Status.TIME_LIMIT, solve_s=elapsed, reason=reason)
     ctx.warm_start = warm_start
     ctx.proofs = proofs
     ctx.on_level = on_level
@@ -329,7 +343,7 @@ def _optimize_one(
         d,
         natural,
         0.0 if found.proven else _gap(natural, bound, minimise),
-        discrete_penalty(ctx, d),
+        _penalty_in_time(ctx, d),
         time.perf_counter() - t0,
         name,
         eps=layout_eps(imbalance, d, inst.search.unit_gpus),

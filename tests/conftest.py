@@ -13,6 +13,23 @@ ROOT = Path(__file__).resolve().parents[1]
 INSTANCES = ROOT / "instances"
 SCENARIOS = sorted(INSTANCES.glob("*.toml"))
 
+SHIPPED_INFEASIBLE = {
+    ("deepseek-v3-h800", "tp"),  # 671 GB of FP8 weights: 85 GB per H800 at TP8 (72 usable)
+    ("kimi-k2-h20", "tp"),  # a trillion parameters on one 8-GPU domain
+    ("qwen3-235b-a22b-h200-one-node", "afd"),  # max_gpus = 8: AFD needs a node per pool
+}
+"""Shipped (scenario, architecture) pairs without a deployment, and why."""
+
+
+def feasible_scenarios(arch: str) -> list[Path]:
+    """The shipped scenarios where `arch` has a deployment (see SHIPPED_INFEASIBLE)."""
+    return [p for p in SCENARIOS if (p.stem, arch) not in SHIPPED_INFEASIBLE]
+
+
+def feasible_pairs(archs: tuple[str, ...] = ("afd", "ep")) -> list:
+    """pytest params (path, arch) for every feasible shipped pair, with readable ids."""
+    return [pytest.param(p, a, id=f"{a}-{p.stem}") for a in archs for p in feasible_scenarios(a)]
+
 
 def deepseek_v3() -> Model:
     return Model(

@@ -1,16 +1,30 @@
-"""A seeded mutation fuzzer for instance, model and hardware files and for command lines.
+"""A seeded mutation fuzzer for instance, model, hardware and fleet files, command lines,
+output paths and Python API calls.
 
-Each case runs in-process through `solver.cli.main` with stdout and stderr captured and
-a wall-clock alarm, and is judged by the rules of issue 9:
-- no traceback: nothing but `SystemExit` (argparse) may escape `main`;
+Each case runs in-process through `solver.cli.main` (or a public function of `solver`) with
+stdout and stderr captured and a wall-clock alarm, and is judged by the rules of issues 9
+and 17:
+- no traceback: nothing but `SystemExit` (argparse) may escape `main`, nothing but
+  `InputError` (and its family) a public function;
 - exit codes: `validate` 0 or 2, `solve` 0, 1 or 2, every command 0, 1 or 2;
 - an exit 2 prints only `error:` lines (or argparse's usage and error);
 - no hang past the alarm;
 - `solve` exit 0 has a deployment and every number of a deployed row is finite and >= 0,
   with positive throughput;
-- `validate` ok implies `solve` exits 0 or 1 (it gets past input checking).
+- `validate` ok implies `solve` exits 0 or 1 (it gets past input checking);
+- no write outside an output directory: a link planted where an output goes, a device given
+  as an output, an empty path: the link's target, the device and the working directory stay
+  as they were;
+- an API call with one argument of a wrong type or value raises `InputError`, before work.
 
-Used by tests/test_fuzz.py (a few hundred cases in CI) and benchmarks/fuzz_campaign.py.
+Shapes beyond values within known shapes (issue 17): integers of any number of digits
+(`HugeInt`), magnitudes beyond a float, cross-field physics (accepted tokens per step beyond
+what a step verifies, prices below the counted cent), links, devices and empty output paths,
+API arguments of the wrong type.
+
+The cases of issue 17's shapes beyond files and command lines (output paths, API calls,
+fleet files) live in tests/fuzz_shapes.py, whose `Fuzzer` extends this one. Used by
+tests/test_fuzz.py (a seeded slice in CI) and benchmarks/fuzz_campaign.py.
 """
 
 from __future__ import annotations
@@ -20,6 +34,7 @@ import copy
 import io
 import json
 import math
+import os
 import random
 import re
 import shutil
@@ -52,7 +67,22 @@ SCENARIO = {
     "overrides": {"model": {"moe_intermediate_size": 2048}, "hardware": {"scaleout_gbps": 50}},
 }
 
+
+@dataclass(frozen=True)
+class HugeInt:
+    """An integer literal of `digits` nines (negative with `sign` -1), written as text: Python
+    refuses to turn one of more than 4,300 digits into an int."""
+
+    digits: int
+    sign: int = 1
+
+
 EXTREMES: list[Any] = [
+    HugeInt(4301),
+    HugeInt(310),
+    HugeInt(5000, -1),
+    HugeInt(100_000),
+    10**400,
     0,
     -1,
     1,
@@ -103,6 +133,8 @@ EXTREMES: list[Any] = [
     -0.0,
 ]
 SCALES = [0.0, 1e-6, 0.1, 0.5, 2.0, 10.0, 1000.0, 1e6, -1.0]
+PHYSICS = [(1.7, 1), (2.0, 1), (2.5, 1), (64, 1), (3, 3), (3.5, 3), (64, 64), (1.0, 64), (4, 1)]
+"""(mtp_acceptance, tokens_per_step) pairs on both sides of what a step verifies."""
 LOAD_SPECS = [
     "zipf:s=1.1,seed=7,layers=2",
     "uniform:layers=1",
@@ -134,6 +166,8 @@ CSV_FILES = {
 
 
 def _scalar(value: Any) -> str:
+    if isinstance(value, HugeInt):
+        return ("-" if value.sign < 0 else "") + "9" * value.digits
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):
@@ -309,20 +343,56 @@ class Hang(BaseException):
 class Totals:
     cases: int = 0
     commands: int = 0
+    outputs: int = 0
+    api: int = 0
+    fleets: int = 0
     exit_codes: Counter = field(default_factory=Counter)
     validated_ok: int = 0
     solved: Counter = field(default_factory=Counter)
+    outcomes: Counter = field(default_factory=Counter)
+    """Per run: answered (exit 0/1, an API result), refused (exit 2, InputError), traceback,
+    hang, unclean error, insane answer, write outside, api accepted."""
     failures: list[str] = field(default_factory=list)
     seconds: float = 0.0
+
+    @property
+    def runs(self) -> int:
+        return self.cases + self.commands + self.outputs + self.api + self.fleets
+
+    def add(self, other: Totals) -> None:
+        for name in ("cases", "commands", "outputs", "api", "fleets", "validated_ok"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.exit_codes.update(other.exit_codes)
+        self.solved.update(other.solved)
+        self.outcomes.update(other.outcomes)
 
     def summary(self) -> str:
         codes = dict(sorted(self.exit_codes.items(), key=str))
         solved = dict(sorted(self.solved.items(), key=str))
+        outcomes = dict(sorted(self.outcomes.items()))
         return (
-            f"{self.cases} files, {self.commands} command lines, exit codes {codes}, "
-            f"validate ok {self.validated_ok}, solve exits {solved}, "
+            f"{self.cases} files, {self.commands} command lines, {self.outputs} output paths, "
+            f"{self.api} API calls, {self.fleets} fleet files; exit codes {codes}, "
+            f"validate ok {self.validated_ok}, solve exits {solved}, outcomes {outcomes}, "
             f"{len(self.failures)} failures, {self.seconds:.1f} s"
         )
+
+    def judge(self, code: int | str, err: str, debug: bool = False) -> str | None:
+        """Count one command's outcome; the failure it is (or None)."""
+        if code == "hang":
+            self.outcomes["hang"] += 1
+            return "hang"
+        if isinstance(code, str):
+            self.outcomes["traceback"] += 1
+            return code
+        if code not in (0, 1, 2):
+            self.outcomes["traceback"] += 1
+            return f"exit {code}"
+        if code == 2 and not _clean_error(err, debug):
+            self.outcomes["unclean error"] += 1
+            return f"unclean error output {err[:300]!r}"
+        self.outcomes["refused" if code == 2 else "answered"] += 1
+        return None
 
 
 def _alarm(signum: int, frame: Any) -> None:
@@ -407,8 +477,23 @@ def check_solve_rows(rows: list[dict[str, Any]], code: int = 0) -> str | None:
     return None
 
 
+FLEET: dict[str, Any] = {
+    "name": "tiny",
+    "workload": [
+        {"name": "w", "model": "fuzz-model", "demand_tokens_per_s": 20000, "tpot_ms": 50,
+         "context_tokens": 4096}
+    ],
+    "hardware": [{"name": "fuzz-hw", "price_per_gpu_hour": 2.0}],
+    "search": {"architectures": ["ep"], "nodes": {"min": 1, "max": 4},
+               "sequences_per_gpu": {"min": 1, "max": 256}, "time_limit_s": 5},
+}  # fmt: skip
+"""A one-workload, one-hardware fleet that sizes in about a second."""
+FLEET_VALUES: list[Any] = [1e-5, 0.0001, 0.00004, 1e-300, 1e13, 1e10, 64, 2.5, 0, -8, "h800"]
+
+
 class Fuzzer:
-    """Files and command lines from one seed, run in a scratch directory."""
+    """Files and command lines from one seed, run in a scratch directory
+    (`fuzz_shapes.Fuzzer` adds output paths, API calls and fleet files)."""
 
     def __init__(self, workdir: Path, seed: int) -> None:
         self.rng = random.Random(seed)
@@ -442,6 +527,12 @@ class Fuzzer:
         if rng.random() < 0.1:
             scenario["search"]["redundant_experts"] = {"min": 0, "max": rng.choice([2, 8])}
         notes = []
+        if rng.random() < 0.15:  # cross-field physics: accepted tokens against what is verified
+            accept, per_step = rng.choice(PHYSICS)
+            scenario["workload"].update(mtp_acceptance=accept, tokens_per_step=per_step)
+            if rng.random() < 0.3:
+                model["mtp_layers"] = rng.choice([0, 1, 3, 64])
+            notes.append(f"physics L={accept} q={per_step} mtp={model.get('mtp_layers')}")
         target = rng.choice(["scenario", "scenario", "model", "hardware"])
         table = {"scenario": scenario, "model": model, "hardware": hardware}[target]
         for _ in range(rng.choice([0, 1, 1, 1, 2, 3])):
@@ -472,22 +563,28 @@ class Fuzzer:
         t.cases += 1
         code, out, err = call(["validate", str(path)])
         t.exit_codes[f"validate {code}"] += 1
-        if code not in (0, 2):
-            t.failures.append(f"validate {path.name} ({what}): {code} {err[-300:]}")
-            return
-        if code == 2 and not _clean_error(err):
-            t.failures.append(f"validate {path.name} ({what}): unclean error output {err[:300]!r}")
+        problem = t.judge(code, err)
+        if problem is None and code == 1:
+            problem = "validate exit 1"
+        if problem:
+            t.failures.append(f"validate {path.name} ({what}): {problem} {err[-300:]}")
             return
         if code != 0:
             return
         t.validated_ok += 1
         code, out, err = call(["solve", str(path), "--format", "json", "--time-limit", "10"])
         t.solved[code] += 1
-        if code not in (0, 1):
-            t.failures.append(f"solve {path.name} ({what}) after validate ok: {code} {err[-300:]}")
-            return
-        problem = check_solve_rows(json.loads(out), code)
+        problem = t.judge(code, err)
+        if problem is None and code == 2:
+            problem = "exit 2 after validate ok"
         if problem:
+            t.failures.append(
+                f"solve {path.name} ({what}) after validate ok: {problem} {err[-300:]}"
+            )
+            return
+        problem = check_solve_rows(json.loads(out), int(code))
+        if problem:
+            t.outcomes["insane answer"] += 1
             t.failures.append(f"solve {path.name} ({what}): {problem}")
 
     # -- command lines --
@@ -510,6 +607,11 @@ class Fuzzer:
                     "8",
                     "64",
                     "18446744073709551616",
+                    "9" * 5000,
+                    "-" + "9" * 400,
+                    "1e400",
+                    "1_000",
+                    "2\n3",
                     "abc",
                     "",
                     "1,2",
@@ -559,14 +661,29 @@ class Fuzzer:
                 "sweep",
                 "crossover",
                 "reproduce",
+                "pareto",
+                "size",
                 "bogus",
             ]
         )
         argv = [command] if command != "reproduce" else [command, "--only", "ffn_regimes"]
-        if command not in ("reproduce", "bogus"):
+        if command == "size":
+            argv.append(rng.choice([self._fleet(), self._fleet(), base, "/dev/zero"]))
+        elif command not in ("reproduce", "bogus"):
             argv.append(rng.choice([base, base, base, str(self.dir), "/dev/zero", "nope.toml"]))
         options = {
-            "solve": ["--time-limit", "--arch", "--backend", "--format", "--set", "--debug"],
+            "solve": [
+                "--time-limit",
+                "--arch",
+                "--backend",
+                "--format",
+                "--set",
+                "--debug",
+                "--scheduler",
+                "--workers",
+            ],
+            "pareto": ["--tpot", "--time-limit", "--arch", "--out", "--force", "--set"],
+            "size": ["--time-limit", "--workers", "--out", "--export", "--force", "--scheduler"],
             "evaluate": ["--deployment", "--set", "--format"],
             "validate": ["--set", "--debug"],
             "place": [
@@ -614,7 +731,10 @@ class Fuzzer:
                     ),
                 ]
             elif option == "--out":
-                argv += [option, rng.choice([out, out, existing, str(self.dir), "/dev/null/x"])]
+                argv += [
+                    option,
+                    rng.choice([out, out, existing, str(self.dir), "/dev/null/x", "", "/dev/null"]),
+                ]
             elif option == "--vary":
                 argv += [
                     option,
@@ -633,7 +753,11 @@ class Fuzzer:
             elif option == "--loads":
                 argv += [option, rng.choice(LOAD_SPECS)]
             elif option == "--scheduler":
-                argv += [option, rng.choice(["not a url", "host:port", "http://x y"])]
+                argv += [option, rng.choice(["not a url", "host:port", "http://x y", "garbage"])]
+            elif option == "--tpot":
+                argv += [option, rng.choice(["40:60", "40:60", "60:40", "0:1e400", "a:b", "50"])]
+            elif option == "--export":
+                argv += [option, rng.choice([out, out, "", "/dev/null"])]
             elif option in ("--arch", "--backend", "--format"):
                 argv += [
                     option,
@@ -670,6 +794,14 @@ class Fuzzer:
             argv += ["--workers", "1"]
         if command == "reproduce" and "--out" not in argv:
             argv += ["--out", out]
+        if command == "pareto":  # a short range and a bound: the frontier stays cheap
+            argv += ["--tpot", "40:60"] if "--tpot" not in argv else []
+            argv += ["--time-limit", "10"] if "--time-limit" not in argv else []
+        if command == "size":
+            argv += ["--workers", "1"] if "--workers" not in argv else []
+            argv += ["--time-limit", "10"] if "--time-limit" not in argv else []
+        if command == "solve" and "--scheduler" in argv:
+            argv.insert(2, argv[1])  # the scheduler serves several files
         return argv
 
     def run_command(self) -> None:
@@ -678,10 +810,9 @@ class Fuzzer:
         t.commands += 1
         code, out, err = call(argv)
         t.exit_codes[f"{argv[0]} {code}"] += 1
-        if code not in (0, 1, 2):
-            t.failures.append(f"{' '.join(argv)[:300]}: {code} {err[-300:]}")
-        elif code == 2 and not _clean_error(err, "--debug" in argv):
-            t.failures.append(f"{' '.join(argv)[:300]}: unclean error output {err[:300]!r}")
+        problem = t.judge(code, err, "--debug" in argv)
+        if problem:
+            t.failures.append(f"{' '.join(argv)[:300]}: {problem} {err[-300:]}")
         elif code == 0 and argv[0] == "solve" and "--format" in argv and "json" in argv:
             try:
                 rows = json.loads(out)
@@ -689,13 +820,46 @@ class Fuzzer:
                 return
             problem = check_solve_rows(rows)
             if problem:
+                t.outcomes["insane answer"] += 1
                 t.failures.append(f"{' '.join(argv)[:300]}: {problem}")
 
-    def run(self, files: int, commands: int) -> Totals:
+    # -- the files command lines and the other kinds run on --
+
+    def _base(self) -> str:
+        """The valid scenario command lines run on (written once)."""
+        base = self.dir / "cmd.toml"
+        if not base.exists():
+            self._write("cmd.toml", to_toml(SCENARIO))
+            self._write("models/fuzz-model.toml", to_toml(self.model))
+            self._write("hardware/fuzz-hw.toml", to_toml(self.hardware))
+        return str(base)
+
+    def _fleet(self, table: dict[str, Any] | None = None, name: str = "tiny.toml") -> str:
+        self._base()
+        return str(self._write(name, to_toml(table or copy.deepcopy(FLEET))))
+
+    def run(
+        self, files: int, commands: int, outputs: int = 0, api: int = 0, fleets: int = 0
+    ) -> Totals:
+        """Run the cases in a seeded order, in the scratch directory (so a write to the
+        working directory is seen, and never lands in the checkout). Outputs, API calls and
+        fleet files need `fuzz_shapes.Fuzzer`."""
         start = time.perf_counter()
-        order = ["file"] * files + ["command"] * commands
+        order = (
+            ["file"] * files
+            + ["command"] * commands
+            + ["output"] * outputs
+            + ["api"] * api
+            + ["fleet"] * fleets
+        )
         self.rng.shuffle(order)
-        for kind in order:
-            self.run_file() if kind == "file" else self.run_command()
+        runs = {kind: getattr(self, f"run_{kind}") for kind in set(order)}
+        here = os.getcwd()
+        os.chdir(self.dir)
+        try:
+            for kind in order:
+                runs[kind]()
+        finally:
+            os.chdir(here)
         self.totals.seconds = time.perf_counter() - start
         return self.totals

@@ -94,11 +94,13 @@ def latencies(draw) -> dict[str, float]:
 
 @st.composite
 def workloads(draw) -> Workload:
+    q = draw(st.sampled_from([1.0, 2.0]))
     return Workload(
         tpot_ms=draw(st.floats(15, 200)),
         context_tokens=draw(st.floats(128, 16384)),
-        mtp_acceptance=draw(st.floats(1, 2.5)),
-        tokens_per_step=draw(st.sampled_from([1.0, 2.0])),
+        # at most what a step verifies: q tokens, or two with one draft (checks.py)
+        mtp_acceptance=draw(st.floats(1, max(q, 2.0))),
+        tokens_per_step=q,
         step_gap_ms=draw(st.floats(0, 10)),
         routing=draw(st.sampled_from(["worst-case", "node-limited"])),
         shared_experts=draw(st.sampled_from(["attention", "ffn"])),

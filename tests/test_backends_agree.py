@@ -13,7 +13,7 @@ import os
 
 import numpy as np
 import pytest
-from conftest import SCENARIOS, make_instance
+from conftest import SCENARIOS, SHIPPED_INFEASIBLE, make_instance
 from hypothesis import HealthCheck, given, settings
 from strategies import instances
 
@@ -82,19 +82,11 @@ def _agree(inst: Instance, arch: str, backends=BACKENDS) -> Outcome:
 SHIPPED_SEQUENCES = {"search.sequences_per_gpu": {"min": 1, "max": 1536}}
 
 
-INFEASIBLE = {
-    ("deepseek-v3-h800", "tp"),  # 671 GB of FP8 weights: 85 GB per H800 at TP8 (72 usable)
-    ("kimi-k2-h20", "tp"),  # a trillion parameters on one 8-GPU domain
-    ("qwen3-235b-a22b-h200-one-node", "afd"),  # max_gpus = 8: AFD needs a node per pool
-}
-"""Shipped (scenario, architecture) pairs without a deployment, and why."""
-
-
 @pytest.mark.parametrize("path", SCENARIOS, ids=[p.stem for p in SCENARIOS])
 @pytest.mark.parametrize("arch", ARCHITECTURES)
 def test_shipped_scenarios_agree_with_enumeration(path, arch):
     oracle = _agree(load_instance(path, SHIPPED_SEQUENCES), arch)
-    if (path.stem, arch) in INFEASIBLE:
+    if (path.stem, arch) in SHIPPED_INFEASIBLE:
         assert oracle.deployment is None
         return
     assert oracle.deployment is not None, f"{path.name}: {arch} should be feasible"

@@ -349,9 +349,9 @@ W = "tier=scale_up,ranks=8,tokens=8,hidden=7168"
 D = "kind=deployment,scenario=scenario.toml,deployment=arch=ep;nodes=2;sequences_per_gpu=8"
 BAD = {
     "kind=attention_v2": "kind: 'attention_v2' is not one of",
-    f"{G},time_us=-3": "time_us: -3 is out of range",
-    f"{G},time_us=nan": "time_us: 'nan' is not finite",
-    f"{G.replace('4096', '4096.5')},time_us=3": "n: '4096.5' is not a whole",
+    f"{G},time_us=-3": "time_us = -3 is out of range: must be > 0 and <= 1e+09",
+    f"{G},time_us=nan": "time_us = nan must be finite",
+    f"{G.replace('4096', '4096.5')},time_us=3": "n = 4096.5 must be an integer",
     f"{G.replace(',n=4096', '')},time_us=3": "n: missing",
     G: "give time_us or tflops",
     f"{G},time_us=100,tflops=900": "disagree",

@@ -99,7 +99,7 @@ nodez = 3
     expected = [
         "colour: unknown field",
         "workload[0].demand_tokens_per_s = 10000000000000.0 is out of range: "
-        "must be > 0 and <= 1e+12",
+        "must be > 0 and <= 1e+10",
         "workload[0].tpot_ms = -5",
         "workload[0].speed: unknown field",
         "workload[1].name = 'chat': not unique",
@@ -135,7 +135,7 @@ def test_price_upper_bound_and_empty_lists(tmp_path):
         )
     )
     assert "workload: empty" in found
-    assert "price_per_gpu_hour = 5000.0 is out of range: must be > 0 and <= 1,000" in found
+    assert "price_per_gpu_hour = 5000 is out of range: must be >= 0.0001 and <= 1,000" in found
 
 
 def test_search_is_checked_like_an_instance(tmp_path):

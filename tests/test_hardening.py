@@ -199,7 +199,11 @@ def test_bad_solve_options(tmp_path, capsys, argv, fragment):
         ("arch=ep,nodes=16,nodes=4,sequences_per_gpu=10", "nodes given more than once"),
         ("arch=ep,architecture=afd,nodes=4,sequences_per_gpu=10", "arch given more than once"),
         ("arch=ep,nodes=99999999999999999999,sequences_per_gpu=10", "nodes = 99,999,999"),
-        ("arch=afd,attention_nodes=2,ffn_nodes=2,sequences_per_gpu=1e308", "must be an integer"),
+        (
+            "arch=afd,attention_nodes=2,ffn_nodes=2,sequences_per_gpu=1e308",
+            "= '1e308' is out of range",
+        ),
+        ("arch=afd,attention_nodes=2,ffn_nodes=2,sequences_per_gpu=2.5", "2.5 must be an integer"),
     ],
 )
 def test_bad_deployments(tmp_path, capsys, spec, fragment):

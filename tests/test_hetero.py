@@ -256,7 +256,7 @@ def test_loader_errors_name_file_field_and_fix(tmp_path):
     one = problems(tmp_path, 'attention_hardware = "h20"\n')
     assert "ffn_hardware: missing" in one
     link = problems(tmp_path, 'hardware = "h800"\n', "[link]\ngbps = 0\n")
-    assert "link.gbps = 0.0 is out of range: must be > 0 and <= 100,000" in link
+    assert "link.gbps = 0 is out of range: must be > 0 and <= 100,000" in link
     huge = problems(tmp_path, 'hardware = "h800"\n', "[link]\ngbps = inf\n")
     assert "link.gbps = inf must be finite" in huge
     lists = problems(

@@ -53,7 +53,7 @@ def test_shipped_model_and_hardware_files_validate(capsys, kind):
         ("model = \n", "malformed TOML"),
         (
             _scenario(workload="tpot_ms = -5\ncontext_tokens = 4096"),
-            "workload.tpot_ms = -5.0 is out of range: must be > 0",
+            "workload.tpot_ms = -5 is out of range: must be > 0",
         ),
         (
             _scenario(workload='tpot_ms = "fast"\ncontext_tokens = 4096'),

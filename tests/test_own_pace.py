@@ -9,7 +9,7 @@ import zlib
 
 import numpy as np
 import pytest
-from conftest import INSTANCES, SCENARIOS, make_instance
+from conftest import INSTANCES, SCENARIOS, feasible_pairs, make_instance
 
 from formulations import architectures, pairings
 from formulations.costs import CostModel
@@ -86,8 +86,7 @@ def _own_pace(inst, arch: str, x: dict) -> tuple[np.ndarray, np.ndarray]:
     return value, ok
 
 
-@pytest.mark.parametrize("path", SCENARIOS, ids=[p.stem for p in SCENARIOS])
-@pytest.mark.parametrize("arch", ["afd", "ep"])
+@pytest.mark.parametrize(("path", "arch"), feasible_pairs())
 def test_no_sampled_deployment_beats_the_optimum(path, arch):
     inst = load_instance(path)
     out = optimize(inst, arch)

@@ -366,8 +366,8 @@ def _pool_units(rng: random.Random, g: int, domain: int, hi: int) -> int:
     return rng.randint(1, hi)
 
 
-def _workload(rng: random.Random, shared: str) -> dict[str, Any]:
-    return {
+def _workload(rng: random.Random, shared: str, mdl: dict[str, Any]) -> dict[str, Any]:
+    workload = {
         "tpot_ms": rng.choice((20.0, 50.0, 100.0, rng.uniform(15, 300))),
         "context_tokens": rng.choice((100.0, 4096.0, 32768.0, float(rng.randint(1, 200_000)))),
         "mtp_acceptance": rng.choice((1.0, 1.7, rng.uniform(1, 3))),
@@ -377,6 +377,12 @@ def _workload(rng: random.Random, shared: str) -> dict[str, Any]:
         "routing": rng.choice(("worst-case", "node-limited")),
         "shared_experts": shared,
     }
+    # A step accepts at most what it verifies: q tokens, or 1 + the model's MTP depth (at
+    # least one draft) with q = 1 (solver.io.checks.accepted_tokens_limit).
+    depth = max(1, int(mdl.get("mtp_layers") or 0))
+    top = max(workload["tokens_per_step"], 1.0 + depth)
+    workload["mtp_acceptance"] = min(workload["mtp_acceptance"], top)
+    return workload
 
 
 def random_case(
@@ -385,7 +391,7 @@ def random_case(
     hw = _toml("hardware", hardware)
     mdl = _toml("models", model)
     g = rng.choice((1, 8))
-    workload = _workload(rng, shared)
+    workload = _workload(rng, shared, mdl)
     eps = rng.choice((1.0, 2.0 - rng.random()))  # 1, or in (1, 2]
     n = rng.randint(1, rng.choice((8, 64, 400)))
     redundant = rng.choice((0, 0, rng.randint(1, mdl["num_routed_experts"])))
@@ -547,7 +553,7 @@ def random_tp_case(rng: random.Random, model: str, hardware: str, profile: str) 
     """A TP deployment: t from the allowed sizes, r groups, N_BO in 1..3. `eps` and the
     workload's shared-expert side are drawn too: TP must ignore both (§20.1, C10)."""
     t = rng.choice(tp_sizes(model, hardware))
-    workload = _workload(rng, rng.choice(("attention", "ffn")))
+    workload = _workload(rng, rng.choice(("attention", "ffn")), _toml("models", model))
     eps = rng.choice((1.0, 2.0 - rng.random()))
     n = rng.randint(1, rng.choice((8, 64, 400)))
     groups = rng.choice((1, rng.randint(1, 64)))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import SCENARIOS
+from conftest import SCENARIOS, feasible_pairs
 
 from formulations import sensitivity as sens
 from solver import solve
@@ -18,8 +18,7 @@ def _lp_optimum(inst, d) -> float:
     return float(sol.objective)
 
 
-@pytest.mark.parametrize("path", SCENARIOS, ids=[p.stem for p in SCENARIOS])
-@pytest.mark.parametrize("arch", ["afd", "ep"])
+@pytest.mark.parametrize(("path", "arch"), feasible_pairs())
 def test_shadow_prices_match_finite_differences(path, arch):
     inst = load_instance(path)
     d = optimize(inst, arch).deployment

@@ -251,7 +251,7 @@ def test_resume_refuses_other_set_overrides(
     "vary,message",
     [
         ("workload.tpotms=25,50", "workload.tpotms: unknown field"),
-        ("workload.tpot_ms=-5,50", "workload.tpot_ms = -5.0 is out of range"),
+        ("workload.tpot_ms=-5,50", "workload.tpot_ms = -5 is out of range"),
         ("workload.tpot_ms=fast", "must be a number"),
         ("search.unit_gpus=0,8", "search.unit_gpus = 0 is out of range"),
         ("model.moe_intermediate_size=2048.5", "must be an integer"),

@@ -9,8 +9,10 @@ is written.
 from __future__ import annotations
 
 import os
-import re
 from typing import Any
+
+from solver.errors import InputError
+from solver.io import arguments
 
 DASK_CONNECT_S = 10
 """Seconds to reach the scheduler before giving up."""
@@ -19,6 +21,11 @@ DASK_WORKERS_S = 30
 
 
 def dask_client(scheduler: str) -> Any:
+    """A client of the scheduler at a checked address (`arguments.scheduler`)."""
+    try:
+        arguments.scheduler(scheduler, "--scheduler")
+    except InputError as exc:
+        raise ConnectionError(str(exc)) from None
     try:
         from distributed import Client
     except ImportError:
@@ -52,10 +59,6 @@ def check_dask_workers(client: Any, path: str) -> int:
     return max(1, sum(client.nthreads().values()))
 
 
-SCHEDULER_ADDRESS = re.compile(r"(tcp|tls|ucx|ws|wss|inproc)://[^\s/]+(:\d+)?/?|[\w.-]+:\d+")
-"""What --scheduler accepts: PROTOCOL://HOST[:PORT] or HOST:PORT."""
-
-
 def check_scheduler(scheduler: str, instance_path: str) -> None:
     """Fail fast, before any output is written: a bad address, no Dask, no worker that can
     read the instance.
@@ -63,10 +66,5 @@ def check_scheduler(scheduler: str, instance_path: str) -> None:
     Raises:
         ConnectionError: saying which.
     """
-    if not SCHEDULER_ADDRESS.fullmatch(scheduler):
-        raise ConnectionError(
-            f"--scheduler {scheduler[:60]!r}: expected tcp://HOST:PORT (or tls://, ucx://, "
-            "HOST:PORT)"
-        )
     with dask_client(scheduler) as client:
         check_dask_workers(client, os.path.abspath(instance_path))

@@ -32,6 +32,7 @@ from solver.analysis.dask_pool import check_dask_workers, dask_client
 from solver.analysis.store import ResultStore, file_sha256
 from solver.analysis.sweep_spec import point_key
 from solver.analysis.workers import worker_init
+from solver.io.outputs import replacing
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -446,7 +447,6 @@ def run_points(
         finally:
             bar.close()
         table = store.load_rows()
-    tmp_csv = out / (RESULTS_CSV + ".tmp")
-    table.to_csv(tmp_csv, index=False)
-    os.replace(tmp_csv, out / RESULTS_CSV)  # readers never see a half-written CSV
+    with replacing(out / RESULTS_CSV) as tmp_csv:  # readers never see a half-written CSV
+        table.to_csv(tmp_csv, index=False)
     return table

@@ -15,6 +15,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from formulations import archspec  # noqa: E402
+from solver.io.outputs import save_figure  # noqa: E402
 
 COLOURS = {s.name: s.colour for s in archspec.SPECS.values()}
 MAX_DRAWN = 2000
@@ -66,6 +67,6 @@ def plot_pareto(
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    save_figure(fig, path, dpi=120)
     plt.close(fig)
     return path

@@ -25,6 +25,7 @@ import pandas as pd
 from formulations import architectures, archspec, branches, levels, order, pairings
 from formulations.binding import binding_of
 from formulations.costs import CostModel
+from formulations.deadline import Expired
 from formulations.layouts import layout_eps
 from formulations.metrics import metrics
 from formulations.types import Deployment, Instance
@@ -33,6 +34,8 @@ from solver import levels as scheme
 from solver.backends import make_backend
 from solver.errors import InputError
 from solver.imbalance import imbalance_fn
+from solver.io import numbers
+from solver.io.outputs import check_out_dir, replacing
 from solver.optimize import budget_nonpositive
 from solver.rows import physical_nodes
 
@@ -85,12 +88,14 @@ def walk(ctx: scheme.Context, hi_s: float, lo_s: float, tick: Any = None) -> lis
     """Every step of F with its left end in [lo_s, hi_s], then the best own pace below lo_s."""
     steps: list[Step] = []
     theta = hi_s
-    while theta >= lo_s and ctx.remaining() > 0:
+    while theta >= lo_s:
+        if ctx.remaining() <= 0:
+            raise TimeoutError("the time limit cut the frontier short")
         res = scheme.solve_level(ctx, theta, total=False)
-        if res.choice is None:
-            break
         if not res.proven:
             raise TimeoutError("the time limit cut the frontier short")
+        if res.choice is None:
+            break
         tpot_s, value = _own(ctx, res.choice)
         best = float(res.best or 0.0)
         if steps and math.isclose(best, steps[-1].in_flight, rel_tol=1e-12):
@@ -184,27 +189,35 @@ def _row(inst: Instance, arch: str, step: Step, start: float, end: float) -> dic
     }
 
 
-def parse_range(text: str | tuple[float, float] | None, inst: Instance) -> tuple[float, float]:
-    """`LO:HI` in ms (default: a fifth of the target to four times it)."""
+def parse_range(
+    text: str | tuple[float, float] | list[float] | None, inst: Instance, option: str = "--tpot"
+) -> tuple[float, float]:
+    """`LO:HI` in ms, or (LO, HI) (default: a fifth of the target to four times it)."""
     if text is None:
         target = inst.workload.tpot_ms
         return target / 5, target * 4
-    if isinstance(text, tuple):
-        lo, hi = text
+    usage = f"{option} {numbers.show(text)}: expected LO:HI in ms, e.g. 10:200"
+    if isinstance(text, str):
+        parts: list[Any] = text.split(":")
+        read = numbers.parse
+    elif isinstance(text, (tuple, list)):
+        parts, read = list(text), numbers.convert  # type: ignore[assignment]
     else:
-        parts = text.split(":")
-        try:
-            lo, hi = (float(p) for p in parts)
-        except ValueError:
-            raise InputError([f"--tpot {text!r}: expected LO:HI in ms, e.g. 10:200"]) from None
-    if not (math.isfinite(lo) and math.isfinite(hi) and 0 < lo < hi <= 1e6):
-        raise InputError([f"--tpot {lo:g}:{hi:g}: need 0 < LO < HI <= 1e6 ms"])
+        raise InputError([usage])
+    if len(parts) != 2:
+        raise InputError([usage])
+    ends = [read(p, option)[0] for p in parts]
+    if None in ends:
+        raise InputError([usage + " (finite numbers)"])
+    lo, hi = ends
+    if not 0 < lo < hi <= 1e6:
+        raise InputError([f"{option} {lo:g}:{hi:g}: need 0 < LO < HI <= 1e6 ms"])
     return float(lo), float(hi)
 
 
 def pareto(
     inst: Instance,
-    tpot_ms: tuple[float, float] | str | None = None,
+    tpot_ms: tuple[float, float] | list[float] | str | None = None,
     architectures_: tuple[str, ...] | None = None,
     backend: str | None = None,
     time_limit_s: float | None = None,
@@ -230,17 +243,17 @@ def pareto(
         # Every branch (hardware pairing, unit size) walks its own steps; the frontier is the
         # best over them.
         for i, branch in enumerate(branches.of(inst, arch)):
-            ctx = scheme.Context.of(
-                branches.on(at_hi, branch),
-                architectures.get(arch),
-                imbalance,
-                make_backend(backend or inst.search.backend),
-                deadline,
-            )
             tick = None if progress is None else (lambda t, arch=arch: progress(arch, t * 1e3))
             try:
+                ctx = scheme.Context.of(
+                    branches.on(at_hi, branch),
+                    architectures.get(arch),
+                    imbalance,
+                    make_backend(backend or inst.search.backend),
+                    deadline,
+                )
                 found = walk(ctx, hi_ms * 1e-3, lo_ms * 1e-3, tick)
-            except TimeoutError:
+            except (TimeoutError, Expired):
                 raise InputError(
                     [
                         f"pareto: the time limit ({limit:g} s) cut the {arch} frontier short; "
@@ -254,16 +267,18 @@ def pareto(
     return columns.typed(pd.DataFrame(rows, columns=list(COLUMNS)))
 
 
+OUT_FILES = ("pareto.csv", "pareto.png")
+"""What `pareto --out DIR` writes (checked before the frontier is solved)."""
+
+
 def write(df: pd.DataFrame, out_dir: Path, target_ms: float, force: bool = False) -> list[Path]:
     """`pareto.csv` and `pareto.png` in `out_dir` (refuses to overwrite unless `force`)."""
     from solver.analysis.frontier_plot import plot_pareto
 
-    out_dir.mkdir(parents=True, exist_ok=True)
-    paths = [out_dir / "pareto.csv", out_dir / "pareto.png"]
-    existing = [p for p in paths if p.exists()]
-    if existing and not force:
-        raise InputError([f"{p}: exists; pass --force to overwrite" for p in existing])
-    df.to_csv(paths[0], index=False, float_format="%.10g")
+    out = check_out_dir(out_dir, "--out", OUT_FILES, force)
+    paths = [out / name for name in OUT_FILES]
+    with replacing(paths[0]) as tmp:
+        df.to_csv(tmp, index=False, float_format="%.10g")
     plot_pareto(df, paths[1], target_ms, winner_changes(df))
     return paths
 

@@ -33,6 +33,7 @@ from matplotlib.ticker import FuncFormatter  # noqa: E402
 
 from formulations import archspec  # noqa: E402
 from solver.analysis.crossover import winner  # noqa: E402
+from solver.io.outputs import save_figure as save_png  # noqa: E402
 
 if TYPE_CHECKING:
     from solver.analysis.sweep import Vary
@@ -115,7 +116,7 @@ def _index(rows: pd.DataFrame, keys: Sequence[str]) -> dict[tuple[Any, ...], Row
 
 def save_figure(fig: Any, path: Path) -> Path:
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    save_png(fig, path, dpi=110)
     plt.close(fig)
     return path
 

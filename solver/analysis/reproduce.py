@@ -25,7 +25,7 @@ from formulations.costs import CostModel
 from formulations.types import Instance
 from solver.errors import InputError
 from solver.io.loader import SHIPPED, load_instance
-from solver.io.outputs import check_out_dir
+from solver.io.outputs import check_out_dir, replacing
 
 STANDARD_INSTANCE = SHIPPED / "deepseek-v3-h800.toml"
 FFN_NODES = list(range(1, 65))
@@ -69,7 +69,8 @@ def standard_instance(model: str = "deepseek-v3", hardware: str = "h800") -> Ins
 
 def _write_csv(df: pd.DataFrame, path: Path) -> Path:
     # Fixed float format: reruns write byte-identical files (diffable results).
-    df.to_csv(path, index=False, float_format="%.10g")
+    with replacing(path) as tmp:
+        df.to_csv(tmp, index=False, float_format="%.10g")
     return path
 
 

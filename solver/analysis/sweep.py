@@ -36,7 +36,7 @@ from solver.analysis.sweep_spec import Value, build_points, parse_vary
 from solver.errors import InputError
 from solver.io import limits
 from solver.io.loader import load_instance
-from solver.io.outputs import check_out_dir, remove_outputs
+from solver.io.outputs import check_out_dir, given_path, remove_outputs, replacing
 
 # A bad value in a 2,000-point sweep should not print 2,000 lines.
 MAX_PROBLEMS_SHOWN = 12
@@ -242,7 +242,8 @@ def prepare_out(
         raise InputError(
             ["--resume and --force: give one (continue the stored sweep, or replace it)"]
         )
-    check_out_dir(out, "--out", [], force=True)  # a writable directory
+    # A writable directory, and no link or device where any output (the store included) goes.
+    check_out_dir(out, "--out", outputs, force=True)
     try:
         stored = 0
         if not force and (out / STORE_NAME).exists():
@@ -308,9 +309,8 @@ def _whole_counts(table: pd.DataFrame, out: Path) -> pd.DataFrame:
     if not present:
         return table
     table = table.astype(present)
-    tmp = out / "results.csv.tmp"
-    table.to_csv(tmp, index=False)
-    os.replace(tmp, out / "results.csv")
+    with replacing(out / "results.csv") as tmp:
+        table.to_csv(tmp, index=False)
     return table
 
 
@@ -363,7 +363,7 @@ def run_sweep(
             check_scheduler(scheduler, path)
         except ConnectionError as exc:
             raise InputError([str(exc)]) from None
-    out = Path(out_dir) if out_dir is not None else default_out_dir(path)
+    out = given_path(out_dir, "--out") if out_dir is not None else default_out_dir(path)
     outputs = [*STORE_FILES, *(plot_files(parsed, not one_at_a_time) if make_plots else [])]
     prepare_out(out, outputs, parameters(path, parsed, one_at_a_time, set_overrides), resume, force)
     try:

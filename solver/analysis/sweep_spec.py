@@ -14,6 +14,8 @@ import re
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from solver.io import numbers
+
 SECTIONS = ("model", "hardware", "workload", "search", "link")
 
 # Guards against a typo such as `0:1e9:1` silently building a billion points.
@@ -50,7 +52,7 @@ def parse_value(text: str) -> Value:
     """Turn one list item into an int, a float or (if not a number) a string."""
     text = text.strip()
     if _INT.match(text):
-        return int(text)
+        return numbers.integer_text(text)
     if _NUMBER.match(text):
         return float(text)
     return text
@@ -107,9 +109,9 @@ def _parse_log(spec: str) -> list[Value]:
         )
     start = float(_decimal(parts[1], "start", spec))
     stop = float(_decimal(parts[2], "stop", spec))
-    if not _INT.match(parts[3].strip()):
-        raise ValueError(f"bad --vary spec {spec!r}: COUNT {parts[3]!r} must be an integer")
-    count = int(parts[3])
+    count, problem = numbers.parse(parts[3], "COUNT", integer=True)
+    if problem:
+        raise ValueError(f"bad --vary spec {spec!r}: {problem}")
     if start <= 0 or stop <= 0:
         raise ValueError(f"bad --vary spec {spec!r}: log ranges need START > 0 and STOP > 0")
     if count < 2:

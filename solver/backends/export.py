@@ -116,11 +116,13 @@ def write_program(
         file_stem: the files' name without suffix (see `stem`).
         force: overwrite existing files; with False an existing file raises FileExistsError.
     """
+    from solver.io.outputs import entry_kind, replacing
+
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / f"{file_stem}{suffix}" for suffix in SUFFIXES]
     if not force:
-        existing = [p for p in paths if p.exists()]
+        existing = [p for p in paths if entry_kind(p) != "absent"]
         if existing:
             raise FileExistsError(", ".join(str(p) for p in existing))
     full = dataclasses.replace(
@@ -129,10 +131,23 @@ def write_program(
     var_names = _legal((v.name for v in full.variables), "x")
     con_names = _legal((c.name for c in full.constraints), "c")
     lp = _to_pulp(full, var_names, con_names)
-    lp.writeLP(str(paths[0]))
-    lp.writeMPS(str(paths[1]), with_objsense=True)
-    _objsense_after_name(paths[1])
+    # Through a temporary file renamed into place: never written through a link.
+    with replacing(paths[0]) as tmp:
+        lp.writeLP(str(tmp))
+    with replacing(paths[1]) as tmp:
+        lp.writeMPS(str(tmp), with_objsense=True)
+        _objsense_after_name(tmp)
     return paths
+
+
+def existing_programs(directory: str | Path, file_stem: str) -> list[Path]:
+    """Files an export of `file_stem` would replace: `<directory>/<file_stem>.*.lp|.mps`."""
+    out = Path(directory)
+    if not out.is_dir():
+        return []
+    return sorted(
+        p for p in out.iterdir() if p.name.startswith(f"{file_stem}.") and p.suffix in SUFFIXES
+    )
 
 
 def export_solve_program(

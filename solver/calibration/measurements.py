@@ -22,13 +22,13 @@ Every problem in the file is reported at once, each as `FILE:LINE: field: what i
 from __future__ import annotations
 
 import csv
-import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from solver.errors import InputError
+from solver.io import numbers
 from solver.io.files import read_text
 
 KINDS = ("deployment", "grouped_gemm", "attention", "dispatch", "combine")
@@ -114,20 +114,11 @@ class Row:
 
 
 def _number(text: str, name: str) -> tuple[float | None, str | None]:
+    """A cell through the one number conversion (`solver.io.numbers`)."""
     lo, hi, whole = RANGES[name]
-    shown = text if len(text) <= 30 else f"{text[:25]}... ({len(text):,} chars)"
-    allowed = f"a whole number in [{lo:g}, {hi:g}]" if whole else f"a number in ({lo:g}, {hi:g}]"
-    try:
-        value = float(text)  # any number of digits: a huge one becomes inf, never an error
-    except ValueError:
-        return None, f"{shown!r} is not a number (allowed {allowed})"
-    if math.isnan(value) or text.lower().lstrip("+-") in ("inf", "infinity"):
-        return None, f"{shown!r} is not finite (allowed {allowed})"
-    if not math.isfinite(value) or (value < lo if whole else value <= lo) or value > hi:
-        return None, f"{shown} is out of range (allowed {allowed})"
-    if whole and not value.is_integer():
-        return None, f"{shown!r} is not a whole number (allowed {allowed})"
-    return value, None
+    bounds = numbers.Bounds(ge=lo, le=hi) if whole else numbers.Bounds(gt=lo, le=hi)
+    value, problem = numbers.parse(text, name, integer=whole, bounds=bounds)
+    return (None, problem) if problem else (float(value), None)
 
 
 def _check_row(cells: dict[str, str], where: str, problems: list[str]) -> Row | None:
@@ -157,7 +148,7 @@ def _check_row(cells: dict[str, str], where: str, problems: list[str]) -> Row | 
         elif name != "kind":
             value, problem = _number(text, name)
             if problem:
-                problems.append(f"{where}: {name}: {problem}")
+                problems.append(f"{where}: {problem}")
             else:
                 values[name] = float(value)  # type: ignore[arg-type]
     if kind == "deployment" and not {"tokens_per_s_per_gpu", "tpot_ms"} & set(cells_given(cells)):

@@ -17,7 +17,7 @@ import pandas as pd
 from solver import exit_codes, report
 from solver.cli import options
 from solver.errors import InputError
-from solver.io import limits
+from solver.io import limits, numbers
 from solver.io.loader import parse_assignments
 
 
@@ -47,6 +47,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from solver.analysis.sweep import run_sweep
 
     options.workers(args.workers)
+    options.scheduler(args.scheduler)
     try:
         result = run_sweep(
             args.file,
@@ -113,19 +114,8 @@ def register_sweep(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="vary each key alone around the instance's values instead of the full grid",
     )
-    p.add_argument(
-        "--workers",
-        type=int,
-        default=None,
-        metavar="N",
-        help="local worker processes (default: all CPUs; 1 runs in this process)",
-    )
-    p.add_argument(
-        "--scheduler",
-        default=None,
-        metavar="tcp://HOST:PORT",
-        help="run the points on this Dask scheduler's workers instead of local processes",
-    )
+    options.add_workers(p)
+    options.add_scheduler(p)
     p.add_argument(
         "--out",
         default=None,
@@ -159,13 +149,10 @@ def _interval(text: str) -> tuple[str, float, float]:
     shown = text if len(text) <= 60 else f"{text[:55]}..."
     if not sep or len(parts) != 2:
         raise InputError([f"--vary {shown!r}: expected KEY=LO:HI, e.g. hardware.hbm_gb=40:80"])
-    try:
-        lo, hi = float(parts[0]), float(parts[1])
-    except ValueError:
-        raise InputError([f"--vary {shown!r}: LO and HI must be numbers"]) from None
-    if not (math.isfinite(lo) and math.isfinite(hi)):
-        raise InputError([f"--vary {shown!r}: LO and HI must be finite"])
-    return key.strip(), lo, hi
+    ends = [numbers.parse(p, "")[0] for p in parts]
+    if None in ends:
+        raise InputError([f"--vary {shown!r}: LO and HI must be finite numbers"])
+    return key.strip(), float(ends[0]), float(ends[1])
 
 
 def _crossover_options(lo: float, hi: float, tol: float | None, grid: int) -> None:

@@ -7,7 +7,7 @@ import argparse
 from formulations.types import ARCHITECTURES, BACKENDS
 from solver import report
 from solver.errors import InputError
-from solver.io import checks, limits
+from solver.io import arguments, checks, limits
 
 # ---- shared options ----------------------------------------------------------------------
 
@@ -54,14 +54,14 @@ def add_arch(p: argparse.ArgumentParser) -> None:
     )
 
 
-def add_time_limit(p: argparse.ArgumentParser) -> None:
+def add_time_limit(
+    p: argparse.ArgumentParser,
+    what: str = "wall-time limit of the whole command in seconds, shared by its solves",
+    default: str = "the instance's search.time_limit_s",
+) -> None:
+    """--time-limit S, checked by `time_limit` (finite, > 0, at most a day) in every command."""
     p.add_argument(
-        "--time-limit",
-        type=float,
-        default=None,
-        metavar="S",
-        help="wall-time limit of the whole command in seconds, shared by its solves "
-        "(default: the instance's search.time_limit_s)",
+        "--time-limit", type=float, default=None, metavar="S", help=f"{what} (default: {default})"
     )
 
 
@@ -76,16 +76,8 @@ def add_breakdown(p: argparse.ArgumentParser) -> None:
 
 
 def archs(text: str | None) -> list[str] | None:
-    if text is None:
-        return None
-    archs = [a.strip().lower() for a in text.split(",") if a.strip()]
-    bad = [a for a in archs if a not in ARCHITECTURES]
-    if bad or not archs:
-        raise InputError([f"--arch {text[:60]!r}: choose from {', '.join(ARCHITECTURES)}"])
-    dupes = sorted({a for a in archs if archs.count(a) > 1})
-    if dupes:
-        raise InputError([f"--arch {text!r}: {', '.join(dupes)} given more than once"])
-    return archs
+    """--arch afd,ep: the architectures, each once (`solver.io.arguments`, as the API)."""
+    return arguments.architectures_text(text, "--arch")
 
 
 def add_debug(p: argparse.ArgumentParser) -> None:
@@ -112,21 +104,21 @@ def search_bound(name: str) -> float:
 
 def time_limit(value: float | None, option: str = "--time-limit") -> float | None:
     """A time limit in seconds: finite, > 0 and at most search.time_limit_s's bound."""
-    problems = checks.check_time_limit(value, option)
-    if problems:
-        raise InputError(problems)
-    return value
+    return arguments.time_limit(value, option)
 
 
 def count(value: int | None, option: str, lo: int, hi: int) -> int | None:
     """An integer option in [lo, hi] (None stays None: the option was not given)."""
-    if value is not None and not lo <= value <= hi:
-        raise InputError([f"{option} {value}: must be in [{lo:,}, {hi:,}]"])
-    return value
+    return arguments.count(value, option, lo, hi)
 
 
 def workers(value: int | None, option: str = "--workers") -> int | None:
-    return count(value, option, 1, limits.MAX_WORKERS)
+    return arguments.workers(value, option)
+
+
+def scheduler(value: str | None, option: str = "--scheduler") -> str | None:
+    """A Dask scheduler address (checked before any client is made)."""
+    return arguments.scheduler(value, option)
 
 
 def deployment_spec(spec: str, option: str = "--deployment") -> None:
@@ -136,13 +128,17 @@ def deployment_spec(spec: str, option: str = "--deployment") -> None:
         raise InputError(problems)
 
 
-def add_workers(p: argparse.ArgumentParser) -> None:
+def add_workers(
+    p: argparse.ArgumentParser,
+    what: str = "local worker processes (default: all CPUs; 1 runs in this process)",
+) -> None:
+    """--workers N, checked by `workers` (1 to MAX_WORKERS) in every command."""
     p.add_argument(
         "--workers",
         type=int,
         default=None,
         metavar="N",
-        help="local worker processes (default: all CPUs; 1 runs in this process)",
+        help=f"{what}; at most {limits.MAX_WORKERS}",
     )
 
 
@@ -153,6 +149,11 @@ def add_scheduler(p: argparse.ArgumentParser) -> None:
         metavar="tcp://HOST:PORT",
         help="run on this Dask scheduler's workers instead of local processes",
     )
+
+
+def add_out_dir(p: argparse.ArgumentParser, what: str) -> None:
+    """--out DIR (an empty path is refused, not taken as the current directory)."""
+    p.add_argument("--out", default=None, metavar="DIR", help=what)
 
 
 def add_export(p: argparse.ArgumentParser) -> None:

@@ -18,6 +18,8 @@ def cmd_pareto(args: argparse.Namespace) -> int:
     from solver.analysis import pareto
     from solver.api import as_instance
 
+    time_limit_s = options.time_limit(args.time_limit)
+    archs = options.archs(args.arch)
     report_path = None
     if args.report is not None:
         from solver.io.outputs import check_out_file
@@ -25,15 +27,21 @@ def cmd_pareto(args: argparse.Namespace) -> int:
         if not str(args.report).lower().endswith((".html", ".htm")):
             raise InputError([f"--report {args.report}: name an .html file"])
         report_path = check_out_file(args.report, "--report", args.force)
+    if args.out is not None:  # before solving: a bad or occupied directory costs nothing
+        from solver.io.outputs import check_out_dir
+
+        check_out_dir(args.out, "--out", pareto.OUT_FILES, args.force)
+    elif args.force and report_path is None:
+        raise InputError(["--force: goes with --out DIR or --report FILE.html"])
     inst = as_instance(args.file, parse_assignments(args.set))
     bar = _progress(args.tpot, inst)
     try:
         df = pareto.pareto(
             inst,
             args.tpot,
-            tuple(options.archs(args.arch) or inst.search.architectures),
+            tuple(archs or inst.search.architectures),
             args.backend,
-            args.time_limit,
+            time_limit_s,
             progress=None if bar is None else bar.at,
         )
     finally:
@@ -49,7 +57,7 @@ def cmd_pareto(args: argparse.Namespace) -> int:
         with replacing(report_path) as tmp:
             tmp.write_text(report_html.pareto_page(inst, df, command), encoding="utf-8")
         print(f"wrote {report_path}", file=sys.stderr)
-    if args.out:
+    if args.out is not None:
         written = pareto.write(df, Path(args.out), inst.workload.tpot_ms, args.force)
         if args.format == "table":
             print("written: " + ", ".join(str(p) for p in written))
@@ -124,7 +132,7 @@ def register_pareto(sub: argparse._SubParsersAction) -> None:
     for add in (options.add_arch, options.add_backend, options.add_format, options.add_set):
         add(p)
     options.add_time_limit(p)
-    p.add_argument("--out", default=None, metavar="DIR", help="write pareto.csv and pareto.png")
+    options.add_out_dir(p, "write pareto.csv and pareto.png")
     p.add_argument(
         "--report",
         default=None,

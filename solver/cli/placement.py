@@ -12,7 +12,7 @@ from formulations.types import PROGRAM_BACKENDS
 from solver import report
 from solver.cli import options
 from solver.errors import InputError
-from solver.io import limits
+from solver.io import limits, numbers
 from solver.io.loader import parse_assignments
 from solver.io.outputs import check_out_file, replacing
 
@@ -23,20 +23,23 @@ MAX_OPTION_VALUES = 100
 def _floats(text: str, option: str, lo: float, hi: float) -> tuple[float, ...]:
     """Comma-separated finite numbers in [lo, hi], no value twice."""
     shown = text if len(text) <= 60 else f"{text[:55]}..."
-    try:
-        values = tuple(float(v) for v in text.split(",") if v.strip())
-    except ValueError:
-        raise InputError([f"{option} {shown!r}: expected comma-separated numbers"]) from None
+    items = [v.strip() for v in text.split(",") if v.strip()]
+    bounds = numbers.Bounds(ge=lo, le=hi)
+    values = []
+    for item in items:
+        value, problem = numbers.parse(item, option, bounds=bounds)
+        if problem and "must be a number" in problem:
+            raise InputError([f"{option} {shown!r}: expected comma-separated numbers"])
+        if problem:  # NaN, an infinity, any size beyond the range
+            raise InputError([f"{option} {item[:30]}: each value must be in [{lo:g}, {hi:g}]"])
+        values.append(float(value))
     if not values:
         raise InputError([f"{option}: give at least one value"])
     if len(values) > MAX_OPTION_VALUES:
         raise InputError([f"{option}: {len(values)} values; at most {MAX_OPTION_VALUES}"])
-    bad = [v for v in values if not (math.isfinite(v) and lo <= v <= hi)]
-    if bad:
-        raise InputError([f"{option} {bad[0]:g}: each value must be in [{lo:g}, {hi:g}]"])
     if len(set(values)) != len(values):
         raise InputError([f"{option} {shown!r}: a value is given twice"])
-    return values
+    return tuple(values)
 
 
 def default_ranks(experts: int, slots_per_rank: int, unit_gpus: int) -> int:
@@ -99,7 +102,7 @@ def cmd_place(args: argparse.Namespace) -> int:
     if engine_format:
         slots = experts // ranks  # every rank holds the same number of physical experts
     limits.check_placement_size(ranks, experts, "place")
-    out = check_out_file(args.out, "--out", args.force) if args.out else None
+    out = check_out_file(args.out, "--out", args.force) if args.out is not None else None
     summary, placement = place_layers(
         loads,
         ranks,
@@ -241,20 +244,8 @@ def register_place(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="placement program backend (default: highs)",
     )
-    p.add_argument(
-        "--time-limit",
-        type=float,
-        default=None,
-        metavar="S",
-        help="time limit per layer in seconds (default: 2)",
-    )
-    p.add_argument(
-        "--workers",
-        type=int,
-        default=None,
-        metavar="N",
-        help="parallel processes over layers (default: all cores)",
-    )
+    options.add_time_limit(p, "time limit per layer in seconds", "2")
+    options.add_workers(p, "parallel processes over layers (default: all cores)")
     p.add_argument(
         "--out", metavar="CSV", help="write the placement: layer,rank,expert,replica_share"
     )

@@ -11,29 +11,55 @@ from solver.errors import InputError
 
 
 def cmd_size(args: argparse.Namespace) -> int:
-    from solver.sizing.output import render, write_outputs
+    from solver.backends.export import SUFFIXES, stem
+    from solver.io.outputs import check_out_dir
+    from solver.sizing.output import FILES, render, write_outputs
     from solver.sizing.size import size
 
-    if args.workers is not None and args.workers < 1:
-        raise InputError([f"--workers {args.workers}: must be at least 1"])
+    workers = options.workers(args.workers)
+    time_limit_s = options.time_limit(args.time_limit)
+    options.scheduler(args.scheduler)
+    program = None
+    # Output paths before any solving: a bad or occupied directory costs nothing.
+    if args.out is not None:
+        check_out_dir(args.out, "--out", FILES, args.force)
+    if args.export is not None:
+        program = f"{stem(fleet_name(args.fleet), 'fleet')}"
+        check_out_dir(args.export, "--export", [f"{program}{s}" for s in SUFFIXES], args.force)
+    if args.force and args.out is None and args.export is None:
+        raise InputError(["--force: goes with --out DIR or --export DIR"])
     result = size(
         args.fleet,
-        workers=args.workers,
+        workers=workers,
         scheduler=args.scheduler,
         backend=args.backend,
-        time_limit_s=args.time_limit,
+        time_limit_s=time_limit_s,
         progress=None,
     )
     print(render(result, args.format))
-    if args.out:
+    if args.out is not None:
         paths = write_outputs(result, args.out, force=args.force)
         print(f"wrote {', '.join(str(p) for p in paths)}", file=sys.stderr)
-    if args.export and result.program is not None:
-        from solver.backends.export import stem, write_program
+    if args.export is not None and result.program is not None:
+        from solver.backends.export import write_program
 
         paths = write_program(result.program, args.export, stem(result.fleet.name, "fleet"))
         print(f"wrote {', '.join(str(p) for p in paths)}", file=sys.stderr)
     return 0
+
+
+def fleet_name(path: str) -> str:
+    """The fleet's `name` (what its exported program is named after), or the file's stem
+    when the file cannot say (its own errors are reported when it is loaded)."""
+    from pathlib import Path
+
+    from solver.io.files import read_toml
+
+    try:
+        name = read_toml(path).get("name")
+    except InputError:
+        name = None
+    return name if isinstance(name, str) else Path(path).stem
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -57,17 +83,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="backend of the fleet program (default: highs); the deployments use the "
         "fleet's search.backend",
     )
-    p.add_argument(
-        "--time-limit",
-        type=float,
-        default=None,
-        metavar="S",
-        help="time limit of each fleet program solve in seconds (default: the fleet's "
-        "search.time_limit_s, else 60)",
+    options.add_time_limit(
+        p,
+        "wall-time limit of the whole sizing in seconds: the frontier solves (each also within "
+        "the fleet's search.time_limit_s) and the fleet programs share it",
+        "one hour",
     )
-    p.add_argument(
-        "--out", default=None, metavar="DIR", help="write plan.csv, hardware.csv and plan.png"
-    )
-    p.add_argument("--force", action="store_true", help="overwrite existing files in --out DIR")
+    options.add_out_dir(p, "write plan.csv, hardware.csv and plan.png")
+    options.add_force(p, "plan.csv, hardware.csv, plan.png in --out and programs in --export")
     options.add_export(p)
     p.set_defaults(handler=cmd_size)

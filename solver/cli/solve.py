@@ -29,6 +29,7 @@ def cmd_solve(args: argparse.Namespace) -> int:
     archs = options.archs(args.arch)
     time_limit_s = options.time_limit(args.time_limit)
     workers = options.workers(args.workers)
+    options.scheduler(args.scheduler)
     if args.uncertainty is not None:
         return _solve_uncertainty(args, archs, time_limit_s, workers)
     for flag, given in (("--seed", args.seed is not None), ("--resume", args.resume)):
@@ -36,14 +37,19 @@ def cmd_solve(args: argparse.Namespace) -> int:
             raise InputError([f"{flag}: goes with --uncertainty N"])
     launch_dir = _launch_out(args)
     report_path = _report_out(args)
-    if launch_dir is None and (args.out is not None or (args.force and report_path is None)):
+    alone = report_path is None and args.export is None
+    if launch_dir is None and (args.out is not None or (args.force and alone)):
         raise InputError(
-            ["--out/--force: go with --uncertainty N or --launch ENGINE "
+            ["--out/--force: go with --uncertainty N, --launch ENGINE, --report or --export "
              "(use --export DIR for programs)"]
         )  # fmt: skip
     if len(args.files) > 1:
         return _solve_many(args, archs, time_limit_s, workers)
     inst = as_instance(args.files[0], parse_assignments(args.set))
+    if args.export is not None:  # before any solving: a bad or occupied directory costs nothing
+        from solver.api import check_export, export_stem
+
+        check_export(args.export, [export_stem(inst)], args.force)
     status = _LevelStatus() if sys.stderr.isatty() else None
     try:
         df = solve(
@@ -54,6 +60,7 @@ def cmd_solve(args: argparse.Namespace) -> int:
             shadow_prices=args.shadow_prices or report_path is not None,
             breakdown=args.breakdown or report_path is not None,
             export=args.export,
+            force=args.force,
             progress=None if status is None else status.at,
         )
     finally:
@@ -245,6 +252,7 @@ def _solve_many(
         time_limit_s=time_limit_s,
         shadow_prices=args.shadow_prices,
         export=args.export,
+        force=args.force,
     )
     if args.format != "table":
         print(report.render(df, args.format, with_verdict=False))
@@ -393,7 +401,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="TPOT range of the report's frontier in ms (default: a fifth of the target to "
         "four times it)",
     )
-    options.add_force(p, "an earlier --uncertainty run, launch files in --out DIR, --report")
+    options.add_force(
+        p,
+        "an earlier --uncertainty run, launch files in --out DIR, --report, and programs an "
+        "earlier --export wrote for the same instance",
+    )
     p.set_defaults(handler=cmd_solve)
 
     p = sub.add_parser("evaluate", help="metrics of one fixed deployment (SLO not enforced)")

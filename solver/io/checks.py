@@ -14,7 +14,7 @@ from typing import Any
 
 from formulations import archspec
 from formulations.types import ARCHITECTURES, Search
-from solver.io import limits
+from solver.io import limits, numbers
 from solver.io.schema import Unjudged
 
 Rule = Callable[[Any], list[str]]
@@ -231,6 +231,41 @@ def check_workload_search(w: Any, s: Any) -> list[str]:
     return run([_objective_needs], (w, s))
 
 
+# ---- model and workload ----
+
+
+def accepted_tokens_limit(model: Any, workload: Any) -> tuple[float, int]:
+    """(most tokens a decode step can accept per sequence, draft tokens behind it).
+
+    A step verifies 1 + d tokens of a sequence and accepts at most those. With
+    `tokens_per_step` q > 1 the workload counts its drafts, d = q - 1. With q = 1 (the
+    paper's bound: one computed token per step, the drafts' compute left out) the drafts
+    come from the model's multi-token-prediction modules, one per MTP layer, and at least
+    one (an external draft head), as the shipped scenarios accept 1.7 tokens with q = 1.
+    """
+    depth = max(1, int(getattr(model, "mtp_layers", None) or 0))
+    drafts = max(int(math.ceil(workload.tokens_per_step)) - 1, depth)
+    return max(float(workload.tokens_per_step), 1.0 + depth), drafts
+
+
+def _acceptance(pair: Any) -> list[str]:
+    m, w = pair
+    top, drafts = accepted_tokens_limit(m, w)
+    if w.mtp_acceptance > top * (1 + 1e-12):
+        return [
+            f"workload.mtp_acceptance = {w.mtp_acceptance:g} accepts more tokens per step than "
+            f"a step verifies: at most {top:g} (1 + {drafts} draft token(s): tokens_per_step = "
+            f"{w.tokens_per_step:g}, model.mtp_layers = {getattr(m, 'mtp_layers', None)}); "
+            "count the draft tokens in workload.tokens_per_step"
+        ]
+    return []
+
+
+def check_model_workload(m: Any, w: Any) -> list[str]:
+    """Rules that read the model and the workload together."""
+    return run([_acceptance], (m, w))
+
+
 # ---- options given as text (the CLI, and the API's deployment specs) ----
 
 
@@ -240,13 +275,15 @@ def search_bound(name: str) -> float:
     return float(meta["le"])
 
 
-def check_time_limit(value: float | None, where: str = "time_limit_s") -> list[str]:
-    """A time limit in seconds must be finite, > 0 and within search.time_limit_s's bound."""
+def check_time_limit(value: Any, where: str = "time_limit_s") -> list[str]:
+    """A time limit in seconds must be a finite number > 0 and within search.time_limit_s's
+    bound (the same words for an option and an API argument)."""
     if value is None:
         return []
     top = search_bound("time_limit_s")
-    if not (math.isfinite(value) and 0 < value <= top):
-        return [f"{where} {value:g}: must be a number of seconds in (0, {top:,g}]"]
+    _, problem = numbers.convert(value, where, bounds=numbers.Bounds(gt=0, le=top))
+    if problem:
+        return [f"{where} {numbers.show(value)}: must be a number of seconds in (0, {top:,g}]"]
     return []
 
 
@@ -264,9 +301,23 @@ DEPLOYMENT_BOUNDS = {
 _ALIASES = {"architecture": "arch"}
 
 
-def check_deployment_spec(spec: str, where: str = "--deployment") -> list[str]:
-    """A `key=value,...` deployment: no key twice, every count within its search bound.
-    (Unknown keys and non-integers are the deployment parser's to name.)"""
+def check_deployment_spec(spec: str | dict[str, Any], where: str = "--deployment") -> list[str]:
+    """A `key=value,...` deployment (or its fields as a dict): no key twice, every count
+    within its search bound. (Unknown keys and non-integers are the deployment parser's.)"""
+    if isinstance(spec, dict):
+        problems = []
+        for key, value in spec.items():
+            if not isinstance(key, str):
+                problems.append(f"{where}: key {numbers.show(key)} must be a string")
+                continue
+            field = DEPLOYMENT_BOUNDS.get(key)
+            number, problem = numbers.convert(value, f"{where}: {key}", integer=True)
+            if field is not None and problem is None and number > (top := search_bound(field)):
+                problems.append(
+                    f"{where}: {key} = {numbers.show(value)} is out of range: must be "
+                    f"<= {int(top):,}"
+                )
+        return problems
     parts = [p.strip() for p in spec.split(",") if p.strip()]
     keys = [_ALIASES.get(k, k) for k in (p.partition("=")[0].strip() for p in parts)]
     dupes = sorted({k for k in keys if keys.count(k) > 1})
@@ -276,11 +327,9 @@ def check_deployment_spec(spec: str, where: str = "--deployment") -> list[str]:
         field = DEPLOYMENT_BOUNDS.get(key)
         if field is None:
             continue
-        try:
-            number = int(value)
-        except ValueError:
-            continue
-        top = int(search_bound(field))
-        if number > top:
-            problems.append(f"{where}: {key} = {number:,} is out of range: must be <= {top:,}")
+        number, problem = numbers.parse(value, f"{where}: {key}", integer=True)
+        if problem is None and number > (top := int(search_bound(field))):
+            digits = value.lstrip("+").isdigit() and len(value) <= 40
+            shown = f"{number:,}" if digits else numbers.show(value)
+            problems.append(f"{where}: {key} = {shown} is out of range: must be <= {top:,}")
     return problems

@@ -7,6 +7,8 @@ from typing import Any
 from formulations import archspec, pairings
 from formulations.types import ARCHITECTURES, Deployment, Hardware, Instance
 from solver.errors import InputError
+from solver.io import numbers
+from solver.io.numbers import show
 
 DEPLOYMENT_KEYS = {
     "arch": str,
@@ -49,18 +51,64 @@ def _fields(spec: str | dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
 
 
 def _integer(key: str, value: Any, problems: list[str]) -> int | None:
-    try:
-        number = int(value)
-    except (TypeError, ValueError, OverflowError):
-        problems.append(f"--deployment: {key} = {value!r} must be an integer")
+    """A count from spec text or a dict value, through the one number conversion."""
+    bounds = numbers.Bounds(ge=0 if key == "redundant_experts" else 1, le=MAX_COUNT)
+    where = f"--deployment: {key}"
+    if isinstance(value, str):
+        number, problem = numbers.parse(value, where, integer=True, bounds=bounds)
+    else:
+        number, problem = numbers.convert(value, where, integer=True, bounds=bounds)
+    if problem:
+        problems.append(problem)
         return None
-    floor = 0 if key == "redundant_experts" else 1
-    if not floor <= number <= MAX_COUNT:
-        problems.append(
-            f"--deployment: {key} = {value} is out of range: must be in [{floor}, {MAX_COUNT}]"
-        )
-        return None
-    return number
+    return int(number)
+
+
+POOLS = {s.name: tuple(p.name for p in s.pools) for s in archspec.SPECS.values()}
+"""The pools of each architecture's `Deployment.nodes`, in order, and their spec keys."""
+POOL_KEYS = {p.name: p.column for s in archspec.SPECS.values() for p in s.pools}
+
+
+def spec_of(d: Any, unit_gpus: int) -> dict[str, Any]:
+    """A `Deployment` object as the spec fields `parse_deployment` takes, so an object is
+    validated exactly like a `--deployment` string (its shape here, its values there).
+
+    Args:
+        unit_gpus: the instance's search.unit_gpus (a deployment may not size its own unit).
+    """
+    where = "deployment"
+    arch = getattr(d, "architecture", None)
+    if arch not in POOLS:
+        raise InputError([f"{where}.architecture = {show(arch)}: one of {', '.join(POOLS)}"])
+    nodes = getattr(d, "nodes", None)
+    pools = POOLS[arch]
+    shape_ok = (
+        isinstance(nodes, tuple | list)
+        and len(nodes) == len(pools)
+        and all(isinstance(p, tuple | list) and len(p) == 2 for p in nodes)
+        and tuple(p[0] for p in nodes) == pools
+    )
+    if not shape_ok:
+        want = ", ".join(f"('{p}', units)" for p in pools)
+        raise InputError([f"{where}.nodes = {show(nodes)}: {archspec.label(arch)} needs ({want},)"])
+    sized = archspec.get(arch).unit_gpus_field  # TP: the group size is the deployment's own
+    if sized is None and d.unit_gpus is not None and d.unit_gpus != unit_gpus:
+        raise InputError(
+            [f"{where}.unit_gpus = {show(d.unit_gpus)}: the instance's search.unit_gpus is "
+             f"{unit_gpus}; leave it None"]
+        )  # fmt: skip
+    if sized is not None and d.unit_gpus is None:
+        raise InputError([f"{where}.unit_gpus: required for {archspec.label(arch)} (its {sized})"])
+    spec: dict[str, Any] = {"arch": arch}
+    spec.update({POOL_KEYS[p]: units for p, units in nodes or ()})
+    if sized is not None:
+        spec[sized] = d.unit_gpus
+    spec.update(
+        sequences_per_gpu=d.sequences_per_gpu,
+        micro_batches=d.micro_batches,
+        redundant_experts=d.redundant,
+    )
+    return spec
 
 
 def parse_deployment(spec: str | dict[str, Any], inst: Instance) -> Deployment:

@@ -8,7 +8,9 @@ levels, and any failure is an `InputError` naming the file, never a traceback.
 from __future__ import annotations
 
 import importlib.resources
+import re
 import stat
+import sys
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -89,14 +91,33 @@ def read_text(path: str | Path, max_bytes: int, what: str) -> str:
         raise InputError([f"{path}: not a UTF-8 text file"]) from None
 
 
+_MAX_DIGITS = sys.get_int_max_str_digits() or 4300
+_LONG_INTEGER = re.compile(
+    rf"(?<![0-9_.eE])([+-]?)[0-9](?:_?[0-9]){{{_MAX_DIGITS - 1},}}(?![0-9_.eE])"
+)
+_STAND_IN = "1" + "0" * (_MAX_DIGITS - 1)
+"""10^4299: the largest power of ten Python converts; `numbers.show` says "4,300 or more"."""
+
+
+def _loads(text: str) -> dict[str, Any]:
+    """`tomllib.loads`, with integers of more digits than Python converts (4,300) read as
+    10^4299: out of range for every field, so the schema names the field that holds one."""
+    try:
+        return tomllib.loads(text)
+    except ValueError as exc:
+        if isinstance(exc, tomllib.TOMLDecodeError) or not _LONG_INTEGER.search(text):
+            raise
+    return tomllib.loads(_LONG_INTEGER.sub(lambda m: m.group(1) + _STAND_IN, text))
+
+
 def read_toml(path: str | Path) -> dict[str, Any]:
     """Parse a TOML file; InputError for anything but a readable, small, well-formed file."""
     text = read_text(path, limits.MAX_TOML_BYTES, "a TOML file")
     try:
-        raw = tomllib.loads(text)
+        raw = _loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise InputError([f"{path}: malformed TOML: {exc}"]) from None
-    except ValueError as exc:  # an integer of more digits than Python converts (4,300)
+    except ValueError as exc:  # pragma: no cover - _loads reads every integer
         raise InputError([f"{path}: unreadable number ({exc})"]) from None
     except RecursionError:
         raise _too_deep(str(path)) from None
@@ -108,16 +129,24 @@ def read_toml(path: str | Path) -> dict[str, Any]:
 def parse_value(text: str, where: str = "--set") -> Any:
     """A `--set` value: a TOML value (number, bool, string, list, table), else a bare string."""
     try:
-        value = tomllib.loads(f"v = {text}")["v"]
+        table = _loads(f"v = {text}")
     except tomllib.TOMLDecodeError:
         return text
-    except ValueError as exc:  # an integer of more digits than Python converts (4,300)
+    except ValueError as exc:  # pragma: no cover - _loads reads every integer
         raise InputError([f"{where}: unreadable number ({exc})"]) from None
     except RecursionError:
         raise _too_deep(where) from None
+    if set(table) != {"v"}:  # "1\nb = 2": a second line would be dropped silently
+        raise InputError([f"{where}: one value per --set; give each field its own --set"])
+    value = table["v"]
     if depth(value) > limits.MAX_TOML_DEPTH:
         raise _too_deep(where)
     return value
+
+
+def short_text(text: str) -> str:
+    """A user's text for an error line: at most 60 characters."""
+    return text if len(text) <= 60 else f"{text[:55]}... ({len(text):,} chars)"
 
 
 def parse_assignments(items: list[str], option: str = "--set") -> dict[str, Any]:
@@ -127,10 +156,16 @@ def parse_assignments(items: list[str], option: str = "--set") -> dict[str, Any]
     for item in items:
         key, sep, value = item.partition("=")
         key = key.strip()
-        if not sep or not key or any(not part.isidentifier() for part in key.split(".")):
-            shown = item if len(item) <= 60 else f"{item[:55]}... ({len(item):,} chars)"
+        if "\n" in item or "\r" in item:  # a second line would be dropped or merged silently
             problems.append(
-                f"{option} {shown!r}: expected dotted.key=value, e.g. workload.tpot_ms=30"
+                f"{option} {short_text(item)!r}: spans several lines; give each field its own "
+                f"{option} key=value"
+            )
+            continue
+        if not sep or not key or any(not part.isidentifier() for part in key.split(".")):
+            problems.append(
+                f"{option} {short_text(item)!r}: expected dotted.key=value, "
+                "e.g. workload.tpot_ms=30"
             )
             continue
         if key in out:

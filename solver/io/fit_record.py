@@ -21,6 +21,7 @@ import re
 from typing import Any
 
 from formulations.types import LATENCY_STAGES, Calibration
+from solver.io import numbers
 from solver.io.schema import MAX_LIST_ITEMS, short, show
 
 EFFICIENCY_KEYS = ("ffn", "attention", "hbm", "scaleup", "scaleout")
@@ -51,7 +52,8 @@ def _names(raw: Any, where: str, problems: list[str]) -> tuple[str, ...] | None:
 
 
 def _finite(x: Any) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(float(x))
+    """A finite number (any size of integer judged without converting it first)."""
+    return numbers.convert(x, "")[1] is None
 
 
 def _covariance(raw: Any, size: int, where: str, problems: list[str]) -> Any:

@@ -17,10 +17,12 @@ build the `Instance` from plain JSON.
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from formulations.fleet import COST_UNITS_PER_DOLLAR
 from formulations.types import PROFILES, Instance, Search, Workload, spec
 from solver.errors import InputError
 from solver.io import checks
@@ -33,12 +35,21 @@ MAX_WORKLOADS = 100_000
 SIZING_SEARCH_KEYS = ("objective",)
 
 
+MIN_PRICE = 1.0 / COST_UNITS_PER_DOLLAR
+"""The smallest price per GPU-hour the fleet program counts (1/100 of a cent): a price below it
+would round to nothing and every plan would look free."""
+
+
 @dataclass(frozen=True)
 class FleetHardware:
     """One `[[hardware]]` entry of a fleet file."""
 
     name: str = spec("hardware catalogue name or path of a hardware file")
-    price_per_gpu_hour: float = spec("price of one GPU for one hour ($)", gt=0.0, le=1000.0)
+    price_per_gpu_hour: float = spec(
+        "price of one GPU for one hour ($), counted to 1/100 of a cent",
+        ge=MIN_PRICE,
+        le=1000.0,
+    )
     inventory_gpus: int | None = spec(
         "GPUs available (unlimited when absent)", default=None, ge=0, le=10_000_000
     )
@@ -53,8 +64,10 @@ class FleetWorkloadHead:
     model: str = spec("model catalogue name or path of a model file")
 
 
-DEMAND_MAX = 1e12
-"""Upper bound on a demand (tokens/s): far above any fleet, catches unit slips."""
+DEMAND_MAX = float(
+    {f.name: f for f in dataclasses.fields(Workload)}["demand_tokens_per_s"].metadata["le"]
+)
+"""Upper bound on a demand (tokens/s): the scenario field's own (one bound, one place)."""
 
 
 @dataclass(frozen=True)
@@ -287,7 +300,7 @@ def _check_scenarios(
             problems.extend(exc.problems)
 
 
-def load_fleet(path: str | Path) -> Fleet:
+def load_fleet(path: str | os.PathLike[str]) -> Fleet:
     """Read and validate a fleet file; `InputError` lists every problem at once."""
     path = Path(path)
     origin = str(path)

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import os
 from pathlib import Path
 from typing import Any
 
@@ -132,7 +133,9 @@ def _resolve_loads(
     return workload
 
 
-def load_instance(path: str | Path, overrides: dict[str, Any] | None = None) -> Instance:
+def load_instance(
+    path: str | os.PathLike[str], overrides: dict[str, Any] | None = None
+) -> Instance:
     """Read, resolve and validate an instance file (with optional dotted overrides)."""
     path = Path(path)
     origin = str(path)
@@ -227,6 +230,10 @@ def instance_from_table(
         problems += [
             f"{origin}: {p}"
             for p in checks.check_workload_search(views["workload"], views["search"])
+        ]
+    if model is not None and "workload" in views:
+        problems += [
+            f"{origin}: {p}" for p in checks.check_model_workload(model, views["workload"])
         ]
     if workload is not None and workload.expert_loads is not None:
         workload = _resolve_loads(workload, model, base, origin, problems)

@@ -24,7 +24,7 @@ import numpy as np
 
 from formulations.types import Model
 from solver.errors import LimitError
-from solver.io import limits
+from solver.io import limits, numbers
 
 SPEC_FORMS = (
     "zipf[:s=1.0,seed=0]",
@@ -140,17 +140,11 @@ def _regular_file(path: Path) -> os.stat_result:
 
 
 def _parse_int(text: str, what: str, where: str, lo: int, hi: int, top: bool = False) -> int:
-    """A whole number in [lo, hi) (`top`: in [lo, hi], said as >= lo and <= hi)."""
-    allowed = f">= {lo} and <= {hi:,}" if top else f"[{lo:,}, {hi:,})"
-    shown = text if len(text) <= 30 else f"{text[:25]}... ({len(text):,} chars)"
-    try:
-        value = int(text) if text.lstrip("+-").isdigit() and len(text) <= 30 else float(text)
-    except ValueError:
-        raise LoadsError(f"{where}: {what} {shown!r} is not a number (allowed {allowed})") from None
-    if isinstance(value, float) and (not math.isfinite(value) or not value.is_integer()):
-        raise LoadsError(f"{where}: {what} {shown!r} is not a whole number (allowed {allowed})")
-    if value < lo or value > hi or (value == hi and not top):
-        raise LoadsError(f"{where}: {what} {shown} is out of range (allowed {allowed})")
+    """A whole number in [lo, hi) (`top`: in [lo, hi]), through the one number conversion."""
+    bounds = numbers.Bounds(ge=lo, le=hi) if top else numbers.Bounds(ge=lo, lt=hi)
+    value, problem = numbers.parse(text, what, integer=True, bounds=bounds)
+    if problem:
+        raise LoadsError(f"{where}: {problem}")
     return int(value)
 
 
@@ -164,7 +158,8 @@ def read_loads_csv(path: Path, model: Model) -> np.ndarray:
     _regular_file(path)
     _check_cells(max_layers, num_experts, f"{path}: loads of this model")
     try:
-        with path.open(newline="") as handle:
+        # UTF-8, a byte-order mark dropped (spreadsheets write one), as every input file.
+        with path.open(newline="", encoding="utf-8-sig") as handle:
             rows = list(_csv_rows(handle, path, num_experts, max_layers))
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
@@ -275,12 +270,10 @@ def _parse_spec(spec: str) -> tuple[str, dict[str, float]]:
         if key in seen:
             raise LoadsError(f"loads spec {shown!r}: {key} given more than once")
         seen.add(key)
-        try:
-            params[key] = float(value)
-        except ValueError:
-            raise LoadsError(f"loads spec {shown!r}: {key}={value!r} is not a number") from None
-        if not math.isfinite(params[key]):
-            raise LoadsError(f"loads spec {shown!r}: {key}={value.strip()} must be finite")
+        number, problem = numbers.parse(value, key)
+        if problem:
+            raise LoadsError(f"loads spec {shown!r}: {problem}")
+        params[key] = float(number)
     return kind, params
 
 

@@ -16,6 +16,7 @@ import typing
 from typing import Any
 
 from formulations.types import Hardware
+from solver.io import numbers
 from solver.io.schema import coerce_field, short, show, unknown_key
 
 MAX_RANGES = 64
@@ -36,13 +37,8 @@ def _ends(value: Any) -> list[Any] | None:
         parts = value.split(":")
         if len(parts) != 2:
             return None
-        out: list[Any] = []
-        for part in parts:
-            try:
-                out.append(float(part))
-            except ValueError:
-                return None
-        return out
+        out = [numbers.parse(part, "")[0] for part in parts]
+        return None if None in out else out
     if isinstance(value, list) and len(value) == 2:
         return value
     return None

@@ -6,6 +6,7 @@ catalogue); a path is relative to the scenario file. Problems name the field tha
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,17 @@ def is_file(path: Path) -> bool:
         return False
 
 
+def _listing(folder: Path) -> tuple[list[str], str | None]:
+    """(names of the TOML files in `folder`, or why it cannot be listed); absent: nothing."""
+    try:
+        with os.scandir(folder) as entries:
+            return [Path(e.name).stem for e in entries if e.name.endswith(".toml")], None
+    except (FileNotFoundError, NotADirectoryError):
+        return [], None
+    except OSError as exc:
+        return [], exc.strerror or type(exc).__name__
+
+
 def resolve(kind: str, ref: str, base: Path, origin: str, problems: list[str]) -> Path | None:
     """The `kind` ("models" or "hardware") file `ref` names, or None with a problem appended."""
     field = "model" if kind == "models" else "hardware"
@@ -48,11 +60,21 @@ def resolve(kind: str, ref: str, base: Path, origin: str, problems: list[str]) -
         problems.append(f"{origin}: {field} = {short(ref)!r}: no file {short(str(candidate))}")
         return None
     known: set[str] = set()
+    unreadable: list[str] = []
     for root in search_roots(base):
         path = root / kind / f"{ref}.toml"
         if is_file(path):
             return path
-        known.update(p.stem for p in (root / kind).glob("*.toml"))
+        names, reason = _listing(root / kind)
+        if reason is not None:
+            unreadable.append(f"{root / kind} ({reason})")
+        known.update(names)
+    if unreadable:  # the file may be there: say why it could not be looked at
+        problems.append(
+            f"{origin}: {field} = {short(ref)!r}: cannot read {unreadable[0]}; make the folder "
+            f"readable or give a path to the {field} file"
+        )
+        return None
     problems.append(
         f"{origin}: {field} = {short(ref)!r}: unknown {field}; "
         f"known: {', '.join(sorted(known)) or 'none'} "

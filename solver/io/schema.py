@@ -17,12 +17,13 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import functools
-import math
+import numbers as pynumbers
 import types
 import typing
 from typing import Any
 
 from formulations.types import IntRange
+from solver.io import numbers
 from solver.io.limits import MAX_TEXT_CHARS
 
 MAX_LIST_ITEMS = 64
@@ -50,12 +51,8 @@ class Partial:
 
 
 def show(value: Any, width: int = 60) -> str:
-    """`repr(value)`, shortened so a huge value never floods an error line."""
-    try:
-        text = repr(value)
-    except RecursionError:  # pragma: no cover - nesting is capped when reading
-        return "<deeply nested value>"
-    return text if len(text) <= width else text[: width - 5] + "...'" + f" ({len(text):,} chars)"
+    """`repr(value)`, shortened so a huge value never floods an error line (`numbers.show`)."""
+    return numbers.show(value, width)
 
 
 def short(key: str, width: int = 60) -> str:
@@ -65,9 +62,12 @@ def short(key: str, width: int = 60) -> str:
 
 def number(x: float) -> str:
     """A bound as people write it: 10,000 or 1e+10 or 0.5."""
-    if float(x).is_integer() and abs(x) < 1e9:
-        return f"{int(x):,}"
-    return f"{x:g}"
+    return numbers.bound_text(x)
+
+
+def bounds_of(meta: dict[str, Any]) -> numbers.Bounds:
+    """The numeric bounds a field's `spec` metadata declares."""
+    return numbers.Bounds(gt=meta.get("gt"), ge=meta.get("ge"), le=meta.get("le"))
 
 
 def _describe(meta: dict[str, Any]) -> str:
@@ -103,20 +103,12 @@ def _unwrap_optional(tp: Any) -> tuple[Any, bool]:
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return isinstance(value, pynumbers.Real) and not isinstance(value, bool)
 
 
 def _as_int(value: Any, where: str) -> tuple[int | None, str | None]:
-    """An int from an int or a whole finite float, or an error message."""
-    if isinstance(value, bool) or not _is_number(value):
-        return None, f"{where} = {show(value)} must be an integer"
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            return None, f"{where} = {show(value)} must be finite"
-        if not value.is_integer():
-            return None, f"{where} = {show(value)} must be an integer"
-        return int(value), None
-    return int(value), None
+    """An int from an int or a whole finite float (any size), or an error message."""
+    return numbers.convert(value, where, integer=True)
 
 
 def _coerce(value: Any, tp: Any, where: str, meta: dict[str, Any]) -> tuple[Any, str | None]:
@@ -125,23 +117,9 @@ def _coerce(value: Any, tp: Any, where: str, meta: dict[str, Any]) -> tuple[Any,
         if isinstance(value, bool):
             return value, None
         return None, f"{where} = {show(value)} must be true or false"
-    if tp is int:
-        given = value
-        value, problem = _as_int(value, where)
-        if problem:
-            return None, problem
-        problem = _check_range(value, where, meta, given)
-        return (None, problem) if problem else (value, None)
-    elif tp is float:
-        if not _is_number(value):
-            return None, f"{where} = {show(value)} must be a number"
-        try:
-            value = float(value)
-        except OverflowError:  # an integer beyond the largest float
-            return None, f"{where} = {show(value)} is out of range: must be {_describe(meta)}"
-        if not math.isfinite(value):
-            return None, f"{where} = {show(value)} must be finite"
-    elif tp is str:
+    if tp in (int, float):
+        return numbers.convert(value, where, integer=tp is int, bounds=bounds_of(meta))
+    if tp is str:
         if not isinstance(value, str):
             return None, f"{where} = {show(value)} must be a string"
         if len(value) > MAX_TEXT_CHARS:
@@ -172,9 +150,10 @@ def _sequence(value: Any, inner: Any, where: str) -> tuple[Any, str | None]:
             return None, f"{where}[{i}] = {show(item)} must be a pair [x, y]"
         if not all(_is_number(v) for v in item):
             return None, f"{where}[{i}] = {show(item)} must hold two numbers"
-        if not all(math.isfinite(v) for v in item):
+        pair = [numbers.convert(v, where)[0] for v in item]
+        if None in pair:  # NaN, an infinity, or an integer beyond the largest float
             return None, f"{where}[{i}] = {show(item)} must hold finite numbers"
-        out.append((float(item[0]), float(item[1])))
+        out.append((float(pair[0]), float(pair[1])))
     return tuple(out), None
 
 

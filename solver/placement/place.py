@@ -22,12 +22,14 @@ import math
 import multiprocessing
 import os
 import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+from formulations.deadline import Expired
 from formulations.placement import (
     Placement,
     build_placement_program,
@@ -96,22 +98,31 @@ class LayerResult:
 # ---- one layer ----
 
 
-def _heuristic(loads, ranks, slots, replicas, bound, seed, stop) -> tuple[Placement, int]:
+def _heuristic(loads, ranks, slots, replicas, bound, seed, stop, check) -> tuple[Placement, int]:
     """The best cheap placement and the greedy baseline's max load. Randomised wrap-around
-    tries stop at `stop` (a perf_counter time; each try is linear in E, but E may be large)."""
+    tries stop at `stop` (a perf_counter time; each try is linear in E, but E may be large);
+    past the layer's deadline (`check`) the starts stop and the greedy baseline (always
+    completed: it is what the report compares with) is the placement."""
     greedy = greedy_placement(loads, ranks, slots, replicas)
     rng = np.random.default_rng(seed)
-    for attempt in range(WRAP_TRIES):
-        if attempt and time.perf_counter() > stop:
-            break
-        wrap = wrap_around(loads, ranks, slots, replicas, bound, rng if attempt else None)
-        if wrap is not None:  # perfect at the bound: optimal
-            return wrap, greedy.max_load
-    best = refine(loads, greedy, bound, slots)
-    if best.max_load > bound:
-        counts = greedy_replica_counts(loads, ranks, replicas)
-        other = refine(loads, lpt_placement(loads, counts, ranks, slots), bound, slots)
-        best = min(best, other, key=placement_score)
+    best = greedy
+    try:
+        for attempt in range(WRAP_TRIES):
+            if attempt and time.perf_counter() > stop:
+                break
+            wrap = wrap_around(
+                loads, ranks, slots, replicas, bound, rng if attempt else None, check
+            )
+            if wrap is not None:  # perfect at the bound: optimal
+                return wrap, greedy.max_load
+        best = refine(loads, greedy, bound, slots, check)
+        if best.max_load > bound:
+            check()
+            counts = greedy_replica_counts(loads, ranks, replicas)
+            other = refine(loads, lpt_placement(loads, counts, ranks, slots), bound, slots, check)
+            best = min(best, other, key=placement_score)
+    except Expired:
+        pass  # the best valid placement so far stands
     return best, greedy.max_load
 
 
@@ -177,11 +188,12 @@ def solve_layer(
     order = np.argsort(-loads, kind="stable")
     w = loads[order]
     sorted_groups = None if groups is None else np.asarray(groups)[order]
-    bound = quick_bound(w, ranks, slots_per_rank, replicas)
+    check = _until(start + time_limit_s)
+    bound = quick_bound(w, ranks, slots_per_rank, replicas, check)
     stop = start + time_limit_s / 2
-    best, greedy_max = _heuristic(w, ranks, slots_per_rank, replicas, bound, seed, stop)
+    best, greedy_max = _heuristic(w, ranks, slots_per_rank, replicas, bound, seed, stop, check)
     if best.max_load > bound:  # the start missed the quick bound: try the room bound too
-        bound = lower_bound(w, ranks, slots_per_rank, replicas, upper=best.max_load)
+        bound = lower_bound(w, ranks, slots_per_rank, replicas, best.max_load, check)
     status = Status.OPTIMAL if best.max_load <= bound else Status.FEASIBLE
     target = max(bound, math.floor(bound / (1.0 - rel_gap))) if rel_gap < 1 else best.max_load
     left_s = time_limit_s - (time.perf_counter() - start)
@@ -214,6 +226,16 @@ def solve_layer(
         raise RuntimeError("invalid placement: " + "; ".join(problems[:5]))
     elapsed = time.perf_counter() - start
     return LayerResult(placement, placement.max_load, bound, greedy_max, status, elapsed)
+
+
+def _until(deadline: float) -> Callable[[], None]:
+    """A `formulations.deadline.Check` that raises `Expired` after `deadline` (perf_counter)."""
+
+    def check() -> None:
+        if time.perf_counter() > deadline:
+            raise Expired()
+
+    return check
 
 
 def _unsort(pl: Placement, order: np.ndarray) -> Placement:

@@ -24,6 +24,7 @@ import dataclasses
 import functools
 import json
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -111,13 +112,28 @@ def _instance(origin: str, scenario_json: str) -> Any:
     return instance_from_table(json.loads(scenario_json), Path(origin).parent, origin)
 
 
-def _solve(inst: Any, arch: str, objective: str, max_gpus: int | None) -> dict[str, Any]:
+def _solve(
+    inst: Any, arch: str, objective: str, max_gpus: int | None, deadline: float | None = None
+) -> dict[str, Any]:
+    """One frontier solve, within the scenario's time limit and the sizing's `deadline` (a
+    `time.time()` value: frontiers run in other processes, so a wall-clock time)."""
     from solver import report
     from solver.api import solve
 
     search = dataclasses.replace(inst.search, objective=objective, max_gpus=max_gpus)
-    rows = report.records(solve(inst.replace(search=search), architectures=[arch]))
+    limit = inst.search.time_limit_s
+    if deadline is not None:
+        limit = min(limit, deadline - time.time())
+    if limit <= 0:
+        return {**{k: None for k in ROW_KEYS}, "architecture": arch, **CUT}
+    rows = report.records(
+        solve(inst.replace(search=search), architectures=[arch], time_limit_s=limit)
+    )
     return {k: rows[0].get(k) for k in ROW_KEYS}
+
+
+CUT = {"status": "time_limit", "binding": "the sizing's time limit cut this frontier short"}
+"""The row that ends a frontier the time limit cut short (it is then not proven)."""
 
 
 def _size_cap(inst: Any, arch: str) -> int:
@@ -137,6 +153,7 @@ def frontier_point(origin: str, point: dict[str, Any]) -> list[dict[str, Any]]:
     """
     arch = point["architecture"]
     inst = _instance(origin, json.dumps(point["scenario"], sort_keys=True))
+    deadline = point.get("deadline")
     g = inst.search.unit_gpus
     spec = archspec.get(arch)
     if spec.independent_units:
@@ -148,15 +165,20 @@ def frontier_point(origin: str, point: dict[str, Any]) -> list[dict[str, Any]]:
         )
         g = min((b.unit_gpus for b in branches.of(inst, arch)), default=g)
     ok = ("optimal", "feasible")
-    top = _solve(inst, arch, "min_gpus", inst.search.max_gpus)
+    top = _solve(inst, arch, "min_gpus", inst.search.max_gpus, deadline)
     if top["status"] not in ok:
         # The demand is beyond one deployment (or nothing meets the target): the largest one.
-        top = _solve(inst, arch, "total_tokens", _size_cap(inst, arch))
+        top = _solve(inst, arch, "total_tokens", _size_cap(inst, arch), deadline)
         if top["status"] not in ok:
             return [top]
     rows = [top]
+    # One solve per frontier point: their number grows with the demand, so the loop stops at
+    # the deadline and says so (the frontier, and the plan built on it, are then not proven).
     while rows[-1]["gpus"] - g >= g:
-        row = _solve(inst, arch, "total_tokens", rows[-1]["gpus"] - g)
+        row = _solve(inst, arch, "total_tokens", rows[-1]["gpus"] - g, deadline)
+        if row["status"] == "time_limit":
+            rows.append({**row, **CUT})
+            break
         if row["status"] not in ok:
             break
         rows.append(row)
@@ -213,7 +235,8 @@ def _frontier(point: dict[str, Any], rows: list[dict[str, Any]]) -> Frontier:
         r["attention_gpus"] = r["gpus"] * r[spec.serving.column] // units
         r["ffn_gpus"] = r["gpus"] - r["attention_gpus"]
         out.append(r)
-    proven = all(r.get("status") == "optimal" for r in good)
+    # A frontier cut short ends in a time_limit row: not proven.
+    proven = all(r.get("status") == "optimal" for r in rows)
     return Frontier(pairing, out, proven=proven)
 
 
@@ -225,14 +248,20 @@ def compute_frontiers(
     scheduler: str | None = None,
     progress: bool | None = None,
     point_fn: Callable[[str, dict[str, Any]], list[dict[str, Any]]] = frontier_point,
+    deadline: float | None = None,
 ) -> tuple[dict[int, list[Frontier]], dict[int, list[int]]]:
     """Every class's frontiers on every pairing, solved in parallel on the sweep engine.
+
+    Args:
+        deadline: a `time.time()` value the frontier solves stop at (None: none).
 
     Returns (frontiers by class, workload positions by class).
     """
     from solver.analysis.engine import run_points
 
     points, classes = frontier_points(fleet, architectures)
+    if deadline is not None:
+        points = [{**p, "deadline": deadline} for p in points]
     with tempfile.TemporaryDirectory(prefix="afd-size-") as tmp:
         table = run_points(
             fleet.path,

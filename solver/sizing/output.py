@@ -16,7 +16,7 @@ import pandas as pd
 
 from formulations import archspec
 from solver import report
-from solver.errors import InputError
+from solver.io.outputs import check_out_dir, replacing, save_figure
 from solver.sizing.size import SizeResult
 
 FILES = ("plan.csv", "hardware.csv", "plan.png")
@@ -192,7 +192,7 @@ def plot_plan(plan: pd.DataFrame, hardware: list[str], path: Path) -> None:
     ]
     ax.legend(handles=handles, fontsize=8, loc="upper right")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    save_figure(fig, path, dpi=120)
     plt.close(fig)
 
 
@@ -202,13 +202,10 @@ def write_outputs(result: SizeResult, out_dir: str | Path, force: bool = False) 
     Raises:
         InputError: if any of the files exists and `force` is False.
     """
-    out = Path(out_dir)
+    out = check_out_dir(out_dir, "--out", FILES, force)
     paths = [out / name for name in FILES]
-    existing = [p for p in paths if p.exists()]
-    if existing and not force:
-        raise InputError([f"--out {out}: {p} exists; pass --force to overwrite" for p in existing])
-    out.mkdir(parents=True, exist_ok=True)
-    result.plan.to_csv(paths[0], index=False)
-    result.hardware.to_csv(paths[1], index=False)
+    for table, path in ((result.plan, paths[0]), (result.hardware, paths[1])):
+        with replacing(path) as tmp:
+            table.to_csv(tmp, index=False)
     plot_plan(result.plan, list(result.hardware["hardware"]), paths[2])
     return paths

@@ -27,9 +27,9 @@ candidates (docs/model.md §17).
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -37,8 +37,9 @@ import pandas as pd
 from formulations import archspec
 from formulations.fleet import Candidate, FleetProblem, Pool
 from formulations.program import IntegerProgram
-from formulations.types import ARCHITECTURES, Search
+from formulations.types import ARCHITECTURES, BACKENDS, Search
 from solver.backends import Status
+from solver.io import arguments
 from solver.io.fleet import Fleet, load_fleet
 from solver.sizing.candidates import Frontier, Pairing, compute_frontiers
 from solver.sizing.solve import FleetSolve, solve_fleet, solve_shortage
@@ -244,12 +245,20 @@ def _drop_workloads(
     return FleetProblem(demands, problem.pools, cands), [offers[i] for i in keep], keep
 
 
+FLEET_BACKENDS = tuple(b for b in BACKENDS if b != "enumerate")
+"""Backends of the fleet program (enumeration walks deployments, not fleets)."""
+
+DEFAULT_LIMIT_S = 3600.0
+"""`size` without --time-limit: an hour for the whole sizing (each solve within the fleet's
+search.time_limit_s), so no frontier outlives it however large the demands."""
+
+
 def size(
-    fleet: str | Path | Fleet,
+    fleet: str | os.PathLike[str] | Fleet,
     *,
     workers: int | None = None,
     scheduler: str | None = None,
-    backend: str = "highs",
+    backend: str | None = "highs",
     time_limit_s: float | None = None,
     progress: bool | None = None,
 ) -> SizeResult:
@@ -260,19 +269,39 @@ def size(
         workers: local worker processes for the frontiers (default all cores; 1 in process).
         scheduler: `tcp://HOST:PORT` of a Dask scheduler for the frontiers.
         backend: highs, cbc or cpsat for the fleet program.
-        time_limit_s: for each fleet program solve; default the fleet's search.time_limit_s.
+        time_limit_s: the whole sizing's wall time: the frontier solves (each also within the
+            fleet's search.time_limit_s) and the fleet programs share it; default
+            `DEFAULT_LIMIT_S`. Frontiers cut short make the plan `feasible`, not optimal.
         progress: progress bar for the frontiers (None: only on a terminal).
     """
     start = time.perf_counter()
-    fleet = fleet if isinstance(fleet, Fleet) else load_fleet(fleet)
+    workers = arguments.workers(workers)
+    scheduler = arguments.scheduler(scheduler)
+    chosen = arguments.backend(backend, "backend", FLEET_BACKENDS)
+    time_limit_s = arguments.time_limit(time_limit_s)
+    progress = arguments.optional_flag(progress, "progress")
+    if not isinstance(fleet, Fleet):
+        fleet = load_fleet(arguments.path(fleet, "fleet", "a fleet file path or a Fleet"))
+    backend = chosen or "highs"
     defaults = Search()
     archs_raw = fleet.search.get("architectures", ARCHITECTURES)
     archs = (archs_raw,) if isinstance(archs_raw, str) else tuple(archs_raw)
-    limit = float(time_limit_s or fleet.search.get("time_limit_s", defaults.time_limit_s))
+    total = DEFAULT_LIMIT_S if time_limit_s is None else float(time_limit_s)
+    per_solve = float(fleet.search.get("time_limit_s", defaults.time_limit_s))
     node_gpus = int(fleet.search.get("unit_gpus", defaults.unit_gpus))
     frontiers, classes = compute_frontiers(
-        fleet, archs, workers=workers, scheduler=scheduler, progress=progress
+        fleet,
+        archs,
+        workers=workers,
+        scheduler=scheduler,
+        progress=progress,
+        deadline=time.time() + total,
     )
+
+    def limit_left() -> float:
+        # What the fleet programs may still take (a solve gets at least a moment to report).
+        return max(min(per_solve, total - (time.perf_counter() - start)), 0.05)
+
     frontiers_s = time.perf_counter() - start
     proven = all(f.proven for fs in frontiers.values() for f in fs)
     problem, offers, reasons = build_problem(fleet, frontiers, classes)
@@ -283,12 +312,14 @@ def size(
         "classes": len(classes),
     }
     t0 = time.perf_counter()
-    main = solve_fleet(problem, backend, limit) if not reasons else None
+    main = solve_fleet(problem, backend, limit_left()) if not reasons else None
     stats["fleet_s"] = time.perf_counter() - t0
     if main is not None and main.replicas is not None:
         status = main.status if proven else Status.FEASIBLE
-        shadow = shadow_prices(problem, main, node_gpus, backend, limit)
-        only = {a: _restricted_cost(problem, a, archs, backend, limit) for a in archspec.NAMES}
+        shadow = shadow_prices(problem, main, node_gpus, backend, limit_left())
+        only = {
+            a: _restricted_cost(problem, a, archs, backend, limit_left()) for a in archspec.NAMES
+        }
         result = SizeResult(
             fleet,
             str(status),
@@ -316,7 +347,7 @@ def size(
             main.program,
         )
     else:
-        result = _infeasible(fleet, problem, offers, reasons, backend, limit, main)
+        result = _infeasible(fleet, problem, offers, reasons, backend, limit_left(), main)
     stats["total_s"] = time.perf_counter() - start
     result.stats = stats
     return result

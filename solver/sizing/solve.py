@@ -23,6 +23,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+from formulations.deadline import Expired
 from formulations.fleet import (
     FleetProblem,
     build_fleet_program,
@@ -32,7 +33,7 @@ from formulations.fleet import (
     read_shortage,
 )
 from formulations.fleet_mixes import build_mix_program, fleet_mixes, mix_replicas
-from formulations.fleet_pruning import cover_optimum, prune
+from formulations.fleet_pruning import Cover, cover_optimum, prune
 from formulations.program import IntegerProgram
 from solver.backends import Status, make_backend
 
@@ -87,7 +88,20 @@ def solve_fleet(
     start = time.perf_counter()
     keep = prune(problem)
     pruned = problem.restrict(keep)
-    covers = [cover_optimum(pruned, m) for m in _members(pruned)]
+    stop = start + COVER_SHARE * time_limit_s
+
+    def check() -> None:
+        if time.perf_counter() > stop:
+            raise Expired()
+
+    try:
+        covers: list[Cover | None] | None = [
+            cover_optimum(pruned, m, check) for m in _members(pruned)
+        ]
+    except Expired:  # the covers grow with the demands: go to the program without them
+        covers = None
+    if covers is None:
+        return _program_only(pruned, keep, len(problem.candidates), backend, start, time_limit_s)
     if any(c is None for c in covers):
         return FleetSolve(
             Status.INFEASIBLE, solve_s=time.perf_counter() - start, method="cover", kept=len(keep)
@@ -143,6 +157,40 @@ def solve_fleet(
         plan_cost(pruned, replicas),
         time.perf_counter() - start,
         method,
+        prob,
+        kept=len(keep),
+    )
+
+
+COVER_SHARE = 0.5
+"""Share of the fleet program's time the exact per-workload covers may take (the shortcut and
+the lower bounds); past it the program is solved without them."""
+
+
+def _program_only(
+    pruned: FleetProblem,
+    keep: list[int],
+    total: int,
+    backend: str,
+    start: float,
+    time_limit_s: float,
+) -> FleetSolve:
+    """The replica-form program with what time is left, without cover bounds or shortcut."""
+    prob, handles = build_fleet_program(pruned)
+    left = max(time_limit_s - (time.perf_counter() - start), 1)
+    sol = make_backend(backend).solve(prob, left)
+    if not sol.has_values:
+        return FleetSolve(
+            sol.status, solve_s=time.perf_counter() - start, method=backend, program=prob,
+            kept=len(keep),
+        )  # fmt: skip
+    replicas = read_replicas(handles, sol.values)
+    return FleetSolve(
+        sol.status,
+        _expand(keep, replicas, total),
+        plan_cost(pruned, replicas),
+        time.perf_counter() - start,
+        backend,
         prob,
         kept=len(keep),
     )

@@ -29,11 +29,11 @@ from formulations.costs import CostModel
 from formulations.layouts import concat, layout_eps
 from formulations.metrics import metrics
 from formulations.robust import best_own_pace
-from formulations.types import ARCHITECTURES, Deployment, Instance
+from formulations.types import Deployment, Instance
 from solver.analysis.sweep import STORE_FILES, prepare_out
 from solver.errors import InputError
-from solver.io.checks import check_time_limit
-from solver.io.limits import MAX_WORKERS
+from solver.io import arguments
+from solver.io.outputs import entry_kind, given_path
 from solver.uncertainty.output import FILES, write
 from solver.uncertainty.sampling import draw, instance_of
 
@@ -396,34 +396,23 @@ def uncertainty(
     """
     from solver.api import as_instance
 
-    problems = check_time_limit(time_limit_s)
-    if workers is not None and (
-        isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= MAX_WORKERS
-    ):
-        problems.append(f"workers = {workers!r}: an integer in [1, {MAX_WORKERS}]")
-    if architectures is not None and (
-        isinstance(architectures, str)
-        or not architectures
-        or any(a not in ARCHITECTURES for a in architectures)
-        or len(set(architectures)) != len(architectures)
-    ):
-        problems.append(
-            f"architectures = {architectures!r}: a list of distinct names among "
-            f"{', '.join(ARCHITECTURES)}"
-        )
-    if problems:
-        raise InputError(problems)
-    inst = as_instance(
-        path_or_instance if isinstance(path_or_instance, Instance) else Path(path_or_instance),
-        overrides,
-    )
+    time_limit_s = arguments.time_limit(time_limit_s)
+    workers = arguments.workers(workers)
+    chosen = arguments.architectures(architectures)
+    backend = arguments.backend(backend)
+    scheduler = arguments.scheduler(scheduler)
+    out = arguments.optional_path(out, "out")
+    for name, value in (("resume", resume), ("force", force)):
+        arguments.flag(value, name)
+    progress = arguments.optional_flag(progress, "progress")
+    inst = as_instance(path_or_instance, overrides)
     if isinstance(samples, bool) or not isinstance(samples, int) or not 1 <= samples <= MAX_SAMPLES:
         raise InputError(
             [f"--uncertainty {samples!r}: a number of samples in [1, {MAX_SAMPLES:,}]"]
         )
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
         raise InputError([f"--seed {seed!r}: an integer in [0, 2^63)"])
-    archs = tuple(architectures or inst.search.architectures)
+    archs = tuple(chosen or inst.search.architectures)
     drawn = draw(inst, samples, seed)
     if out is not None:
         params = {
@@ -433,9 +422,12 @@ def uncertainty(
             "architectures": list(archs),
             "backend": backend,
         }
-        prepare_out(Path(out), [*STORE_FILES, *FILES], params, resume, force)
+        out = given_path(out, "--out")
+        prepare_out(out, [*STORE_FILES, *FILES], params, resume, force)
+        if entry_kind(out / "robust") not in ("absent", "directory"):  # a link leads elsewhere
+            raise InputError([f"--out {out / 'robust'}: not a directory of this run's samples"])
         if force:
-            shutil.rmtree(Path(out) / "robust", ignore_errors=True)
+            shutil.rmtree(out / "robust", ignore_errors=True)
     limit = inst.search.time_limit_s if time_limit_s is None else time_limit_s
     options = {
         "instance": inst,
