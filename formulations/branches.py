@@ -10,9 +10,10 @@ branches partition the choices).
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from formulations import architectures, archspec, pairings
+from formulations import architectures, archspec, families, pairings
 from formulations.types import Instance
 
 
@@ -47,3 +48,18 @@ def label(branch: Branch, architecture: str) -> str:
     if archspec.get(architecture).unit_gpus_field:
         text += f" t={branch.unit_gpus}"
     return text
+
+
+def joined_reasons(architecture: str, reasons: Sequence[tuple[Branch, str]]) -> str:
+    """Each branch's reason, labelled, joined by '; '. Where one pairing has several unit
+    sizes, only its largest keeps the full sentences; the smaller ones name the families that
+    fail (each full reason is a few hundred characters: one line must stay readable)."""
+    largest = {b.pairing: i for i, (b, _) in enumerate(reasons)}
+    names = [f.name for f in families.of(architecture)]
+    parts = []
+    for i, (b, reason) in enumerate(reasons):
+        failing = [n for n in names if f"{n}: " in reason]
+        if largest[b.pairing] != i and failing:
+            reason = "fails " + ", ".join(failing)
+        parts.append(f"{label(b, architecture)}: {reason}")
+    return "; ".join(parts)

@@ -239,7 +239,7 @@ def _best_branch(
         status = Status.INFEASIBLE
         if not settled:
             status = Status.ERROR if Status.ERROR in statuses else Status.TIME_LIMIT
-        reason = "; ".join(f"{branches.label(b, arch)}: {out.reason}" for b, out in outs)
+        reason = branches.joined_reasons(arch, [(b, out.reason) for b, out in outs])
         empty = Outcome(arch, status, None, None, None, None, elapsed, name, reason)
         return dataclasses.replace(
             empty, levels=levels_done, programs=programs, notes=notes, branches=tried
@@ -391,7 +391,6 @@ def _diagnose_all(inst: Instance, arch: str, imbalance: ImbalanceFn) -> str:
         return _no_sizes(inst, arch)
     if len(choices) == 1:
         return diagnose(branches.on(inst, choices[0]), arch, imbalance)
-    return "; ".join(
-        f"{branches.label(b, arch)}: {diagnose(branches.on(inst, b), arch, imbalance)}"
-        for b in choices
+    return branches.joined_reasons(
+        arch, [(b, diagnose(branches.on(inst, b), arch, imbalance)) for b in choices]
     )

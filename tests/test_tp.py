@@ -103,3 +103,18 @@ def test_pareto_and_sweep_carry_tp(tmp_path, capsys):
     assert code == 0, err
     table = (out / "results.csv").read_text()
     assert ",tp," in table
+
+
+@pytest.mark.parametrize("backend", ["highs", "enumerate"])
+def test_infeasible_reason_is_full_for_the_largest_size_and_short_for_the_others(backend):
+    """DeepSeek-V3 on H800 at TP: every size fails; the reason names each size (t = 1, 2, 4
+    fail on latency and/or memory) and spells out only t = 8's, which misses by 13 GB
+    (671 GB of FP8 weights / 8 = 85 GB per GPU against 72 GB usable)."""
+    out = optimize(load_instance(INSTANCES / "deepseek-v3-h800.toml"), "tp", backend)
+    assert out.deployment is None
+    parts = out.reason.split("; ")
+    assert [p.split(":")[0] for p in parts] == [f"h800 t={t}" for t in (1, 2, 4, 8)]
+    smaller = zip((1, 2, 4), parts[:3], strict=True)
+    assert all(p.startswith(f"h800 t={t}: fails tp:") for t, p in smaller)
+    assert out.reason.count("most favourable layout") == 1
+    assert "85.0 GB against 72.0 GB" in parts[-1]
