@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pytest
 from cli_helpers import run
+from conftest import INSTANCES
 
 from formulations import architectures
 from formulations.costs import CostModel
@@ -189,3 +190,39 @@ def test_out_dir_resumes_and_refuses_to_mix(tmp_path, capsys):
     assert code == 2 and "another seed" in err
     code, _, err = run(capsys, *argv, "--force", "--seed", "9")
     assert code == 0, err
+
+
+@pytest.mark.parametrize(
+    ("stem", "arch"),
+    [
+        ("qwen3-235b-a22b-h200", "afd"),
+        ("qwen3-235b-a22b-h200", "ep"),
+        ("qwen3-235b-a22b-h200", "tp"),
+        ("qwen3-235b-a22b-h200-one-node", "tp"),
+        ("qwen3-235b-a22b-h20-h800-64k", "tp"),
+    ],
+)
+def test_a_shape_at_its_best_batch_is_the_optimum_it_came_from(stem, arch):
+    """The robust pass re-runs each optimal shape at its best batch: on the nominal hardware
+    that is the solve's own optimum (TP counts one rank per group of t GPUs: it was t times
+    too high)."""
+    from formulations import archspec
+    from formulations.types import ARCHITECTURES
+    from solver.optimize import optimize
+    from solver.uncertainty.run import shape_values
+
+    inst = load_instance(INSTANCES / f"{stem}.toml", {"search.architectures": list(ARCHITECTURES)})
+    out = optimize(inst, arch)
+    d = out.deployment
+    assert d is not None and out.pairing is not None
+    shape = {
+        "architecture": arch,
+        **archspec.unit_cells(d),
+        "redundant_experts": d.redundant,
+        "micro_batches": d.micro_batches,
+        "attention_hardware": out.pairing[0].name,
+        "ffn_hardware": out.pairing[1].name,
+    }
+    values, best_n = shape_values(inst, [shape])
+    assert values[0] == pytest.approx(out.objective, rel=1e-9)
+    assert int(best_n[0]) == d.sequences_per_gpu
