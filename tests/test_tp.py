@@ -118,3 +118,26 @@ def test_infeasible_reason_is_full_for_the_largest_size_and_short_for_the_others
     assert all(p.startswith(f"h800 t={t}: fails tp:") for t, p in smaller)
     assert out.reason.count("most favourable layout") == 1
     assert "85.0 GB against 72.0 GB" in parts[-1]
+
+
+@pytest.mark.parametrize(
+    ("stem", "arch"),
+    [
+        ("qwen3-235b-a22b-h200-one-node", "tp"),  # two all-reduces in series, N_BO = 1
+        ("qwen3-235b-a22b-h200-one-node", "ep"),  # EP's all-to-all in series, N_BO = 1
+        ("qwen3-235b-a22b-h200", "tp"),
+        ("deepseek-v3-h800", "afd"),
+        ("deepseek-v3-h800", "ep"),
+    ],
+)
+def test_every_breakdown_shows_the_line_that_sets_the_pace(stem, arch):
+    """Some printed stage line equals the own stage: the breakdown accounts for the pace (TP's
+    all-reduces and the one-micro-batch sum were missing from it)."""
+    df = solver.solve(INSTANCES / f"{stem}.toml", architectures=[arch], breakdown=True)
+    rec = report.records(df)[0]
+    lines = report.breakdown_text(rec)
+    paced = [line for line in lines if line.endswith("<- sets the pace")]
+    assert len(paced) >= 1, lines
+    stage_us = rec["breakdown_stage_s"] * 1e6
+    assert f"{stage_us:9.1f} us" in paced[0]
+    assert (rec["micro_batches"] == 1) == any("in series" in line for line in lines)
