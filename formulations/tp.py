@@ -75,6 +75,26 @@ def allowed(model: Model, t: int, domain_gpus: int) -> bool:
     return ok
 
 
+def deployment_problems(inst: Instance, d: Deployment) -> list[str]:
+    """What makes deployment `d` not a TP deployment of `inst` (§20.1): a group size the model
+    or the scale-up domain does not allow, redundant experts (TP has no expert ranks)."""
+    t, domain = int(d.unit_gpus or 0), inst.hardware.scaleup_domain_gpus
+    problems = []
+    if not allowed(inst.model, t, domain):
+        sizes = [k for k in range(1, domain + 1) if allowed(inst.model, k, domain)]
+        problems.append(
+            f"tensor_parallel = {t}: not a group size of {inst.model.name} on "
+            f"{inst.hardware.name} (it must split the heads, the KV heads and the expert width "
+            f"inside one {domain}-GPU scale-up domain): one of {', '.join(map(str, sizes))}"
+        )
+    if d.redundant:
+        problems.append(
+            f"redundant_experts = {d.redundant}: TP has no expert ranks (every GPU holds a slice "
+            "of every expert); leave it out or 0"
+        )
+    return problems
+
+
 def unit_sizes(inst: Instance) -> tuple[int, ...]:
     """The group sizes t of the search range that `allowed` keeps on this hardware."""
     domain = inst.hardware.scaleup_domain_gpus

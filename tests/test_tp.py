@@ -141,3 +141,23 @@ def test_every_breakdown_shows_the_line_that_sets_the_pace(stem, arch):
     stage_us = rec["breakdown_stage_s"] * 1e6
     assert f"{stage_us:9.1f} us" in paced[0]
     assert (rec["micro_batches"] == 1) == any("in series" in line for line in lines)
+
+
+@pytest.mark.parametrize(
+    ("spec", "fragment"),
+    [
+        ("tensor_parallel=3,tp_groups=1", "tensor_parallel = 3: not a group size"),  # 64 heads
+        ("tensor_parallel=16,tp_groups=1", "inside one 8-GPU scale-up domain"),  # 2 nodes
+        ("tensor_parallel=8,tp_groups=1,redundant_experts=4", "TP has no expert ranks"),
+    ],
+)
+def test_evaluate_refuses_what_is_not_a_tp_deployment(spec, fragment, capsys):
+    """A size that does not split the heads or leaves the domain was evaluated as if it did
+    (t = 16 on one H200 node came out feasible on two nodes); redundant experts were ignored."""
+    path = INSTANCES / "qwen3-235b-a22b-h200-one-node.toml"
+    code, _, err = run(
+        capsys, "evaluate", path, "--deployment", f"arch=tp,{spec},sequences_per_gpu=10"
+    )
+    assert code == 2 and fragment in err and "Traceback" not in err
+    with pytest.raises(solver.errors.InputError, match=fragment.split(":")[0]):
+        solver.evaluate(path, f"arch=tp,{spec},sequences_per_gpu=10")

@@ -23,7 +23,7 @@ from formulations.types import Deployment, Hardware, Instance, Model
 from solver.calibration.measurements import Row, consistent_time_s
 from solver.errors import AfdSolverError, InputError
 from solver.io.checks import check_deployment_spec
-from solver.io.deployment_spec import deployment_pairing, parse_deployment
+from solver.io.deployment_spec import deployment_on_pairing
 from solver.io.files import shipped_catalogue
 
 QUANTITIES = ("time_us", "tokens_per_s_per_gpu", "tpot_ms")
@@ -159,8 +159,8 @@ def _case(
     try:
         if problems := check_deployment_spec(spec, "deployment"):
             raise InputError(problems)
-        d = parse_deployment(spec, inst)
-        att, ffn = deployment_pairing(spec, inst, d.architecture)
+        on, d = deployment_on_pairing(spec, inst)
+        att, ffn = on.hardware, on.ffn_hardware or on.hardware
     except AfdSolverError as exc:
         raise InputError([f"{where}: {p}" for p in _lines(exc)]) from None
     own_ffn = archspec.get(d.architecture).own_ffn_hardware

@@ -13,12 +13,12 @@ from typing import Any
 
 import numpy as np
 
-from formulations import archspec, pairings
+from formulations import archspec
 from formulations.layouts import layout_eps
 from formulations.types import Deployment, Instance
 from solver.errors import InputError
 from solver.imbalance import imbalance_fn
-from solver.io.deployment_spec import REQUIRED, deployment_pairing, parse_deployment
+from solver.io.deployment_spec import REQUIRED, deployment_on_pairing
 from solver.io.outputs import replacing
 from solver.launch import engines, engines_tp, expert_map
 from solver.launch.flags import ENGINE_VERSIONS
@@ -83,8 +83,7 @@ def deployment_of_row(row: dict[str, Any], inst: Instance) -> tuple[Instance, De
 
 
 def _on_pairing(spec: str | dict[str, Any], inst: Instance) -> tuple[Instance, Deployment]:
-    d = parse_deployment(spec, inst)
-    return pairings.on(inst, *deployment_pairing(spec, inst, d.architecture)), d
+    return deployment_on_pairing(spec, inst)
 
 
 def choose(
