@@ -111,6 +111,10 @@ def _kernel_time_us(
             x["tokens_per_sequence"],
             x["bytes_per_element"],
         )
+    elif kind.startswith("allreduce"):
+        t = kernels.allreduce_time_s(
+            rates, x["ranks"], x["tokens"], x["hidden"], x["bytes_per_element"]
+        )
     else:
         direction = "dispatch" if kind.startswith("dispatch") else "combine"
         tier = kind.split(":", 1)[1]
@@ -185,6 +189,7 @@ KERNEL_INPUTS = {
         "bytes_per_element",
     ),
     "wire": ("tokens", "hidden", "bytes_per_element"),
+    "allreduce": ("ranks", "tokens", "hidden", "bytes_per_element"),
 }
 
 
@@ -254,8 +259,7 @@ def build(
         raise InputError(problems)
     inputs = {
         kind: {
-            name: np.array([v[name] for v in values])
-            for name in KERNEL_INPUTS["wire" if ":" in kind else kind]
+            name: np.array([v[name] for v in values]) for name in KERNEL_INPUTS[_inputs_of(kind)]
         }
         for kind, values in kernel_values.items()
     }
@@ -267,6 +271,12 @@ def build(
         kernel_inputs=inputs,
         cases=cases,
     )
+
+
+def _inputs_of(kind: str) -> str:
+    """The KERNEL_INPUTS key of a kernel kind (`dispatch:scale_out` -> wire)."""
+    base = kind.split(":", 1)[0]
+    return base if base in KERNEL_INPUTS else "wire"
 
 
 def _defaults(kind: str, model: Model | None) -> dict[str, float]:
