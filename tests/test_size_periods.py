@@ -36,7 +36,11 @@ def sized(tmp_path_factory):
     qa = "demand_tokens_per_s = [10000, 60000, 50000]"
     periods = write(tmp, fleet_text(chat, qa))
     at_peak = write(tmp, fleet_text(CHAT, "demand_tokens_per_s = 60000"), "peak.toml")
-    return periods, size(periods, workers=1, progress=False), size(at_peak, workers=1, progress=False)
+    return (
+        periods,
+        size(periods, workers=1, progress=False),
+        size(at_peak, workers=1, progress=False),
+    )
 
 
 def test_plan_lists_replicas_per_period_and_meets_every_demand(sized):

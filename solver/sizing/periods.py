@@ -156,7 +156,11 @@ def period_hardware(
 
 
 def shadow_prices(
-    problem: PeriodProblem, base: PeriodSolve, node_gpus: int, backend: str, limit_s: float
+    problem: PeriodProblem,
+    base: PeriodSolve,
+    node_gpus: int,
+    backend: str,
+    limit_s: Callable[[], float],
 ) -> dict[str, float | None]:
     """$/h saved per GPU when one node more of a finite inventory exists (re-solved, exact)."""
     out: dict[str, float | None] = {}
@@ -165,7 +169,7 @@ def shadow_prices(
             out[p.hardware] = None
             continue
         again = solve_periods(
-            problem.with_inventory(p.hardware, p.inventory_gpus + node_gpus), backend, limit_s
+            problem.with_inventory(p.hardware, p.inventory_gpus + node_gpus), backend, limit_s()
         )
         saving = base.cost_per_hour - (again.cost_per_hour or base.cost_per_hour)
         out[p.hardware] = max(0.0, saving) / node_gpus
@@ -188,14 +192,14 @@ def period_stats(problem: PeriodProblem, solved: PeriodSolve) -> dict[str, Any]:
 
 
 def only_costs(
-    problem: PeriodProblem, archs: tuple[str, ...], backend: str, limit_s: float
+    problem: PeriodProblem, archs: tuple[str, ...], backend: str, limit_s: Callable[[], float]
 ) -> dict[str, float | None]:
     """Each architecture's candidates alone, over the same periods."""
     out: dict[str, float | None] = {}
     for a in archspec.NAMES:
         keep = [i for i, c in enumerate(problem.fleet.candidates) if c.architecture == a]
         out[a] = (
-            solve_periods(problem.restrict(keep), backend, limit_s).cost_per_hour
+            solve_periods(problem.restrict(keep), backend, limit_s()).cost_per_hour
             if a in archs
             else None
         )
@@ -273,8 +277,8 @@ def size_periods(
     empty = frame([], SHORTAGE_COLUMNS)
     if main is not None and main.replicas is not None:
         note("size: inventory shadow prices and single-architecture costs")
-        shadow = shadow_prices(periods, main, node_gpus, backend, limit_left())
-        only = only_costs(periods, archs, backend, limit_left())
+        shadow = shadow_prices(periods, main, node_gpus, backend, limit_left)
+        only = only_costs(periods, archs, backend, limit_left)
         stats.update(period_stats(periods, main))
         return dict(
             status=str(main.status if proven else Status.FEASIBLE),
