@@ -142,3 +142,27 @@ def test_time_limit_help_says_it_bounds_the_whole_command(command):
     flat = " ".join(text.split())
     part = flat[flat.index("--time-limit S wall") :][:300]
     assert part.startswith("--time-limit S wall-time limit of the whole command")
+
+
+def test_solving_several_files_on_a_dask_cluster(tmp_path, capsys, monkeypatch):
+    """The workers are checked on the files they solve, not on the working directory."""
+    from cli_helpers import run, scenario
+    from distributed import LocalCluster
+
+    import solver
+
+    first, second = scenario(tmp_path, name="a.toml"), scenario(tmp_path, name="b.toml")
+    monkeypatch.chdir(tmp_path)
+    with LocalCluster(
+        n_workers=1, processes=True, threads_per_worker=1, dashboard_address=":0"
+    ) as cluster:
+        table = solver.solve(
+            ["a.toml", "b.toml"], scheduler=cluster.scheduler_address, architectures=["ep"]
+        )
+        assert list(table["instance"]) == ["a.toml", "b.toml"]
+        assert set(table["status"]) == {"optimal"}
+        code, out, err = run(
+            capsys, "solve", first, second, "--arch", "ep", "--scheduler", cluster.scheduler_address
+        )
+        assert code == 0, err
+        assert str(first) in out and str(second) in out
