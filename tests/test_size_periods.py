@@ -110,3 +110,13 @@ def test_period_input_errors_name_file_field_and_range(tmp_path, chat, qa, head,
     with pytest.raises(InputError) as err:
         load_fleet(path)
     assert any(str(path) in p and message in p for p in err.value.problems), err.value.problems
+
+
+@pytest.mark.parametrize("chat", [CHAT, "demand_tokens_per_s = [120000, 60000]"])
+def test_fleet_program_phase_reports_progress(tmp_path, capsys, chat):
+    qa = QA if chat == CHAT else "demand_tokens_per_s = [50000, 70000]"
+    path = write(tmp_path, fleet_text(chat, qa))
+    size(path, workers=1, progress=True)
+    assert "size: fleet program" in capsys.readouterr().err
+    size(path, workers=1, progress=False)
+    assert capsys.readouterr().err == ""

@@ -176,9 +176,9 @@ def shadow_prices(
     return out
 
 
-def note(text: str) -> None:
-    """One line of progress on a terminal (stderr), nothing otherwise."""
-    if sys.stderr.isatty():
+def note(text: str, progress: bool | None = None) -> None:
+    """One line of progress on stderr: when asked, or (None) on a terminal."""
+    if progress or (progress is None and sys.stderr.isatty()):
         print(text, file=sys.stderr, flush=True)
 
 
@@ -267,16 +267,21 @@ def size_periods(
     limit_left: Callable[[], float],
     node_gpus: int,
     proven: bool,
+    progress: bool | None = None,
 ) -> dict[str, Any]:
     """`SizeResult`'s fields (but the fleet) for a fleet of several periods."""
     periods = period_problem(fleet, problem)
-    note(f"size: fleet program over {periods.periods} periods ({periods.price_model} prices)")
+    note(
+        f"size: fleet program over {periods.periods} periods ({periods.price_model} prices), "
+        f"{len(problem.candidates)} candidates",
+        progress,
+    )
     t0 = time.perf_counter()
     main = solve_periods(periods, backend, limit_left()) if not reasons else None
     stats: dict[str, Any] = {"fleet_s": time.perf_counter() - t0}
     empty = frame([], SHORTAGE_COLUMNS)
     if main is not None and main.replicas is not None:
-        note("size: inventory shadow prices and single-architecture costs")
+        note("size: inventory shadow prices and single-architecture costs", progress)
         shadow = shadow_prices(periods, main, node_gpus, backend, limit_left)
         only = only_costs(periods, archs, backend, limit_left)
         stats.update(period_stats(periods, main))
