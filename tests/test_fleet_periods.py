@@ -16,7 +16,7 @@ import pytest
 
 from formulations.fleet import Candidate, FleetProblem, Pool
 from formulations.fleet_periods import PeriodProblem, check_plan, cost_per_hour, usage
-from solver.sizing.periods import solve_periods
+from solver.sizing.periods import solve_period_shortage, solve_periods
 from solver.sizing.solve import solve_fleet
 
 HARDWARE = ("h800", "h20")
@@ -55,8 +55,9 @@ def _pareto(vectors: set[tuple[int, ...]]) -> list[tuple[int, ...]]:
     ]
 
 
-def brute_force(problem: PeriodProblem) -> tuple[float, int] | None:
-    """(least $/h, fewest GPUs in use summed over periods at that cost), or None if infeasible."""
+def brute_force(problem: PeriodProblem, elastic: bool = False) -> tuple[float, ...] | None:
+    """(least $/h, fewest GPUs in use summed over periods at that cost), or None if infeasible;
+    `elastic`: (fewest GPUs missing, least $/h with that many) with inventories ignored."""
     fleet = problem.fleet
     hw = [p.hardware for p in fleet.pools]
     prices = [p.price_per_gpu_hour for p in fleet.pools]
@@ -72,20 +73,25 @@ def brute_force(problem: PeriodProblem) -> tuple[float, int] | None:
                 served[c.workload] += x * c.tokens_per_s
                 for h, n in c.gpus:
                     used[hw.index(h)] += x * n
-            if all(s >= d for s, d in zip(served, demands, strict=True)) and all(
-                lim is None or u <= lim for u, lim in zip(used, limits, strict=True)
+            if all(s >= d for s, d in zip(served, demands, strict=True)) and (
+                elastic or all(lim is None or u <= lim for u, lim in zip(used, limits, strict=True))
             ):
                 uses.add(tuple(used))
         if not uses:
             return None
         per_period.append(_pareto(uses))
-    best: tuple[float, int] | None = None
+    best: tuple[float, ...] | None = None
     for combo in itertools.product(*per_period):
+        missing = sum(
+            max(0, max(u[h] for u in combo) - lim)
+            for h, lim in enumerate(limits)
+            if lim is not None
+        )
         if problem.price_model == "peak":
             cost = sum(p * max(u[h] for u in combo) for h, p in enumerate(prices))
         else:
             cost = sum(p * u[h] for u in combo for h, p in enumerate(prices)) / len(combo)
-        key = (round(cost, 6), sum(map(sum, combo)))
+        key = (missing, round(cost, 6)) if elastic else (round(cost, 6), sum(map(sum, combo)))
         if best is None or key < best:
             best = key
     return best
@@ -106,6 +112,21 @@ def test_plan_equals_brute_force(seed, price_model):
     assert cost_per_hour(problem, solved.replicas) == pytest.approx(expected[0], abs=1e-6)
     # Among plans of that cost, the fewest GPUs in use over the periods (the documented order).
     assert sum(sum(u.values()) for u in usage(problem, solved.replicas)) == expected[1]
+
+
+@pytest.mark.parametrize("price_model", ["peak", "per_period"])
+@pytest.mark.parametrize("seed", range(8))
+def test_fewest_missing_gpus_then_cheapest_equal_brute_force(seed, price_model):
+    problem = random_periods(seed, price_model)
+    for p in problem.fleet.pools:  # tight inventories: most of these fleets fall short
+        if p.inventory_gpus is not None:
+            problem = problem.with_inventory(p.hardware, p.inventory_gpus // 3)
+    missing, cost = brute_force(problem, elastic=True)
+    solved = solve_period_shortage(problem)
+    assert solved.replicas is not None
+    assert sum(solved.shortage.values()) == missing
+    assert not check_plan(problem, solved.replicas, solved.shortage)
+    assert solved.cost_per_hour == pytest.approx(cost, abs=1e-6)
 
 
 @pytest.mark.parametrize("price_model", ["peak", "per_period"])

@@ -120,3 +120,21 @@ def test_fleet_program_phase_reports_progress(tmp_path, capsys, chat):
     assert "size: fleet program" in capsys.readouterr().err
     size(path, workers=1, progress=False)
     assert capsys.readouterr().err == ""
+
+
+def test_short_inventory_names_the_gpus_missing_at_the_busiest_period(tmp_path):
+    chat = "demand_tokens_per_s = [120000, 40000]"
+    qa = "demand_tokens_per_s = [10000, 60000]"
+    text = fleet_text(chat, qa, inventory=16).replace("inventory_gpus = 400", "inventory_gpus = 0")
+    result = size(write(tmp_path, text), workers=1, progress=False)
+    assert result.status == "infeasible" and result.cost_per_hour is None
+    short = report.records(result.shortages)
+    assert [r["hardware"] for r in short] == ["h800"] and short[0]["missing_gpus"] > 0
+    assert "busiest period" in short[0]["reason"]
+    plan = report.records(result.plan)
+    assert {r["period"] for r in plan} == {1, 2}
+    busiest = max(
+        sum(r["gpus"] for r in plan if r["period"] == t and r["attention_hardware"] == "h800")
+        for t in (1, 2)
+    )
+    assert busiest == 16 + short[0]["missing_gpus"]

@@ -72,52 +72,53 @@ def _expand(keep: list[int], periods: list[list[int]], n: int) -> list[list[int]
     return out
 
 
-def solve_periods(
-    problem: PeriodProblem, backend: str = "highs", time_limit_s: float = 60.0
+def _two_solves(
+    problem: PeriodProblem, backend: str, time_limit_s: float, elastic: bool
 ) -> PeriodSolve:
-    """The cheapest plan over all periods, then the fewest GPU-periods at that cost."""
+    """The first objective (cost, or elastic: missing GPUs), then at its optimum the second
+    (fewest GPU-periods, or the cost); the second's solution if it has one, else the first's."""
     start = time.perf_counter()
     keep = prune(problem)
     pruned = problem.restrict(keep)
     engine = make_backend(backend)
-    prob, handles = build_period_program(pruned)
-    sol = engine.solve(prob, time_limit_s)
+    first, handles = build_period_program(pruned, elastic=elastic)
+    sol = engine.solve(first, time_limit_s)
     if not sol.has_values:
-        return PeriodSolve(sol.status, program=prob, kept=len(keep))
-    best = round(prob.objective_value(list(sol.values)))
-    second, handles2 = build_period_program(pruned, cost_cap_units=best)
-    left = max(time_limit_s - (time.perf_counter() - start), 0.05)
-    sol2 = engine.solve(second, left)
+        return PeriodSolve(sol.status, program=first, kept=len(keep))
+    if elastic:
+        cap = {"shortage_cap": sum(read_shortage(handles, sol.values).values())}
+    else:
+        cap = {"cost_cap_units": round(first.objective_value(list(sol.values)))}
+    second, handles2 = build_period_program(pruned, elastic=elastic, **cap)
+    sol2 = engine.solve(second, max(time_limit_s - (time.perf_counter() - start), 0.05))
+    # The second solve cut short: the first optimum stands.
+    best, used = (sol2, handles2) if sol2.has_values else (sol, handles)
+    full = _expand(keep, read_replicas(used, best.values), len(problem.fleet.candidates))
     status = sol.status
-    if sol2.has_values:
-        replicas = read_replicas(handles2, sol2.values)
-    else:  # the tie-break ran out of time: the first optimum stands
-        replicas = read_replicas(handles, sol.values)
-    full = _expand(keep, replicas, len(problem.fleet.candidates))
-    return PeriodSolve(status, full, cost_per_hour(problem, full), prob, kept=len(keep))
+    if elastic and sol2.status != Status.OPTIMAL:
+        status = Status.FEASIBLE  # the cost of the shortage plan is not proven
+    return PeriodSolve(
+        status,
+        full,
+        cost_per_hour(problem, full),
+        second if elastic else first,
+        read_shortage(used, best.values),
+        kept=len(keep),
+    )
+
+
+def solve_periods(
+    problem: PeriodProblem, backend: str = "highs", time_limit_s: float = 60.0
+) -> PeriodSolve:
+    """The cheapest plan over all periods, then the fewest GPU-periods at that cost."""
+    return _two_solves(problem, backend, time_limit_s, elastic=False)
 
 
 def solve_period_shortage(
     problem: PeriodProblem, backend: str = "highs", time_limit_s: float = 60.0
 ) -> PeriodSolve:
     """The fewest GPUs missing at the worst period, then the cheapest plan with that many."""
-    start = time.perf_counter()
-    keep = prune(problem)
-    pruned = problem.restrict(keep)
-    engine = make_backend(backend)
-    first, handles = build_period_program(pruned, elastic=True)
-    sol = engine.solve(first, time_limit_s)
-    if not sol.has_values:
-        return PeriodSolve(sol.status, program=first, kept=len(keep))
-    missing = sum(read_shortage(handles, sol.values).values())
-    second, handles2 = build_period_program(pruned, elastic=True, shortage_cap=missing)
-    sol2 = engine.solve(second, max(time_limit_s - (time.perf_counter() - start), 0.05))
-    best, used = (sol2, handles2) if sol2.has_values else (sol, handles)
-    status = Status.OPTIMAL if sol.status == sol2.status == Status.OPTIMAL else Status.FEASIBLE
-    full = _expand(keep, read_replicas(used, best.values), len(problem.fleet.candidates))
-    return PeriodSolve(
-        status, full, cost_per_hour(problem, full), second, read_shortage(used, best.values)
-    )
+    return _two_solves(problem, backend, time_limit_s, elastic=True)
 
 
 # ---- tables ----------------------------------------------------------------------------------
