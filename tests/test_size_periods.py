@@ -104,6 +104,7 @@ def test_cli_table_json_csv_and_plot(sized, tmp_path, capsys):
         (CHAT, QA, "period_hours = 'x'\n", "period_hours = 'x' must be a number"),
         (CHAT, QA, "price_model = 'rent'\n", "price_model = 'rent': must be one of 'peak'"),
     ],
+    ids=["lengths", "empty", "text", "nan", "negative", "too-many", "hours", "hours-text", "model"],
 )
 def test_period_input_errors_name_file_field_and_range(tmp_path, chat, qa, head, message):
     path = write(tmp_path, fleet_text(chat, qa, head))
