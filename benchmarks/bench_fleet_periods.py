@@ -22,7 +22,7 @@ from pathlib import Path
 from formulations.fleet_periods import PeriodProblem, check_plan, peak_gpus
 from solver.io.fleet import load_fleet
 from solver.sizing.candidates import compute_frontiers
-from solver.sizing.periods import solve_periods
+from solver.sizing.period_solve import solve_periods
 from solver.sizing.size import build_problem
 from solver.sizing.solve import solve_fleet
 

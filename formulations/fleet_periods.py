@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from formulations.fleet import (
     Candidate,
@@ -225,12 +225,45 @@ def gpu_terms(problem: PeriodProblem, handles: PeriodHandles) -> dict[int, float
     }
 
 
+def period_fleet(problem: PeriodProblem, t: int) -> FleetProblem:
+    """Period t alone as §18.2's fleet (its demands, the same pools and candidates)."""
+    return replace(problem.fleet, demands=problem.demands[t])
+
+
+def one_period(problem: PeriodProblem, t: int, price_model: str | None = None) -> PeriodProblem:
+    """Period t alone, as a problem of one period."""
+    model = price_model or problem.price_model
+    return PeriodProblem(problem.fleet, (problem.demands[t],), model, problem.period_hours)
+
+
+def add_cover_bounds(
+    prob: IntegerProgram,
+    problem: PeriodProblem,
+    x: list[list[int]],
+    bounds: Sequence[Sequence[int]],
+) -> None:
+    """Each workload's replicas of a period cost at least its cheapest cover of that period
+    (`bounds[t][w]`, `fleet_pruning.cover_optimum`): valid, and they lift the LP bound to the
+    busiest period's sum of covers (§18.5)."""
+    for t, period in enumerate(bounds):
+        terms: list[dict[int, float]] = [{} for _ in period]
+        for i, c in enumerate(problem.fleet.candidates):
+            terms[c.workload][x[t][i]] = cost_units(problem.fleet, c)
+        for w, bound in enumerate(period):
+            if bound > 0 and terms[w]:
+                prob.add_constraint(
+                    terms[w], lo=bound, family="workload_bound", name=f"workload_bound[{w},{t}]"
+                )
+
+
 def build_period_program(
     problem: PeriodProblem,
     *,
     elastic: bool = False,
     shortage_cap: int | None = None,
     cost_cap_units: int | None = None,
+    fewest_gpus: bool = False,
+    bounds: Sequence[Sequence[int]] | None = None,
 ) -> tuple[IntegerProgram, PeriodHandles]:
     """The multi-period fleet program.
 
@@ -239,22 +272,27 @@ def build_period_program(
             unless `shortage_cap` is given.
         shortage_cap: with `elastic`, at most this many missing GPUs; minimise the cost.
         cost_cap_units: cost at most this (the optimum): minimise the GPUs in use instead.
+        fewest_gpus: minimise the GPUs in use (within the inventories) instead of the cost.
+        bounds: per period and workload, cost lower bounds in cost units.
     """
     prob = IntegerProgram("fleet_periods", maximize=False)
     x = add_replicas(prob, problem, inventory=not elastic)
     add_demand(prob, problem, x)
     bought, shortage = add_capacity(prob, problem, x, elastic)
     handles = PeriodHandles(x, bought, shortage)
+    if bounds is not None:
+        add_cover_bounds(prob, problem, x, bounds)
     if elastic and shortage_cap is not None:
         prob.add_constraint(
             {s: 1 for s in shortage.values()}, hi=shortage_cap, family="shortage", name="cap"
         )
     if elastic and shortage_cap is None:
         prob.set_objective({s: 1 for s in shortage.values()})
-    elif cost_cap_units is not None:
-        prob.add_constraint(
-            cost_terms(problem, handles), hi=cost_cap_units, family="cost", name="cost_cap"
-        )
+    elif cost_cap_units is not None or fewest_gpus:
+        if cost_cap_units is not None:
+            prob.add_constraint(
+                cost_terms(problem, handles), hi=cost_cap_units, family="cost", name="cost_cap"
+            )
         prob.set_objective(gpu_terms(problem, handles))
     else:
         prob.set_objective(cost_terms(problem, handles))

@@ -15,8 +15,14 @@ import random
 import pytest
 
 from formulations.fleet import Candidate, FleetProblem, Pool
-from formulations.fleet_periods import PeriodProblem, check_plan, cost_per_hour, usage
-from solver.sizing.periods import solve_period_shortage, solve_periods
+from formulations.fleet_periods import (
+    PeriodProblem,
+    check_plan,
+    cost_per_hour,
+    peak_gpus,
+    usage,
+)
+from solver.sizing.period_solve import solve_period_shortage, solve_periods
 from solver.sizing.solve import solve_fleet
 
 HARDWARE = ("h800", "h20")
@@ -55,9 +61,13 @@ def _pareto(vectors: set[tuple[int, ...]]) -> list[tuple[int, ...]]:
     ]
 
 
-def brute_force(problem: PeriodProblem, elastic: bool = False) -> tuple[float, ...] | None:
+def brute_force(
+    problem: PeriodProblem, elastic: bool = False, bought: dict[str, int] | None = None
+) -> tuple[float, ...] | None:
     """(least $/h, fewest GPUs in use summed over periods at that cost), or None if infeasible;
-    `elastic`: (fewest GPUs missing, least $/h with that many) with inventories ignored."""
+    `elastic`: (fewest GPUs missing, least $/h with that many) with inventories ignored;
+    `bought`: (fewest GPUs in use summed over periods with at most these GPUs of each hardware,
+    the documented tie-break of the peak model)."""
     fleet = problem.fleet
     hw = [p.hardware for p in fleet.pools]
     prices = [p.price_per_gpu_hour for p in fleet.pools]
@@ -73,6 +83,8 @@ def brute_force(problem: PeriodProblem, elastic: bool = False) -> tuple[float, .
                 served[c.workload] += x * c.tokens_per_s
                 for h, n in c.gpus:
                     used[hw.index(h)] += x * n
+            if bought is not None and any(u > bought[h] for h, u in zip(hw, used, strict=True)):
+                continue
             if all(s >= d for s, d in zip(served, demands, strict=True)) and (
                 elastic or all(lim is None or u <= lim for u, lim in zip(used, limits, strict=True))
             ):
@@ -110,8 +122,15 @@ def test_plan_equals_brute_force(seed, price_model):
     assert not check_plan(problem, solved.replicas)
     assert solved.cost_per_hour == pytest.approx(expected[0], abs=1e-6)
     assert cost_per_hour(problem, solved.replicas) == pytest.approx(expected[0], abs=1e-6)
-    # Among plans of that cost, the fewest GPUs in use over the periods (the documented order).
-    assert sum(sum(u.values()) for u in usage(problem, solved.replicas)) == expected[1]
+    # Among plans of that cost, the fewest GPUs in use over the periods (the documented order:
+    # per_period, over all of them; peak, over those within the GPUs the plan buys).
+    gpu_periods = sum(sum(u.values()) for u in usage(problem, solved.replicas))
+    if price_model == "per_period":
+        assert gpu_periods == expected[1]
+    else:
+        within = brute_force(problem, bought=peak_gpus(problem, solved.replicas))
+        assert within is not None and within[0] == pytest.approx(expected[0], abs=1e-6)
+        assert gpu_periods == within[1]
 
 
 @pytest.mark.parametrize("price_model", ["peak", "per_period"])
@@ -163,3 +182,21 @@ def test_peaks_at_different_periods_share_the_hardware():
     rented = solve_periods(PeriodProblem(fleet, demands, "per_period", 2.0))
     assert rented.cost_per_hour == pytest.approx(4 * 8 * 2.0)
     assert solve_fleet(fleet).cost_per_hour == pytest.approx(6 * 8 * 2.0)
+
+
+def test_a_period_that_is_no_workloads_peak_can_set_the_hardware():
+    """Period 3 is neither workload's peak, yet needs the most GPUs (period generation)."""
+    pools = (Pool("h800", 2.0), Pool("h20", 1.0, 40))
+    cands = (
+        Candidate(0, 1000.0, (("h800", 8),)),
+        Candidate(0, 700.0, (("h20", 8),)),
+        Candidate(1, 1000.0, (("h800", 8),)),
+    )
+    demands = ((3000.0, 1000.0), (1000.0, 3000.0), (2500.0, 2500.0))
+    problem = PeriodProblem(FleetProblem((3000.0, 3000.0), pools, cands), demands, "peak")
+    solved = solve_periods(problem)
+    assert solved.replicas is not None and not check_plan(problem, solved.replicas)
+    expected = brute_force(problem)
+    assert expected is not None and solved.cost_per_hour == pytest.approx(expected[0])
+    peaks_only = solve_periods(PeriodProblem(problem.fleet, demands[:2], "peak"))
+    assert peaks_only.cost_per_hour < solved.cost_per_hour  # period 3 buys more

@@ -1,11 +1,10 @@
 """`size` with demand over time: the multi-period fleet program and its plan (docs/model.md §18.5).
 
 The candidates are today's (they cover each workload's largest demand); the
-program is `formulations.fleet_periods`. Solved in two steps: the least cost,
-then, at that cost, the fewest GPUs in use summed over the periods. Inventory
-shadow prices are exact under both price models (the program re-solved with one
-more node of the hardware, as in §18.4); an infeasible fleet gets the fewest GPUs
-missing at its worst period, then the cheapest plan with that shortage.
+program is `formulations.fleet_periods`, solved by `solver.sizing.period_solve`.
+Inventory shadow prices are exact under both price models (the program re-solved
+with one more node of the hardware, as in §18.4); an infeasible fleet gets the
+fewest GPUs missing at its worst period, then the cheapest plan with that shortage.
 """
 
 from __future__ import annotations
@@ -14,7 +13,6 @@ import dataclasses
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
@@ -23,18 +21,13 @@ from formulations import archspec
 from formulations.fleet import FleetProblem
 from formulations.fleet_periods import (
     PeriodProblem,
-    build_period_program,
     check_plan,
-    cost_per_hour,
     hardware_cost_per_hour,
     peak_gpus,
-    prune,
-    read_replicas,
-    read_shortage,
 )
-from formulations.program import IntegerProgram
-from solver.backends import Status, make_backend
+from solver.backends import Status
 from solver.io.fleet import Fleet
+from solver.sizing.period_solve import PeriodSolve, solve_period_shortage, solve_periods
 from solver.sizing.tables import (
     HARDWARE_COLUMNS,
     PLAN_COLUMNS,
@@ -45,80 +38,9 @@ from solver.sizing.tables import (
 )
 
 
-@dataclass(frozen=True)
-class PeriodSolve:
-    """One multi-period solve; replicas[t] per candidate of the problem given."""
-
-    status: Status
-    replicas: list[list[int]] | None = None
-    cost_per_hour: float | None = None
-    program: IntegerProgram | None = None
-    shortage: dict[str, int] = field(default_factory=dict)
-    kept: int = 0
-
-
 def period_problem(fleet: Fleet, problem: FleetProblem) -> PeriodProblem:
     demands = tuple(zip(*(w.demands_tokens_per_s for w in fleet.workloads), strict=True))
     return PeriodProblem(problem, demands, fleet.price_model, fleet.period_hours)
-
-
-def _expand(keep: list[int], periods: list[list[int]], n: int) -> list[list[int]]:
-    out = []
-    for xs in periods:
-        full = [0] * n
-        for i, v in zip(keep, xs, strict=True):
-            full[i] = v
-        out.append(full)
-    return out
-
-
-def _two_solves(
-    problem: PeriodProblem, backend: str, time_limit_s: float, elastic: bool
-) -> PeriodSolve:
-    """The first objective (cost, or elastic: missing GPUs), then at its optimum the second
-    (fewest GPU-periods, or the cost); the second's solution if it has one, else the first's."""
-    start = time.perf_counter()
-    keep = prune(problem)
-    pruned = problem.restrict(keep)
-    engine = make_backend(backend)
-    first, handles = build_period_program(pruned, elastic=elastic)
-    sol = engine.solve(first, time_limit_s)
-    if not sol.has_values:
-        return PeriodSolve(sol.status, program=first, kept=len(keep))
-    if elastic:
-        cap = {"shortage_cap": sum(read_shortage(handles, sol.values).values())}
-    else:
-        cap = {"cost_cap_units": round(first.objective_value(list(sol.values)))}
-    second, handles2 = build_period_program(pruned, elastic=elastic, **cap)
-    sol2 = engine.solve(second, max(time_limit_s - (time.perf_counter() - start), 0.05))
-    # The second solve cut short: the first optimum stands.
-    best, used = (sol2, handles2) if sol2.has_values else (sol, handles)
-    full = _expand(keep, read_replicas(used, best.values), len(problem.fleet.candidates))
-    status = sol.status
-    if elastic and sol2.status != Status.OPTIMAL:
-        status = Status.FEASIBLE  # the cost of the shortage plan is not proven
-    return PeriodSolve(
-        status,
-        full,
-        cost_per_hour(problem, full),
-        second if elastic else first,
-        read_shortage(used, best.values),
-        kept=len(keep),
-    )
-
-
-def solve_periods(
-    problem: PeriodProblem, backend: str = "highs", time_limit_s: float = 60.0
-) -> PeriodSolve:
-    """The cheapest plan over all periods, then the fewest GPU-periods at that cost."""
-    return _two_solves(problem, backend, time_limit_s, elastic=False)
-
-
-def solve_period_shortage(
-    problem: PeriodProblem, backend: str = "highs", time_limit_s: float = 60.0
-) -> PeriodSolve:
-    """The fewest GPUs missing at the worst period, then the cheapest plan with that many."""
-    return _two_solves(problem, backend, time_limit_s, elastic=True)
 
 
 # ---- tables ----------------------------------------------------------------------------------
