@@ -139,3 +139,16 @@ def test_short_inventory_names_the_gpus_missing_at_the_busiest_period(tmp_path):
         for t in (1, 2)
     )
     assert busiest == 16 + short[0]["missing_gpus"]
+
+
+def test_plot_shows_the_gpus_of_every_period(sized, monkeypatch, tmp_path):
+    from test_size_fixes import _drawn
+
+    _, result, _ = sized
+    fig, _ = _drawn(monkeypatch, result.plan, list(result.hardware["hardware"]), tmp_path)
+    drawn: dict[int, float] = {}
+    for bar in fig.axes[0].patches:
+        period = round(bar.get_x() + bar.get_width() / 2)
+        drawn[period] = drawn.get(period, 0.0) + bar.get_height()
+    plan = report.records(result.plan)
+    assert drawn == {t: sum(r["gpus"] for r in plan if r["period"] == t) for t in (1, 2, 3)}
