@@ -166,3 +166,13 @@ def test_solving_several_files_on_a_dask_cluster(tmp_path, capsys, monkeypatch):
         )
         assert code == 0, err
         assert str(first) in out and str(second) in out
+
+
+def test_place_layers_share_the_time_limit():
+    """58 layers on 2 workers run in 29 rounds: each layer gets a 29th of the whole limit."""
+    from solver.cli.placement import layer_limit_s
+
+    assert layer_limit_s(None, 58, 2) == 2.0  # no limit given: 2 s per layer, as before
+    assert layer_limit_s(29.0, 58, 2) == pytest.approx(1.0)
+    assert layer_limit_s(29.0, 1, 8) == pytest.approx(29.0)
+    assert layer_limit_s(30.0, 3, 2) == pytest.approx(15.0)
