@@ -179,13 +179,25 @@ def solve_many(
         "breakdown": breakdown,
         "export": None if export is None else os.path.abspath(export),
     }
-    points = [{"index": i, "path": str(p)} for i, p in enumerate(paths)]
+    # A Dask worker may run in another directory: it reads (and is checked on) absolute paths.
+    files = [os.path.abspath(p) for p in paths]
+    points = [
+        {"index": i, "path": f if scheduler else str(p)}
+        for i, (f, p) in enumerate(zip(files, paths, strict=True))
+    ]
     point_fn = functools.partial(_solve_file, options)
     if scheduler is None:
         workers = min(workers or os.cpu_count() or 1, len(points))
     with tempfile.TemporaryDirectory(prefix="afd-batch-") as tmp:
         table = run_points(
-            "", points, point_fn, tmp, workers=workers, scheduler=scheduler, progress=progress
+            "",
+            points,
+            point_fn,
+            tmp,
+            workers=workers,
+            scheduler=scheduler,
+            progress=progress,
+            worker_files=files,
         )
     columns = ["instance", *COLUMNS, *(SHADOW_COLUMNS if shadow_prices else ())]
     if breakdown:  # each architecture's own terms, in the order they first appear

@@ -9,6 +9,7 @@ is written.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from typing import Any
 
 from solver.errors import InputError
@@ -40,22 +41,24 @@ def dask_client(scheduler: str) -> Any:
         ) from None
 
 
-def check_dask_workers(client: Any, path: str) -> int:
-    """Threads of the cluster's workers, after checking every worker can read the instance."""
+def check_dask_workers(client: Any, path: str | Sequence[str]) -> int:
+    """Threads of the cluster's workers, after checking every worker can read the instance
+    file (or each of the files a batch solves)."""
     try:
         client.wait_for_workers(1, timeout=DASK_WORKERS_S)
     except TimeoutError:
         raise ConnectionError(
             f"no Dask worker joined the scheduler within {DASK_WORKERS_S} s"
         ) from None
-    seen = client.run(os.path.isfile, path)
-    blind = sorted(worker for worker, ok in seen.items() if not ok)
-    if blind:
-        raise ConnectionError(
-            f"{len(blind)} of {len(seen)} Dask workers cannot read {path} (e.g. {blind[0]}): "
-            "start them where the instance file (and the files it names) is visible at the "
-            "same path"
-        )
+    for file in [path] if isinstance(path, str) else path:
+        seen = client.run(os.path.isfile, file)
+        blind = sorted(worker for worker, ok in seen.items() if not ok)
+        if blind:
+            raise ConnectionError(
+                f"{len(blind)} of {len(seen)} Dask workers cannot read {file} (e.g. {blind[0]}): "
+                "start them where the instance file (and the files it names) is visible at the "
+                "same path"
+            )
     return max(1, sum(client.nthreads().values()))
 
 

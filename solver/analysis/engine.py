@@ -311,12 +311,19 @@ def _run_local_pool(
             _isolate(lost, fn, path, rec, ctx)
 
 
-def _run_dask(todo: list[Item], fn: PointFn, path: str, rec: _Recorder, scheduler: str) -> None:
+def _run_dask(
+    todo: list[Item],
+    fn: PointFn,
+    path: str,
+    rec: _Recorder,
+    scheduler: str,
+    files: Sequence[str] | None = None,
+) -> None:
     from distributed import as_completed
 
     client = dask_client(scheduler)
     with client:
-        workers = check_dask_workers(client, path)
+        workers = check_dask_workers(client, [path] if files is None else files)
         queue = deque(todo)
         solo: deque[Item] = deque()
         inflight: dict[Any, tuple[Any, list[Item]]] = {}  # by task key
@@ -376,6 +383,7 @@ def run_points(
     progress: bool | None = None,
     *,
     mp_context: str | None = None,
+    worker_files: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """Evaluate every point, store each result as it finishes, return the tidy table.
 
@@ -389,6 +397,8 @@ def run_points(
         resume: skip points already stored in `out_dir` instead of refusing to start.
         progress: show a progress bar; None shows it only when stderr is a TTY.
         mp_context: start method of the local pool; default see `start_method`.
+        worker_files: the files every Dask worker must read (default: the instance file;
+            a batch of files passes them, with an empty `instance_path`).
 
     Returns:
         All stored results (one row per point and architecture), also written to
@@ -436,7 +446,7 @@ def run_points(
         rec = _Recorder(store, keys, points, bar)
         try:
             if todo and scheduler:
-                _run_dask(todo, point_fn, path, rec, scheduler)
+                _run_dask(todo, point_fn, path, rec, scheduler, worker_files)
             elif todo and workers == 1:
                 rec.record_all(_run_point(point_fn, path, item) for item in todo)
             elif todo:

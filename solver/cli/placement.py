@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 
 import numpy as np
 import pandas as pd
@@ -46,6 +47,19 @@ def default_ranks(experts: int, slots_per_rank: int, unit_gpus: int) -> int:
     """The fewest whole units of GPUs whose expert slots hold every replica."""
     gpus = math.ceil(experts / slots_per_rank)
     return unit_gpus * math.ceil(gpus / unit_gpus)
+
+
+DEFAULT_LAYER_S = 2.0
+"""`place` without --time-limit: each layer's placement program gets this long."""
+
+
+def layer_limit_s(time_limit_s: float | None, layers: int, workers: int | None) -> float:
+    """Each layer's time so that all of them end within `time_limit_s`: layers run one per
+    worker, so ceil(layers / workers) rounds share it."""
+    if time_limit_s is None:
+        return DEFAULT_LAYER_S
+    parallel = max(1, min(workers or os.cpu_count() or 1, layers))
+    return time_limit_s / max(1, math.ceil(layers / parallel))
 
 
 def cmd_place(args: argparse.Namespace) -> int:
@@ -109,7 +123,7 @@ def cmd_place(args: argparse.Namespace) -> int:
         slots,
         replicas,
         backend=args.backend or "highs",
-        time_limit_s=2.0 if time_limit_s is None else time_limit_s,
+        time_limit_s=layer_limit_s(time_limit_s, len(loads), args.workers),
         workers=args.workers,
     )
     summary = summary[list(SUMMARY_COLUMNS)]
@@ -244,7 +258,12 @@ def register_place(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="placement program backend (default: highs)",
     )
-    options.add_time_limit(p, "time limit per layer in seconds", "2")
+    options.add_time_limit(
+        p,
+        "wall-time limit of the whole command in seconds: the layers share it, each solved "
+        "within S / rounds, a round being one layer per worker",
+        f"{DEFAULT_LAYER_S:g} s for each layer",
+    )
     options.add_workers(p, "parallel processes over layers (default: all cores)")
     p.add_argument(
         "--out", metavar="CSV", help="write the placement: layer,rank,expert,replica_share"

@@ -85,7 +85,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     options.add_time_limit(
         p,
-        "wall-time limit of the whole sizing in seconds: the frontier solves (each also within "
+        "wall-time limit of the whole command in seconds: the frontier solves (each also within "
         "the fleet's search.time_limit_s) and the fleet programs share it",
         "one hour",
     )

@@ -284,6 +284,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
     path = Path(args.file)
     overrides = parse_assignments(args.set)
     kind = file_kind(read_toml(path), path)
+    if kind == "fleet" and not overrides:
+        print(validate_fleet(path))
+        return 0
     if kind == "instance":
         inst = as_instance(path, overrides)
         print(
@@ -300,6 +303,19 @@ def cmd_validate(args: argparse.Namespace) -> int:
         model = validate_model_file(path)
         print(f"ok: {path}: model {model.name}")
     return 0
+
+
+def validate_fleet(path: Path) -> str:
+    """`validate` of a fleet file: every entry checked, one line of what it holds."""
+    from solver.io.fleet import load_fleet
+
+    fleet = load_fleet(path)
+    periods = f", {fleet.periods} periods ({fleet.price_model} prices)" if fleet.periods > 1 else ""
+    return (
+        f"ok: {path}: fleet {fleet.name}: {len(fleet.workloads)} workloads "
+        f"({', '.join(w.name for w in fleet.workloads)}), hardware "
+        f"{', '.join(h.name for h in fleet.hardware)}{periods}"
+    )
 
 
 def hardware_text(inst: Instance) -> str:
@@ -425,7 +441,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=cmd_evaluate)
 
     p = sub.add_parser(
-        "validate", help="check an instance, model or hardware file and its references"
+        "validate", help="check an instance, fleet, model or hardware file and its references"
     )
     options.add_debug(p)
     options.add_file(p)

@@ -25,11 +25,21 @@ from typing import Any
 from formulations.fleet import COST_UNITS_PER_DOLLAR
 from formulations.types import PROFILES, Instance, Search, Workload, spec
 from solver.errors import InputError
-from solver.io import checks
+from solver.io import checks, numbers
 from solver.io.loader import instance_from_table, read_toml, resolve
 from solver.io.schema import build
 
-FLEET_KEYS = ("name", "description", "mixed_pools", "workload", "hardware", "search")
+FLEET_KEYS = (
+    "name",
+    "description",
+    "mixed_pools",
+    "workload",
+    "hardware",
+    "search",
+    # appended (issue 14): demand over time (docs/model.md §18.5)
+    "period_hours",
+    "price_model",
+)
 MAX_WORKLOADS = 100_000
 # Fleet sizing sets these itself: one frontier point per GPU count (see solver.sizing).
 SIZING_SEARCH_KEYS = ("objective",)
@@ -79,13 +89,29 @@ class FleetDemand:
     )
 
 
+MAX_PERIODS = 8_760
+"""Periods a demand list may hold: hourly for a year."""
+PRICE_MODELS = ("peak", "per_period")
+"""`peak`: hardware bought once, priced by the most GPUs in use at any period; `per_period`:
+rented, priced by the GPUs in use in each period (docs/model.md §18.5)."""
+PERIOD_HOURS = numbers.Bounds(gt=0.0, le=8_760.0)
+
+
 @dataclass(frozen=True)
 class FleetWorkload:
     name: str
     model: str
     workload: Workload
     raw: dict[str, Any]
-    """The scenario `[workload]` keys as written (with the demand)."""
+    """The scenario `[workload]` keys as written, a demand list replaced by its largest value
+    (what the candidates must cover)."""
+    periods: tuple[float, ...] = ()
+    """The demand of every period (tokens/s); empty: the one `demand_tokens_per_s`."""
+
+    @property
+    def demands_tokens_per_s(self) -> tuple[float, ...]:
+        """One demand per period (one period for a scalar demand)."""
+        return self.periods or (self.demand_tokens_per_s,)
 
     @property
     def demand_tokens_per_s(self) -> float:
@@ -105,6 +131,15 @@ class Fleet:
     """The raw `[search]` table (validated), applied to every scenario."""
     mixed_pools: bool = True
     """AFD may run attention on one listed hardware and FFN on another."""
+    period_hours: float = 1.0
+    """Length of one demand period (hours)."""
+    price_model: str = "peak"
+    """How periods are priced: one of `PRICE_MODELS`."""
+
+    @property
+    def periods(self) -> int:
+        """Number of demand periods (1 when every demand is a scalar)."""
+        return len(self.workloads[0].demands_tokens_per_s) if self.workloads else 1
 
     @property
     def base(self) -> Path:
@@ -216,6 +251,10 @@ def _workloads(
             problems,
         )
         raw = {k: v for k, v in entry.items() if k not in head_keys}
+        periods: tuple[float, ...] = ()
+        if isinstance(raw.get("demand_tokens_per_s"), list):
+            periods = _demand_list(raw["demand_tokens_per_s"], f"{origin}: {section}", problems)
+            raw["demand_tokens_per_s"] = max(periods, default=1.0)
         demand = {k: raw[k] for k in ("demand_tokens_per_s",) if k in raw}
         build(FleetDemand, demand, origin, section, problems)
         workload = build(Workload, raw, origin, section, problems)
@@ -227,8 +266,53 @@ def _workloads(
             resolve("models", entry["model"], base, origin, found_model)
             problems.extend(p.replace(": model =", f": {section}.model =") for p in found_model)
         if len(problems) == start and head is not None and workload is not None:
-            out.append((head, workload, raw))
+            out.append((head, workload, raw, periods))
     return out
+
+
+def _demand_list(values: list[Any], where: str, problems: list[str]) -> tuple[float, ...]:
+    """A demand per period: 1 to `MAX_PERIODS` numbers, each > 0 and <= `DEMAND_MAX`."""
+    field_name = f"{where}.demand_tokens_per_s"
+    if not values or len(values) > MAX_PERIODS:
+        problems.append(
+            f"{field_name}: {len(values):,} periods; give 1 to {MAX_PERIODS:,} values "
+            "(one per period) or one number"
+        )
+        return ()
+    bounds = numbers.Bounds(gt=0.0, le=DEMAND_MAX)
+    out = []
+    for i, value in enumerate(values):
+        number, problem = numbers.convert(value, f"{field_name}[{i}]", bounds=bounds)
+        if problem:
+            problems.append(problem)
+            return ()
+        out.append(float(number))
+    return tuple(out)
+
+
+def _periods(
+    raw: dict[str, Any], workloads: list[Any], origin: str, problems: list[str]
+) -> tuple[float, str]:
+    """`period_hours` and `price_model`, and every workload giving the same number of periods."""
+    hours, problem = numbers.convert(
+        raw.get("period_hours", 1.0), f"{origin}: period_hours", bounds=PERIOD_HOURS
+    )
+    if problem:
+        problems.append(problem)
+    model = raw.get("price_model", "peak")
+    if model not in PRICE_MODELS:
+        problems.append(
+            f"{origin}: price_model = {numbers.show(model)}: must be one of "
+            + ", ".join(map(repr, PRICE_MODELS))
+        )
+    counts = {len(periods or (0,)) for *_, periods in workloads}
+    if len(counts) > 1:
+        problems.append(
+            f"{origin}: workload[*].demand_tokens_per_s: lists of different lengths "
+            f"({', '.join(map(str, sorted(counts)))} periods); give every workload the same "
+            "number of periods (a single number counts as one)"
+        )
+    return (float(hours) if hours is not None else 1.0), str(model)
 
 
 def _search(raw: Any, origin: str, problems: list[str]) -> dict[str, Any] | None:
@@ -280,7 +364,7 @@ def _check_scenarios(
         return
     tables = []
     done: set[str] = set()
-    for i, (head, _, raw) in enumerate(workloads):
+    for i, (head, _, raw, _) in enumerate(workloads):
         if head.model not in done:
             done.add(head.model)
             tables.append((f"{origin}: workload[{i}]", head.model, hardware[0], raw))
@@ -324,15 +408,19 @@ def load_fleet(path: str | os.PathLike[str]) -> Fleet:
     workloads = _workloads(workload_entries, origin, path.parent, problems)
     if search is not None:
         _check_scenarios(workloads, hardware, search, origin, path.parent, problems)
+    period_hours, price_model = _periods(raw, workloads, origin, problems)
     if problems:
         raise InputError(list(dict.fromkeys(problems)))
     return Fleet(
         name=name,
         path=origin,
         workloads=tuple(
-            FleetWorkload(head.name, head.model, workload, raw) for head, workload, raw in workloads
+            FleetWorkload(head.name, head.model, workload, raw, periods)
+            for head, workload, raw, periods in workloads
         ),
         hardware=tuple(hardware),
         search=search or {},
         mixed_pools=mixed,
+        period_hours=period_hours,
+        price_model=price_model,
     )

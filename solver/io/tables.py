@@ -245,7 +245,10 @@ def validate_hardware_file(path: str | Path) -> Hardware:
 
 
 def file_kind(raw: dict[str, Any], path: Path) -> str:
-    """ "instance", "hardware" or "model": what a TOML file holds, by its keys and folder."""
+    """ "fleet", "instance", "hardware" or "model": what a TOML file holds, by its keys and
+    folder (a fleet lists `[[workload]]` or `[[hardware]]` entries: arrays, not tables)."""
+    if any(isinstance(raw.get(k), list) for k in ("workload", "hardware")):
+        return "fleet"
     if any(k in raw for k in ("workload", "search", "overrides", "hardware_profile")) or any(
         isinstance(raw.get(k), (str, dict)) for k in ("model", "hardware")
     ):

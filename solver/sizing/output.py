@@ -1,8 +1,10 @@
 """Render a sized fleet: a table readable at 100 columns, CSV, JSON, and `--out DIR` files.
 
-`--out DIR` writes plan.csv, hardware.csv and plan.png (GPUs per hardware,
-stacked by workload, one bar per architecture); existing files are never
-overwritten unless `force` is given.
+`--out DIR` writes plan.csv, hardware.csv and plan.png (`solver.sizing.plan_plot`:
+GPUs per hardware, stacked by workload, one bar per architecture; over the
+periods when demand changes); existing files are never overwritten unless
+`force` is given. The table's `n/GPU` is `sequences_per_gpu`, as in `solve`'s
+table (where `b` is the largest micro-batch).
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ import pandas as pd
 
 from formulations import archspec
 from solver import report
-from solver.io.outputs import check_out_dir, replacing, save_figure
+from solver.io.outputs import check_out_dir, replacing
+from solver.sizing.plan_plot import plot_plan
 from solver.sizing.size import SizeResult
 
 FILES = ("plan.csv", "hardware.csv", "plan.png")
@@ -64,7 +67,9 @@ def _only(result: SizeResult) -> list[tuple[str, float | None]]:
 
 
 def plan_lines(plan: pd.DataFrame) -> list[str]:
+    periods = "period" in plan.columns
     head = [
+        *(["period"] if periods else []),
         "workload",
         "arch",
         "hardware",
@@ -73,7 +78,7 @@ def plan_lines(plan: pd.DataFrame) -> list[str]:
         "N",
         "reps",
         "GPUs",
-        "b",
+        "n/GPU",
         "tok/s",
         "TPOT ms",
         "$/h",
@@ -83,6 +88,7 @@ def plan_lines(plan: pd.DataFrame) -> list[str]:
         pools = archspec.get(rec["architecture"]).columns
         rows.append(
             [
+                *([str(rec["period"])] if periods else []),
                 _name(rec["workload"]),
                 rec["architecture"],
                 _hardware_label(rec),
@@ -95,7 +101,8 @@ def plan_lines(plan: pd.DataFrame) -> list[str]:
                 _cell(rec["cost_per_hour"], "{:,.2f}"),
             ]
         )
-    return _columns(rows, right=set(range(3, 12)))
+    first = 4 if periods else 3
+    return _columns(rows, right={0, *range(first, first + 9)} if periods else set(range(3, 12)))
 
 
 def hardware_lines(hardware: pd.DataFrame) -> list[str]:
@@ -118,6 +125,8 @@ def to_table(result: SizeResult) -> str:
         f"fleet {result.fleet.name}: {result.status}, {_money(result.cost_per_hour)} "
         f"({', '.join(f'{archspec.label(a)} only {_money(c)}' for a, c in _only(result))})"
     ]
+    if result.fleet.periods > 1:
+        lines.append(_periods_line(result))
     if result.status == "infeasible" and len(result.plan):
         lines.append("plan with the missing GPUs bought (the fleet as given is infeasible):")
     if len(result.plan):
@@ -130,6 +139,20 @@ def to_table(result: SizeResult) -> str:
     return "\n".join(lines)
 
 
+def _periods_line(result: SizeResult) -> str:
+    fleet = result.fleet
+    head = f"{fleet.periods} periods of {fleet.period_hours:g} h, price model {fleet.price_model}: "
+    if result.cost_per_hour is None:
+        return head + "no plan"
+    hours = fleet.periods * fleet.period_hours
+    what = (
+        "$/h of the GPUs at their busiest period"
+        if fleet.price_model == "peak"
+        else "$/h averaged over the periods"
+    )
+    return head + f"{what}; ${result.cost_per_hour * hours:,.2f} over the {hours:g} h"
+
+
 def render(result: SizeResult, fmt: str) -> str:
     """`table` (summary, plan, hardware, shortages), `csv` (the plan) or `json` (one object)."""
     if fmt == "json":
@@ -137,63 +160,6 @@ def render(result: SizeResult, fmt: str) -> str:
     if fmt == "csv":
         return report.to_csv(result.plan).rstrip("\n")
     return to_table(result)
-
-
-def plot_plan(plan: pd.DataFrame, hardware: list[str], path: Path) -> None:
-    """Stacked bars: GPUs per hardware, one bar per architecture, one colour per workload."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.patches import Patch
-
-    archs = list(archspec.NAMES)
-    workloads = list(dict.fromkeys(plan["workload"])) if len(plan) else []
-    colours = plt.get_cmap("tab20")
-    fig, ax = plt.subplots(figsize=(max(5.0, 1.6 * len(hardware) + 2), 4.2))
-    width = 0.76 / len(archs)
-    for h_index, hw in enumerate(hardware):
-        for a_index, arch in enumerate(archs):
-            x = h_index + (a_index - (len(archs) - 1) / 2) * width
-            bottom = 0.0
-            for w_index, w in enumerate(workloads):
-                rows = plan[
-                    (plan["workload"] == w)
-                    & (plan["architecture"] == arch)
-                    & ((plan["attention_hardware"] == hw) | (plan["ffn_hardware"] == hw))
-                ]
-                gpus = float(rows["gpus"].sum()) if len(rows) else 0.0
-                if gpus <= 0:
-                    continue
-                ax.bar(
-                    x,
-                    gpus,
-                    width,
-                    bottom=bottom,
-                    color=colours(w_index % 20),
-                    hatch=archspec.get(arch).hatch,
-                    edgecolor="black",
-                    linewidth=0.5,
-                )
-                bottom += gpus
-    ax.set_xticks(range(len(hardware)), hardware)
-    ax.set_ylabel("GPUs")
-    order = ", ".join(map(archspec.label, archs))
-    ax.set_title(f"fleet plan: GPUs per hardware (bars left to right: {order})")
-    handles = [Patch(facecolor=colours(i % 20), label=w) for i, w in enumerate(workloads)]
-    handles += [
-        Patch(
-            facecolor="white",
-            edgecolor="black",
-            hatch=archspec.get(a).hatch,
-            label=archspec.label(a),
-        )
-        for a in archs
-    ]
-    ax.legend(handles=handles, fontsize=8, loc="upper right")
-    fig.tight_layout()
-    save_figure(fig, path, dpi=120)
-    plt.close(fig)
 
 
 def write_outputs(result: SizeResult, out_dir: str | Path, force: bool = False) -> list[Path]:

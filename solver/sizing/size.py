@@ -42,6 +42,7 @@ from solver.backends import Status
 from solver.io import arguments
 from solver.io.fleet import Fleet, load_fleet
 from solver.sizing.candidates import Frontier, Pairing, compute_frontiers
+from solver.sizing.periods import note, size_periods
 from solver.sizing.solve import FleetSolve, solve_fleet, solve_shortage
 from solver.sizing.tables import (
     PLAN_COLUMNS,
@@ -311,7 +312,14 @@ def size(
         "candidates": len(problem.candidates),
         "classes": len(classes),
     }
+    if fleet.periods > 1:  # demand over time (docs/model.md §18.5)
+        fields = size_periods(
+            fleet, problem, offers, reasons, archs, backend, limit_left, node_gpus, proven, progress
+        )
+        stats.update(fields.pop("stats"), total_s=time.perf_counter() - start)
+        return SizeResult(fleet, **fields, stats=stats)
     t0 = time.perf_counter()
+    note(f"size: fleet program, {len(problem.candidates)} candidates", progress)
     main = solve_fleet(problem, backend, limit_left()) if not reasons else None
     stats["fleet_s"] = time.perf_counter() - t0
     if main is not None and main.replicas is not None:
