@@ -177,6 +177,7 @@ def _solve_uncertainty(
     ):
         if given:
             raise InputError([f"{flag}: not with --uncertainty (it reports distributions)"])
+    report_path = _report_out(args)  # before any sampling
     result = uncertainty(
         args.files[0],
         args.uncertainty,
@@ -191,6 +192,14 @@ def _solve_uncertainty(
         resume=args.resume,
         force=args.force,
     )
+    if report_path is not None:
+        from solver.api import as_instance
+        from solver.report_pages.uncertainty import uncertainty_page
+
+        inst = as_instance(args.files[0], parse_assignments(args.set))
+        options.write_report(
+            report_path, uncertainty_page(inst, result, options.command_text(args))
+        )
     if args.format == "json":
         print(output.to_json(result))
     elif args.format == "csv":
@@ -387,7 +396,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=None,
         metavar="FILE.html",
         help="write one self-contained HTML page: verdict, optima, breakdowns, the TPOT "
-        "frontier, binding constraints and shadow prices, inputs, the command",
+        "frontier, binding constraints and shadow prices, inputs, the command; with "
+        "--uncertainty: the probability of winning, quantiles, the distributions, the optimal "
+        "shapes, the robust deployment and the samples' sources",
     )
     p.add_argument(
         "--report-tpot",
