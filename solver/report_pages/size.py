@@ -90,6 +90,7 @@ def size_chart(result: SizeResult) -> str:
         ax1.annotate(f" {archspec.label(r['architecture'])} x{r.get('replicas')}", (gpus[i], i),
                      va="center", fontsize=7)  # fmt: skip
     ax1.set_xlabel("GPUs")
+    ax1.margins(x=0.15)  # room for the replica labels
     ax1.set_title("the plan: GPUs per row", fontsize=10)
     only = _only_costs(result)
     names = ["plan", *(f"{archspec.label(a)} only" for a in only)]
