@@ -61,9 +61,9 @@ def _value(point: dict[str, Any], arch: str) -> float | None:
 def _series(pts: list[dict[str, Any]], key: str, archs: list[str]) -> Series:
     out: Series = {}
     for arch in archs:
-        kept = [(p["params"][key], _value(p, arch)) for p in pts]
-        kept = [(x, y) for x, y in kept if y is not None]
-        out[arch] = ([x for x, _ in kept], [float(y) for _, y in kept])
+        pairs = [(p["params"][key], _value(p, arch)) for p in pts]
+        out[arch] = ([x for x, y in pairs if y is not None],
+                     [float(y) for _, y in pairs if y is not None])  # fmt: skip
     return out
 
 
