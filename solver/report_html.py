@@ -315,6 +315,18 @@ def verdict_html(lines: list[str]) -> str:
     return '<p class="verdict">' + "<br>".join(esc(x) for x in lines) + "</p>"
 
 
+def write_page(path: Any, text: str) -> None:
+    """Write a page through a temporary file (never half a page, never through a link) and
+    say so on stderr."""
+    import sys
+
+    from solver.io.outputs import replacing
+
+    with replacing(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    print(f"wrote {path}", file=sys.stderr)
+
+
 def pre(text: str) -> str:
     """Preformatted text (the command, a summary), escaped."""
     return f"<pre>{esc(text)}</pre>"

@@ -198,11 +198,7 @@ def command_text(args: argparse.Namespace) -> str:
 
 
 def write_report(path: Path, text: str) -> None:
-    """Write the page through a temporary file (never half a page, never through a link)."""
-    import sys
+    """The page at `path` (`solver.report_html.write_page`)."""
+    from solver.report_html import write_page
 
-    from solver.io.outputs import replacing
-
-    with replacing(path) as tmp:
-        tmp.write_text(text, encoding="utf-8")
-    print(f"wrote {path}", file=sys.stderr)
+    write_page(path, text)

@@ -39,7 +39,7 @@ def cmd_size(args: argparse.Namespace) -> int:
         progress=None,
     )
     print(render(result, args.format))
-    size_report.write(report_path, result, args)
+    size_report.write(report_path, result, options.command_text(args))
     if args.out is not None:
         paths = write_outputs(result, args.out, force=args.force)
         print(f"wrote {', '.join(str(p) for p in paths)}", file=sys.stderr)

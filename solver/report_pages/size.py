@@ -9,7 +9,6 @@ chart from the plan table rather than `solver.sizing.output.plot_plan`.
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,7 @@ import pandas as pd
 
 from formulations import archspec
 from solver import columns, report
-from solver.report_html import chart, esc, pre, records_table, verdict_html, wrap
+from solver.report_html import chart, esc, pre, records_table, verdict_html, wrap, write_page
 from solver.sizing.size import SizeResult
 
 SECTIONS = (
@@ -187,9 +186,7 @@ def size_page(result: SizeResult, command: str) -> str:
     )
 
 
-def write(path: Path | None, result: SizeResult, args: argparse.Namespace) -> None:
+def write(path: Path | None, result: SizeResult, command: str) -> None:
     """`size --report`: write the page when asked (`path` checked before the sizing)."""
-    from solver.cli import options
-
     if path is not None:
-        options.write_report(path, size_page(result, options.command_text(args)))
+        write_page(path, size_page(result, command))
