@@ -136,6 +136,24 @@ def test_size_report_shows_the_json_numbers(tmp_path, capsys):
     assert "None: every demand is met" in text
 
 
+def test_size_report_of_an_infeasible_fleet_names_its_shortages(tmp_path, capsys):
+    short = tmp_path / "short.toml"
+    short.write_text(TINY_FLEET.read_text().replace("inventory_gpus = 64", "inventory_gpus = 8")
+                     .replace("inventory_gpus = 400", "inventory_gpus = 8"))  # fmt: skip
+    path = tmp_path / "short.html"
+    code, out, err = run(capsys, "size", short, "--workers", "1", "--report", path, "--format",
+                         "json")  # fmt: skip
+    assert code == 0, err
+    text = path.read_text(encoding="utf-8")
+    page = check_page(text, size.SECTIONS, "afd-solver fleet", 1)
+    found = json.loads(out)
+    assert found["status"] == "infeasible" and found["shortages"]
+    assert "fleet tiny: infeasible, no plan within the inventories" in text
+    assert [(r["workload"], r["missing GPUs"]) for r in rows(page, "shortages")] == [
+        (s["workload"], f"{s['missing_gpus']:,.0f}") for s in found["shortages"]
+    ]
+
+
 # ---- the report's path: refused before any solving ------------------------------------------
 
 COMMANDS = {

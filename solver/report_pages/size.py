@@ -33,6 +33,7 @@ _HEADERS = {
     "ffn_hardware": "FFN hardware",
     "workload": "workload",
     "replicas": "replicas",
+    "missing_gpus": "missing GPUs",
 }
 
 
@@ -102,6 +103,9 @@ def size_chart(result: SizeResult) -> str:
     for i, c in enumerate(costs):
         ax2.annotate("infeasible" if c is None else f"${c:,.0f}", (i, c or 0.0),
                      ha="center", va="bottom", fontsize=8)  # fmt: skip
+    if all(c is None for c in costs):  # nothing to scale: labels only
+        ax2.set_ylim(0, 1)
+        ax2.set_yticks([])
     ax2.set_xticks(range(len(names)), names, fontsize=8)
     ax2.set_ylabel("$ per hour")
     ax2.set_title("cost: the plan, each architecture alone", fontsize=10)
@@ -118,7 +122,11 @@ def size_chart(result: SizeResult) -> str:
 
 def _verdict(result: SizeResult) -> list[str]:
     found = result.to_dict()
-    lines = [f"fleet {result.fleet.name}: {result.status}, {_money(result.cost_per_hour)}"]
+    cost = result.cost_per_hour
+    lines = [
+        f"fleet {result.fleet.name}: {result.status}, "
+        + ("no plan within the inventories" if cost is None else _money(cost))
+    ]
     gaps = {k: v for k, v in found.items() if "gap" in k and isinstance(v, int | float)}
     lines += [f"{k.replace('_', ' ')}: {v:.4g}" for k, v in gaps.items()]
     lines.append(", ".join(f"{archspec.label(a)} only {_money(c)}"
@@ -166,7 +174,7 @@ def size_page(result: SizeResult, command: str) -> str:
     prices = (
         "<p>What one more node of a hardware's inventory saves per hour, per GPU of that node "
         "(found by solving the fleet again with it; 0: the inventory does not bind; '-': "
-        "unlimited hardware):</p>"
+        "unlimited hardware, or no plan within the inventories):</p>"
         + frame_table(result.hardware[["hardware", "shadow_price_per_gpu_hour"]])
     )
     plan = frame_table(result.plan) if len(result.plan) else "<p>No plan.</p>"
