@@ -321,6 +321,12 @@ def single_layout(cm: CostModel, d: Deployment, eps: float, search: Search) -> L
     )
 
 
+def deployment_problems(inst: Instance, d: Deployment) -> list[str]:
+    """Nothing beyond the deployment spec's own checks (fields, bounds, micro-batches)."""
+    del inst, d
+    return []
+
+
 def unit_sizes(inst: Instance) -> tuple[int, ...]:
     """One unit size: the search's (docs/model.md §1.4)."""
     return (inst.search.unit_gpus,)

@@ -8,6 +8,7 @@ An architecture is a module with:
     single_layout(cm, deployment, eps, search)                               one deployment's layout
     read_deployment(layouts, c, serving, sequences)                          solution -> Deployment
     unit_sizes(inst)                    the unit sizes to branch on (TP's t; others: the search's)
+    deployment_problems(inst, d)        what makes a given deployment not one of this architecture
     layout_stages(cm, layouts, idx, serving, sequences)                      candidates, vectorised
 and its constraint families in `formulations.families`. The integer program, the stage-level
 scheme, pruning, diagnostics, metrics and the oracle are written once against this interface, so a

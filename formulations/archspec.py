@@ -132,7 +132,7 @@ TP = ArchSpec(
     expert_ranks=False,
     ranks_per_unit_gpu=False,
     independent_units=True,
-    units_text="{tp_groups} groups of {tensor_parallel} GPUs",
+    units_text="{tp_groups} group(s) of {tensor_parallel} GPUs",
     colour="tab:green",
     hatch="..",
     engine="tensor-parallel",
@@ -190,9 +190,13 @@ def deployment_fields(record: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def units_symbols(record: Mapping[str, Any]) -> str:
-    """A result row's units as docs/model.md writes them, e.g. `N_A=2 N_F=3`."""
+    """A result row's units as docs/model.md writes them, e.g. `N_A=2 N_F=3`, or `t=8 r=2`
+    where the architecture sizes its unit."""
     spec = get(str(record["architecture"]))
-    return " ".join(f"{p.symbol}={record.get(p.column)}" for p in spec.pools)
+    pools = [f"{p.symbol}={record.get(p.column)}" for p in spec.pools]
+    if spec.unit_gpus_field:
+        pools.insert(0, f"t={record.get(UNIT_GPUS_COLUMN)}")
+    return " ".join(pools)
 
 
 def units_text(record: Mapping[str, Any]) -> str:

@@ -12,7 +12,9 @@ stage's fixed time of §3.1, on one GPU:
   `lat + max(b q f_score ctx_eff / R_core, b kv ctx_eff w_kv / B_hbm)`; the projections are
   not part of the kernel;
 - dispatch or combine on one tier, one rank sending `tokens` token copies of `hidden`
-  elements of `bytes_per_element`: `lat + tokens hidden bytes / B_tier`.
+  elements of `bytes_per_element`: `lat + tokens hidden bytes / B_tier`;
+- all-reduce (TP, §20.4) of `tokens` hidden states over `t` GPUs of one scale-up domain:
+  `lat_ar + 2 (t - 1) / t tokens hidden bytes / B_su` (a TP layer runs two).
 
 Everything is vectorised over rows (numpy arrays that broadcast).
 """
@@ -82,6 +84,18 @@ def wire_time_s(
     fixed = latency[0] if kind == "dispatch" else latency[1]
     moved = np.asarray(tokens, dtype=float) * np.asarray(hidden) * np.asarray(bytes_per_element)
     return fixed + moved / bytes_per_s
+
+
+def allreduce_time_s(
+    rates: Rates, ranks: Num, tokens: Num, hidden: Num, bytes_per_element: Num
+) -> np.ndarray:
+    """One ring all-reduce of `tokens` hidden states over `ranks` GPUs of one scale-up domain
+    (§20.4): its fixed time plus 2 (t - 1) / t of the data per GPU at the scale-up rate;
+    nothing on one GPU."""
+    t = np.asarray(ranks, dtype=float)
+    data = np.asarray(tokens, dtype=float) * np.asarray(hidden) * np.asarray(bytes_per_element)
+    ring = rates.allreduce_latency_s + 2.0 * (t - 1.0) / t * data / rates.scaleup_bytes_per_s
+    return np.where(t > 1, ring, 0.0)
 
 
 def _context(model: Model, context_tokens: Num) -> np.ndarray:

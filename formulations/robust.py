@@ -42,8 +42,11 @@ def best_own_pace(cm: CostModel, lay: Layouts) -> tuple[np.ndarray, np.ndarray]:
         n_eval = np.where(ok, n, max(n_lo, 1))
         s = arch.layout_stages(cm, lay, idx, serving, n_eval)
         tpot_s = cm.tpot_s(s.stage_s, nbo)
-        units = serving + lay.ffn_units
-        value = np.where(ok, w.dp_imbalance * serving * n_eval / tpot_s / units, 0.0)
+        # Little's law per GPU (§9): serving units x ranks per unit x n over every GPU (TP: one
+        # rank per group of t GPUs, §20.1).
+        gpus = (serving + lay.ffn_units) * cm.unit_gpus
+        ranks = serving * cm.unit_ranks
+        value = np.where(ok, w.dp_imbalance * ranks * n_eval / tpot_s / gpus, 0.0)
         better = value > best_value
         best_value = np.where(better, value, best_value)
         best_n = np.where(better, n_eval, best_n)

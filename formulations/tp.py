@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from formulations import kernels
 from formulations.attention import effective_context, geometry
 from formulations.costs import CostModel, Num
 from formulations.families import Family
@@ -73,6 +74,26 @@ def allowed(model: Model, t: int, domain_gpus: int) -> bool:
         kv = int(model.num_kv_heads or 1)
         ok = ok and (kv % t == 0 or t % kv == 0)
     return ok
+
+
+def deployment_problems(inst: Instance, d: Deployment) -> list[str]:
+    """What makes deployment `d` not a TP deployment of `inst` (§20.1): a group size the model
+    or the scale-up domain does not allow, redundant experts (TP has no expert ranks)."""
+    t, domain = int(d.unit_gpus or 0), inst.hardware.scaleup_domain_gpus
+    problems = []
+    if not allowed(inst.model, t, domain):
+        sizes = [k for k in range(1, domain + 1) if allowed(inst.model, k, domain)]
+        problems.append(
+            f"tensor_parallel = {t}: not a group size of {inst.model.name} on "
+            f"{inst.hardware.name} (it must split the heads, the KV heads and the expert width "
+            f"inside one {domain}-GPU scale-up domain): one of {', '.join(map(str, sizes))}"
+        )
+    if d.redundant:
+        problems.append(
+            f"redundant_experts = {d.redundant}: TP has no expert ranks (every GPU holds a slice "
+            "of every expert); leave it out or 0"
+        )
+    return problems
 
 
 def unit_sizes(inst: Instance) -> tuple[int, ...]:
@@ -146,12 +167,10 @@ def times(cm: CostModel, micro: Num, micro_batches: Num) -> dict[str, np.ndarray
     gemm_compute = 6.0 * pairs * m.hidden_size * inter / cm.gemm_rate_flops(pairs / experts)
     gemm_weight = experts * 3.0 * m.hidden_size * inter * m.expert_weight_bytes
     gemm_weight = gemm_weight / r.hbm_bytes_per_s
-    # §20.4: two ring all-reduces of the micro-batch's hidden states, none on one GPU.
-    hidden_bytes = tokens * m.hidden_size * m.combine_bytes
-    ring = 2.0 * (t - 1) / t * hidden_bytes / r.scaleup_bytes_per_s
-    used = t > 1
-    allreduce_latency = np.full(np.shape(seqs), 2.0 * r.allreduce_latency_s if used else 0.0)
-    allreduce = allreduce_latency + (2.0 * ring if used else 0.0)
+    # §20.4: two ring all-reduces of the micro-batch's hidden states (the kernel `calibrate`
+    # fits), none on one GPU.
+    allreduce = 2.0 * kernels.allreduce_time_s(r, t, tokens, m.hidden_size, m.combine_bytes)
+    allreduce_latency = np.full(np.shape(seqs), 2.0 * r.allreduce_latency_s if t > 1 else 0.0)
     attention_latency = np.full(np.shape(seqs), r.attention_latency_s)
     gemm_latency = np.full(np.shape(seqs), r.gemm_latency_s)
     attention_s = attention_latency + np.maximum(flop_s, byte_s)

@@ -42,7 +42,7 @@ from solver.io.checks import (
     check_model_workload,
     check_search_size,
 )
-from solver.io.deployment_spec import deployment_pairing, parse_deployment, spec_of
+from solver.io.deployment_spec import deployment_on_pairing, spec_of
 from solver.io.loader import load_instance
 from solver.io.numbers import show
 from solver.optimize import optimize
@@ -265,8 +265,7 @@ def evaluate(
         )  # fmt: skip
     if problems := check_deployment_spec(spec):
         raise InputError(problems)
-    d = parse_deployment(spec, inst)
-    inst = pairings.on(inst, *deployment_pairing(spec, inst, d.architecture))
+    inst, d = deployment_on_pairing(spec, inst)
     cm = CostModel.for_deployment(inst, d)
     eps = layout_eps(imbalance_fn(inst), d, inst.search.unit_gpus)
     m = metrics(cm, d, eps)

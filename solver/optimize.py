@@ -103,7 +103,7 @@ def discrete_penalty(ctx: levels.Context, d: Deployment) -> float | None:
 
     if s.objective == "min_gpus":
         demand = ctx.inst.workload.demand_tokens_per_s or 0.0
-        need = demand * tpot_s / (ctx.sigma * s.unit_gpus)
+        need = demand * tpot_s / (ctx.sigma * ctx.cm.unit_ranks)  # in serving units x n
         values = [relaxed(lay, "min_units", need) for lay in ctx.level(tpot_s)]
         best = min((v for v in values if v is not None), default=None)
         return None if best is None else max(0.0, 1.0 - best / units)

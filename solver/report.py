@@ -183,7 +183,21 @@ _STAGES: _Lines = (
         "scaleup_s",
         (("dispatch", "scaleup_dispatch_s"), ("combine", "scaleup_combine_s")),
     ),
+    ("two all-reduces", "allreduce_s", (("fixed", "allreduce_latency_s"),)),
+    ("in series (one batch)", "serial_s", ()),
 )
+SERIAL_KEY = "serial_s"
+"""With one micro-batch nothing overlaps: the stage is the sum of the stages above
+(docs/model.md §6.5, §20.5). With more, the sum is not a stage and is not shown."""
+
+
+def stage_lines(rec: dict[str, Any]) -> _Lines:
+    """The stage lines that apply to a row (the in-series sum only with one micro-batch)."""
+    if int(rec.get("micro_batches") or 1) == 1:
+        return _STAGES
+    return tuple(line for line in _STAGES if line[1] != SERIAL_KEY)
+
+
 _POOLS: _Lines = (
     (
         "attention GPU",
@@ -220,15 +234,15 @@ def breakdown_text(rec: dict[str, Any], prefix: str = "breakdown_") -> list[str]
         f"{arch} breakdown, per layer and micro-batch (stage budget {budget * 1e6:.1f} us at "
         f"the target, own stage {stage * 1e6:.1f} us):"
     ]
-    for label, key, parts in _STAGES:
+    for label, key, parts in stage_lines(rec):
         if key not in b:
             continue
         shown = [(n, k) for n, k in parts if k in b and (n != "fixed" or b[k] > 0)]
         detail = ", ".join(f"{name} {b[k] * 1e6:.1f}" for name, k in shown)
+        detail = f"  ({detail})" if detail else ""
         mark = "  <- sets the pace" if b[key] >= stage * (1 - 1e-12) else ""
         lines.append(
-            f"  {label:<22}{b[key] * 1e6:9.1f} us {b[key] / budget:7.1%} of budget"
-            f"  ({detail}){mark}"
+            f"  {label:<22}{b[key] * 1e6:9.1f} us {b[key] / budget:7.1%} of budget{detail}{mark}"
         )
     nbo = int(rec.get("micro_batches") or 1)
     layers = round((b["step_s"] - b["step_gap_s"]) / (stage * nbo)) if stage > 0 else 0

@@ -141,7 +141,7 @@ def _parts(rec: dict[str, Any], lines: Any) -> list[tuple[str, float, dict[str, 
 def breakdown_chart(rec: dict[str, Any]) -> str:
     """Stage times against the budget and memory against usable HBM, one figure."""
     b = {k[len("breakdown_") :]: v for k, v in rec.items() if k.startswith("breakdown_")}
-    stages = _parts(rec, report._STAGES)
+    stages = _parts(rec, report.stage_lines(rec))
     pools = _parts(rec, report._POOLS)
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.2))
     names = [s[0] for s in stages][::-1]

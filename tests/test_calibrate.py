@@ -46,6 +46,7 @@ TRUE = {
     "combine_scale_up_latency_us": 9.0,
     "dispatch_scale_out_latency_us": 40.0,
     "combine_scale_out_latency_us": 70.0,
+    "allreduce_scale_up_latency_us": 5.0,
 }
 DS_SCORE_FLOP, DS_KV_ELEMENTS = 278528, 576  # DeepSeek-V3 absorbed MLA per cached token
 
@@ -68,6 +69,14 @@ def wire_us(kind: str, tier: str, tokens: float, hidden: int, bpe: float) -> flo
     peak, eff = (UP, "scaleup_efficiency") if tier == "scale_up" else (OUT, "scaleout_efficiency")
     fixed = TRUE[f"{kind}_{tier}_latency_us"]
     return fixed + tokens * hidden * bpe / (peak * TRUE[eff]) * 1e6
+
+
+def allreduce_us(ranks: int, tokens: float, hidden: int, bpe: float) -> float:
+    """One ring all-reduce (TP, docs/model.md §20.4): fixed time + 2 (t - 1) / t of the data
+    over scale-up."""
+    data = tokens * hidden * bpe
+    moved = 2 * (ranks - 1) / ranks * data / (UP * TRUE["scaleup_efficiency"])
+    return TRUE["allreduce_scale_up_latency_us"] + moved * 1e6
 
 
 def kernel_rows() -> list[dict[str, object]]:
@@ -97,6 +106,12 @@ def kernel_rows() -> list[dict[str, object]]:
                     dict(kind=kind, tier=tier, ranks=64, tokens=tokens, hidden=7168,
                          bytes_per_element=bpe, time_us=t)
                 )  # fmt: skip
+    for ranks in (2, 4, 8):
+        for tokens in (8, 256, 2048):
+            rows.append(
+                dict(kind="allreduce", tier="scale_up", ranks=ranks, tokens=tokens, hidden=7168,
+                     bytes_per_element=2, time_us=allreduce_us(ranks, tokens, 7168, 2))
+            )  # fmt: skip
     return rows
 
 
@@ -364,6 +379,15 @@ BAD = {
     f"{D.replace('scenario.toml', 'qwen3-235b-a22b-h200')},tpot_ms=30": "not on h800",
     "kind=attention,batch=4,context_tokens=4096,time_us=30": "needs --model",
     f"{G.replace('4096', '9' * 5000)},time_us=3": "out of range",
+    f"kind=allreduce,{W.replace('scale_up', 'scale_out')},bytes_per_element=2,time_us=9": (
+        "an allreduce row is on scale_up"
+    ),
+    f"kind=allreduce,{W.replace('ranks=8', 'ranks=1')},bytes_per_element=2,time_us=9": (
+        "at least 2 ranks"
+    ),
+    f"{D.replace('arch=ep;nodes=2', 'arch=tp;tensor_parallel=3;tp_groups=1')},tpot_ms=30": (
+        "not a group size"
+    ),
 }
 
 

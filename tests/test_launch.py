@@ -12,28 +12,30 @@ import pytest
 from cli_helpers import assert_clean, run, scenario
 from conftest import INSTANCES
 
+from formulations.types import ARCHITECTURES
 from solver import report
 from solver.api import as_instance, solve
-from solver.errors import InputError
 from solver.launch import engines, expert_map, flags, manifest
 from solver.launch import run as launch_run
 
-SCENARIOS = ("deepseek-v3-h800", "kimi-k2-h20", "qwen3-235b-a22b-h200")
+SCENARIOS = (
+    "deepseek-v3-h800",
+    "kimi-k2-h20",
+    "qwen3-235b-a22b-h200",  # TP4 on one node
+    "qwen3-235b-a22b-h200-one-node",  # TP8 wins
+    "deepseek-v3-gb200-nvl72",  # TP8 over two 4-GPU trays
+)
 
 
 @functools.cache
 def handovers(name: str) -> dict[str, launch_run.Handover]:
-    """Every engine's hand-over of both optima of a shipped scenario (solved once)."""
+    """Every engine's hand-over of every architecture's optimum of a shipped scenario."""
     inst = as_instance(INSTANCES / f"{name}.toml")
     out = {}
-    for row in report.records(solve(inst)):
+    for row in report.records(solve(inst, architectures=list(ARCHITECTURES))):
         if row["status"] not in ("optimal", "feasible"):
             continue
         branch, d = launch_run.deployment_of_row(row, inst)
-        if row["architecture"] == "tp":  # not handed over yet: one clear error
-            with pytest.raises(InputError, match="TP deployments are not handed over yet"):
-                launch_run.handover("sglang", branch, d, row, loads=None, command="test")
-            continue
         for engine in launch_run.CHOICES:
             out[f"{row['architecture']}:{engine}"] = launch_run.handover(
                 engine, branch, d, row, loads=None, command="test"
@@ -63,6 +65,9 @@ def test_every_generated_flag_is_pinned_and_values_follow_the_deployment(name):
                 assert "does not run AFD" in (h.reason or "")
             continue
         assert h.launch is not None, h.reason
+        if arch == "tp":
+            _check_tp(h, engine)
+            continue
         plan = h.plan
         gpus, n = row["gpus"], row["sequences_per_gpu"]
         g = plan.slots_per_rank
@@ -102,6 +107,48 @@ def test_every_generated_flag_is_pinned_and_values_follow_the_deployment(name):
         assert manifest.validate(h.manifest) == []
 
 
+def _check_tp(h: launch_run.Handover, engine: str) -> None:
+    """A TP group is one server of t GPUs holding n sequences, copied for every group; no
+    data-parallel attention, no expert parallelism, no expert map (docs/model.md §20)."""
+    assert h.launch is not None
+    row, plan = h.row, h.plan
+    t, r, n = row["tensor_parallel"], row["tp_groups"], row["sequences_per_gpu"]
+    per_node = plan.serving.gpus_per_node
+    span = -(-t // per_node)  # nodes one group spans
+    assert plan.group_gpus == t and plan.groups == r and plan.engine_redundant == 0
+    assert sum(role.nodes for role in h.launch.roles) == r * span
+    for role in h.launch.roles:
+        assert flags.unknown(engine, list(role.argv), h.launch.config) == []
+        v = _values(tuple(shlex.split(role.command().replace("$", ""))))
+        assert not {"--ep-size", "--attn-dp-size", "--data-parallel-size", "--ep_size"} & set(v)
+        nodes = v.get("--nnodes", "1") if engine != "trtllm" else role.prefix[1]
+        assert nodes in (str(span), f"--nodes={span}")
+        if engine == "sglang":
+            assert v["--tp-size"] == str(t) and int(v["--max-running-requests"]) == n
+            assert int(v["--cuda-graph-max-bs-decode"]) == plan.graph_batch
+        elif engine == "vllm":
+            assert v["--tensor-parallel-size"] == str(t) and int(v["--max-num-seqs"]) == n
+        else:
+            assert v["--tp_size"] == str(t) and f"--ntasks={t}" in role.prefix
+            config = h.launch.config or {}
+            assert config["max_batch_size"] == n and not config["enable_attention_dp"]
+    doc = h.manifest
+    assert manifest.validate(doc) == []
+    assert doc["experts"]["placement"] == "sliced"
+    assert doc["experts"]["ranks"] == r * t
+    assert doc["experts"]["slots_per_rank"] == plan.inst.model.num_routed_experts
+
+
+def test_tp_is_handed_over_on_one_and_on_two_trays():
+    """Both TP shapes the shipped scenarios give: t = 8 on one 8-GPU node, and t = 8 over two
+    4-GPU GB200 trays (one role per node rank with --nnodes 2)."""
+    one = handovers("qwen3-235b-a22b-h200-one-node")["tp:sglang"]
+    two = handovers("deepseek-v3-gb200-nvl72")["tp:sglang"]
+    assert "--nnodes" not in one.launch.roles[0].argv  # type: ignore[union-attr]
+    assert "--nnodes" in two.launch.roles[0].argv  # type: ignore[union-attr]
+    assert two.plan.serving.gpus_per_node == 4 and two.plan.group_gpus == 8
+
+
 def test_a_flag_outside_the_pinned_list_fails():
     h = handovers("deepseek-v3-h800")["ep:sglang"]
     assert h.launch is not None
@@ -129,11 +176,11 @@ def test_manifest_schema_catches_broken_documents():
     broken = json.loads(json.dumps(doc))
     del broken["expected"]["tpot_ms"]
     broken["pools"][0]["ranks"] = "24"
-    broken["architecture"] = "tp"
+    broken["architecture"] = "dp"
     problems = manifest.validate(broken)
     assert any("tpot_ms is missing" in p for p in problems)
     assert any("pools[0].ranks: expected integer" in p for p in problems)
-    assert any("'tp' is not one of" in p for p in problems)
+    assert any("'dp' is not one of" in p for p in problems)
     jsonschema = pytest.importorskip("jsonschema")  # a second opinion where it is installed
     jsonschema.validate(doc, manifest.schema())
 

@@ -219,3 +219,20 @@ def test_force_and_report_tpot_need_their_partners(tmp_path, capsys):
         code, _, err = run(capsys, *argv)
         assert code == 2 and fragment in err, (argv, err)
         assert_clean(err, lines=1)
+
+
+def test_uncertainty_report_says_when_the_robust_pass_was_cut(tmp_path):
+    from solver.io.loader import load_instance
+    from solver.uncertainty.run import Uncertainty
+
+    shape = {"shape": "ep N=2", "share": 1.0, "optimal_in": 4}
+    u = Uncertainty(
+        samples=4, seed=0, objective="tokens_per_gpu", architectures=("ep",),
+        probability_wins={"ep": 1.0}, quantiles={"ep": {"p5": 1.0, "p50": 2.0, "p95": 3.0}},
+        shapes=[shape], robust=None, robust_samples=3,
+        sample_rows=[{"architecture": "ep", "objective": float(i)} for i in range(4)],
+    )  # fmt: skip
+    text = uncertainty.uncertainty_page(load_instance(scenario(tmp_path)), u, "afd-solver x")
+    check_page(text, uncertainty.SECTIONS, "afd-solver uncertainty", 1)
+    assert "the robust pass cover 3 of 4 samples" in text
+    assert "No shape has a deployment in every sample" in text

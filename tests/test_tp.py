@@ -118,3 +118,46 @@ def test_infeasible_reason_is_full_for_the_largest_size_and_short_for_the_others
     assert all(p.startswith(f"h800 t={t}: fails tp:") for t, p in smaller)
     assert out.reason.count("most favourable layout") == 1
     assert "85.0 GB against 72.0 GB" in parts[-1]
+
+
+@pytest.mark.parametrize(
+    ("stem", "arch"),
+    [
+        ("qwen3-235b-a22b-h200-one-node", "tp"),  # two all-reduces in series, N_BO = 1
+        ("qwen3-235b-a22b-h200-one-node", "ep"),  # EP's all-to-all in series, N_BO = 1
+        ("qwen3-235b-a22b-h200", "tp"),
+        ("deepseek-v3-h800", "afd"),
+        ("deepseek-v3-h800", "ep"),
+    ],
+)
+def test_every_breakdown_shows_the_line_that_sets_the_pace(stem, arch):
+    """Some printed stage line equals the own stage: the breakdown accounts for the pace (TP's
+    all-reduces and the one-micro-batch sum were missing from it)."""
+    df = solver.solve(INSTANCES / f"{stem}.toml", architectures=[arch], breakdown=True)
+    rec = report.records(df)[0]
+    lines = report.breakdown_text(rec)
+    paced = [line for line in lines if line.endswith("<- sets the pace")]
+    assert len(paced) >= 1, lines
+    stage_us = rec["breakdown_stage_s"] * 1e6
+    assert f"{stage_us:9.1f} us" in paced[0]
+    assert (rec["micro_batches"] == 1) == any("in series" in line for line in lines)
+
+
+@pytest.mark.parametrize(
+    ("spec", "fragment"),
+    [
+        ("tensor_parallel=3,tp_groups=1", "tensor_parallel = 3: not a group size"),  # 64 heads
+        ("tensor_parallel=16,tp_groups=1", "inside one 8-GPU scale-up domain"),  # 2 nodes
+        ("tensor_parallel=8,tp_groups=1,redundant_experts=4", "TP has no expert ranks"),
+    ],
+)
+def test_evaluate_refuses_what_is_not_a_tp_deployment(spec, fragment, capsys):
+    """A size that does not split the heads or leaves the domain was evaluated as if it did
+    (t = 16 on one H200 node came out feasible on two nodes); redundant experts were ignored."""
+    path = INSTANCES / "qwen3-235b-a22b-h200-one-node.toml"
+    code, _, err = run(
+        capsys, "evaluate", path, "--deployment", f"arch=tp,{spec},sequences_per_gpu=10"
+    )
+    assert code == 2 and fragment in err and "Traceback" not in err
+    with pytest.raises(solver.errors.InputError, match=fragment.split(":")[0]):
+        solver.evaluate(path, f"arch=tp,{spec},sequences_per_gpu=10")

@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pytest
 from cli_helpers import run
+from conftest import INSTANCES
 
 from formulations import architectures
 from formulations.costs import CostModel
@@ -189,3 +190,68 @@ def test_out_dir_resumes_and_refuses_to_mix(tmp_path, capsys):
     assert code == 2 and "another seed" in err
     code, _, err = run(capsys, *argv, "--force", "--seed", "9")
     assert code == 0, err
+
+
+@pytest.mark.parametrize(
+    ("stem", "arch"),
+    [
+        ("qwen3-235b-a22b-h200", "afd"),
+        ("qwen3-235b-a22b-h200", "ep"),
+        ("qwen3-235b-a22b-h200", "tp"),
+        ("qwen3-235b-a22b-h200-one-node", "tp"),
+        ("qwen3-235b-a22b-h20-h800-64k", "tp"),
+    ],
+)
+def test_a_shape_at_its_best_batch_is_the_optimum_it_came_from(stem, arch):
+    """The robust pass re-runs each optimal shape at its best batch: on the nominal hardware
+    that is the solve's own optimum (TP counts one rank per group of t GPUs: it was t times
+    too high)."""
+    from formulations import archspec
+    from formulations.types import ARCHITECTURES
+    from solver.optimize import optimize
+    from solver.uncertainty.run import shape_values
+
+    inst = load_instance(INSTANCES / f"{stem}.toml", {"search.architectures": list(ARCHITECTURES)})
+    out = optimize(inst, arch)
+    d = out.deployment
+    assert d is not None and out.pairing is not None
+    shape = {
+        "architecture": arch,
+        **archspec.unit_cells(d),
+        "redundant_experts": d.redundant,
+        "micro_batches": d.micro_batches,
+        "attention_hardware": out.pairing[0].name,
+        "ffn_hardware": out.pairing[1].name,
+    }
+    values, best_n = shape_values(inst, [shape])
+    assert values[0] == pytest.approx(out.objective, rel=1e-9)
+    assert int(best_n[0]) == d.sequences_per_gpu
+
+
+def test_a_robust_pass_cut_by_the_time_limit_covers_the_samples_done(tmp_path, monkeypatch):
+    """The robust pass checks the run's deadline per sample (issue 17): samples it did not reach
+    are left out of the worst case and p5, and the report says how many it covered."""
+    import solver.uncertainty.run as run_module
+
+    real = run_module._robust_sample
+    calls = []
+
+    def first_three(options, path, point):
+        calls.append(point)
+        if len(calls) > 3:  # the clock ran out after three samples
+            options = {**options, "deadline": 0.0}
+        return real(options, path, point)
+
+    monkeypatch.setattr(run_module, "_robust_sample", first_three)
+    path = scenario(tmp_path, CLOSE)
+    u = uncertainty(path, 8, seed=2, workers=1)
+    assert u.robust_samples == 3 and u.robust is not None
+    done = sorted({int(r["sample"]) for r in u.shape_rows})
+    assert len(done) == 3
+    from solver.uncertainty.output import text
+
+    assert "cover 3 of 8 samples" in text(u)
+    assert u.to_dict()["robust_samples"] == 3
+    monkeypatch.setattr(run_module, "_robust_sample", real)
+    full = uncertainty(path, 8, seed=2, workers=1)
+    assert full.robust_samples == 8 and "cover" not in text(full)

@@ -3,14 +3,16 @@
 Two kinds of rows, mixed freely; the columns are a contract (more may be appended, and a
 column a row's kind does not use must be empty in that row):
 
-    kind                         grouped_gemm | attention | dispatch | combine | deployment
+    kind                         grouped_gemm | attention | dispatch | combine | allreduce |
+                                 deployment
     scenario, deployment         deployment rows: a scenario (path relative to the CSV, or a
                                  shipped scenario name) and a deployment as `evaluate` takes it
     tokens_per_s_per_gpu, tpot_ms   deployment rows: what was measured (one or both)
     tokens_per_expert, n, k      grouped_gemm: m tokens per expert, an n x k weight per expert
     batch, context_tokens        attention: sequences in the call, cached tokens per sequence
     tier, ranks, tokens, hidden  dispatch/combine: scale_up | scale_out, ranks in the group,
-                                 token copies one rank sends, hidden size
+                                 token copies one rank sends, hidden size; allreduce:
+                                 scale_up, the group's GPUs (>= 2), tokens reduced, hidden size
     bytes_per_element            weight (grouped_gemm), KV (attention) or activation bytes
     time_us, tflops              the measured time of one call, or its achieved TFLOP/s
     groups, tokens_per_sequence  appended: experts in a grouped-GEMM call (default 1); query
@@ -31,7 +33,7 @@ from solver.errors import InputError
 from solver.io import numbers
 from solver.io.files import read_text
 
-KINDS = ("deployment", "grouped_gemm", "attention", "dispatch", "combine")
+KINDS = ("deployment", "grouped_gemm", "attention", "dispatch", "combine", "allreduce")
 COLUMNS = (
     "kind",
     "scenario",
@@ -88,6 +90,7 @@ REQUIRED = {
     "attention": ("batch", "context_tokens"),
     "dispatch": ("tier", "ranks", "tokens", "hidden", "bytes_per_element", "time_us"),
     "combine": ("tier", "ranks", "tokens", "hidden", "bytes_per_element", "time_us"),
+    "allreduce": ("tier", "ranks", "tokens", "hidden", "bytes_per_element", "time_us"),
 }
 OPTIONAL = {
     "deployment": ("tokens_per_s_per_gpu", "tpot_ms"),
@@ -95,6 +98,7 @@ OPTIONAL = {
     "attention": ("tokens_per_sequence", "bytes_per_element", "time_us", "tflops"),
     "dispatch": (),
     "combine": (),
+    "allreduce": (),
 }
 TFLOPS_TOLERANCE = 0.02
 """time_us and tflops of one row may disagree by this much (rounding of a printed table)."""
@@ -157,6 +161,11 @@ def _check_row(cells: dict[str, str], where: str, problems: list[str]) -> Row | 
         cells_given(cells)
     ):
         problems.append(f"{where}: give time_us or tflops")
+    if kind == "allreduce":  # the model's all-reduce: TP's, inside one scale-up domain (§20.4)
+        if texts.get("tier", "scale_up") != "scale_up":
+            problems.append(f"{where}: tier: an allreduce row is on scale_up (TP's all-reduce)")
+        if values.get("ranks", 2) < 2:
+            problems.append(f"{where}: ranks: an all-reduce needs at least 2 ranks")
     if len(problems) > start:
         return None
     return Row(line=0, kind=kind, values=values, texts=texts)

@@ -23,7 +23,7 @@ from formulations.types import Deployment, Hardware, Instance, Model
 from solver.calibration.measurements import Row, consistent_time_s
 from solver.errors import AfdSolverError, InputError
 from solver.io.checks import check_deployment_spec
-from solver.io.deployment_spec import deployment_pairing, parse_deployment
+from solver.io.deployment_spec import deployment_on_pairing
 from solver.io.files import shipped_catalogue
 
 QUANTITIES = ("time_us", "tokens_per_s_per_gpu", "tpot_ms")
@@ -111,6 +111,10 @@ def _kernel_time_us(
             x["tokens_per_sequence"],
             x["bytes_per_element"],
         )
+    elif kind.startswith("allreduce"):
+        t = kernels.allreduce_time_s(
+            rates, x["ranks"], x["tokens"], x["hidden"], x["bytes_per_element"]
+        )
     else:
         direction = "dispatch" if kind.startswith("dispatch") else "combine"
         tier = kind.split(":", 1)[1]
@@ -159,8 +163,8 @@ def _case(
     try:
         if problems := check_deployment_spec(spec, "deployment"):
             raise InputError(problems)
-        d = parse_deployment(spec, inst)
-        att, ffn = deployment_pairing(spec, inst, d.architecture)
+        on, d = deployment_on_pairing(spec, inst)
+        att, ffn = on.hardware, on.ffn_hardware or on.hardware
     except AfdSolverError as exc:
         raise InputError([f"{where}: {p}" for p in _lines(exc)]) from None
     own_ffn = archspec.get(d.architecture).own_ffn_hardware
@@ -185,6 +189,7 @@ KERNEL_INPUTS = {
         "bytes_per_element",
     ),
     "wire": ("tokens", "hidden", "bytes_per_element"),
+    "allreduce": ("ranks", "tokens", "hidden", "bytes_per_element"),
 }
 
 
@@ -254,8 +259,7 @@ def build(
         raise InputError(problems)
     inputs = {
         kind: {
-            name: np.array([v[name] for v in values])
-            for name in KERNEL_INPUTS["wire" if ":" in kind else kind]
+            name: np.array([v[name] for v in values]) for name in KERNEL_INPUTS[_inputs_of(kind)]
         }
         for kind, values in kernel_values.items()
     }
@@ -267,6 +271,12 @@ def build(
         kernel_inputs=inputs,
         cases=cases,
     )
+
+
+def _inputs_of(kind: str) -> str:
+    """The KERNEL_INPUTS key of a kernel kind (`dispatch:scale_out` -> wire)."""
+    base = kind.split(":", 1)[0]
+    return base if base in KERNEL_INPUTS else "wire"
 
 
 def _defaults(kind: str, model: Model | None) -> dict[str, float]:

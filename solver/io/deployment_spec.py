@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from formulations import archspec, pairings
+from formulations import architectures, archspec, pairings
 from formulations.types import ARCHITECTURES, Deployment, Hardware, Instance
 from solver.errors import InputError
 from solver.io import numbers
@@ -169,7 +169,10 @@ def parse_deployment(spec: str | dict[str, Any], inst: Instance) -> Deployment:
         micro_batches=int(
             values.get("micro_batches", getattr(s, arch_spec.micro_batches_field).lo)
         ),
-        redundant=values.get("redundant_experts", s.redundant_experts.lo),
+        # Without expert ranks (TP) there is nothing to replicate: the search's R is not its.
+        redundant=values.get(
+            "redundant_experts", s.redundant_experts.lo if arch_spec.expert_ranks else 0
+        ),
         **archspec.deployment_fields({"architecture": arch_spec.name, **values}),
     )
 
@@ -216,3 +219,15 @@ def deployment_pairing(
         [f"--deployment: the instance lets {archspec.label(arch)} choose its hardware ({listed}); "
          f"name it with {key}"]
     )  # fmt: skip
+
+
+def deployment_on_pairing(
+    spec: str | dict[str, Any], inst: Instance
+) -> tuple[Instance, Deployment]:
+    """Deployment `spec` and the instance fixed to its hardware pairing, checked by its
+    architecture there (TP: an allowed group size, no redundant experts)."""
+    d = parse_deployment(spec, inst)
+    on = pairings.on(inst, *deployment_pairing(spec, inst, d.architecture))
+    if problems := architectures.get(d.architecture).deployment_problems(on, d):
+        raise InputError([f"--deployment: {p}" for p in problems])
+    return on, d

@@ -1,4 +1,5 @@
-"""Launch commands of SGLang, vLLM and TensorRT-LLM for one EP deployment, one per node role.
+"""Launch commands of SGLang, vLLM and TensorRT-LLM for one deployment, one per node role
+(EP here; TP in `solver.launch.engines_tp`).
 
 Every value that follows from the deployment is set from the `LaunchPlan` (docs/model.md §2,
 §7, §9); everything else keeps the engine's default. The model path, the head node's address
@@ -81,12 +82,14 @@ def unsupported(engine: str, plan: LaunchPlan) -> str | None:
 
 
 def build(engine: str, plan: LaunchPlan, expert_map: str | None) -> Launch:
-    """The launch configuration of `engine` (`ENGINES`) for an EP plan. `expert_map`: the
-    engine's expert-map text (`solver.launch.expert_map.render`), or None for the default."""
+    """The launch configuration of `engine` (`ENGINES`) for a data-parallel (EP) plan.
+    `expert_map`: the engine's expert-map text (`solver.launch.expert_map.render`), or None
+    for the default. Tensor-parallel plans: `solver.launch.engines_tp`."""
     return {"sglang": sglang, "vllm": vllm, "trtllm": trtllm}[engine](plan, expert_map)
 
 
-def _notes(plan: LaunchPlan) -> list[str]:
+def common_notes(plan: LaunchPlan) -> list[str]:
+    """The plan's notes and what every engine's configuration leaves to the user."""
     notes = list(plan.notes)
     if plan.draft_tokens and not plan.inst.model.mtp_layers:
         notes.append(
@@ -102,6 +105,38 @@ def _notes(plan: LaunchPlan) -> list[str]:
 
 def _speculative(plan: LaunchPlan) -> bool:
     return plan.draft_tokens > 0 and bool(plan.inst.model.mtp_layers)
+
+
+def sglang_speculative(plan: LaunchPlan) -> list[str]:
+    """SGLang's MTP flags: d draft steps of one token each (top-1), d + 1 tokens verified."""
+    if not _speculative(plan):
+        return []
+    d = plan.draft_tokens
+    argv = ["--speculative-algorithm", "NEXTN", "--speculative-num-steps", str(d)]
+    return argv + ["--speculative-eagle-topk", "1", "--speculative-num-draft-tokens", str(d + 1)]
+
+
+def vllm_speculative(plan: LaunchPlan) -> list[str]:
+    if not _speculative(plan):
+        return []
+    spec = {"method": "mtp", "num_speculative_tokens": plan.draft_tokens}
+    return ["--speculative-config", json.dumps(spec, separators=(",", ":"))]
+
+
+def vllm_graph_tokens(plan: LaunchPlan) -> int:
+    """vLLM's CUDA-graph capture size counts tokens: the step's requests times 1 + drafts."""
+    return plan.graph_batch * (1 + (plan.draft_tokens if _speculative(plan) else 0))
+
+
+def trtllm_speculative(plan: LaunchPlan) -> dict[str, Any]:
+    if not _speculative(plan):
+        return {}
+    return {
+        "speculative_config": {
+            "decoding_type": "MTP",
+            "num_nextn_predict_layers": plan.draft_tokens,
+        }
+    }
 
 
 def sglang(plan: LaunchPlan, expert_map: str | None) -> Launch:
@@ -132,13 +167,12 @@ def sglang(plan: LaunchPlan, expert_map: str | None) -> Launch:
         files[EXPERT_MAP_FILE["sglang"]] = expert_map
     elif plan.engine_redundant:
         argv.append("--enable-eplb")  # no loads to place on: balance online
-    if _speculative(plan):
-        d = plan.draft_tokens
-        argv += ["--speculative-algorithm", "NEXTN", "--speculative-num-steps", str(d)]
-        argv += ["--speculative-eagle-topk", "1", "--speculative-num-draft-tokens", str(d + 1)]
+    argv += sglang_speculative(plan)
     argv += ["--host", "0.0.0.0", "--port", "30000"]
     role = Role("node" if nodes > 1 else "server", nodes, tuple(argv))
-    return Launch("sglang", ENGINE_VERSIONS["sglang"], (role,), files, notes=tuple(_notes(plan)))
+    return Launch(
+        "sglang", ENGINE_VERSIONS["sglang"], (role,), files, notes=tuple(common_notes(plan))
+    )
 
 
 def vllm(plan: LaunchPlan, expert_map: str | None) -> Launch:
@@ -152,14 +186,13 @@ def vllm(plan: LaunchPlan, expert_map: str | None) -> Launch:
     head += ["--data-parallel-size", str(pool.gpus), "--data-parallel-size-local", str(local)]
     head += ["--enable-expert-parallel", "--all2all-backend", "deepep_low_latency"]
     head += ["--max-num-seqs", str(plan.sequences_per_gpu)]
-    tokens = plan.graph_batch * (1 + (plan.draft_tokens if _speculative(plan) else 0))
-    head += ["--max-cudagraph-capture-size", str(tokens)]
+    head += ["--max-cudagraph-capture-size", str(vllm_graph_tokens(plan))]
     head += ["--gpu-memory-utilization", f"{plan.total_fraction():.3f}"]
     head += ["--kv-cache-dtype", VLLM_KV[str(plan.kv_dtype)]]
     if plan.micro_batches == 2:
         head.append("--enable-dbo")
     files = {}
-    notes = _notes(plan)
+    notes = common_notes(plan)
     if plan.engine_redundant:
         eplb = {"num_redundant_experts": plan.engine_redundant}
         head += ["--enable-eplb", "--eplb-config", json.dumps(eplb, separators=(",", ":"))]
@@ -169,9 +202,7 @@ def vllm(plan: LaunchPlan, expert_map: str | None) -> Launch:
             "vLLM 0.33.0 loads no expert map at start-up: EPLB starts from its own layout "
             f"and rebalances; {EXPERT_MAP_FILE['vllm']} holds the placed map for reference"
         )
-    if _speculative(plan):
-        spec = {"method": "mtp", "num_speculative_tokens": plan.draft_tokens}
-        head += ["--speculative-config", json.dumps(spec, separators=(",", ":"))]
+    head += vllm_speculative(plan)
     roles = []
     if pool.nodes > 1:
         head += ["--data-parallel-address", HEAD, "--data-parallel-rpc-port", "13345"]
@@ -208,11 +239,7 @@ def trtllm(plan: LaunchPlan, expert_map: str | None) -> Launch:
         if expert_map is not None:
             balancer = from_yaml(expert_map)["moe_config"]["load_balancer"]
         config["moe_config"]["load_balancer"] = balancer
-    if _speculative(plan):
-        config["speculative_config"] = {
-            "decoding_type": "MTP",
-            "num_nextn_predict_layers": plan.draft_tokens,
-        }
+    config.update(trtllm_speculative(plan))
     argv = ["trtllm-serve", "serve", MODEL, "--backend", "pytorch", "--trust_remote_code"]
     argv += ["--tp_size", str(gpus), "--ep_size", str(gpus)]
     argv += ["--max_batch_size", str(plan.sequences_per_gpu)]
@@ -220,7 +247,7 @@ def trtllm(plan: LaunchPlan, expert_map: str | None) -> Launch:
     prefix = ("srun", f"--nodes={pool.nodes}", f"--ntasks={gpus}",
               f"--ntasks-per-node={min(pool.gpus_per_node, gpus)}", "--mpi=pmix",
               "trtllm-llmapi-launch")  # fmt: skip
-    notes = _notes(plan)
+    notes = common_notes(plan)
     if plan.micro_batches == 2:
         notes.append(
             "TensorRT-LLM's pinned flags have no two-micro-batch overlap switch; its own "

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from formulations import archspec
 from solver.launch.expert_map import moe_layer_ids
 from solver.launch.plan import LaunchPlan
 
@@ -38,10 +39,10 @@ def manifest(
     inst, m = plan.inst, plan.metrics
     model = inst.model
     pools = []
+    spec = {p.name: p for p in archspec.get(plan.arch).pools}
     for pool in plan.pools:
-        serving = pool.name != "ffn"
-        experts = pool.name != "attention"
-        if pool.name == "ffn":
+        serving, experts = spec[pool.name].serves, spec[pool.name].experts
+        if not serving:  # an expert-only pool (AFD's FFN) has its own memory figures
             used, usable = m["ffn_bytes"], m["ffn_usable_bytes"]
         else:
             used = m.get("gpu_bytes", m.get("attention_bytes", 0.0))
@@ -84,7 +85,7 @@ def manifest(
         "redundant_experts": plan.engine_redundant,
         "draft_tokens": plan.draft_tokens,
         "experts": {
-            "placement": "placed" if placed else "trivial",
+            "placement": "sliced" if plan.sliced else "placed" if placed else "trivial",
             "ranks": plan.expert_ranks,
             "slots_per_rank": plan.slots_per_rank,
             "layers": [

@@ -74,18 +74,38 @@ class LaunchPlan:
         return self.pools[-1]
 
     @property
+    def sliced(self) -> bool:
+        """Every GPU holds a slice of every expert (TP, docs/model.md §20.3): no expert ranks,
+        no map to place, no redundant experts."""
+        return not archspec.get(self.arch).expert_ranks
+
+    @property
+    def group_gpus(self) -> int:
+        """GPUs of one serving unit (TP: the group size t; else the node's unit_gpus)."""
+        return self.serving.gpus // self.serving.units
+
+    @property
+    def groups(self) -> int:
+        """Serving units (TP: its independent groups r)."""
+        return self.serving.units
+
+    @property
     def expert_ranks(self) -> int:
         return self.experts.gpus
 
     @property
     def slots_per_rank(self) -> int:
-        """G = ceil((E + R) / P) (docs/model.md §5.1)."""
-        total = self.inst.model.num_routed_experts + self.deployment.redundant
-        return -(-total // self.expert_ranks)
+        """G = ceil((E + R) / P) (docs/model.md §5.1); sliced: every expert, E."""
+        experts = self.inst.model.num_routed_experts
+        if self.sliced:
+            return experts
+        return -(-(experts + self.deployment.redundant) // self.expert_ranks)
 
     @property
     def physical_experts(self) -> int:
-        """Every slot filled: G P."""
+        """Every slot filled: G P (sliced: E, each split over the group)."""
+        if self.sliced:
+            return self.inst.model.num_routed_experts
         return self.slots_per_rank * self.expert_ranks
 
     @property
@@ -158,7 +178,7 @@ def _ceil3(x: float) -> float:
 
 def make_plan(inst: Instance, d: Deployment, eps: float) -> LaunchPlan:
     """The launch plan of deployment `d` on the single-pairing instance `inst`."""
-    g = inst.search.unit_gpus
+    g = d.unit_gpus or inst.search.unit_gpus  # TP sizes its own unit (the group)
     metrics = breakdown(inst, d, eps)
     attention_hw = inst.hardware
     ffn_hw = inst.ffn_hardware or inst.hardware

@@ -13,14 +13,14 @@ from typing import Any
 
 import numpy as np
 
-from formulations import archspec, pairings
+from formulations import archspec
 from formulations.layouts import layout_eps
 from formulations.types import Deployment, Instance
 from solver.errors import InputError
 from solver.imbalance import imbalance_fn
-from solver.io.deployment_spec import REQUIRED, deployment_pairing, parse_deployment
+from solver.io.deployment_spec import REQUIRED, deployment_on_pairing
 from solver.io.outputs import replacing
-from solver.launch import engines, expert_map
+from solver.launch import engines, engines_tp, expert_map
 from solver.launch.flags import ENGINE_VERSIONS
 from solver.launch.manifest import manifest
 from solver.launch.plan import LaunchPlan, make_plan
@@ -83,8 +83,7 @@ def deployment_of_row(row: dict[str, Any], inst: Instance) -> tuple[Instance, De
 
 
 def _on_pairing(spec: str | dict[str, Any], inst: Instance) -> tuple[Instance, Deployment]:
-    d = parse_deployment(spec, inst)
-    return pairings.on(inst, *deployment_pairing(spec, inst, d.architecture)), d
+    return deployment_on_pairing(spec, inst)
 
 
 def choose(
@@ -128,7 +127,7 @@ def place(
 
     model = plan.inst.model
     layers, ranks, slots = model.num_moe_layers, plan.expert_ranks, plan.slots_per_rank
-    if loads is None:
+    if loads is None or plan.sliced:  # sliced (TP): every rank holds every expert
         return expert_map.trivial_map(layers, ranks, slots, model.num_routed_experts), False
     _, table = place_layers(
         loads, ranks, slots, plan.engine_redundant, time_limit_s=time_limit_s, workers=workers
@@ -148,15 +147,13 @@ def handover(
     workers: int | None = None,
 ) -> Handover:
     """Render `engine`'s configuration of deployment `d` (on single-pairing `inst`)."""
-    spec = archspec.get(d.architecture)
-    if not spec.expert_ranks:
-        raise InputError(
-            [f"launch: {spec.label} deployments are not handed over yet (no expert map, manifest "
-             f"or engine flags for them); run it with the engine's tensor-parallel size "
-             f"{d.unit_gpus} and {d.total_units} replica(s)"]
-        )  # fmt: skip
     eps = layout_eps(imbalance_fn(inst), d, inst.search.unit_gpus)
     plan = make_plan(inst, d, eps)
+    if loads is not None and plan.sliced:
+        plan.notes.append(
+            "expert loads ignored: every GPU of a tensor-parallel group holds a slice of every "
+            "expert, so there is nothing to place"
+        )
     rank_slots, placed = place(plan, loads, place_time_s, workers)
     status = {e: engines.unsupported(e, plan) or "runs" for e in engines.ENGINES}
     doc = manifest(plan, rank_slots, placed, status, command)
@@ -172,7 +169,10 @@ def handover(
         text = expert_map.render(
             engine, rank_slots, model.num_routed_experts, model.num_layers, model.num_dense_layers
         )
-    launch = engines.build(engine, plan, text)
+    if archspec.get(plan.arch).engine == "tensor-parallel":
+        launch = engines_tp.BUILDERS[engine](plan, text)
+    else:
+        launch = engines.build(engine, plan, text)
     return Handover(engine, plan, launch, None, doc, row, list(launch.notes))
 
 

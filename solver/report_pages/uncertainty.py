@@ -69,6 +69,11 @@ def uncertainty_page(inst: Instance, u: Uncertainty, command: str) -> str:
         if u.not_solved
         else ""
     )
+    if u.shapes and u.robust_samples < u.samples:
+        stopped += (
+            f"<p>The time limit let the robust pass cover {u.robust_samples} of {u.samples} "
+            "samples: worst cases and p5 are over those.</p>"
+        )
     return wrap(
         "afd-solver uncertainty",
         inst.name,

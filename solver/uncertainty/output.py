@@ -49,6 +49,11 @@ def text(u: Uncertainty) -> str:
         )
     if u.not_solved:
         lines.append(f"note: {u.not_solved} sample optimisations stopped at the time limit")
+    if u.shapes and u.robust_samples < u.samples:
+        lines.append(
+            f"note: the time limit let the robust pass cover {u.robust_samples} of "
+            f"{u.samples} samples; worst cases and p5 are over those"
+        )
     return "\n".join(lines)
 
 

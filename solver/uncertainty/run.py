@@ -162,7 +162,10 @@ def shape_values(inst: Instance, shapes: list[dict[str, Any]]) -> tuple[np.ndarr
 
 
 def _robust_sample(options: dict[str, Any], _: str, point: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every candidate shape at its best batch on one hardware sample."""
+    """Every candidate shape at its best batch on one hardware sample (none after the run's
+    deadline: the robust choice then covers the samples done)."""
+    if time.time() > options["deadline"]:
+        return [{"shape": None}]
     inst = instance_of(options["instance"], point["sample"])
     values, best_n = shape_values(inst, options["shapes"])
     return [
@@ -190,6 +193,9 @@ class Uncertainty:
     shape_rows: list[dict[str, Any]] = field(default_factory=list)
     not_solved: int = 0
     """Samples an architecture could not finish before the time limit."""
+    robust_samples: int = 0
+    """Samples the robust pass ran every shape on (fewer than `samples` when the time limit cut
+    it: the robust deployment's worst case and p5 are over these)."""
     sources: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -203,6 +209,7 @@ class Uncertainty:
             "shapes": self.shapes,
             "robust": self.robust,
             "not_solved": self.not_solved,
+            "robust_samples": self.robust_samples,
         }
 
 
@@ -446,19 +453,24 @@ def uncertainty(
         result = summarise(inst, drawn, seed, archs, table)
         shapes = [{k: s[k] for k in SHAPE_KEYS} for s in result.shapes]
         if shapes:
-            robust_opts = {"instance": inst, "shapes": shapes}
+            robust_opts = {"instance": inst, "shapes": shapes, "deadline": options["deadline"]}
             rfn = functools.partial(_point, _robust_sample, robust_opts)
             rows = _run(inst, points, rfn, base / "robust", workers, scheduler, progress, resume)
             values = np.zeros((samples, len(shapes)))
+            done = np.zeros(samples, dtype=bool)
             for row in rows:
                 if row.get("shape") is not None:
                     values[int(row["sample"]), int(row["shape"])] = row["tokens_per_s_per_gpu"]
-            result.shape_rows = rows
-            best, worst, p5 = robust_choice(shapes, values, inst.search.unit_gpus)
-            result.robust = robust_row(inst, shapes[best], worst, p5)
-            for i, s in enumerate(result.shapes):
-                s["worst_tokens_per_s_per_gpu"] = float(values[:, i].min())
-                s["p5_tokens_per_s_per_gpu"] = float(np.percentile(values[:, i], 5))
+                    done[int(row["sample"])] = True
+            result.shape_rows = [r for r in rows if r.get("shape") is not None]
+            result.robust_samples = int(done.sum())
+            if done.any():
+                values = values[done]
+                best, worst, p5 = robust_choice(shapes, values, inst.search.unit_gpus)
+                result.robust = robust_row(inst, shapes[best], worst, p5)
+                for i, s in enumerate(result.shapes):
+                    s["worst_tokens_per_s_per_gpu"] = float(values[:, i].min())
+                    s["p5_tokens_per_s_per_gpu"] = float(np.percentile(values[:, i], 5))
     result.sources = sources(inst)
     if out is not None:
         write(result, Path(out))
