@@ -91,7 +91,7 @@ ASSUMPTIONS = (
 )
 
 
-def _e(text: Any) -> str:
+def esc(text: Any) -> str:
     return html.escape(str(text), quote=True)
 
 
@@ -104,12 +104,12 @@ def _png(fig: Any) -> str:
 
 def _figure(png_b64: str, alt: str, caption: str) -> str:
     return (
-        f'<figure><img class="chart" alt="{_e(alt)}" src="data:image/png;base64,{png_b64}">'
-        f"<figcaption>{_e(caption)}</figcaption></figure>"
+        f'<figure><img class="chart" alt="{esc(alt)}" src="data:image/png;base64,{png_b64}">'
+        f"<figcaption>{esc(caption)}</figcaption></figure>"
     )
 
 
-def _cell(value: Any, fmt: str) -> str:
+def cell(value: Any, fmt: str) -> str:
     if value is None or (isinstance(value, float) and value != value):
         return "-"
     try:
@@ -119,13 +119,13 @@ def _cell(value: Any, fmt: str) -> str:
 
 
 def optima_table(recs: list[dict[str, Any]]) -> str:
-    head = "".join(f"<th>{_e(r['architecture'].upper())}</th>" for r in recs)
+    head = "".join(f"<th>{esc(r['architecture'].upper())}</th>" for r in recs)
     body = []
     for key, label, fmt in _ROWS:
         if all(r.get(key) is None for r in recs):
             continue
-        cells = "".join(f"<td>{_e(_cell(r.get(key), fmt))}</td>" for r in recs)
-        body.append(f"<tr><th>{_e(label)}</th>{cells}</tr>")
+        cells = "".join(f"<td>{esc(cell(r.get(key), fmt))}</td>" for r in recs)
+        body.append(f"<tr><th>{esc(label)}</th>{cells}</tr>")
     return f"<table><thead><tr><th></th>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
@@ -194,10 +194,10 @@ def binding_html(recs: list[dict[str, Any]]) -> str:
         }
         text = ", ".join(f"{k} {v:+.4g}" for k, v in prices.items()) or "not computed"
         items.append(
-            f"<li><b>{_e(r['architecture'].upper())}</b>: binding "
-            f"<code>{_e(r.get('binding') or '-')}</code>; LP binding "
-            f"<code>{_e(r.get('lp_binding') or '-')}</code>; shadow prices (tokens/s/GPU per "
-            f"GB/s, GB, TB/s, ms): {_e(text)}</li>"
+            f"<li><b>{esc(r['architecture'].upper())}</b>: binding "
+            f"<code>{esc(r.get('binding') or '-')}</code>; LP binding "
+            f"<code>{esc(r.get('lp_binding') or '-')}</code>; shadow prices (tokens/s/GPU per "
+            f"GB/s, GB, TB/s, ms): {esc(text)}</li>"
         )
     return f"<ul>{''.join(items)}</ul>"
 
@@ -219,8 +219,8 @@ def inputs_html(inst: Instance) -> str:
         ("search", f"objective {s.objective}, unit {s.unit_gpus} GPUs, architectures "
          f"{', '.join(s.architectures)}"),
     ]  # fmt: skip
-    table = "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in rows)
-    bullets = "".join(f"<li>{_e(a)}</li>" for a in ASSUMPTIONS)
+    table = "".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in rows)
+    bullets = "".join(f"<li>{esc(a)}</li>" for a in ASSUMPTIONS)
     return f"<table><tbody>{table}</tbody></table><p>Assumptions:</p><ul>{bullets}</ul>"
 
 
@@ -242,13 +242,13 @@ def page(
     )
     text = "\n".join(line for r in recs for line in report.breakdown_text(r))
     parts = {
-        "verdict": f'<p class="verdict">{_e(verdict)}</p>',
+        "verdict": f'<p class="verdict">{esc(verdict)}</p>',
         "optima": optima_table(recs),
-        "breakdown": f'<div class="cols">{charts}</div><pre>{_e(text)}</pre>',
+        "breakdown": f'<div class="cols">{charts}</div><pre>{esc(text)}</pre>',
         "frontier": frontier,
         "binding": binding_html(recs),
         "inputs": inputs_html(inst),
-        "command": f"<pre>{_e(command)}</pre>",
+        "command": pre(command),
     }
     headings = {
         "verdict": "Verdict",
@@ -259,15 +259,7 @@ def page(
         "inputs": "Inputs and assumptions",
         "command": "Produced by",
     }
-    body = "".join(
-        f'<section id="{k}"><h2>{_e(headings[k])}</h2>{parts[k]}</section>' for k in SECTIONS
-    )
-    return (
-        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{_e(title)}: {_e(inst.name)}</title><style>{_CSS}</style></head><body>"
-        f"<h1>{_e(title)}: {_e(inst.name)}</h1>{body}</body></html>\n"
-    )
+    return wrap(title, inst.name, {k: (headings[k], parts[k]) for k in SECTIONS})
 
 
 PARETO_SECTIONS = ("verdict", "frontier", "breakpoints", "inputs", "command")
@@ -285,17 +277,59 @@ _BREAKPOINT_COLUMNS = (
 )
 
 
-def _wrap(title: str, inst: Instance, sections: dict[str, tuple[str, str]]) -> str:
+def wrap(title: str, name: str, sections: dict[str, tuple[str, str]]) -> str:
+    """A whole page: `sections` maps each <section id> to its heading and HTML content."""
     body = "".join(
-        f'<section id="{k}"><h2>{_e(head)}</h2>{content}</section>'
+        f'<section id="{k}"><h2>{esc(head)}</h2>{content}</section>'
         for k, (head, content) in sections.items()
     )
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{_e(title)}: {_e(inst.name)}</title><style>{_CSS}</style></head><body>"
-        f"<h1>{_e(title)}: {_e(inst.name)}</h1>{body}</body></html>\n"
+        f"<title>{esc(title)}: {esc(name)}</title><style>{_CSS}</style></head><body>"
+        f"<h1>{esc(title)}: {esc(name)}</h1>{body}</body></html>\n"
     )
+
+
+Columns = tuple[tuple[str, str, str], ...]
+"""(record key, header, format) of each column of a table of records."""
+
+
+def records_table(recs: list[dict[str, Any]], columns: Columns) -> str:
+    """One row per record, the given columns (missing or NaN cells as '-')."""
+    head = "".join(f"<th>{esc(h)}</th>" for _, h, _ in columns)
+    rows = "".join(
+        "<tr>" + "".join(f"<td>{esc(cell(r.get(k), f))}</td>" for k, _, f in columns) + "</tr>"
+        for r in recs
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
+
+
+def chart(fig: Any, alt: str, caption: str) -> str:
+    """A matplotlib figure as an inlined PNG <figure> (the figure is closed)."""
+    return _figure(_png(fig), alt, caption)
+
+
+def verdict_html(lines: list[str]) -> str:
+    """The page's answer, one line each, in the verdict box."""
+    return '<p class="verdict">' + "<br>".join(esc(x) for x in lines) + "</p>"
+
+
+def write_page(path: Any, text: str) -> None:
+    """Write a page through a temporary file (never half a page, never through a link) and
+    say so on stderr."""
+    import sys
+
+    from solver.io.outputs import replacing
+
+    with replacing(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    print(f"wrote {path}", file=sys.stderr)
+
+
+def pre(text: str) -> str:
+    """Preformatted text (the command, a summary), escaped."""
+    return f"<pre>{esc(text)}</pre>"
 
 
 def pareto_page(inst: Instance, front: pd.DataFrame, command: str) -> str:
@@ -304,28 +338,21 @@ def pareto_page(inst: Instance, front: pd.DataFrame, command: str) -> str:
 
     changes = winner_changes(front)
     lines = [f"from {t:.2f} ms: {arch.upper()} is better" for t, arch in changes]
-    verdict = "<br>".join(_e(x) for x in lines) or "one architecture only"
-    head = "".join(f"<th>{_e(h)}</th>" for _, h, _ in _BREAKPOINT_COLUMNS)
-    rows = "".join(
-        "<tr>"
-        + "".join(f"<td>{_e(_cell(r.get(k), f))}</td>" for k, _, f in _BREAKPOINT_COLUMNS)
-        + "</tr>"
-        for r in report.records(front)
-    )
-    table = f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
+    verdict = verdict_html(lines or ["one architecture only"])
+    table = records_table(report.records(front), _BREAKPOINT_COLUMNS)
     frontier = (
         frontier_chart(front, inst.workload.tpot_ms)
         if not front.empty
         else "<p>No architecture has a deployment in the range.</p>"
     )
-    return _wrap(
+    return wrap(
         "afd-solver frontier",
-        inst,
+        inst.name,
         {
-            "verdict": ("Who wins where", f'<p class="verdict">{verdict}</p>'),
+            "verdict": ("Who wins where", verdict),
             "frontier": ("Latency against cost: the TPOT frontier", frontier),
             "breakpoints": ("Every breakpoint (the optimal deployment per target range)", table),
             "inputs": ("Inputs and assumptions", inputs_html(inst)),
-            "command": ("Produced by", f"<pre>{_e(command)}</pre>"),
+            "command": ("Produced by", pre(command)),
         },
     )

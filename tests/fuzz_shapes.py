@@ -80,6 +80,8 @@ class Fuzzer(fuzzing.Fuzzer):
                   "1", "--out"], "--out", ("placement.csv",), False),
                 (["solve", base, "--arch", "ep", *quick, "--report"],
                  "--report", ("report.html",), False),
+                (["size", fleet, "--workers", "1", *quick, "--report"],
+                 "--report", ("report.html",), False),
                 (["calibrate", str(CATALOGUE / "measurements" / "h800-example.csv"),
                   "--hardware", "h800", "--model", "deepseek-v3", "--no-loo", "--out"], "--out",
                  ("cal.toml",), False),

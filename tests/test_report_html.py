@@ -5,50 +5,12 @@ html.parser; .ci/run renders it in headless Chromium)."""
 from __future__ import annotations
 
 import base64
-from html.parser import HTMLParser
 
 import pytest
 from cli_helpers import assert_clean, run, scenario
+from html_page import Page
 
 from solver import report_html
-
-VOID = {"meta", "img", "br", "hr", "link", "input"}
-
-
-class Page(HTMLParser):
-    """Tags, nesting errors, section ids, images and every URL of a page."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.stack: list[str] = []
-        self.errors: list[str] = []
-        self.sections: list[str] = []
-        self.images: list[dict[str, str]] = []
-        self.urls: list[str] = []
-        self.title = ""
-        self._in_title = False
-
-    def handle_starttag(self, tag, attrs):
-        a = {k: v or "" for k, v in attrs}
-        if tag == "section":
-            self.sections.append(a.get("id", ""))
-        if tag == "img":
-            self.images.append(a)
-        self.urls += [a[k] for k in ("src", "href") if k in a]
-        self._in_title = tag == "title"
-        if tag not in VOID:
-            self.stack.append(tag)
-
-    def handle_endtag(self, tag):
-        self._in_title = False
-        if not self.stack or self.stack[-1] != tag:
-            self.errors.append(f"</{tag}> closes <{self.stack[-1] if self.stack else None}>")
-        else:
-            self.stack.pop()
-
-    def handle_data(self, data):
-        if self._in_title:
-            self.title += data
 
 
 @pytest.fixture(scope="module")

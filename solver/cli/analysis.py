@@ -48,6 +48,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
     options.workers(args.workers)
     options.scheduler(args.scheduler)
+    report_path = options.report_path(args.report, args.force)  # before any solving
     try:
         result = run_sweep(
             args.file,
@@ -67,6 +68,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return exit_codes.INTERRUPTED
+    if report_path is not None:
+        _sweep_report(args, result.table, report_path)
     if args.format != "table":
         _print_table(result.table, args.format)
     else:
@@ -86,6 +89,18 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     return exit_codes.sweep_exit_code(result.failed_points)
+
+
+def _sweep_report(args: argparse.Namespace, table: pd.DataFrame, path: Any) -> None:
+    from solver.analysis.sweep import parse_varies
+    from solver.io.loader import load_instance
+    from solver.report_pages.sweep import sweep_page
+
+    inst = load_instance(args.file, _set_overrides(args))
+    text = sweep_page(
+        inst, table, parse_varies(args.vary), args.one_at_a_time, options.command_text(args)
+    )
+    options.write_report(path, text)
 
 
 def register_sweep(sub: argparse._SubParsersAction) -> None:
@@ -128,7 +143,12 @@ def register_sweep(sub: argparse._SubParsersAction) -> None:
         help="continue an interrupted sweep in DIR, skipping the points already stored "
         "(refused if DIR holds a sweep of other --vary, --set or instance)",
     )
-    options.add_force(p, "the results and plots of an earlier sweep in DIR")
+    options.add_report(
+        p,
+        "the grid, the winner and tokens/s per GPU of each architecture at every point, a "
+        "chart over the first varied key, inputs, the command",
+    )
+    options.add_force(p, "the results and plots of an earlier sweep in DIR, and --report")
     for add in (options.add_arch, options.add_backend, options.add_set):
         add(p)
     p.add_argument(
@@ -176,6 +196,9 @@ def cmd_crossover(args: argparse.Namespace) -> int:
 
     key, lo, hi = _interval(args.vary)
     _crossover_options(lo, hi, args.tol, args.grid)
+    if args.force and args.report is None:
+        raise InputError(["--force: goes with --report FILE.html"])
+    report_path = options.report_path(args.report, args.force)  # before any solving
     result = crossover.find_crossovers(
         args.file,
         key,
@@ -185,6 +208,12 @@ def cmd_crossover(args: argparse.Namespace) -> int:
         grid_points=args.grid,
         overrides=_set_overrides(args),
     )
+    if report_path is not None:
+        from solver.io.loader import load_instance
+        from solver.report_pages.crossover import crossover_page
+
+        inst = load_instance(args.file, _set_overrides(args))
+        options.write_report(report_path, crossover_page(inst, result, options.command_text(args)))
     if args.format == "json":
         print(json.dumps(result.as_dict(), indent=2))
     elif args.format == "csv":
@@ -230,6 +259,12 @@ def register_crossover(sub: argparse._SubParsersAction) -> None:
     )
     for add in (options.add_set, options.add_backend, options.add_format):
         add(p)
+    options.add_report(
+        p,
+        "the bracket of every change of winner, each architecture's optimum over the range "
+        "with the crossovers marked, every evaluated value, inputs, the command",
+    )
+    options.add_force(p, "--report")
     p.set_defaults(handler=cmd_crossover)
 
 

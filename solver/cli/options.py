@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from formulations.types import ARCHITECTURES, BACKENDS
 from solver import report
@@ -163,3 +164,41 @@ def add_export(p: argparse.ArgumentParser) -> None:
         metavar="DIR",
         help="write each program solved as .lp and .mps files into DIR (for Gurobi, CPLEX, ...)",
     )
+
+
+# ---- --report FILE.html (issue 16) ----------------------------------------------------------
+
+
+def add_report(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument(
+        "--report",
+        default=None,
+        metavar="FILE.html",
+        help=f"write one self-contained HTML page (charts inlined, printable): {what}",
+    )
+
+
+def report_path(text: str | None, force: bool) -> Path | None:
+    """The checked `--report` path, before any work: an .html name, absent unless `force`,
+    never a link, a device or a directory (`solver.io.outputs.check_out_file`)."""
+    from solver.io.outputs import check_out_file
+
+    if text is None:
+        return None
+    if not str(text).lower().endswith((".html", ".htm")):
+        raise InputError([f"--report {text}: name an .html file"])
+    return check_out_file(text, "--report", force)
+
+
+def command_text(args: argparse.Namespace) -> str:
+    """The command line that produced a report, quoted for a shell."""
+    import shlex
+
+    return "afd-solver " + " ".join(shlex.quote(a) for a in args.argv)
+
+
+def write_report(path: Path, text: str) -> None:
+    """The page at `path` (`solver.report_html.write_page`)."""
+    from solver.report_html import write_page
+
+    write_page(path, text)

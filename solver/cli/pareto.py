@@ -20,13 +20,7 @@ def cmd_pareto(args: argparse.Namespace) -> int:
 
     time_limit_s = options.time_limit(args.time_limit)
     archs = options.archs(args.arch)
-    report_path = None
-    if args.report is not None:
-        from solver.io.outputs import check_out_file
-
-        if not str(args.report).lower().endswith((".html", ".htm")):
-            raise InputError([f"--report {args.report}: name an .html file"])
-        report_path = check_out_file(args.report, "--report", args.force)
+    report_path = options.report_path(args.report, args.force)
     if args.out is not None:  # before solving: a bad or occupied directory costs nothing
         from solver.io.outputs import check_out_dir
 
@@ -48,15 +42,10 @@ def cmd_pareto(args: argparse.Namespace) -> int:
         if bar is not None:
             bar.close()
     if report_path is not None:
-        import shlex
-
         from solver import report_html
-        from solver.io.outputs import replacing
 
-        command = "afd-solver " + " ".join(shlex.quote(a) for a in args.argv)
-        with replacing(report_path) as tmp:
-            tmp.write_text(report_html.pareto_page(inst, df, command), encoding="utf-8")
-        print(f"wrote {report_path}", file=sys.stderr)
+        text = report_html.pareto_page(inst, df, options.command_text(args))
+        options.write_report(report_path, text)
     if args.out is not None:
         written = pareto.write(df, Path(args.out), inst.workload.tpot_ms, args.force)
         if args.format == "table":
@@ -133,12 +122,8 @@ def register_pareto(sub: argparse._SubParsersAction) -> None:
         add(p)
     options.add_time_limit(p)
     options.add_out_dir(p, "write pareto.csv and pareto.png")
-    p.add_argument(
-        "--report",
-        default=None,
-        metavar="FILE.html",
-        help="write one self-contained HTML page: who wins where, the frontier chart, every "
-        "breakpoint, inputs, the command",
+    options.add_report(
+        p, "who wins where, the frontier chart, every breakpoint, inputs, the command"
     )
     p.add_argument(
         "--force",

@@ -13,6 +13,7 @@ from solver.errors import InputError
 def cmd_size(args: argparse.Namespace) -> int:
     from solver.backends.export import SUFFIXES, stem
     from solver.io.outputs import check_out_dir
+    from solver.report_pages import size as size_report
     from solver.sizing.output import FILES, render, write_outputs
     from solver.sizing.size import size
 
@@ -26,8 +27,9 @@ def cmd_size(args: argparse.Namespace) -> int:
     if args.export is not None:
         program = f"{stem(fleet_name(args.fleet), 'fleet')}"
         check_out_dir(args.export, "--export", [f"{program}{s}" for s in SUFFIXES], args.force)
-    if args.force and args.out is None and args.export is None:
-        raise InputError(["--force: goes with --out DIR or --export DIR"])
+    if args.force and args.out is None and args.export is None and args.report is None:
+        raise InputError(["--force: goes with --out DIR, --export DIR or --report FILE.html"])
+    report_path = options.report_path(args.report, args.force)
     result = size(
         args.fleet,
         workers=workers,
@@ -37,6 +39,7 @@ def cmd_size(args: argparse.Namespace) -> int:
         progress=None,
     )
     print(render(result, args.format))
+    size_report.write(report_path, result, options.command_text(args))
     if args.out is not None:
         paths = write_outputs(result, args.out, force=args.force)
         print(f"wrote {', '.join(str(p) for p in paths)}", file=sys.stderr)
@@ -90,6 +93,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "one hour",
     )
     options.add_out_dir(p, "write plan.csv, hardware.csv and plan.png")
-    options.add_force(p, "plan.csv, hardware.csv, plan.png in --out and programs in --export")
+    options.add_force(
+        p, "plan.csv, hardware.csv, plan.png in --out, programs in --export, --report"
+    )
     options.add_export(p)
+    options.add_report(p, "verdict, plan, hardware use, shortages, shadow prices, charts, inputs")
     p.set_defaults(handler=cmd_size)

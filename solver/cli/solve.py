@@ -77,17 +77,15 @@ def cmd_solve(args: argparse.Namespace) -> int:
 
 def _report_out(args: argparse.Namespace) -> Path | None:
     """`solve --report FILE.html`: the checked report path (before any work)."""
-    from solver.io.outputs import check_out_file
-
     if args.report is None:
         if args.report_tpot is not None:
             raise InputError(["--report-tpot: goes with --report FILE.html"])
         return None
-    if args.uncertainty is not None or len(args.files) > 1:
-        raise InputError(["--report: give one instance file (not with --uncertainty)"])
-    if not str(args.report).lower().endswith((".html", ".htm")):
-        raise InputError([f"--report {args.report}: name an .html file"])
-    return check_out_file(args.report, "--report", args.force)
+    if len(args.files) > 1:
+        raise InputError(["--report: give one instance file"])
+    if args.uncertainty is not None and args.report_tpot is not None:
+        raise InputError(["--report-tpot: not with --uncertainty (its report has no frontier)"])
+    return options.report_path(args.report, args.force)
 
 
 def _asked(df: object, args: argparse.Namespace) -> object:
@@ -109,13 +107,10 @@ def _write_report(
     """The HTML report of this solve, with the frontier over --report-tpot."""
     from solver import report_html
     from solver.facade import pareto
-    from solver.io.outputs import replacing
 
     front = pareto(inst, args.report_tpot, architectures=archs, backend=args.backend)
-    text = report_html.page(inst, df, front, _command(args))  # type: ignore[arg-type]
-    with replacing(path) as tmp:
-        tmp.write_text(text, encoding="utf-8")
-    print(f"wrote {path}", file=sys.stderr)
+    text = report_html.page(inst, df, front, options.command_text(args))  # type: ignore[arg-type]
+    options.write_report(path, text)
 
 
 def _launch_out(args: argparse.Namespace) -> Path | None:
@@ -142,7 +137,13 @@ def _launch_best(args: argparse.Namespace, inst: Instance, df: object, out: Path
     best = min(rows, key=lambda r: r["objective"] * (1 if lower else -1))
     branch, d = run.deployment_of_row(best, inst)
     h = run.handover(
-        args.launch, branch, d, best, loads=_launch_loads(inst), command=_command(args), workers=1
+        args.launch,
+        branch,
+        d,
+        best,
+        loads=_launch_loads(inst),
+        command=options.command_text(args),
+        workers=1,
     )
     written = run.write(h, out)
     for note in h.notes:
@@ -154,12 +155,6 @@ def _launch_loads(inst: Instance) -> np.ndarray | None:
     from solver.imbalance import expert_loads
 
     return expert_loads(inst)
-
-
-def _command(args: argparse.Namespace) -> str:
-    import shlex
-
-    return "afd-solver " + " ".join(shlex.quote(a) for a in args.argv)
 
 
 def _solve_uncertainty(
@@ -182,6 +177,7 @@ def _solve_uncertainty(
     ):
         if given:
             raise InputError([f"{flag}: not with --uncertainty (it reports distributions)"])
+    report_path = _report_out(args)  # before any sampling
     result = uncertainty(
         args.files[0],
         args.uncertainty,
@@ -196,6 +192,14 @@ def _solve_uncertainty(
         resume=args.resume,
         force=args.force,
     )
+    if report_path is not None:
+        from solver.api import as_instance
+        from solver.report_pages.uncertainty import uncertainty_page
+
+        inst = as_instance(args.files[0], parse_assignments(args.set))
+        options.write_report(
+            report_path, uncertainty_page(inst, result, options.command_text(args))
+        )
     if args.format == "json":
         print(output.to_json(result))
     elif args.format == "csv":
@@ -408,7 +412,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=None,
         metavar="FILE.html",
         help="write one self-contained HTML page: verdict, optima, breakdowns, the TPOT "
-        "frontier, binding constraints and shadow prices, inputs, the command",
+        "frontier, binding constraints and shadow prices, inputs, the command; with "
+        "--uncertainty: the probability of winning, quantiles, the distributions, the optimal "
+        "shapes, the robust deployment and the samples' sources",
     )
     p.add_argument(
         "--report-tpot",

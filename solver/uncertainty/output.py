@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from formulations import archspec
 from solver.io.outputs import replacing
@@ -72,6 +72,19 @@ def write(u: Uncertainty, out: Path) -> list[Path]:
 
 
 def plot(u: Uncertainty, path: Path) -> Path:
+    """`uncertainty.png`: the figure of `figure`, written through a temporary file."""
+    import matplotlib.pyplot as plt
+
+    fig = figure(u)
+    with replacing(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=120)
+    plt.close(fig)
+    return path
+
+
+def figure(u: Uncertainty) -> Any:
+    """Histograms of each architecture's optimum over the samples, in its own colour, with
+    its median dashed (shared by `uncertainty.png` and `solve --uncertainty --report`)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -85,15 +98,20 @@ def plot(u: Uncertainty, path: Path) -> Path:
             if r.get("architecture") == arch and r.get("objective") is not None
         ]
         if values:
-            ax.hist(values, bins=30, alpha=0.6, label=f"{arch.upper()} ({len(values)} samples)")
+            colour, label = archspec.get(arch).colour, archspec.label(arch)
+            ax.hist(values, bins=30, alpha=0.35, color=colour)
+            # The outline in the full colour: the filled bars are pale, and a reader (or
+            # the CI's colour check) finds each architecture by its own colour.
+            ax.hist(values, bins=30, histtype="step", linewidth=1.8, color=colour,
+                    label=f"{label} ({len(values)} samples)")  # fmt: skip
+            median = u.quantiles.get(arch, {}).get("p50")
+            if median is not None:
+                ax.axvline(median, color=colour, linestyle="--", linewidth=1.2)
     what = "tokens/s per GPU" if u.objective != "min_gpus" else "GPUs"
-    ax.set_xlabel(f"optimum, {what}")
+    ax.set_xlabel(f"optimum, {what} (dashed: median)")
     ax.set_ylabel("samples")
-    wins = ", ".join(f"{a.upper()} {p:.0%}" for a, p in u.probability_wins.items())
+    wins = ", ".join(f"{archspec.label(a)} {p:.0%}" for a, p in u.probability_wins.items())
     ax.set_title(f"{u.samples} hardware samples: wins {wins}", fontsize=10)
     ax.legend()
     fig.tight_layout()
-    with replacing(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=120)
-    plt.close(fig)
-    return path
+    return fig
