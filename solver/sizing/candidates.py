@@ -185,6 +185,32 @@ def frontier_point(origin: str, point: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
+def candidates_point(origin: str, point: dict[str, Any]) -> list[dict[str, Any]]:
+    """One pairing's candidates (the sweep engine's point function), docs/model.md §18.1.
+
+    AFD and EP: every unit count's best deployment (`solver.sizing.grid`), less those another
+    one beats on every pool's GPUs and on tokens/s; pools on different hardware are compared
+    apart. TP: the frontier chain by total GPUs (`frontier_point`). A grid the deadline cut
+    ends in a `CUT` row (not proven).
+    """
+    from solver.sizing.grid import GRIDS, undominated, unit_grid
+
+    arch = point["architecture"]
+    if arch not in GRIDS:
+        return frontier_point(origin, point)
+    inst = _instance(origin, json.dumps(point["scenario"], sort_keys=True))
+    rows, complete = unit_grid(inst, arch, point.get("deadline"))
+    mixed = point["attention_hardware"] != point["ffn_hardware"]
+    out = [{**{k: None for k in ROW_KEYS}, **r} for r in undominated(rows, 2 if mixed else 1)]
+    if not complete:
+        return [*out, {**{k: None for k in ROW_KEYS}, "architecture": arch, **CUT}]
+    if not out:
+        reason = "no deployment of the search ranges meets the TPOT target and fits"
+        return [{**{k: None for k in ROW_KEYS}, "architecture": arch, "status": "infeasible",
+                 "binding": reason}]  # fmt: skip
+    return out
+
+
 # ---- parent side ------------------------------------------------------------------------
 
 
@@ -247,7 +273,7 @@ def compute_frontiers(
     workers: int | None = None,
     scheduler: str | None = None,
     progress: bool | None = None,
-    point_fn: Callable[[str, dict[str, Any]], list[dict[str, Any]]] = frontier_point,
+    point_fn: Callable[[str, dict[str, Any]], list[dict[str, Any]]] = candidates_point,
     deadline: float | None = None,
 ) -> tuple[dict[int, list[Frontier]], dict[int, list[int]]]:
     """Every class's frontiers on every pairing, solved in parallel on the sweep engine.

@@ -103,13 +103,30 @@ def _gpus(p: Pairing, row: dict[str, Any]) -> tuple[tuple[str, int], ...]:
     return ((p.attention_hardware, row["attention_gpus"]), (p.ffn_hardware, row["ffn_gpus"]))
 
 
+def _own_rows(fr: Frontier, demand: float) -> list[dict[str, Any]]:
+    """The rows of a frontier one workload needs (docs/model.md §18.1): every row below its
+    demand, and of the rows that cover it those no other covering row beats on every pool
+    (covering, they all count as the demand, so only their GPUs differ)."""
+    below = [r for r in fr.rows if r["tokens_per_s"] < demand]
+    covering: list[dict[str, Any]] = []
+    for r in sorted(
+        (r for r in fr.rows if r["tokens_per_s"] >= demand),
+        key=lambda r: (r["gpus"], r["attention_gpus"]),
+    ):
+        g = _gpus(fr.pairing, r)
+        if not any(all(a <= b for (_, a), (_, b) in zip(_gpus(fr.pairing, k), g, strict=True))
+                   for k in covering):  # fmt: skip
+            covering.append(r)
+    return below + covering
+
+
 def build_problem(
     fleet: Fleet, frontiers: dict[int, list[Frontier]], classes: dict[int, list[int]]
 ) -> tuple[FleetProblem, list[Offer], dict[int, list[str]]]:
     """The fleet program's data, what each candidate is, and why workloads have none.
 
-    Each workload gets its class's frontier points up to the first one that
-    covers its own demand (a bigger one is beaten by that one alone).
+    Each workload gets its class's frontier rows below its own demand and the covering rows
+    no other covering row beats on every pool (`_own_rows`).
     """
     pools = tuple(Pool(h.name, h.price_per_gpu_hour, h.inventory_gpus) for h in fleet.hardware)
     candidates: list[Candidate] = []
@@ -120,7 +137,7 @@ def build_problem(
             demand = fleet.workloads[w].demand_tokens_per_s
             count = len(candidates)
             for fr in frontiers[c]:
-                for row in fr.rows:
+                for row in _own_rows(fr, demand):
                     candidates.append(
                         Candidate(
                             w,
@@ -130,8 +147,6 @@ def build_problem(
                         )
                     )
                     offers.append(Offer(w, fr.pairing, row))
-                    if row["tokens_per_s"] >= demand:
-                        break
             if len(candidates) == count:
                 reasons[w] = [
                     f"{f.pairing.label} {f.pairing.architecture}: {f.reason}" for f in frontiers[c]
