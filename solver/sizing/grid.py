@@ -140,7 +140,11 @@ def _ep(inst: Instance, imbalance: Any, check: Callable[[], None]) -> Best:
                 found = _best_over_n(evaluate, s.sequences_per_gpu.lo, s.sequences_per_gpu.hi)
                 if found is not None:
                     _offer(
-                        best, (int(units),), float(found[0][0]), int(found[1][0]), float(found[2][0])
+                        best,
+                        (int(units),),
+                        float(found[0][0]),
+                        int(found[1][0]),
+                        float(found[2][0]),
                     )
     return best
 
@@ -215,5 +219,7 @@ def undominated(rows: list[dict[str, Any]], pools: int) -> list[dict[str, Any]]:
     dom = np.all(res[:, None, :] <= res[None, :, :], axis=2) & (tokens[:, None] >= tokens[None, :])
     strict = dom & ~dom.T
     order = np.arange(len(rows))
-    beaten = np.any(strict, axis=0) | np.any(dom & dom.T & (order[:, None] < order[None, :]), axis=0)
+    beaten = np.any(strict, axis=0) | np.any(
+        dom & dom.T & (order[:, None] < order[None, :]), axis=0
+    )
     return [r for r, b in zip(rows, beaten, strict=True) if not b]

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,13 +36,14 @@ from typing import Any
 import pandas as pd
 
 from formulations import archspec
-from formulations.fleet import Candidate, FleetProblem, Pool
+from formulations.fleet import FleetProblem
 from formulations.program import IntegerProgram
 from formulations.types import ARCHITECTURES, BACKENDS, Search
 from solver.backends import Status
 from solver.io import arguments
 from solver.io.fleet import Fleet, load_fleet
-from solver.sizing.candidates import Frontier, Pairing, compute_frontiers
+from solver.sizing.candidates import compute_frontiers, pairings, workload_class
+from solver.sizing.problem import build_problem
 from solver.sizing.solve import FleetSolve, solve_fleet, solve_shortage
 from solver.sizing.tables import (
     PLAN_COLUMNS,
@@ -72,6 +74,9 @@ class SizeResult:
     `afd` are also the two fields above, the JSON contract's first keys)."""
     stats: dict[str, Any] = field(default_factory=dict)
     """Timings (s) and counts: frontiers_s, fleet_s, total_s, candidates, kept, method."""
+    gap: float | None = None
+    """(cost - proven lower bound) / cost: 0 when `optimal`; None when no bound is known (a
+    candidate search the time limit cut short) or there is no plan."""
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON object of `size --format json`."""
@@ -91,68 +96,8 @@ class SizeResult:
                 for a, c in self.only_costs.items()
                 if a not in (archspec.EP.name, archspec.AFD.name)
             },
+            "gap": self.gap,  # appended (issue 14)
         }
-
-
-# ---- candidates -------------------------------------------------------------------------
-
-
-def _gpus(p: Pairing, row: dict[str, Any]) -> tuple[tuple[str, int], ...]:
-    if p.attention_hardware == p.ffn_hardware:
-        return ((p.attention_hardware, int(row["gpus"])),)
-    return ((p.attention_hardware, row["attention_gpus"]), (p.ffn_hardware, row["ffn_gpus"]))
-
-
-def _own_rows(fr: Frontier, demand: float) -> list[dict[str, Any]]:
-    """The rows of a frontier one workload needs (docs/model.md §18.1): every row below its
-    demand, and of the rows that cover it those no other covering row beats on every pool
-    (covering, they all count as the demand, so only their GPUs differ)."""
-    below = [r for r in fr.rows if r["tokens_per_s"] < demand]
-    covering: list[dict[str, Any]] = []
-    for r in sorted(
-        (r for r in fr.rows if r["tokens_per_s"] >= demand),
-        key=lambda r: (r["gpus"], r["attention_gpus"]),
-    ):
-        g = _gpus(fr.pairing, r)
-        if not any(all(a <= b for (_, a), (_, b) in zip(_gpus(fr.pairing, k), g, strict=True))
-                   for k in covering):  # fmt: skip
-            covering.append(r)
-    return below + covering
-
-
-def build_problem(
-    fleet: Fleet, frontiers: dict[int, list[Frontier]], classes: dict[int, list[int]]
-) -> tuple[FleetProblem, list[Offer], dict[int, list[str]]]:
-    """The fleet program's data, what each candidate is, and why workloads have none.
-
-    Each workload gets its class's frontier rows below its own demand and the covering rows
-    no other covering row beats on every pool (`_own_rows`).
-    """
-    pools = tuple(Pool(h.name, h.price_per_gpu_hour, h.inventory_gpus) for h in fleet.hardware)
-    candidates: list[Candidate] = []
-    offers: list[Offer] = []
-    reasons: dict[int, list[str]] = {}
-    for c, members in classes.items():
-        for w in members:
-            demand = fleet.workloads[w].demand_tokens_per_s
-            count = len(candidates)
-            for fr in frontiers[c]:
-                for row in _own_rows(fr, demand):
-                    candidates.append(
-                        Candidate(
-                            w,
-                            float(row["tokens_per_s"]),
-                            _gpus(fr.pairing, row),
-                            fr.pairing.architecture,
-                        )
-                    )
-                    offers.append(Offer(w, fr.pairing, row))
-            if len(candidates) == count:
-                reasons[w] = [
-                    f"{f.pairing.label} {f.pairing.architecture}: {f.reason}" for f in frontiers[c]
-                ]
-    demands = tuple(w.demand_tokens_per_s for w in fleet.workloads)
-    return FleetProblem(demands, pools, tuple(candidates)), offers, reasons
 
 
 def _subset(problem: FleetProblem, architecture: str) -> tuple[FleetProblem, list[int]]:
@@ -304,6 +249,13 @@ def size(
     total = DEFAULT_LIMIT_S if time_limit_s is None else float(time_limit_s)
     per_solve = float(fleet.search.get("time_limit_s", defaults.time_limit_s))
     node_gpus = int(fleet.search.get("unit_gpus", defaults.unit_gpus))
+    say = _Say(progress)
+    n_classes = len({workload_class(fleet, i) for i in range(len(fleet.workloads))})
+    say(
+        f"candidates: every deployment of {n_classes} workload class(es) on "
+        f"{len(pairings(fleet, archs))} pairing(s), by enumeration of the search ranges (AFD, "
+        "EP) or frontier chains (TP)"
+    )
     frontiers, classes = compute_frontiers(
         fleet,
         archs,
@@ -327,10 +279,16 @@ def size(
         "classes": len(classes),
     }
     t0 = time.perf_counter()
+    say(
+        f"fleet program: {len(problem.candidates)} candidates of {len(fleet.workloads)} "
+        f"workload(s), proving the cheapest plan ({backend})"
+    )
     main = solve_fleet(problem, backend, limit_left()) if not reasons else None
     stats["fleet_s"] = time.perf_counter() - t0
     if main is not None and main.replicas is not None:
+        # `optimal` needs both proofs: every candidate search complete, the program solved.
         status = main.status if proven else Status.FEASIBLE
+        say("shadow prices of the inventories and each architecture alone")
         shadow = shadow_prices(problem, main, node_gpus, backend, limit_left())
         only = {
             a: _restricted_cost(problem, a, archs, backend, limit_left()) for a in archspec.NAMES
@@ -348,6 +306,7 @@ def size(
             only_costs=only,
         )
         stats.update(kept=main.kept, method=main.method)
+        result.gap = _gap(main, proven)
     elif main is not None and main.status not in (Status.INFEASIBLE,):
         # Time limit without an incumbent, or a backend error: nothing to show.
         result = SizeResult(
@@ -366,6 +325,27 @@ def size(
     stats["total_s"] = time.perf_counter() - start
     result.stats = stats
     return result
+
+
+def _gap(main: FleetSolve, proven: bool) -> float | None:
+    """The plan's relative gap to its proven bound (None without one: docs/model.md §18.5)."""
+    cost, bound = main.cost_per_hour, main.bound_per_hour
+    if not proven or cost is None or bound is None or cost <= 0:
+        return None
+    if main.status == Status.OPTIMAL:
+        return 0.0
+    return max(0.0, (cost - bound) / cost)
+
+
+class _Say:
+    """Progress lines on stderr (`size: ...`), by default only on a terminal."""
+
+    def __init__(self, progress: bool | None) -> None:
+        self.on = sys.stderr.isatty() if progress is None else progress
+
+    def __call__(self, text: str) -> None:
+        if self.on:
+            print(f"size: {text}", file=sys.stderr, flush=True)
 
 
 def _infeasible(

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 
 from formulations.deadline import Expired
 from formulations.fleet import (
+    COST_UNITS_PER_DOLLAR,
     FleetProblem,
     build_fleet_program,
     check_plan,
@@ -36,6 +37,7 @@ from formulations.fleet_mixes import build_mix_program, fleet_mixes, mix_replica
 from formulations.fleet_pruning import Cover, cover_optimum, prune
 from formulations.program import IntegerProgram
 from solver.backends import Status, make_backend
+from solver.backends.base import Solution
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,9 @@ class FleetSolve:
     shortage: dict[str, int] = field(default_factory=dict)
     kept: int = 0
     """Candidates left after pruning."""
+    bound_per_hour: float | None = None
+    """A proven lower bound on the optimum ($/h): the cost itself when optimal, else the
+    backend's best bound (None when it has none)."""
 
 
 def _members(problem: FleetProblem) -> list[list[int]]:
@@ -107,6 +112,7 @@ def solve_fleet(
             Status.INFEASIBLE, solve_s=time.perf_counter() - start, method="cover", kept=len(keep)
         )
     bounds = [c.cost_units for c in covers if c is not None]
+    bounds_sum = sum(bounds)  # the workloads' own optima: a bound on the fleet's (§18.3)
     relaxed = [0] * len(pruned.candidates)
     for cover in covers:
         assert cover is not None
@@ -125,6 +131,7 @@ def solve_fleet(
             "decomposition",
             prob,
             kept=len(keep),
+            bound_per_hour=plan_cost(pruned, relaxed),
         )
     assert prob is not None
     left = max(time_limit_s - (time.perf_counter() - start), 1)
@@ -159,7 +166,17 @@ def solve_fleet(
         method,
         prob,
         kept=len(keep),
+        bound_per_hour=_bound(sol, max(bounds_sum, 0)),
     )
+
+
+def _bound(sol: Solution, floor_units: int) -> float | None:
+    """The fleet optimum's proven lower bound in $/h: the objective when optimal, else the
+    larger of the backend's bound and `floor_units` (both in cost units)."""
+    if sol.status == Status.OPTIMAL and sol.objective is not None:
+        return sol.objective / COST_UNITS_PER_DOLLAR
+    best = max(sol.bound if sol.bound is not None else 0.0, float(floor_units))
+    return best / COST_UNITS_PER_DOLLAR if best > 0 else None
 
 
 COVER_SHARE = 0.5
@@ -193,6 +210,7 @@ def _program_only(
         backend,
         prob,
         kept=len(keep),
+        bound_per_hour=_bound(sol, 0),
     )
 
 
