@@ -35,6 +35,7 @@ from formulations.fleet import (
 )
 from formulations.fleet_mixes import build_mix_program, fleet_mixes, mix_replicas
 from formulations.fleet_pruning import Cover, cover_optimum, prune
+from formulations.fleet_split_mixes import split_mixes
 from formulations.program import IntegerProgram
 from solver.backends import Status, make_backend
 from solver.backends.base import Solution
@@ -135,7 +136,8 @@ def solve_fleet(
         )
     assert prob is not None
     left = max(time_limit_s - (time.perf_counter() - start), 1)
-    mixed = fleet_mixes(pruned)
+    # Mix form when it applies: single-pool candidates, or one scarce pool (split mixes).
+    mixed = fleet_mixes(pruned) or split_mixes(pruned)
     replicas: list[int] = []
     if mixed is not None:
         mixes, scarce = mixed
