@@ -1,21 +1,19 @@
-"""Candidate deployments of a fleet: the (GPUs, tokens/s) frontier of every workload and pairing.
+"""Candidate deployments of a fleet: every workload class's deployments on every pairing.
 
-For a workload on one hardware pairing and architecture, the frontier is the
-most throughput one deployment reaches with at most k GPUs, for every k up to
-what the demand needs: f(k) = the `total_tokens` optimum with `search.max_gpus
-= k`. Only the deployments where f steps up matter (a deployment with more GPUs
-and no more tokens/s is dominated), and they are found top-down: the `min_gpus`
-optimum for the demand gives the largest size worth having (K: any bigger
-deployment is beaten by that one alone), then each `total_tokens` solve at
-`max_gpus = k` returns a deployment with k' <= k GPUs and f(k') tokens/s, so f
-is flat on [k', k] and the next solve is at k' - g (g = `search.unit_gpus`).
-One solve per frontier point, each proven optimal by the integer programs.
+AFD and EP (docs/model.md §18.1): every unit count's best deployment of the search ranges
+(`solver.sizing.grid`, the forward model over the whole grid), less the unit counts another
+one beats on every pool's GPUs and on tokens/s; pools on different hardware are compared
+apart, since they are priced and counted apart (§17).
 
-Work is shared: workloads that differ only in their demand (same model, same
-workload keys, same search) share one frontier per pairing, computed for the
-largest of their demands; each workload keeps the points up to the first one
-that covers its own demand. Frontiers run in parallel on the sweep engine, one
-point per (workload class, pairing, architecture).
+TP: the frontier chain by total GPUs (one hardware). f(k) = the `total_tokens` optimum with
+`search.max_gpus = k`; the `min_gpus` optimum for the class's largest demand gives the largest
+size worth having (K), then each `total_tokens` solve at `max_gpus = k` returns a deployment
+with k' <= k GPUs and f(k') tokens/s, so f is flat on [k', k] and the next solve is at k' - g.
+
+Work is shared: workloads that differ only in their demand (same model, same workload keys,
+same search) share one point per pairing; each workload then keeps what its own demand needs
+(`solver.sizing.problem`). Points run in parallel on the sweep engine, one per (workload
+class, pairing, architecture).
 """
 
 from __future__ import annotations

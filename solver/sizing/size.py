@@ -1,27 +1,21 @@
-"""`size`: the cheapest fleet serving every workload: frontiers, plan, shortages and prices.
+"""`size`: the cheapest fleet serving every workload: candidates, plan, shortages and prices.
 
-Pipeline: frontiers of every workload class on every pairing (integer
-programs on the sweep engine, `solver.sizing.candidates`) -> candidates per
-workload -> the fleet program (`formulations.fleet`, solved by
-`solver.sizing.solve`) -> the same program restricted to EP or to AFD ->
-shadow prices of the inventories (re-solved with one more node each) -> for an
-infeasible fleet, the workloads no deployment serves and the fewest GPUs
-missing per hardware.
+Pipeline: candidates of every workload class on every pairing (`solver.sizing.candidates`:
+every AFD/EP unit count's best deployment, undominated per pool; TP frontier chains) ->
+candidates per workload (`solver.sizing.problem`) -> the fleet program
+(`formulations.fleet`, solved by `solver.sizing.solve`) -> the same program restricted to
+each architecture -> shadow prices of the inventories (re-solved with one more node each) ->
+for an infeasible fleet, the workloads no deployment serves and the fewest GPUs missing per
+hardware.
 
-Exact given the candidates: the fleet program ranges over every multiset of
-candidate replicas, and the candidates lose nothing, because any deployment
-of k GPUs serves at most the frontier's f(k), which a candidate with no more
-GPUs serves, and a deployment bigger than the first one that covers the demand
-alone is beaten by that one. Assumed: replicas serve their tokens/s
-independently; a deployment costs its GPUs times the price per GPU-hour (no
-other granularity than `search.unit_gpus`, no network or power cost); the
-frontier solves are optimal (one stopped by its time limit makes the plan
-`feasible`, not `optimal`). AFD may put its two pools on different hardware
-(every ordered pair of the fleet's hardware, unless `mixed_pools = false`); such a
-pairing's frontier is by total GPUs like the others, so where its two pools are
-priced differently per GPU (or an inventory binds one side) a deployment with
-the same GPUs split more cheaply is not a candidate: the plan is optimal over the
-candidates (docs/model.md §17).
+Exact over every deployment of the search ranges (docs/model.md §18.1, §18.5): every
+deployment is matched by a candidate of its workload with no more GPUs on any hardware and at
+least as much of the demand covered, pools on different hardware counted apart, so the fleet
+program over the candidates has the optimum over all plans. `optimal` needs that proof (the
+candidate search complete) and the fleet program's; otherwise the plan is `feasible` with the
+`gap` to a proven bound, or a null gap when the candidate search was cut short. Assumed:
+replicas serve their tokens/s independently; a deployment costs its GPUs times the price per
+GPU-hour (no other granularity than `search.unit_gpus`, no network or power cost).
 """
 
 from __future__ import annotations

@@ -8,8 +8,9 @@
    backend, whose optimum is the proof: in mix form
    (`formulations.fleet_mixes`: each workload picks one undominated cover, the
    covers share the scarce inventories) when every candidate runs on one
-   pool, else in replica form with the bounds as valid rows
-   (`add_workload_bounds`).
+   pool or when one pool is scarce (`formulations.fleet_split_mixes`, for
+   candidates on two pools), else in replica form with the bounds as valid
+   rows (`add_workload_bounds`).
 
 Why not always the replica form: a fleet of independent workloads is a sum of
 small covering knapsacks whose LP gaps branch and bound closes one at a time
