@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+from formulations.deadline import Check, given
 from formulations.fleet import FleetProblem, cost_units, demand_units, max_replicas, served_units
 from formulations.fleet_mixes import Mix, _undominated
 
@@ -51,11 +52,12 @@ def _cheapest_cover(points: list[Point], rest: int) -> Point | None:
     return None
 
 
-def _free_staircase(items: list[tuple[int, int, int]], demand: int) -> list[Point]:
+def _free_staircase(items: list[tuple[int, int, int]], demand: int, check: Check) -> list[Point]:
     """U: Pareto points of covers by `items` (cost, served, position), unbounded replicas."""
     points: list[Point] = [(0, 0, ())]
     for cost, served, i in items:
         for _ in range(math.ceil(demand / served)):
+            check()
             grown = _pareto(points + [_add(p, cost, served, i, demand) for p in points])
             if grown == points:
                 break
@@ -64,10 +66,12 @@ def _free_staircase(items: list[tuple[int, int, int]], demand: int) -> list[Poin
 
 
 def workload_split_mixes(
-    problem: FleetProblem, members: Sequence[int], scarce: str
+    problem: FleetProblem, members: Sequence[int], scarce: str, check: Check | None = None
 ) -> list[Mix] | None:
     """Every undominated mix of one workload with one scarce pool, or None past the inventory
-    levels worth walking (`MAX_LEVELS`)."""
+    levels worth walking (`MAX_LEVELS`). `check` is called at every step (it raises
+    `deadline.Expired`)."""
+    check = given(check)
     if not members:
         return []
     w = problem.candidates[members[0]].workload
@@ -86,7 +90,7 @@ def workload_split_mixes(
             touch.append((on, cost_units(problem, c), served, i))
         else:
             free.append((cost_units(problem, c), served, i))
-    stair = _free_staircase(free, demand)
+    stair = _free_staircase(free, demand, check)
     step = math.gcd(*(t[0] for t in touch)) if touch else 1
     levels = inventory // step
     if levels > MAX_LEVELS:
@@ -95,6 +99,7 @@ def workload_split_mixes(
     by_level: list[list[Point]] = [[(0, 0, ())]]
     raw: list[Mix] = []
     for level in range(levels + 1):
+        check()
         if level:
             # A point that already covers the demand is not grown: more replicas only cost.
             grown = [
@@ -128,7 +133,9 @@ def _merge(replicas: tuple[tuple[int, int], ...]) -> tuple[tuple[int, int], ...]
     return tuple(sorted(counts.items()))
 
 
-def split_mixes(problem: FleetProblem) -> tuple[list[list[Mix]], list[str]] | None:
+def split_mixes(
+    problem: FleetProblem, check: Check | None = None
+) -> tuple[list[list[Mix]], list[str]] | None:
     """Every workload's undominated mixes over the one scarce pool, or None when there are
     several (or too many levels): the replica form then solves the fleet.
 
@@ -152,7 +159,7 @@ def split_mixes(problem: FleetProblem) -> tuple[list[list[Mix]], list[str]] | No
         members[c.workload].append(i)
     mixes = []
     for m in members:
-        options = workload_split_mixes(problem, m, scarce[0])
+        options = workload_split_mixes(problem, m, scarce[0], check)
         if options is None:
             return None
         mixes.append(options)

@@ -34,25 +34,29 @@ mtp_acceptance = 1.7
 step_gap_ms = 15
 """
 
-COUNTEREXAMPLE = (
-    'name = "counterexample"\n'
-    + MODEL.format(name="small", demand=280000)
-    + MODEL.format(name="big", demand=700000)
-    + """
-[[hardware]]
-name = "h800"
-price_per_gpu_hour = 2.79
-inventory_gpus = 40
-profile = "paper"
-[[hardware]]
-name = "h200"
-price_per_gpu_hour = 4.54
-[search]
-architectures = ["afd"]
-attention_nodes = { min = 1, max = 5 }
-ffn_nodes = { min = 1, max = 2 }
-sequences_per_gpu = { min = 1, max = 600 }
-"""
+
+def two_hardware_fleet(
+    name: str, demands: dict[str, int], h800: str, attention: str, ffn: str
+) -> str:
+    """DeepSeek-V3 chat workloads of one class, AFD only, H800 ($2.79, `h800` extra keys such
+    as its inventory) and H200 ($4.54, unlimited), with tiny unit ranges."""
+    text = f'name = "{name}"\n' + "".join(
+        MODEL.format(name=w, demand=d) for w, d in demands.items()
+    )
+    return text + (
+        f'[[hardware]]\nname = "h800"\nprice_per_gpu_hour = 2.79\n{h800}\n'
+        '[[hardware]]\nname = "h200"\nprice_per_gpu_hour = 4.54\n'
+        f'[search]\narchitectures = ["afd"]\nattention_nodes = {attention}\n'
+        f"ffn_nodes = {ffn}\nsequences_per_gpu = {{ min = 1, max = 600 }}\n"
+    )
+
+
+COUNTEREXAMPLE = two_hardware_fleet(
+    "counterexample",
+    {"small": 280000, "big": 700000},
+    "inventory_gpus = 40",
+    "{ min = 1, max = 5 }",
+    "{ min = 1, max = 2 }",
 )
 
 
@@ -129,33 +133,25 @@ def brute_force(path, archs: tuple[str, ...]) -> float | None:
     return best
 
 
-SPLIT = (
-    'name = "split"\n'
-    + MODEL.format(name="chat", demand=294500)
-    + MODEL.format(name="qa", demand=264000)
-    + """
-[[hardware]]
-name = "h800"
-price_per_gpu_hour = 2.79
-inventory_gpus = 96
-[[hardware]]
-name = "h200"
-price_per_gpu_hour = 4.54
-[search]
-architectures = ["afd"]
-attention_nodes = { min = 10, max = 13 }
-ffn_nodes = { min = 9, max = 11 }
-sequences_per_gpu = { min = 1, max = 600 }
-"""
+SPLIT = two_hardware_fleet(
+    "split",
+    {"chat": 294500, "qa": 264000},
+    "inventory_gpus = 96",
+    "{ min = 10, max = 13 }",
+    "{ min = 9, max = 11 }",
 )
 
 
-def test_issue_fleet_equals_brute_force(tmp_path):
+@pytest.mark.parametrize("profile", ["", 'profile = "paper"'])
+def test_issue_fleet_equals_brute_force(tmp_path, profile):
     """Issue 14's fleet: two DeepSeek-V3 chat workloads of one class (280k and 700k tokens/s),
-    AFD only, H800 $2.79 with 40 GPUs, H200 $4.54 unlimited: proven optimal at brute force's
-    cost over every deployment of the ranges."""
+    AFD only, H800 $2.79 with 40 GPUs, H200 $4.54 unlimited (H800 at the sustained profile,
+    then the paper's): proven optimal at brute force's cost over every deployment of the
+    ranges ($611.76/h and $547.44/h)."""
     path = tmp_path / "counterexample.toml"
-    path.write_text(COUNTEREXAMPLE)
+    path.write_text(
+        COUNTEREXAMPLE.replace("inventory_gpus = 40", f"inventory_gpus = 40\n{profile}")
+    )
     result = size(path, workers=1, progress=False)
     assert result.status == "optimal" and result.gap == 0.0
     assert result.cost_per_hour == pytest.approx(brute_force(path, ("afd",)))

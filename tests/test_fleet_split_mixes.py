@@ -50,3 +50,16 @@ def test_split_mix_program_equals_brute_force(seed, backend):
     replicas = mix_replicas(problem, mixes, picks)
     assert check_plan(problem, replicas) == []
     assert plan_cost(problem, replicas) == pytest.approx(expected, abs=1e-6)
+
+
+def test_split_mixes_stop_at_the_deadline():
+    """The levels grow with the inventory: the caller's check stops them (formulations/deadline)."""
+    from formulations.deadline import Expired
+
+    problem = next(p for p in map(one_scarce, SEEDS) if split_mixes(p) is not None)
+
+    def expired() -> None:
+        raise Expired()
+
+    with pytest.raises(Expired):
+        split_mixes(problem, expired)

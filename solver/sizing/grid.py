@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import numpy as np
@@ -84,37 +84,43 @@ def _offer(best: Best, units: tuple[int, ...], tokens: float, n: int, tpot_s: fl
         best[units] = (tokens, n, tpot_s)
 
 
+def _runs(
+    inst: Instance,
+    cm: CostModel,
+    imbalance: Any,
+    check: Callable[[], None],
+    micro_batches: Iterable[int],
+    expert_units: Iterable[int],
+) -> Iterator[tuple[int, int, int, float]]:
+    """(N_BO, expert units, R, eps) of every run the search allows whose placement exists."""
+    g = cm.unit_gpus
+    for nbo in micro_batches:
+        for units in expert_units:
+            for r in inst.search.redundant_experts.values():
+                check()
+                eps = float(imbalance(np.array([units * g]), np.array([r]))[0])
+                if math.isfinite(eps) and _experts_allowed(inst, cm, r, units * g):
+                    yield nbo, units, r, eps
+
+
 def _afd(inst: Instance, imbalance: Any, check: Callable[[], None]) -> Best:
     s, cm = inst.search, CostModel.of(inst, archspec.AFD.name)
     g, sigma = cm.unit_gpus, inst.workload.dp_imbalance
     a = np.arange(s.attention_nodes.lo, s.attention_nodes.hi + 1)[:, None]
     best: Best = {}
-    for nbo in s.afd_micro_batches.values():
-        for f in s.ffn_nodes.values():
-            for r in s.redundant_experts.values():
-                check()
-                eps = float(imbalance(np.array([f * g]), np.array([r]))[0])
-                if not math.isfinite(eps) or not _experts_allowed(inst, cm, r, f * g):
-                    continue
+    runs = _runs(inst, cm, imbalance, check, s.afd_micro_batches.values(), s.ffn_nodes.values())
+    for nbo, f, r, eps in runs:
 
-                def evaluate(n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-                    st = afd.stages(cm, a, f, n[None, :], r, nbo, eps)  # noqa: B023
-                    ok = np.logical_and.reduce(list(afd.checks(cm, st).values()))
-                    tpot = cm.tpot_s(st.stage_s, nbo)  # noqa: B023
-                    tpot = np.broadcast_to(tpot, ok.shape)
-                    return np.where(ok, sigma * g * a * n[None, :] / tpot, -np.inf), tpot
+        def evaluate(n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            st = afd.stages(cm, a, f, n[None, :], r, nbo, eps)  # noqa: B023
+            ok = np.logical_and.reduce(list(afd.checks(cm, st).values()))
+            tpot = np.broadcast_to(cm.tpot_s(st.stage_s, nbo), ok.shape)  # noqa: B023
+            return np.where(ok, sigma * g * a * n[None, :] / tpot, -np.inf), tpot
 
-                found = _best_over_n(evaluate, s.sequences_per_gpu.lo, s.sequences_per_gpu.hi)
-                if found is None:
-                    continue
-                for i, units in enumerate(a[:, 0]):
-                    _offer(
-                        best,
-                        (int(units), int(f)),
-                        float(found[0][i]),
-                        int(found[1][i]),
-                        float(found[2][i]),
-                    )
+        found = _best_over_n(evaluate, s.sequences_per_gpu.lo, s.sequences_per_gpu.hi)
+        if found is not None:
+            for i, units in enumerate(a[:, 0]):
+                _offer(best, (int(units), int(f)), *_at(found, i))
     return best
 
 
@@ -122,31 +128,25 @@ def _ep(inst: Instance, imbalance: Any, check: Callable[[], None]) -> Best:
     s, cm = inst.search, CostModel.of(inst, archspec.EP.name)
     g, sigma = cm.unit_gpus, inst.workload.dp_imbalance
     best: Best = {}
-    for nbo in s.ep_micro_batches.values():
-        for units in s.nodes.values():
-            for r in s.redundant_experts.values():
-                check()
-                eps = float(imbalance(np.array([units * g]), np.array([r]))[0])
-                if not math.isfinite(eps) or not _experts_allowed(inst, cm, r, units * g):
-                    continue
+    for nbo, units, r, eps in _runs(
+        inst, cm, imbalance, check, s.ep_micro_batches.values(), s.nodes.values()
+    ):
 
-                def evaluate(n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-                    st = ep.stages(cm, units, n, r, nbo, eps)  # noqa: B023
-                    ok = np.logical_and.reduce(list(ep.checks(cm, st).values()))
-                    tpot = np.broadcast_to(cm.tpot_s(st.stage_s, nbo), ok.shape)  # noqa: B023
-                    value = np.where(ok, sigma * units * g * n / tpot, -np.inf)  # noqa: B023
-                    return value[None, :], tpot[None, :]
+        def evaluate(n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            st = ep.stages(cm, units, n, r, nbo, eps)  # noqa: B023
+            ok = np.logical_and.reduce(list(ep.checks(cm, st).values()))
+            tpot = np.broadcast_to(cm.tpot_s(st.stage_s, nbo), ok.shape)  # noqa: B023
+            value = np.where(ok, sigma * units * g * n / tpot, -np.inf)  # noqa: B023
+            return value[None, :], tpot[None, :]
 
-                found = _best_over_n(evaluate, s.sequences_per_gpu.lo, s.sequences_per_gpu.hi)
-                if found is not None:
-                    _offer(
-                        best,
-                        (int(units),),
-                        float(found[0][0]),
-                        int(found[1][0]),
-                        float(found[2][0]),
-                    )
+        found = _best_over_n(evaluate, s.sequences_per_gpu.lo, s.sequences_per_gpu.hi)
+        if found is not None:
+            _offer(best, (int(units),), *_at(found, 0))
     return best
+
+
+def _at(found: tuple[np.ndarray, np.ndarray, np.ndarray], i: int) -> tuple[float, int, float]:
+    return float(found[0][i]), int(found[1][i]), float(found[2][i])
 
 
 GRIDS = {archspec.AFD.name: _afd, archspec.EP.name: _ep}

@@ -130,10 +130,19 @@ def shadow_prices(
 
 
 def _restricted_cost(
-    problem: FleetProblem, architecture: str, archs: tuple[str, ...], backend: str, limit: float
+    problem: FleetProblem,
+    architecture: str,
+    archs: tuple[str, ...],
+    backend: str,
+    limit: float,
+    main: FleetSolve,
 ) -> float | None:
     if architecture not in archs:
         return None
+    used = [c for c, x in zip(problem.candidates, main.replicas or [], strict=True) if x > 0]
+    if main.status == Status.OPTIMAL and all(c.architecture == architecture for c in used):
+        # The optimum already uses that architecture alone: restricting cannot make it cheaper.
+        return main.cost_per_hour
     sub, _ = _subset(problem, architecture)
     return solve_fleet(sub, backend, limit, build_program=False).cost_per_hour
 
@@ -285,7 +294,8 @@ def size(
         say("shadow prices of the inventories and each architecture alone")
         shadow = shadow_prices(problem, main, node_gpus, backend, limit_left())
         only = {
-            a: _restricted_cost(problem, a, archs, backend, limit_left()) for a in archspec.NAMES
+            a: _restricted_cost(problem, a, archs, backend, limit_left(), main)
+            for a in archspec.NAMES
         }
         result = SizeResult(
             fleet,

@@ -137,8 +137,16 @@ def solve_fleet(
         )
     assert prob is not None
     left = max(time_limit_s - (time.perf_counter() - start), 1)
-    # Mix form when it applies: single-pool candidates, or one scarce pool (split mixes).
-    mixed = fleet_mixes(pruned) or split_mixes(pruned)
+    # Mix form when it applies: single-pool candidates, or one scarce pool (split mixes, whose
+    # levels grow with the inventory: past half the time left, the replica form instead).
+    mixed = fleet_mixes(pruned)
+    if mixed is None:
+        stop = time.perf_counter() + COVER_SHARE * left
+        try:
+            mixed = split_mixes(pruned, check)
+        except Expired:
+            mixed = None
+        left = max(time_limit_s - (time.perf_counter() - start), 1)
     replicas: list[int] = []
     if mixed is not None:
         mixes, scarce = mixed
