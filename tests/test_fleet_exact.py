@@ -273,3 +273,16 @@ def test_cut_candidates_make_the_plan_feasible_without_a_gap(tmp_path, monkeypat
     assert result.status == "feasible" and result.gap is None
     data = json.loads(json.dumps(result.to_dict()))
     assert list(data)[-1] == "gap" and data["gap"] is None
+
+
+def test_progress_names_workload_pairing_and_proof(tmp_path, capsys):
+    """With progress on (the default on a terminal) stderr gets one line per workload class and
+    pairing as its candidates are proven, then the fleet program's; stdout stays clean."""
+    path = tmp_path / "split.toml"
+    path.write_text(SPLIT)
+    size(path, workers=1, progress=True)
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert "size: chat (+1 of its class) on h800+h200 AFD: " in err
+    assert "every deployment of the ranges" in err
+    assert "size: fleet program: " in err

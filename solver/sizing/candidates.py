@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -170,6 +171,7 @@ def frontier_point(origin: str, point: dict[str, Any]) -> list[dict[str, Any]]:
         if top["status"] not in ok:
             return [top]
     rows = [top]
+    _say(point, f"frontier by total GPUs from {top['gpus']} GPUs down, one proof per point")
     # One solve per frontier point: their number grows with the demand, so the loop stops at
     # the deadline and says so (the frontier, and the plan built on it, are then not proven).
     while rows[-1]["gpus"] - g >= g:
@@ -200,6 +202,9 @@ def candidates_point(origin: str, point: dict[str, Any]) -> list[dict[str, Any]]
     rows, complete = unit_grid(inst, arch, point.get("deadline"))
     mixed = point["attention_hardware"] != point["ffn_hardware"]
     out = [{**{k: None for k in ROW_KEYS}, **r} for r in undominated(rows, 2 if mixed else 1)]
+    what = "pools apart" if mixed else "total GPUs"
+    _say(point, f"{len(out)} candidates undominated ({what}) of {len(rows)} unit counts, every "
+         "deployment of the ranges" + ("" if complete else ": cut by the time limit"))  # fmt: skip
     if not complete:
         return [*out, {**{k: None for k in ROW_KEYS}, "architecture": arch, **CUT}]
     if not out:
@@ -235,9 +240,22 @@ def frontier_points(
                     "attention_hardware": p.attention_hardware,
                     "ffn_hardware": p.ffn_hardware,
                     "scenario": scenario,
+                    "label": f"{_class_name(fleet, members)} on {p.label} "
+                    f"{archspec.label(p.architecture)}",
                 }
             )
     return points, {c: members for c, members in enumerate(classes.values())}
+
+
+def _class_name(fleet: Fleet, members: list[int]) -> str:
+    first = fleet.workloads[members[0]].name
+    return first if len(members) == 1 else f"{first} (+{len(members) - 1} of its class)"
+
+
+def _say(point: dict[str, Any], text: str) -> None:
+    """One progress line on stderr for a point that asks for it (`size` on a terminal)."""
+    if point.get("say"):
+        print(f"size: {point.get('label', '')}: {text}", file=sys.stderr, flush=True)
 
 
 COUNT_KEYS = (*archspec.POOL_COLUMNS, archspec.UNIT_GPUS_COLUMN, "gpus", "sequences_per_gpu")
@@ -286,6 +304,9 @@ def compute_frontiers(
     points, classes = frontier_points(fleet, architectures)
     if deadline is not None:
         points = [{**p, "deadline": deadline} for p in points]
+    if sys.stderr.isatty() if progress is None else progress:
+        # A line per point as it finishes (workload, pairing, what it proved), not a bare bar.
+        points, progress = [{**p, "say": True} for p in points], False
     with tempfile.TemporaryDirectory(prefix="afd-size-") as tmp:
         table = run_points(
             fleet.path,
