@@ -21,6 +21,7 @@ from solver import report
 from solver.api import solve
 from solver.io.fleet import load_fleet
 from solver.io.loader import instance_from_table
+from solver.sizing.candidates import workload_class
 from solver.sizing.size import size
 
 MODEL = """
@@ -91,25 +92,47 @@ def deployments(fleet, w: int, archs: tuple[str, ...]) -> list[tuple[dict[str, i
 
 
 def covers(deps, demand: float, price: dict[str, float], finite: list[str]):
-    """Per use of the finite inventories: the cheapest multiset of replicas covering `demand`."""
+    """Per use of the finite inventories: the cheapest multiset of replicas covering `demand`.
+
+    Depth first over replica counts; a branch stops when a cover already found uses no more of
+    any inventory and costs no more than the branch's cost plus the least it must still pay
+    (what is left at the best price per token/s of the deployments still to choose)."""
     best: dict[tuple[int, ...], float] = {}
-    deps = sorted(deps, key=lambda d: -d[1])
+    # A deployment with no fewer GPUs on any hardware and no more tokens/s than another one
+    # never helps: the other one replaces it at no more cost or inventory (ties: the first).
+    hardware = sorted(price)
+    keys = [(tuple(g.get(h, 0) for h in hardware), t) for g, t in deps]
+
+    def beats(j: int, i: int) -> bool:
+        if keys[j] == keys[i]:
+            return j < i
+        below = all(a <= b for a, b in zip(keys[j][0], keys[i][0], strict=True))
+        return below and keys[j][1] >= keys[i][1]
+
+    def beaten(i: int) -> bool:
+        return any(beats(j, i) for j in range(len(keys)) if j != i)
+
+    deps = [d for i, d in enumerate(deps) if not beaten(i)]
+    deps.sort(key=lambda d: -d[1])
+    unit = [sum(price[h] * n for h, n in gpus.items()) for gpus, _ in deps]
+    ratio = [min((unit[j] / deps[j][1] for j in range(k, len(deps))), default=0.0)
+             for k in range(len(deps))]  # fmt: skip
 
     def walk(k: int, rest: float, cost: float, use: tuple[int, ...]) -> None:
         if rest <= 1e-6:
             if cost < best.get(use, math.inf) - 1e-9:
                 best[use] = cost
             return
-        # A cover found with no more of any inventory and no dearer: this branch cannot win.
+        least = cost + rest * ratio[k] if k < len(deps) else math.inf
         if k == len(deps) or any(
-            c <= cost and all(a <= b for a, b in zip(u, use, strict=True)) for u, c in best.items()
+            c <= least + 1e-9 and all(a <= b for a, b in zip(u, use, strict=True))
+            for u, c in best.items()
         ):
             return
         gpus, tokens = deps[k]
-        unit = sum(price[h] * n for h, n in gpus.items())
         for m in range(math.ceil(rest / tokens), -1, -1):
             more = tuple(u + m * gpus.get(h, 0) for u, h in zip(use, finite, strict=True))
-            walk(k + 1, rest - m * tokens, cost + m * unit, more)
+            walk(k + 1, rest - m * tokens, cost + m * unit[k], more)
 
     walk(0, demand, 0.0, tuple(0 for _ in finite))
     return best
@@ -121,8 +144,10 @@ def brute_force(path, archs: tuple[str, ...]) -> float | None:
     finite = [h.name for h in fleet.hardware if h.inventory_gpus is not None]
     limit = [fleet.hardware_named(h).inventory_gpus for h in finite]
     per_workload = []
+    seen: dict[str, list[tuple[dict[str, int], float]]] = {}  # workloads of one class
     for w, work in enumerate(fleet.workloads):
-        deps = deployments(fleet, w, archs)
+        key = workload_class(fleet, w)
+        deps = seen[key] = seen.get(key) or deployments(fleet, w, archs)
         per_workload.append(covers(deps, work.demand_tokens_per_s, price, finite))
     best = None
     for combo in itertools.product(*(c.items() for c in per_workload)):
@@ -211,7 +236,7 @@ def random_fleet_text(seed: int) -> tuple[str, tuple[str, ...]]:
     for h in rng.sample(["h800", "h200", "h20"], rng.choice((2, 3))):
         price = rng.choice([1.0, 1.24, 2.0, 2.79, 3.5, 4.54])
         text += f'[[hardware]]\nname = "{h}"\nprice_per_gpu_hour = {price}\n'
-        if (inventory := rng.choice([None, 16, 24, 32, 40])) is not None:
+        if (inventory := rng.choice([None, 32, 48, 64, 96])) is not None:
             text += f"inventory_gpus = {inventory}\n"
     archs = rng.choice([("afd",), ("afd", "ep")])
     text += (
@@ -222,7 +247,7 @@ def random_fleet_text(seed: int) -> tuple[str, tuple[str, ...]]:
     return text, archs
 
 
-@pytest.mark.parametrize("seed", [2, 3, 5, 6])
+@pytest.mark.parametrize("seed", [1, 3, 6, 7])
 def test_small_random_fleets_equal_brute_force(tmp_path, seed):
     text, archs = random_fleet_text(seed)
     path = tmp_path / "random.toml"
