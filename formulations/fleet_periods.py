@@ -1,4 +1,4 @@
-"""The fleet program over demand periods: replicas per candidate and period (docs/model.md §18.5).
+"""The fleet program over demand periods: replicas per candidate and period (docs/model.md §18.6).
 
 Input: the one-period fleet (`formulations.fleet.FleetProblem`, whose demands
 are each workload's largest, so its candidates cover every period) and the
@@ -244,7 +244,7 @@ def add_cover_bounds(
 ) -> None:
     """Each workload's replicas of a period cost at least its cheapest cover of that period
     (`bounds[t][w]`, `fleet_pruning.cover_optimum`): valid, and they lift the LP bound to the
-    busiest period's sum of covers (§18.5)."""
+    busiest period's sum of covers (§18.6)."""
     for t, period in enumerate(bounds):
         terms: list[dict[int, float]] = [{} for _ in period]
         for i, c in enumerate(problem.fleet.candidates):

@@ -1,4 +1,4 @@
-"""Demand over time (docs/model.md §18.5): the multi-period fleet program against brute force.
+"""Demand over time (docs/model.md §18.6): the multi-period fleet program against brute force.
 
 The oracle below is written apart from formulations/fleet_periods.py: it enumerates every
 replica count of every candidate in every period (up to the largest demand over a replica's

@@ -161,3 +161,23 @@ def test_evaluate_refuses_what_is_not_a_tp_deployment(spec, fragment, capsys):
     assert code == 2 and fragment in err and "Traceback" not in err
     with pytest.raises(solver.errors.InputError, match=fragment.split(":")[0]):
         solver.evaluate(path, f"arch=tp,{spec},sequences_per_gpu=10")
+
+
+def test_size_plan_names_tp_groups_and_their_size():
+    """A TP plan row carries r and t (appended columns, the table's `r` and `t`); a plan without
+    TP keeps today's table."""
+    from solver.sizing.output import plan_lines
+    from solver.sizing.tables import PLAN_COLUMNS, frame
+
+    base = {"workload": "qa", "attention_hardware": "h20", "ffn_hardware": "h20",
+            "replicas": 47, "sequences_per_gpu": 255, "tokens_per_s": 4e5, "tpot_ms": 30.0,
+            "cost_per_hour": 466.24}  # fmt: skip
+    tp_row = {**base, "architecture": "tp", "tp_groups": 1, "tensor_parallel": 8, "gpus": 376}
+    ep_row = {**base, "architecture": "ep", "nodes": 5, "gpus": 1880}
+    with_tp = plan_lines(frame([tp_row, ep_row], PLAN_COLUMNS))
+    head = with_tp[0].split()
+    assert head[head.index("N") + 1 : head.index("N") + 3] == ["r", "t"]
+    cells = with_tp[1].split()
+    assert cells[head.index("r")] == "1" and cells[head.index("t")] == "8"
+    assert with_tp[2].split()[head.index("t")] == "-"
+    assert "t" not in plan_lines(frame([ep_row], PLAN_COLUMNS))[0].split()

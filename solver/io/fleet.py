@@ -36,7 +36,7 @@ FLEET_KEYS = (
     "workload",
     "hardware",
     "search",
-    # appended (issue 14): demand over time (docs/model.md §18.5)
+    # appended (issue 14): demand over time (docs/model.md §18.6)
     "period_hours",
     "price_model",
 )
@@ -93,7 +93,7 @@ MAX_PERIODS = 8_760
 """Periods a demand list may hold: hourly for a year."""
 PRICE_MODELS = ("peak", "per_period")
 """`peak`: hardware bought once, priced by the most GPUs in use at any period; `per_period`:
-rented, priced by the GPUs in use in each period (docs/model.md §18.5)."""
+rented, priced by the GPUs in use in each period (docs/model.md §18.6)."""
 PERIOD_HOURS = numbers.Bounds(gt=0.0, le=8_760.0)
 
 

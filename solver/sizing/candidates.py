@@ -1,21 +1,19 @@
-"""Candidate deployments of a fleet: the (GPUs, tokens/s) frontier of every workload and pairing.
+"""Candidate deployments of a fleet: every workload class's deployments on every pairing.
 
-For a workload on one hardware pairing and architecture, the frontier is the
-most throughput one deployment reaches with at most k GPUs, for every k up to
-what the demand needs: f(k) = the `total_tokens` optimum with `search.max_gpus
-= k`. Only the deployments where f steps up matter (a deployment with more GPUs
-and no more tokens/s is dominated), and they are found top-down: the `min_gpus`
-optimum for the demand gives the largest size worth having (K: any bigger
-deployment is beaten by that one alone), then each `total_tokens` solve at
-`max_gpus = k` returns a deployment with k' <= k GPUs and f(k') tokens/s, so f
-is flat on [k', k] and the next solve is at k' - g (g = `search.unit_gpus`).
-One solve per frontier point, each proven optimal by the integer programs.
+AFD and EP (docs/model.md §18.1): every unit count's best deployment of the search ranges
+(`solver.sizing.grid`, the forward model over the whole grid), less the unit counts another
+one beats on every pool's GPUs and on tokens/s; pools on different hardware are compared
+apart, since they are priced and counted apart (§17).
 
-Work is shared: workloads that differ only in their demand (same model, same
-workload keys, same search) share one frontier per pairing, computed for the
-largest of their demands; each workload keeps the points up to the first one
-that covers its own demand. Frontiers run in parallel on the sweep engine, one
-point per (workload class, pairing, architecture).
+TP: the frontier chain by total GPUs (one hardware). f(k) = the `total_tokens` optimum with
+`search.max_gpus = k`; the `min_gpus` optimum for the class's largest demand gives the largest
+size worth having (K), then each `total_tokens` solve at `max_gpus = k` returns a deployment
+with k' <= k GPUs and f(k') tokens/s, so f is flat on [k', k] and the next solve is at k' - g.
+
+Work is shared: workloads that differ only in their demand (same model, same workload keys,
+same search) share one point per pairing; each workload then keeps what its own demand needs
+(`solver.sizing.problem`). Points run in parallel on the sweep engine, one per (workload
+class, pairing, architecture).
 """
 
 from __future__ import annotations
@@ -23,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -172,6 +171,7 @@ def frontier_point(origin: str, point: dict[str, Any]) -> list[dict[str, Any]]:
         if top["status"] not in ok:
             return [top]
     rows = [top]
+    _say(point, f"frontier by total GPUs from {top['gpus']} GPUs down, one proof per point")
     # One solve per frontier point: their number grows with the demand, so the loop stops at
     # the deadline and says so (the frontier, and the plan built on it, are then not proven).
     while rows[-1]["gpus"] - g >= g:
@@ -183,6 +183,35 @@ def frontier_point(origin: str, point: dict[str, Any]) -> list[dict[str, Any]]:
             break
         rows.append(row)
     return rows
+
+
+def candidates_point(origin: str, point: dict[str, Any]) -> list[dict[str, Any]]:
+    """One pairing's candidates (the sweep engine's point function), docs/model.md §18.1.
+
+    AFD and EP: every unit count's best deployment (`solver.sizing.grid`), less those another
+    one beats on every pool's GPUs and on tokens/s; pools on different hardware are compared
+    apart. TP: the frontier chain by total GPUs (`frontier_point`). A grid the deadline cut
+    ends in a `CUT` row (not proven).
+    """
+    from solver.sizing.grid import GRIDS, undominated, unit_grid
+
+    arch = point["architecture"]
+    if arch not in GRIDS:
+        return frontier_point(origin, point)
+    inst = _instance(origin, json.dumps(point["scenario"], sort_keys=True))
+    rows, complete = unit_grid(inst, arch, point.get("deadline"))
+    mixed = point["attention_hardware"] != point["ffn_hardware"]
+    out = [{**{k: None for k in ROW_KEYS}, **r} for r in undominated(rows, 2 if mixed else 1)]
+    what = "pools apart" if mixed else "total GPUs"
+    _say(point, f"{len(out)} candidates undominated ({what}) of {len(rows)} unit counts, every "
+         "deployment of the ranges" + ("" if complete else ": cut by the time limit"))  # fmt: skip
+    if not complete:
+        return [*out, {**{k: None for k in ROW_KEYS}, "architecture": arch, **CUT}]
+    if not out:
+        reason = "no deployment of the search ranges meets the TPOT target and fits"
+        return [{**{k: None for k in ROW_KEYS}, "architecture": arch, "status": "infeasible",
+                 "binding": reason}]  # fmt: skip
+    return out
 
 
 # ---- parent side ------------------------------------------------------------------------
@@ -211,9 +240,22 @@ def frontier_points(
                     "attention_hardware": p.attention_hardware,
                     "ffn_hardware": p.ffn_hardware,
                     "scenario": scenario,
+                    "label": f"{_class_name(fleet, members)} on {p.label} "
+                    f"{archspec.label(p.architecture)}",
                 }
             )
     return points, {c: members for c, members in enumerate(classes.values())}
+
+
+def _class_name(fleet: Fleet, members: list[int]) -> str:
+    first = fleet.workloads[members[0]].name
+    return first if len(members) == 1 else f"{first} (+{len(members) - 1} of its class)"
+
+
+def _say(point: dict[str, Any], text: str) -> None:
+    """One progress line on stderr for a point that asks for it (`size` on a terminal)."""
+    if point.get("say"):
+        print(f"size: {point.get('label', '')}: {text}", file=sys.stderr, flush=True)
 
 
 COUNT_KEYS = (*archspec.POOL_COLUMNS, archspec.UNIT_GPUS_COLUMN, "gpus", "sequences_per_gpu")
@@ -247,7 +289,7 @@ def compute_frontiers(
     workers: int | None = None,
     scheduler: str | None = None,
     progress: bool | None = None,
-    point_fn: Callable[[str, dict[str, Any]], list[dict[str, Any]]] = frontier_point,
+    point_fn: Callable[[str, dict[str, Any]], list[dict[str, Any]]] = candidates_point,
     deadline: float | None = None,
 ) -> tuple[dict[int, list[Frontier]], dict[int, list[int]]]:
     """Every class's frontiers on every pairing, solved in parallel on the sweep engine.
@@ -262,6 +304,9 @@ def compute_frontiers(
     points, classes = frontier_points(fleet, architectures)
     if deadline is not None:
         points = [{**p, "deadline": deadline} for p in points]
+    if sys.stderr.isatty() if progress is None else progress:
+        # A line per point as it finishes (workload, pairing, what it proved), not a bare bar.
+        points, progress = [{**p, "say": True} for p in points], False
     with tempfile.TemporaryDirectory(prefix="afd-size-") as tmp:
         table = run_points(
             fleet.path,

@@ -25,6 +25,8 @@ from solver.sizing.size import SizeResult
 FILES = ("plan.csv", "hardware.csv", "plan.png")
 _NAME_WIDTH = 16
 _NODE_COLUMNS = ("attention_nodes", "ffn_nodes", "nodes")
+_SIZED_COLUMNS = ("tp_groups", "tensor_parallel")
+_SIZED_HEADERS = {"tp_groups": "r", "tensor_parallel": "t"}
 """The plan table's N_A, N_F and N columns ("-" where the architecture has no such pool)."""
 
 
@@ -68,6 +70,9 @@ def _only(result: SizeResult) -> list[tuple[str, float | None]]:
 
 def plan_lines(plan: pd.DataFrame) -> list[str]:
     periods = "period" in plan.columns
+    recs = report.records(plan)
+    # TP's groups and group size, only when a TP row is in the plan (docs/model.md §20.1).
+    sized = [c for c in _SIZED_COLUMNS if any(r.get(c) is not None for r in recs)]
     head = [
         *(["period"] if periods else []),
         "workload",
@@ -76,6 +81,7 @@ def plan_lines(plan: pd.DataFrame) -> list[str]:
         "N_A",
         "N_F",
         "N",
+        *(_SIZED_HEADERS[c] for c in sized),
         "reps",
         "GPUs",
         "n/GPU",
@@ -84,7 +90,7 @@ def plan_lines(plan: pd.DataFrame) -> list[str]:
         "$/h",
     ]
     rows = [head]
-    for rec in report.records(plan):
+    for rec in recs:
         pools = archspec.get(rec["architecture"]).columns
         rows.append(
             [
@@ -93,6 +99,7 @@ def plan_lines(plan: pd.DataFrame) -> list[str]:
                 rec["architecture"],
                 _hardware_label(rec),
                 *(_cell(rec[c], "{}") if c in pools else "-" for c in _NODE_COLUMNS),
+                *(_cell(rec.get(c), "{}") for c in sized),
                 _cell(rec["replicas"], "{}"),
                 _cell(rec["gpus"], "{:,}"),
                 _cell(rec["sequences_per_gpu"], "{}"),
@@ -102,7 +109,8 @@ def plan_lines(plan: pd.DataFrame) -> list[str]:
             ]
         )
     first = 4 if periods else 3
-    return _columns(rows, right={0, *range(first, first + 9)} if periods else set(range(3, 12)))
+    numeric = set(range(first, first + 9 + len(sized)))
+    return _columns(rows, right={0, *numeric} if periods else numeric)
 
 
 def hardware_lines(hardware: pd.DataFrame) -> list[str]:

@@ -1,4 +1,4 @@
-"""The multi-period fleet program solved exactly (docs/model.md §18.5).
+"""The multi-period fleet program solved exactly (docs/model.md §18.6).
 
 `per_period` prices each period alone, so it is one program per period: the least cost, then
 the fewest GPUs at that cost. `peak` couples the periods through the GPUs bought, and is
@@ -100,7 +100,7 @@ def _cheapest(problem: PeriodProblem, backend: str, stop: float) -> PeriodSolve:
 
 def _cheapest_peak(problem: PeriodProblem, backend: str, stop: float) -> PeriodSolve:
     """Hardware bought once: the least cost, then, within the GPUs it buys, the fewest GPUs in
-    use in every period. By period generation (exact, docs/model.md §18.5): the program over
+    use in every period. By period generation (exact, docs/model.md §18.6): the program over
     some periods bounds the cost from below; its GPUs bought serve every other period (each
     checked alone), or the periods they cannot serve join and it is solved again."""
     engine = make_backend(backend)
@@ -151,7 +151,7 @@ def _share(stop: float) -> float:
 def solve_periods(
     problem: PeriodProblem, backend: str = "highs", time_limit_s: float = 60.0
 ) -> PeriodSolve:
-    """The cheapest plan over all periods, ties broken by the fewest GPUs in use (§18.5).
+    """The cheapest plan over all periods, ties broken by the fewest GPUs in use (§18.6).
 
     `per_period` is a separate program per period (nothing couples them); `peak` is one.
     """

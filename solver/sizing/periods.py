@@ -1,4 +1,4 @@
-"""`size` with demand over time: the multi-period fleet program and its plan (docs/model.md §18.5).
+"""`size` with demand over time: the multi-period fleet program and its plan (docs/model.md §18.6).
 
 The candidates are today's (they cover each workload's largest demand); the
 program is `formulations.fleet_periods`, solved by `solver.sizing.period_solve`.
@@ -211,6 +211,8 @@ def size_periods(
         return dict(
             status=str(main.status if proven else Status.FEASIBLE),
             cost_per_hour=main.cost_per_hour,
+            # No bound beyond the optimum itself here: 0 when proven, else unknown (§18.6).
+            gap=0.0 if proven and main.status == Status.OPTIMAL else None,
             ep_only_cost_per_hour=only[archspec.EP.name],
             afd_only_cost_per_hour=only[archspec.AFD.name],
             plan=period_plan(fleet, problem, offers, main.replicas),

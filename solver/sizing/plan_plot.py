@@ -103,7 +103,7 @@ def plot_plan(plan: pd.DataFrame, hardware: list[str], path: Path | Any) -> None
 
 
 def plot_periods(plan: pd.DataFrame, hardware: list[str], path: Path | Any) -> None:
-    """Stacked bars per period: the GPUs of every hardware in use (docs/model.md §18.5)."""
+    """Stacked bars per period: the GPUs of every hardware in use (docs/model.md §18.6)."""
     import matplotlib.pyplot as plt
 
     periods = int(plan["period"].max()) if len(plan) else 1

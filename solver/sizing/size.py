@@ -1,33 +1,28 @@
-"""`size`: the cheapest fleet serving every workload: frontiers, plan, shortages and prices.
+"""`size`: the cheapest fleet serving every workload: candidates, plan, shortages and prices.
 
-Pipeline: frontiers of every workload class on every pairing (integer
-programs on the sweep engine, `solver.sizing.candidates`) -> candidates per
-workload -> the fleet program (`formulations.fleet`, solved by
-`solver.sizing.solve`) -> the same program restricted to EP or to AFD ->
-shadow prices of the inventories (re-solved with one more node each) -> for an
-infeasible fleet, the workloads no deployment serves and the fewest GPUs
-missing per hardware.
+Pipeline: candidates of every workload class on every pairing (`solver.sizing.candidates`:
+every AFD/EP unit count's best deployment, undominated per pool; TP frontier chains) ->
+candidates per workload (`solver.sizing.problem`) -> the fleet program
+(`formulations.fleet`, solved by `solver.sizing.solve`) -> the same program restricted to
+each architecture -> shadow prices of the inventories (re-solved with one more node each) ->
+for an infeasible fleet, the workloads no deployment serves and the fewest GPUs missing per
+hardware.
 
-Exact given the candidates: the fleet program ranges over every multiset of
-candidate replicas, and the candidates lose nothing, because any deployment
-of k GPUs serves at most the frontier's f(k), which a candidate with no more
-GPUs serves, and a deployment bigger than the first one that covers the demand
-alone is beaten by that one. Assumed: replicas serve their tokens/s
-independently; a deployment costs its GPUs times the price per GPU-hour (no
-other granularity than `search.unit_gpus`, no network or power cost); the
-frontier solves are optimal (one stopped by its time limit makes the plan
-`feasible`, not `optimal`). AFD may put its two pools on different hardware
-(every ordered pair of the fleet's hardware, unless `mixed_pools = false`); such a
-pairing's frontier is by total GPUs like the others, so where its two pools are
-priced differently per GPU (or an inventory binds one side) a deployment with
-the same GPUs split more cheaply is not a candidate: the plan is optimal over the
-candidates (docs/model.md §17).
+Exact over every deployment of the search ranges (docs/model.md §18.1, §18.5): every
+deployment is matched by a candidate of its workload with no more GPUs on any hardware and at
+least as much of the demand covered, pools on different hardware counted apart, so the fleet
+program over the candidates has the optimum over all plans. `optimal` needs that proof (the
+candidate search complete) and the fleet program's; otherwise the plan is `feasible` with the
+`gap` to a proven bound, or a null gap when the candidate search was cut short. Assumed:
+replicas serve their tokens/s independently; a deployment costs its GPUs times the price per
+GPU-hour (no other granularity than `search.unit_gpus`, no network or power cost).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,14 +30,15 @@ from typing import Any
 import pandas as pd
 
 from formulations import archspec
-from formulations.fleet import Candidate, FleetProblem, Pool
+from formulations.fleet import FleetProblem
 from formulations.program import IntegerProgram
 from formulations.types import ARCHITECTURES, BACKENDS, Search
 from solver.backends import Status
 from solver.io import arguments
 from solver.io.fleet import Fleet, load_fleet
-from solver.sizing.candidates import Frontier, Pairing, compute_frontiers
-from solver.sizing.periods import note, size_periods
+from solver.sizing.candidates import compute_frontiers, pairings, workload_class
+from solver.sizing.periods import size_periods
+from solver.sizing.problem import build_problem
 from solver.sizing.solve import FleetSolve, solve_fleet, solve_shortage
 from solver.sizing.tables import (
     PLAN_COLUMNS,
@@ -73,6 +69,9 @@ class SizeResult:
     `afd` are also the two fields above, the JSON contract's first keys)."""
     stats: dict[str, Any] = field(default_factory=dict)
     """Timings (s) and counts: frontiers_s, fleet_s, total_s, candidates, kept, method."""
+    gap: float | None = None
+    """(cost - proven lower bound) / cost: 0 when `optimal`; None when no bound is known (a
+    candidate search the time limit cut short) or there is no plan."""
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON object of `size --format json`."""
@@ -92,53 +91,8 @@ class SizeResult:
                 for a, c in self.only_costs.items()
                 if a not in (archspec.EP.name, archspec.AFD.name)
             },
+            "gap": self.gap,  # appended (issue 14)
         }
-
-
-# ---- candidates -------------------------------------------------------------------------
-
-
-def _gpus(p: Pairing, row: dict[str, Any]) -> tuple[tuple[str, int], ...]:
-    if p.attention_hardware == p.ffn_hardware:
-        return ((p.attention_hardware, int(row["gpus"])),)
-    return ((p.attention_hardware, row["attention_gpus"]), (p.ffn_hardware, row["ffn_gpus"]))
-
-
-def build_problem(
-    fleet: Fleet, frontiers: dict[int, list[Frontier]], classes: dict[int, list[int]]
-) -> tuple[FleetProblem, list[Offer], dict[int, list[str]]]:
-    """The fleet program's data, what each candidate is, and why workloads have none.
-
-    Each workload gets its class's frontier points up to the first one that
-    covers its own demand (a bigger one is beaten by that one alone).
-    """
-    pools = tuple(Pool(h.name, h.price_per_gpu_hour, h.inventory_gpus) for h in fleet.hardware)
-    candidates: list[Candidate] = []
-    offers: list[Offer] = []
-    reasons: dict[int, list[str]] = {}
-    for c, members in classes.items():
-        for w in members:
-            demand = fleet.workloads[w].demand_tokens_per_s
-            count = len(candidates)
-            for fr in frontiers[c]:
-                for row in fr.rows:
-                    candidates.append(
-                        Candidate(
-                            w,
-                            float(row["tokens_per_s"]),
-                            _gpus(fr.pairing, row),
-                            fr.pairing.architecture,
-                        )
-                    )
-                    offers.append(Offer(w, fr.pairing, row))
-                    if row["tokens_per_s"] >= demand:
-                        break
-            if len(candidates) == count:
-                reasons[w] = [
-                    f"{f.pairing.label} {f.pairing.architecture}: {f.reason}" for f in frontiers[c]
-                ]
-    demands = tuple(w.demand_tokens_per_s for w in fleet.workloads)
-    return FleetProblem(demands, pools, tuple(candidates)), offers, reasons
 
 
 def _subset(problem: FleetProblem, architecture: str) -> tuple[FleetProblem, list[int]]:
@@ -177,10 +131,19 @@ def shadow_prices(
 
 
 def _restricted_cost(
-    problem: FleetProblem, architecture: str, archs: tuple[str, ...], backend: str, limit: float
+    problem: FleetProblem,
+    architecture: str,
+    archs: tuple[str, ...],
+    backend: str,
+    limit: float,
+    main: FleetSolve,
 ) -> float | None:
     if architecture not in archs:
         return None
+    used = [c for c, x in zip(problem.candidates, main.replicas or [], strict=True) if x > 0]
+    if main.status == Status.OPTIMAL and all(c.architecture == architecture for c in used):
+        # The optimum already uses that architecture alone: restricting cannot make it cheaper.
+        return main.cost_per_hour
     sub, _ = _subset(problem, architecture)
     return solve_fleet(sub, backend, limit, build_program=False).cost_per_hour
 
@@ -290,6 +253,13 @@ def size(
     total = DEFAULT_LIMIT_S if time_limit_s is None else float(time_limit_s)
     per_solve = float(fleet.search.get("time_limit_s", defaults.time_limit_s))
     node_gpus = int(fleet.search.get("unit_gpus", defaults.unit_gpus))
+    say = _Say(progress)
+    n_classes = len({workload_class(fleet, i) for i in range(len(fleet.workloads))})
+    say(
+        f"candidates: every deployment of {n_classes} workload class(es) on "
+        f"{len(pairings(fleet, archs))} pairing(s), by enumeration of the search ranges (AFD, "
+        "EP) or frontier chains (TP)"
+    )
     frontiers, classes = compute_frontiers(
         fleet,
         archs,
@@ -312,21 +282,27 @@ def size(
         "candidates": len(problem.candidates),
         "classes": len(classes),
     }
-    if fleet.periods > 1:  # demand over time (docs/model.md §18.5)
+    if fleet.periods > 1:  # demand over time (docs/model.md §18.6)
         fields = size_periods(
             fleet, problem, offers, reasons, archs, backend, limit_left, node_gpus, proven, progress
         )
         stats.update(fields.pop("stats"), total_s=time.perf_counter() - start)
         return SizeResult(fleet, **fields, stats=stats)
     t0 = time.perf_counter()
-    note(f"size: fleet program, {len(problem.candidates)} candidates", progress)
+    say(
+        f"fleet program: {len(problem.candidates)} candidates of {len(fleet.workloads)} "
+        f"workload(s), proving the cheapest plan ({backend})"
+    )
     main = solve_fleet(problem, backend, limit_left()) if not reasons else None
     stats["fleet_s"] = time.perf_counter() - t0
     if main is not None and main.replicas is not None:
+        # `optimal` needs both proofs: every candidate search complete, the program solved.
         status = main.status if proven else Status.FEASIBLE
+        say("shadow prices of the inventories and each architecture alone")
         shadow = shadow_prices(problem, main, node_gpus, backend, limit_left())
         only = {
-            a: _restricted_cost(problem, a, archs, backend, limit_left()) for a in archspec.NAMES
+            a: _restricted_cost(problem, a, archs, backend, limit_left(), main)
+            for a in archspec.NAMES
         }
         result = SizeResult(
             fleet,
@@ -341,6 +317,7 @@ def size(
             only_costs=only,
         )
         stats.update(kept=main.kept, method=main.method)
+        result.gap = _gap(main, proven)
     elif main is not None and main.status not in (Status.INFEASIBLE,):
         # Time limit without an incumbent, or a backend error: nothing to show.
         result = SizeResult(
@@ -359,6 +336,27 @@ def size(
     stats["total_s"] = time.perf_counter() - start
     result.stats = stats
     return result
+
+
+def _gap(main: FleetSolve, proven: bool) -> float | None:
+    """The plan's relative gap to its proven bound (None without one: docs/model.md §18.5)."""
+    cost, bound = main.cost_per_hour, main.bound_per_hour
+    if not proven or cost is None or bound is None or cost <= 0:
+        return None
+    if main.status == Status.OPTIMAL:
+        return 0.0
+    return max(0.0, (cost - bound) / cost)
+
+
+class _Say:
+    """Progress lines on stderr (`size: ...`), by default only on a terminal."""
+
+    def __init__(self, progress: bool | None) -> None:
+        self.on = sys.stderr.isatty() if progress is None else progress
+
+    def __call__(self, text: str) -> None:
+        if self.on:
+            print(f"size: {text}", file=sys.stderr, flush=True)
 
 
 def _infeasible(

@@ -8,8 +8,9 @@
    backend, whose optimum is the proof: in mix form
    (`formulations.fleet_mixes`: each workload picks one undominated cover, the
    covers share the scarce inventories) when every candidate runs on one
-   pool, else in replica form with the bounds as valid rows
-   (`add_workload_bounds`).
+   pool or when one pool is scarce (`formulations.fleet_split_mixes`, for
+   candidates on two pools), else in replica form with the bounds as valid
+   rows (`add_workload_bounds`).
 
 Why not always the replica form: a fleet of independent workloads is a sum of
 small covering knapsacks whose LP gaps branch and bound closes one at a time
@@ -25,6 +26,7 @@ from dataclasses import dataclass, field
 
 from formulations.deadline import Expired
 from formulations.fleet import (
+    COST_UNITS_PER_DOLLAR,
     FleetProblem,
     build_fleet_program,
     check_plan,
@@ -34,8 +36,10 @@ from formulations.fleet import (
 )
 from formulations.fleet_mixes import build_mix_program, fleet_mixes, mix_replicas
 from formulations.fleet_pruning import Cover, cover_optimum, prune
+from formulations.fleet_split_mixes import split_mixes
 from formulations.program import IntegerProgram
 from solver.backends import Status, make_backend
+from solver.backends.base import Solution
 
 
 @dataclass(frozen=True)
@@ -53,6 +57,9 @@ class FleetSolve:
     shortage: dict[str, int] = field(default_factory=dict)
     kept: int = 0
     """Candidates left after pruning."""
+    bound_per_hour: float | None = None
+    """A proven lower bound on the optimum ($/h): the cost itself when optimal, else the
+    backend's best bound (None when it has none)."""
 
 
 def _members(problem: FleetProblem) -> list[list[int]]:
@@ -107,6 +114,7 @@ def solve_fleet(
             Status.INFEASIBLE, solve_s=time.perf_counter() - start, method="cover", kept=len(keep)
         )
     bounds = [c.cost_units for c in covers if c is not None]
+    bounds_sum = sum(bounds)  # the workloads' own optima: a bound on the fleet's (§18.3)
     relaxed = [0] * len(pruned.candidates)
     for cover in covers:
         assert cover is not None
@@ -125,10 +133,20 @@ def solve_fleet(
             "decomposition",
             prob,
             kept=len(keep),
+            bound_per_hour=plan_cost(pruned, relaxed),
         )
     assert prob is not None
     left = max(time_limit_s - (time.perf_counter() - start), 1)
+    # Mix form when it applies: single-pool candidates, or one scarce pool (split mixes, whose
+    # levels grow with the inventory: past half the time left, the replica form instead).
     mixed = fleet_mixes(pruned)
+    if mixed is None:
+        stop = time.perf_counter() + COVER_SHARE * left
+        try:
+            mixed = split_mixes(pruned, check)
+        except Expired:
+            mixed = None
+        left = max(time_limit_s - (time.perf_counter() - start), 1)
     replicas: list[int] = []
     if mixed is not None:
         mixes, scarce = mixed
@@ -159,7 +177,17 @@ def solve_fleet(
         method,
         prob,
         kept=len(keep),
+        bound_per_hour=_bound(sol, max(bounds_sum, 0)),
     )
+
+
+def _bound(sol: Solution, floor_units: int) -> float | None:
+    """The fleet optimum's proven lower bound in $/h: the objective when optimal, else the
+    larger of the backend's bound and `floor_units` (both in cost units)."""
+    if sol.status == Status.OPTIMAL and sol.objective is not None:
+        return sol.objective / COST_UNITS_PER_DOLLAR
+    best = max(sol.bound if sol.bound is not None else 0.0, float(floor_units))
+    return best / COST_UNITS_PER_DOLLAR if best > 0 else None
 
 
 COVER_SHARE = 0.5
@@ -193,6 +221,7 @@ def _program_only(
         backend,
         prob,
         kept=len(keep),
+        bound_per_hour=_bound(sol, 0),
     )
 
 

@@ -25,6 +25,8 @@ PLAN_COLUMNS = (
     "tokens_per_s",
     "tpot_ms",
     "cost_per_hour",
+    "tp_groups",  # appended (issue 15): TP's groups r and GPUs per group t, per replica
+    "tensor_parallel",
 )
 HARDWARE_COLUMNS = (
     "hardware",
@@ -34,7 +36,16 @@ HARDWARE_COLUMNS = (
     "shadow_price_per_gpu_hour",
 )
 SHORTAGE_COLUMNS = ("workload", "hardware", "missing_gpus", "reason")
-_INT = ("attention_nodes", "ffn_nodes", "nodes", "replicas", "gpus", "sequences_per_gpu")
+_INT = (
+    "attention_nodes",
+    "ffn_nodes",
+    "nodes",
+    "replicas",
+    "gpus",
+    "sequences_per_gpu",
+    "tp_groups",
+    "tensor_parallel",
+)
 
 
 @dataclass(frozen=True)
@@ -78,6 +89,8 @@ def plan_table(
                     "tokens_per_s": x * c.tokens_per_s,
                     "tpot_ms": o.row.get("tpot_ms"),
                     "cost_per_hour": x * price,
+                    "tp_groups": o.row.get("tp_groups"),
+                    "tensor_parallel": o.row.get("tensor_parallel"),
                 },
             )
         )
