@@ -159,9 +159,10 @@ def _inputs(result: SizeResult) -> str:
         f"<table><thead><tr><th>hardware</th><th>price</th><th>inventory</th><th>profile</th>"
         f"</tr></thead><tbody>{hardware}</tbody></table>"
         f"<p>Search, for every workload: <code>{esc(pairs(fleet.search))}</code>.</p>"
-        "<p>Each workload's candidates are the best deployments per GPU count on every "
-        "hardware pairing and architecture (proven optimal); the fleet program buys replicas "
-        "that meet every demand at the least price per hour within every inventory.</p>"
+        "<p>Each workload's candidates are every deployment of the search ranges that no other "
+        "beats on tokens/s with no more GPUs of each pool, on every hardware pairing and "
+        "architecture (docs/model.md §18.1); the fleet program buys replicas that meet every "
+        "demand at the least price per hour within every inventory.</p>"
     )
 
 
