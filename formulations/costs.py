@@ -250,6 +250,13 @@ class CostModel:
         """T = SLO * L_accept: the longest decode step that meets the TPOT target."""
         return self.workload.tpot_ms * 1e-3 * self.workload.mtp_acceptance
 
+    def ranks_per_gpu(self, serving_units: Num, total_units: Num) -> np.ndarray:
+        """Serving ranks (each with its own n sequences) per GPU of a deployment of these
+        units: Little's law per GPU is sigma_DP x this x n / TPOT (§9; TP: one rank per group
+        of t GPUs, §20.1)."""
+        ranks = np.asarray(serving_units) * self.unit_ranks
+        return ranks / (np.asarray(total_units) * self.unit_gpus)
+
     def stage_budget_s(self, micro_batches: Num, tpot_s: float | None = None) -> np.ndarray:
         """t_B = (TPOT * L_accept - t_g) / (N_layers * N_BO): the slowest stage that meets a
         TPOT of `tpot_s` (default: the target); <= 0 means nothing can (docs/model.md §3)."""

@@ -36,17 +36,13 @@ def best_own_pace(cm: CostModel, lay: Layouts) -> tuple[np.ndarray, np.ndarray]:
     best_value = np.zeros(len(lay))
     best_n = np.zeros(len(lay), dtype=np.int64)
     idx = np.arange(len(lay))
-    w = cm.workload
+    per_seq = cm.workload.dp_imbalance * cm.ranks_per_gpu(serving, serving + lay.ffn_units)
     for n in (n_star, below):
         ok = (n >= n_lo) & (budget > 0)
         n_eval = np.where(ok, n, max(n_lo, 1))
         s = arch.layout_stages(cm, lay, idx, serving, n_eval)
         tpot_s = cm.tpot_s(s.stage_s, nbo)
-        # Little's law per GPU (§9): serving units x ranks per unit x n over every GPU (TP: one
-        # rank per group of t GPUs, §20.1).
-        gpus = (serving + lay.ffn_units) * cm.unit_gpus
-        ranks = serving * cm.unit_ranks
-        value = np.where(ok, w.dp_imbalance * ranks * n_eval / tpot_s / gpus, 0.0)
+        value = np.where(ok, per_seq * n_eval / tpot_s, 0.0)
         better = value > best_value
         best_value = np.where(better, value, best_value)
         best_n = np.where(better, n_eval, best_n)

@@ -113,9 +113,7 @@ def linear_model(inst: Instance, d: Deployment, eps: float = 1.0) -> LinearModel
     cm = CostModel.for_deployment(inst, d)
     w = inst.workload
     budget = float(cm.stage_budget_s(d.micro_batches))
-    # Little's law per GPU (§9): serving ranks x n over every GPU (TP: one rank per group of
-    # t GPUs, §20.1).
-    per_seq = w.dp_imbalance * d.serving_units * cm.unit_ranks / (d.total_units * cm.unit_gpus)
+    per_seq = w.dp_imbalance * float(cm.ranks_per_gpu(d.serving_units, d.total_units))
     own = inst.search.objective != "tokens_per_gpu_at_target"
     rows: list[Row] = []
     n_hi = float(inst.search.sequences_per_gpu.hi)

@@ -138,13 +138,9 @@ def solve(
         progress: called before each TPOT level with (architecture, level, TPOT level in s).
     """
     start = time.perf_counter()
-    architectures = arguments.architectures(architectures)
-    backend = arguments.backend(backend)
-    time_limit_s = arguments.time_limit(time_limit_s)
-    for name, value in (("shadow_prices", shadow_prices), ("breakdown", breakdown)):
-        arguments.flag(value, name)
-    arguments.flag(force, "force")
-    export = arguments.optional_path(export, "export")
+    architectures, backend, time_limit_s, export = arguments.solve_options(
+        architectures, backend, time_limit_s, shadow_prices, breakdown, export, force
+    )
     progress = arguments.callback(progress, "progress")
     inst = as_instance(path_or_instance, overrides)
     if export is not None:

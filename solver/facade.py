@@ -160,14 +160,10 @@ def solve_many(
     workers = arguments.workers(workers)
     scheduler = arguments.scheduler(scheduler)
     overrides = arguments.overrides(overrides)
-    architectures = arguments.architectures(architectures)
-    backend = arguments.backend(backend)
-    time_limit_s = arguments.time_limit(time_limit_s)
-    for name, value in (("shadow_prices", shadow_prices), ("breakdown", breakdown)):
-        arguments.flag(value, name)
-    arguments.flag(force, "force")
+    architectures, backend, time_limit_s, export = arguments.solve_options(
+        architectures, backend, time_limit_s, shadow_prices, breakdown, export, force
+    )
     progress = arguments.optional_flag(progress, "progress")
-    export = arguments.optional_path(export, "export")
     if export is not None:
         api.check_export(export, [api.export_stem(p) for p in paths], force)
     options: dict[str, Any] = {

@@ -105,6 +105,27 @@ def callback(value: Any, name: str) -> Callable[..., Any] | None:
     return value
 
 
+def solve_options(
+    archs: Any,
+    backend_name: Any,
+    time_limit_s: Any,
+    shadow_prices: Any,
+    breakdown: Any,
+    export: Any,
+    force: Any,
+) -> tuple[list[str] | None, str | None, float | None, PathLike | None]:
+    """What `solve` of one instance and of many files share, checked as above: (architectures,
+    backend, time limit, export directory); the three flags must be True or False."""
+    checked = (architectures(archs), backend(backend_name), time_limit(time_limit_s))
+    for name, value in (
+        ("shadow_prices", shadow_prices),
+        ("breakdown", breakdown),
+        ("force", force),
+    ):
+        flag(value, name)
+    return (*checked, optional_path(export, "export"))
+
+
 def path(value: Any, name: str, what: str = "a file path") -> PathLike:
     """A non-empty str or os.PathLike."""
     if not isinstance(value, str | os.PathLike) or not str(value).strip():

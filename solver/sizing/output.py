@@ -24,10 +24,15 @@ from solver.sizing.size import SizeResult
 
 FILES = ("plan.csv", "hardware.csv", "plan.png")
 _NAME_WIDTH = 16
-_NODE_COLUMNS = ("attention_nodes", "ffn_nodes", "nodes")
-_SIZED_COLUMNS = ("tp_groups", "tensor_parallel")
-_SIZED_HEADERS = {"tp_groups": "r", "tensor_parallel": "t"}
-"""The plan table's N_A, N_F and N columns ("-" where the architecture has no such pool)."""
+_UNIT_COLUMNS = (*archspec.POOL_COLUMNS, archspec.UNIT_GPUS_COLUMN)
+"""The plan table's unit columns: every pool's (N_A, N_F, N, TP's r) and TP's group size t;
+"-" where a row's architecture has none."""
+_ALWAYS_SHOWN = ("attention_nodes", "ffn_nodes", "nodes")
+"""Unit columns the table shows even when no row has them (the others only when one has)."""
+_HEADERS = {
+    **{p.column: p.symbol for s in archspec.SPECS.values() for p in s.pools},
+    archspec.UNIT_GPUS_COLUMN: "t",
+}
 
 
 def _money(value: Any) -> str:
@@ -71,17 +76,15 @@ def _only(result: SizeResult) -> list[tuple[str, float | None]]:
 def plan_lines(plan: pd.DataFrame) -> list[str]:
     periods = "period" in plan.columns
     recs = report.records(plan)
-    # TP's groups and group size, only when a TP row is in the plan (docs/model.md §20.1).
-    sized = [c for c in _SIZED_COLUMNS if any(r.get(c) is not None for r in recs)]
+    units = [
+        c for c in _UNIT_COLUMNS if c in _ALWAYS_SHOWN or any(r.get(c) is not None for r in recs)
+    ]
     head = [
         *(["period"] if periods else []),
         "workload",
         "arch",
         "hardware",
-        "N_A",
-        "N_F",
-        "N",
-        *(_SIZED_HEADERS[c] for c in sized),
+        *(_HEADERS[c] for c in units),
         "reps",
         "GPUs",
         "n/GPU",
@@ -91,15 +94,15 @@ def plan_lines(plan: pd.DataFrame) -> list[str]:
     ]
     rows = [head]
     for rec in recs:
-        pools = archspec.get(rec["architecture"]).columns
+        # A pool column only under its own architecture (a TP row's `nodes` is physical).
+        own = (*archspec.get(rec["architecture"]).columns, archspec.UNIT_GPUS_COLUMN)
         rows.append(
             [
                 *([str(rec["period"])] if periods else []),
                 _name(rec["workload"]),
                 rec["architecture"],
                 _hardware_label(rec),
-                *(_cell(rec[c], "{}") if c in pools else "-" for c in _NODE_COLUMNS),
-                *(_cell(rec.get(c), "{}") for c in sized),
+                *(_cell(rec.get(c), "{}") if c in own else "-" for c in units),
                 _cell(rec["replicas"], "{}"),
                 _cell(rec["gpus"], "{:,}"),
                 _cell(rec["sequences_per_gpu"], "{}"),
@@ -109,7 +112,7 @@ def plan_lines(plan: pd.DataFrame) -> list[str]:
             ]
         )
     first = 4 if periods else 3
-    numeric = set(range(first, first + 9 + len(sized)))
+    numeric = set(range(first, first + 6 + len(units)))
     return _columns(rows, right={0, *numeric} if periods else numeric)
 
 

@@ -28,6 +28,7 @@ from formulations.fleet_periods import (
 from formulations.fleet_pruning import cover_optimum
 from formulations.program import IntegerProgram
 from solver.backends import Status, make_backend
+from solver.sizing.solve import fewest_missing_then_cheapest
 
 
 @dataclass(frozen=True)
@@ -178,26 +179,24 @@ def solve_period_shortage(
     problem: PeriodProblem, backend: str = "highs", time_limit_s: float = 60.0
 ) -> PeriodSolve:
     """The fewest GPUs missing at the worst period, then the cheapest plan with that many."""
-    start = time.perf_counter()
     keep = prune(problem)
     pruned = problem.restrict(keep)
-    engine = make_backend(backend)
-    first, handles = build_period_program(pruned, elastic=True)
-    sol = engine.solve(first, time_limit_s)
-    if not sol.has_values:
-        return PeriodSolve(sol.status, program=first, kept=len(keep))
-    missing = sum(read_shortage(handles, sol.values).values())
-    second, handles2 = build_period_program(pruned, elastic=True, shortage_cap=missing)
-    sol2 = engine.solve(second, max(time_limit_s - (time.perf_counter() - start), 0.05))
-    # The second solve cut short: the first optimum stands.
-    best, used = (sol2, handles2) if sol2.has_values else (sol, handles)
-    status = Status.OPTIMAL if sol.status == sol2.status == Status.OPTIMAL else Status.FEASIBLE
-    full = _expand(keep, read_replicas(used, best.values), len(problem.fleet.candidates))
+    two = fewest_missing_then_cheapest(
+        lambda cap: build_period_program(pruned, elastic=True, shortage_cap=cap),
+        read_shortage,
+        backend,
+        time_limit_s,
+        floor_s=0.05,
+    )
+    if two.solution is None:
+        return PeriodSolve(two.status, program=two.first, kept=len(keep))
+    values = two.solution.values
+    full = _expand(keep, read_replicas(two.handles, values), len(problem.fleet.candidates))
     return PeriodSolve(
-        status,
+        two.status,
         full,
         cost_per_hour(problem, full),
-        second,
-        read_shortage(used, best.values),
+        two.second,
+        read_shortage(two.handles, values),
         kept=len(keep),
     )

@@ -22,7 +22,9 @@ the convex hull of each workload's covers and the same fleet solves in 0.2 s.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from formulations.deadline import Expired
 from formulations.fleet import (
@@ -225,6 +227,45 @@ def _program_only(
     )
 
 
+@dataclass(frozen=True)
+class ShortageSolve:
+    """The two solves of an infeasible fleet: the fewest missing GPUs, then the cheapest plan
+    with that many. `solution` and `handles` belong to the same program (the second, or the
+    first when the second found nothing in time); `solution` is None when the first found
+    nothing."""
+
+    status: Status
+    first: IntegerProgram
+    second: IntegerProgram | None
+    solution: Solution | None
+    handles: Any
+
+
+def fewest_missing_then_cheapest(
+    build: Callable[[int | None], tuple[IntegerProgram, Any]],
+    read_missing: Callable[[Any, Sequence[float]], dict[str, int]],
+    backend: str,
+    time_limit_s: float,
+    floor_s: float,
+) -> ShortageSolve:
+    """Solve `build(None)` (elastic inventories, min missing GPUs), then `build(missing)` (min
+    cost with at most that many missing), sharing `time_limit_s` (the second gets at least
+    `floor_s`). One-period and multi-period fleets alike (docs/model.md §18.4, §18.6)."""
+    start = time.perf_counter()
+    engine = make_backend(backend)
+    first, handles = build(None)
+    sol = engine.solve(first, time_limit_s)
+    if not sol.has_values:
+        return ShortageSolve(sol.status, first, None, None, handles)
+    missing = sum(read_missing(handles, sol.values).values())
+    second, handles2 = build(missing)
+    sol2 = engine.solve(second, max(time_limit_s - (time.perf_counter() - start), floor_s))
+    status = Status.OPTIMAL if sol.status == sol2.status == Status.OPTIMAL else Status.FEASIBLE
+    if sol2.has_values:
+        return ShortageSolve(status, first, second, sol2, handles2)
+    return ShortageSolve(status, first, second, sol, handles)  # the first optimum stands
+
+
 def solve_shortage(
     problem: FleetProblem, backend: str = "highs", time_limit_s: float = 60.0
 ) -> FleetSolve:
@@ -235,24 +276,23 @@ def solve_shortage(
     start = time.perf_counter()
     keep = prune(problem)
     pruned = problem.restrict(keep)
-    engine = make_backend(backend)
-    first, handles = build_fleet_program(pruned, elastic=True)
-    sol = engine.solve(first, time_limit_s)
-    if not sol.has_values:
-        return FleetSolve(sol.status, solve_s=time.perf_counter() - start, method=backend)
-    missing = sum(read_shortage(handles, sol.values).values())
-    second, handles = build_fleet_program(pruned, elastic=True, shortage_cap=missing)
-    sol2 = engine.solve(second, max(time_limit_s - (time.perf_counter() - start), 1))
-    best = sol2 if sol2.has_values else sol
-    replicas = read_replicas(handles, best.values)
-    status = Status.OPTIMAL if sol.status == sol2.status == Status.OPTIMAL else Status.FEASIBLE
+    two = fewest_missing_then_cheapest(
+        lambda cap: build_fleet_program(pruned, elastic=True, shortage_cap=cap),
+        read_shortage,
+        backend,
+        time_limit_s,
+        floor_s=1.0,
+    )
+    if two.solution is None:
+        return FleetSolve(two.status, solve_s=time.perf_counter() - start, method=backend)
+    replicas = read_replicas(two.handles, two.solution.values)
     return FleetSolve(
-        status,
+        two.status,
         _expand(keep, replicas, len(problem.candidates)),
         plan_cost(pruned, replicas),
         time.perf_counter() - start,
         backend,
-        second,
-        read_shortage(handles, best.values),
+        two.second,
+        read_shortage(two.handles, two.solution.values),
         kept=len(keep),
     )

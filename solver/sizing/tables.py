@@ -8,6 +8,7 @@ from typing import Any
 import pandas as pd
 
 from formulations.fleet import FleetProblem, gpus_used
+from solver.columns import typed
 from solver.io.fleet import Fleet
 from solver.sizing.candidates import Pairing
 
@@ -36,16 +37,6 @@ HARDWARE_COLUMNS = (
     "shadow_price_per_gpu_hour",
 )
 SHORTAGE_COLUMNS = ("workload", "hardware", "missing_gpus", "reason")
-_INT = (
-    "attention_nodes",
-    "ffn_nodes",
-    "nodes",
-    "replicas",
-    "gpus",
-    "sequences_per_gpu",
-    "tp_groups",
-    "tensor_parallel",
-)
 
 
 @dataclass(frozen=True)
@@ -58,8 +49,8 @@ class Offer:
 
 
 def frame(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> pd.DataFrame:
-    df = pd.DataFrame(rows, columns=list(columns))
-    return df.astype({c: "Int64" for c in _INT if c in df.columns})
+    """`rows` under `columns`, counts as nullable integers (the column registry's types)."""
+    return typed(pd.DataFrame(rows, columns=list(columns)))
 
 
 def plan_table(
